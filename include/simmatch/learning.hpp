@@ -1,0 +1,67 @@
+// Local learning (eq. 17): Hebbian updates of W and anti-Hebbian updates of L from the
+// correlations of the two neurons each synapse joins, and learning-rate schedules.
+#pragma once
+
+#include <vector>
+
+#include "simmatch/dynamics.hpp"
+#include "simmatch/network.hpp"
+
+namespace simmatch {
+
+/// Per-layer sums over samples, stored on the structures' non-zeros (same order as W, L):
+/// hebbian[p][k]  = sum_t r^(p)_{t,i} r^(p-1)_{t,j} for synapse k = (i, j) of C^W,(p)
+/// lateral[p][k]  = sum_t r^(p)_{t,i} r^(p)_{t,j}   for synapse k = (i, j) of C^L,(p)
+/// regulariser[p] = sum_t sum_i F(r^(p)_{t,i}).
+/// Dividing by `samples` gives A^(p), B^(p) of THEORY.md ("Computing the cost"). Sums, not means,
+/// so that shards (batches, MPI ranks) combine by addition.
+struct Correlations {
+  std::vector<Vector<double>> hebbian;
+  std::vector<Vector<double>> lateral;
+  std::vector<double> regulariser;
+  double samples = 0;
+
+  /// Zeroed sums shaped for `network`.
+  template <typename T>
+  static Correlations zeros_like(const Network<T>& network);
+  /// Adds `other` (same shape) to this.
+  void add(const Correlations& other);
+  /// Flat view for reductions: every sum in one contiguous vector, and back.
+  std::vector<double> pack() const;
+  void unpack(const std::vector<double>& flat);
+};
+
+/// Adds the batch's correlations (x: K x B inputs, fixed: their fixed points) to `sums`.
+template <typename T>
+void accumulate_correlations(const Network<T>& network, ConstMatrixRef<T> x, const FixedPoints<T>& fixed,
+                             Correlations& sums, bool with_regulariser = true);
+
+/// eq. 17 with the batch means A = hebbian / samples, B = lateral / samples:
+///   W_ij += eta gamma^{p-P} (A_ij - W_ij / C^W_ij)
+///   L_ij += eta/2 gamma^{p-P} (B_ij - L_ij / (k_p C^L_ij))
+/// With one sample this is the exact online rule.
+template <typename T>
+void apply_learning(Network<T>& network, const Correlations& sums, double eta);
+
+/// Learning rate at a (fractional) epoch: constant, or the reference
+/// max(eta / (1 + decay epoch), floor).
+class LearningRateSchedule {
+public:
+  static LearningRateSchedule constant(double eta);
+  static LearningRateSchedule inverse_decay(double eta, double decay, double floor);
+  double at(double epoch) const;
+  double initial() const { return eta_; }
+  double decay() const { return decay_; }
+  double floor() const { return floor_; }
+  bool is_constant() const { return constant_; }
+
+private:
+  LearningRateSchedule(double eta, double decay, double floor, bool constant)
+      : eta_(eta), decay_(decay), floor_(floor), constant_(constant) {}
+  double eta_;
+  double decay_;
+  double floor_;
+  bool constant_;
+};
+
+}  // namespace simmatch

@@ -1,0 +1,95 @@
+// Layers and networks of the structured deep similarity-matching model (eqs. 11-17): the only
+// owner of the weights W^(p) (feedforward) and L^(p) (lateral), each stored on its Structure.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "simmatch/activation.hpp"
+#include "simmatch/structure.hpp"
+#include "simmatch/types.hpp"
+
+namespace simmatch {
+
+/// One layer p: N_p neurons arranged on `grid` (flat layers use Grid{1, N_p, 1}), feedforward
+/// weights W (N_p x N_{p-1}) on C^W and lateral weights L (N_p x N_p, symmetric) on C^L.
+/// W.valuePtr()[k] is the weight of synapse k of cw(), likewise for L and cl().
+template <typename T>
+class Layer {
+public:
+  /// Throws ShapeError when C^L is not square N_p x N_p, C^W has not N_p rows, or the grid size
+  /// differs from N_p; ConfigError when C^L is not symmetric.
+  Layer(Structure cw, Structure cl, Activation activation, Grid grid);
+
+  Index size() const { return cw_.rows(); }
+  Index input_size() const { return cw_.cols(); }
+  const Grid& grid() const { return grid_; }
+  const Activation& activation() const { return activation_; }
+  const Structure& cw() const { return cw_; }
+  const Structure& cl() const { return cl_; }
+
+  SparseWeights<T>& W() { return w_; }
+  const SparseWeights<T>& W() const { return w_; }
+  SparseWeights<T>& L() { return l_; }
+  const SparseWeights<T>& L() const { return l_; }
+
+  /// C^W and C^L values in the weights' storage type (same order as the non-zeros).
+  const Vector<T>& cw_values() const { return cw_values_; }
+  const Vector<T>& cl_values() const { return cl_values_; }
+
+private:
+  Structure cw_;
+  Structure cl_;
+  Activation activation_;
+  Grid grid_;
+  SparseWeights<T> w_;
+  SparseWeights<T> l_;
+  Vector<T> cw_values_;
+  Vector<T> cl_values_;
+};
+
+/// P >= 1 layers and the feedback strength gamma >= 0. Layers are indexed p = 0..P-1 here
+/// (layer p here is layer p+1 of THEORY.md); the input is clamped and is not a layer.
+template <typename T>
+class Network {
+public:
+  /// Throws ShapeError when consecutive sizes do not chain (layer 0's input must be
+  /// `input_size`), ConfigError when there are no layers or gamma < 0 / not finite.
+  Network(Index input_size, std::vector<Layer<T>> layers, double gamma);
+
+  Index input_size() const { return input_size_; }
+  Index num_layers() const { return static_cast<Index>(layers_.size()); }
+  double gamma() const { return gamma_; }
+  Layer<T>& layer(Index p) { return layers_.at(static_cast<std::size_t>(p)); }
+  const Layer<T>& layer(Index p) const { return layers_.at(static_cast<std::size_t>(p)); }
+  const std::vector<Layer<T>>& layers() const { return layers_; }
+
+  /// k_p = 1 + gamma for every layer but the last, 1 for the last.
+  double k(Index p) const;
+  /// gamma^{p-P} in THEORY.md's numbering, i.e. gamma^(p - (P-1)) for 0-based p. For gamma = 0
+  /// the layers decouple (check 7) and each layer's own problem is weighted 1: this returns 1.
+  double layer_weight(Index p) const;
+
+  /// Reference initialisation, seeded: W ~ N(0, 1/fan_in) on its structure (fan_in = synapses
+  /// of the receiving neuron), L = identity on its structure (off-diagonal synapses 0).
+  void initialise(std::uint64_t seed);
+
+  /// Total synapses (W and L) over all layers.
+  Index num_synapses() const;
+
+  /// Network of the same shape with weights converted to U (for float32 <-> float64).
+  template <typename U>
+  Network<U> cast() const;
+
+private:
+  Index input_size_ = 0;
+  std::vector<Layer<T>> layers_;
+  double gamma_ = 0.0;
+};
+
+extern template class Layer<float>;
+extern template class Layer<double>;
+extern template class Network<float>;
+extern template class Network<double>;
+
+}  // namespace simmatch

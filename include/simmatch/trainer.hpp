@@ -1,0 +1,104 @@
+// The training loop: epochs of (mini-)batches, each solved to its fixed points with the weights at
+// the start of the batch and followed by one local update (eq. 17); schedules, metrics, callbacks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "simmatch/communicator.hpp"
+#include "simmatch/dataset.hpp"
+#include "simmatch/dynamics.hpp"
+#include "simmatch/learning.hpp"
+#include "simmatch/network.hpp"
+
+namespace simmatch {
+
+struct TrainOptions {
+  int epochs = 10;
+  /// Samples per epoch; 0 = the whole data set. Epochs walk a stream of seeded permutations of
+  /// the data set (a new permutation each time the data are exhausted).
+  Index samples_per_epoch = 0;
+  /// Global batch size; 1 is the exact online rule of eq. 17.
+  Index batch_size = 1;
+  LearningRateSchedule schedule = LearningRateSchedule::inverse_decay(5e-3, 0.5, 1e-4);
+  std::uint64_t seed = 0;
+  bool shuffle = true;
+  /// Samples (the first ones of the data set) on which the cost (eq. 11) is evaluated after each
+  /// epoch; 0 disables it.
+  Index cost_samples = 1000;
+};
+
+/// Where training stands: enough to resume a run exactly (the permutations derive from the seed).
+struct TrainPosition {
+  int epoch = 0;           // epochs completed
+  Index batch = 0;         // batches completed within the current epoch
+};
+
+struct EpochMetrics {
+  int epoch = 0;  // 1-based
+  double learning_rate = 0;
+  double cost = 0;               // NaN when cost_samples = 0
+  double mean_iterations = 0;    // solver steps per sample during the epoch
+  double converged_fraction = 0; // samples whose dynamics met the tolerance
+  Index samples = 0;
+  double seconds = 0;
+  double samples_per_second = 0;
+};
+
+struct BatchProgress {
+  int epoch = 0;  // 1-based
+  Index samples_done = 0;
+  Index samples_in_epoch = 0;
+};
+
+struct TrainCallbacks {
+  std::function<void(const BatchProgress&)> on_batch;
+  /// Called after each epoch's metrics are known (and before the next epoch starts).
+  std::function<void(const EpochMetrics&, const TrainPosition&)> on_epoch;
+  /// Called after every batch; returning true stops training cleanly (throws Interrupted).
+  std::function<bool()> should_stop;
+};
+
+template <typename T>
+class Trainer {
+public:
+  Trainer(Network<T>& network, const DynamicsSolver<T>& solver, TrainOptions options,
+          const Communicator& communicator = default_communicator());
+
+  /// Trains from `start` (default: the beginning) to options.epochs. With N ranks, `data` is
+  /// this rank's view of the whole data set and each rank solves its share of every global batch.
+  std::vector<EpochMetrics> fit(const Dataset& data, const TrainCallbacks& callbacks = {},
+                                TrainPosition start = {});
+
+  /// Indices of the samples of global batch `batch` of epoch `epoch` (0-based both).
+  std::vector<Index> batch_indices(Index dataset_size, int epoch, Index batch) const;
+  Index batches_per_epoch(Index dataset_size) const;
+
+  static const Communicator& default_communicator();
+
+private:
+  Network<T>& network_;
+  const DynamicsSolver<T>& solver_;
+  TrainOptions options_;
+  const Communicator& communicator_;
+};
+
+/// Fixed points of every layer for every sample of `data`, in batches: result[p] is N_p x T.
+template <typename T>
+std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver,
+                              const Dataset& data, Index batch_size = 256);
+
+/// Summed correlations of `data`'s first `max_samples` samples (0 = all) at their fixed points.
+template <typename T>
+Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver,
+                                  const Dataset& data, Index max_samples = 0, Index batch_size = 256);
+
+/// The columns `indices` of data.x as a K x B matrix in precision T.
+template <typename T>
+Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices);
+
+extern template class Trainer<float>;
+extern template class Trainer<double>;
+
+}  // namespace simmatch
