@@ -75,13 +75,13 @@ std::unique_ptr<DynamicsSolver<T>> make_solver(const SolverOptions& options);
 /// W^(p) r^(p-1) - (L^(p) - I) r^(p) + gamma W^(p+1)T r^(p+1) of layer p for the batch.
 /// `r` holds every layer's activities; r^(-1) is x.
 template <typename T>
-void layer_input(const Network<T>& network, ConstMatrixRef<T> x, const std::vector<Matrix<T>>& r,
+void layer_input(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, const std::vector<Matrix<T>>& r,
                  Index p, Matrix<T>& out);
 
 /// Largest relative fixed-point residual over layers and samples:
 /// max_p,b ||r^(p)_b - f(layer_input)|| / max(||r^(p)_b||, tiny)   (THEORY.md check 2).
 template <typename T>
-double fixed_point_residual(const Network<T>& network, ConstMatrixRef<T> x, const std::vector<Matrix<T>>& r);
+double fixed_point_residual(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, const std::vector<Matrix<T>>& r);
 
 extern template class EulerSolver<float>;
 extern template class EulerSolver<double>;

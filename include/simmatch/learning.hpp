@@ -33,7 +33,7 @@ struct Correlations {
 
 /// Adds the batch's correlations (x: K x B inputs, fixed: their fixed points) to `sums`.
 template <typename T>
-void accumulate_correlations(const Network<T>& network, ConstMatrixRef<T> x, const FixedPoints<T>& fixed,
+void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, const FixedPoints<T>& fixed,
                              Correlations& sums, bool with_regulariser = true);
 
 /// eq. 17 with the batch means A = hebbian / samples, B = lateral / samples:

@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 #include <Eigen/SparseCore>
 #include <cstdint>
+#include <type_traits>
 
 namespace simmatch {
 
@@ -24,5 +25,10 @@ using SparseWeights = Eigen::SparseMatrix<T, Eigen::RowMajor, int>;
 
 template <typename T>
 using ConstMatrixRef = Eigen::Ref<const Matrix<T>>;
+
+/// Keeps a parameter out of template deduction, so T is taken from the Network argument and
+/// any Eigen expression (a block, a Map) can be passed where a ConstMatrixRef is expected.
+template <typename T>
+using NonDeduced = std::type_identity_t<T>;
 
 }  // namespace simmatch

@@ -1,0 +1,174 @@
+// Local Hebbian / anti-Hebbian learning (eq. 17) from correlations restricted to the synapses.
+#include "simmatch/learning.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "simmatch/error.hpp"
+
+namespace simmatch {
+
+template <typename T>
+Correlations Correlations::zeros_like(const Network<T>& network) {
+  Correlations c;
+  for (const auto& layer : network.layers()) {
+    c.hebbian.push_back(Vector<double>::Zero(layer.cw().nnz()));
+    c.lateral.push_back(Vector<double>::Zero(layer.cl().nnz()));
+    c.regulariser.push_back(0.0);
+  }
+  return c;
+}
+
+void Correlations::add(const Correlations& other) {
+  if (other.hebbian.size() != hebbian.size() || other.lateral.size() != lateral.size()) {
+    throw ShapeError("correlations: cannot add sums of networks with different numbers of layers");
+  }
+  for (std::size_t p = 0; p < hebbian.size(); ++p) {
+    if (other.hebbian[p].size() != hebbian[p].size() || other.lateral[p].size() != lateral[p].size()) {
+      throw ShapeError(fmt::format("correlations: layer {} sums have different sizes", p + 1));
+    }
+    hebbian[p] += other.hebbian[p];
+    lateral[p] += other.lateral[p];
+    regulariser[p] += other.regulariser[p];
+  }
+  samples += other.samples;
+}
+
+std::vector<double> Correlations::pack() const {
+  std::vector<double> flat;
+  for (std::size_t p = 0; p < hebbian.size(); ++p) {
+    flat.insert(flat.end(), hebbian[p].data(), hebbian[p].data() + hebbian[p].size());
+    flat.insert(flat.end(), lateral[p].data(), lateral[p].data() + lateral[p].size());
+    flat.push_back(regulariser[p]);
+  }
+  flat.push_back(samples);
+  return flat;
+}
+
+void Correlations::unpack(const std::vector<double>& flat) {
+  std::size_t expected = 1;
+  for (std::size_t p = 0; p < hebbian.size(); ++p) {
+    expected += static_cast<std::size_t>(hebbian[p].size() + lateral[p].size()) + 1;
+  }
+  if (flat.size() != expected) {
+    throw ShapeError(fmt::format("correlations: packed size {} but {} expected", flat.size(), expected));
+  }
+  std::size_t at = 0;
+  for (std::size_t p = 0; p < hebbian.size(); ++p) {
+    for (Index k = 0; k < hebbian[p].size(); ++k) hebbian[p][k] = flat[at++];
+    for (Index k = 0; k < lateral[p].size(); ++k) lateral[p][k] = flat[at++];
+    regulariser[p] = flat[at++];
+  }
+  samples = flat[at];
+}
+
+namespace {
+
+// sums[k] += sum_b post(i, b) pre(j, b) for every synapse k = (i, j) of `s` (a sampled product:
+// only the structure's entries are computed). postT/preT are B x N (column = one neuron).
+template <typename T>
+void add_sampled_products(const Structure& s, const Matrix<T>& postT, const Matrix<T>& preT, Vector<double>& sums) {
+  const auto& row_ptr = s.row_ptr();
+  const auto& cols = s.col_index();
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < s.rows(); ++i) {
+    const auto post = postT.col(i);
+    for (int k = row_ptr[static_cast<std::size_t>(i)]; k < row_ptr[static_cast<std::size_t>(i) + 1]; ++k) {
+      sums[k] += static_cast<double>(post.dot(preT.col(cols[static_cast<std::size_t>(k)])));
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, const FixedPoints<T>& fixed,
+                             Correlations& sums, bool with_regulariser) {
+  const Index layers = network.num_layers();
+  if (static_cast<Index>(sums.hebbian.size()) != layers || static_cast<Index>(fixed.r.size()) != layers) {
+    throw ShapeError("correlations: sums or fixed points do not match the network's layers");
+  }
+  if (x.rows() != network.input_size()) {
+    throw ShapeError(fmt::format("correlations: inputs have {} features, network expects {}", x.rows(),
+                                 network.input_size()));
+  }
+  Matrix<T> preT = x.transpose();
+  for (Index p = 0; p < layers; ++p) {
+    const auto sp = static_cast<std::size_t>(p);
+    const auto& layer = network.layer(p);
+    const Matrix<T>& r = fixed.r[sp];
+    if (r.rows() != layer.size() || r.cols() != x.cols()) {
+      throw ShapeError(fmt::format("correlations: layer {} activities are {}x{}, expected {}x{}", p + 1, r.rows(),
+                                   r.cols(), layer.size(), x.cols()));
+    }
+    Matrix<T> postT = r.transpose();
+    add_sampled_products(layer.cw(), postT, preT, sums.hebbian[sp]);
+    add_sampled_products(layer.cl(), postT, postT, sums.lateral[sp]);
+    if (with_regulariser && layer.activation().kind() == ActivationKind::tanh) {
+      double total = 0;
+      for (Index e = 0; e < r.size(); ++e) total += layer.activation().regulariser(static_cast<double>(r.data()[e]));
+      sums.regulariser[sp] += total;
+    }
+    preT = std::move(postT);
+  }
+  sums.samples += static_cast<double>(x.cols());
+}
+
+template <typename T>
+void apply_learning(Network<T>& network, const Correlations& sums, double eta) {
+  if (static_cast<Index>(sums.hebbian.size()) != network.num_layers()) {
+    throw ShapeError("learning: correlations do not match the network's layers");
+  }
+  if (!(sums.samples > 0)) return;
+  const double inv_t = 1.0 / sums.samples;
+  for (Index p = 0; p < network.num_layers(); ++p) {
+    const auto sp = static_cast<std::size_t>(p);
+    auto& layer = network.layer(p);
+    const double scale = eta * network.layer_weight(p);
+    const double k = network.k(p);
+    T* w = layer.W().valuePtr();
+    const auto& cw = layer.cw().values();
+    for (Index s = 0; s < layer.cw().nnz(); ++s) {
+      const double wv = static_cast<double>(w[s]);
+      w[s] = static_cast<T>(wv + scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]));
+    }
+    T* l = layer.L().valuePtr();
+    const auto& cl = layer.cl().values();
+    for (Index s = 0; s < layer.cl().nnz(); ++s) {
+      const double lv = static_cast<double>(l[s]);
+      l[s] = static_cast<T>(lv + 0.5 * scale * (sums.lateral[sp][s] * inv_t - lv / (k * cl[static_cast<std::size_t>(s)])));
+    }
+  }
+}
+
+LearningRateSchedule LearningRateSchedule::constant(double eta) {
+  if (!(eta > 0) || !std::isfinite(eta)) throw ConfigError(fmt::format("learning rate must be > 0, got {}", eta));
+  return LearningRateSchedule(eta, 0.0, 0.0, true);
+}
+
+LearningRateSchedule LearningRateSchedule::inverse_decay(double eta, double decay, double floor) {
+  if (!(eta > 0) || !std::isfinite(eta)) throw ConfigError(fmt::format("learning rate must be > 0, got {}", eta));
+  if (!(decay >= 0) || !std::isfinite(decay)) {
+    throw ConfigError(fmt::format("learning-rate decay must be >= 0, got {}", decay));
+  }
+  if (!(floor >= 0) || !std::isfinite(floor)) {
+    throw ConfigError(fmt::format("learning-rate floor must be >= 0, got {}", floor));
+  }
+  return LearningRateSchedule(eta, decay, floor, false);
+}
+
+double LearningRateSchedule::at(double epoch) const {
+  if (constant_) return eta_;
+  return std::max(eta_ / (1.0 + decay_ * epoch), floor_);
+}
+
+template Correlations Correlations::zeros_like<float>(const Network<float>&);
+template Correlations Correlations::zeros_like<double>(const Network<double>&);
+template void accumulate_correlations<float>(const Network<float>&, ConstMatrixRef<float>, const FixedPoints<float>&,
+                                             Correlations&, bool);
+template void accumulate_correlations<double>(const Network<double>&, ConstMatrixRef<double>,
+                                              const FixedPoints<double>&, Correlations&, bool);
+template void apply_learning<float>(Network<float>&, const Correlations&, double);
+template void apply_learning<double>(Network<double>&, const Correlations&, double);
+
+}  // namespace simmatch

@@ -1,0 +1,131 @@
+// Layers and networks: shape checks, k_p and gamma^{p-P}, the reference initialisation.
+#include "simmatch/network.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <random>
+
+#include "simmatch/error.hpp"
+
+namespace simmatch {
+
+namespace {
+
+// Zero weights on exactly the synapses of `s`, in its CSR order.
+template <typename T>
+SparseWeights<T> weights_on(const Structure& s) {
+  std::vector<T> zeros(static_cast<std::size_t>(s.nnz()), T(0));
+  Eigen::Map<const SparseWeights<T>> view(s.rows(), s.cols(), s.nnz(), s.row_ptr().data(), s.col_index().data(),
+                                          zeros.data());
+  SparseWeights<T> w = view;
+  w.makeCompressed();
+  return w;
+}
+
+template <typename T>
+Vector<T> values_of(const Structure& s) {
+  Vector<T> v(s.nnz());
+  for (Index k = 0; k < s.nnz(); ++k) v[k] = static_cast<T>(s.values()[static_cast<std::size_t>(k)]);
+  return v;
+}
+
+}  // namespace
+
+template <typename T>
+Layer<T>::Layer(Structure cw, Structure cl, Activation activation, Grid grid)
+    : cw_(std::move(cw)), cl_(std::move(cl)), activation_(activation), grid_(grid) {
+  if (cl_.rows() != cl_.cols() || cl_.rows() != cw_.rows()) {
+    throw ShapeError(fmt::format("layer: C^L is {}x{} but C^W has {} rows; C^L must be {}x{}", cl_.rows(),
+                                 cl_.cols(), cw_.rows(), cw_.rows(), cw_.rows()));
+  }
+  if (grid_.size() != cw_.rows()) {
+    throw ShapeError(fmt::format("layer: grid {}x{}x{} holds {} neurons but C^W has {} rows", grid_.height,
+                                 grid_.width, grid_.channels, grid_.size(), cw_.rows()));
+  }
+  if (!cl_.is_symmetric()) throw ConfigError("layer: lateral structure C^L must be symmetric");
+  w_ = weights_on<T>(cw_);
+  l_ = weights_on<T>(cl_);
+  cw_values_ = values_of<T>(cw_);
+  cl_values_ = values_of<T>(cl_);
+}
+
+template <typename T>
+Network<T>::Network(Index input_size, std::vector<Layer<T>> layers, double gamma)
+    : input_size_(input_size), layers_(std::move(layers)), gamma_(gamma) {
+  if (layers_.empty()) throw ConfigError("network: at least one layer is needed");
+  if (!(gamma >= 0) || !std::isfinite(gamma)) {
+    throw ConfigError(fmt::format("network: gamma must be finite and >= 0, got {}", gamma));
+  }
+  Index previous = input_size;
+  for (std::size_t p = 0; p < layers_.size(); ++p) {
+    if (layers_[p].input_size() != previous) {
+      throw ShapeError(fmt::format("network: layer {} expects {} inputs but the layer below has {}", p + 1,
+                                   layers_[p].input_size(), previous));
+    }
+    previous = layers_[p].size();
+  }
+}
+
+template <typename T>
+double Network<T>::k(Index p) const {
+  return p + 1 < num_layers() ? 1.0 + gamma_ : 1.0;
+}
+
+template <typename T>
+double Network<T>::layer_weight(Index p) const {
+  if (gamma_ == 0.0) return 1.0;
+  return std::pow(gamma_, static_cast<double>(p - (num_layers() - 1)));
+}
+
+template <typename T>
+void Network<T>::initialise(std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (auto& layer : layers_) {
+    auto& w = layer.W();
+    for (Index i = 0; i < w.outerSize(); ++i) {
+      const int begin = w.outerIndexPtr()[i];
+      const int end = w.outerIndexPtr()[i + 1];
+      const double scale = end > begin ? 1.0 / std::sqrt(static_cast<double>(end - begin)) : 0.0;
+      for (int k = begin; k < end; ++k) w.valuePtr()[k] = static_cast<T>(scale * normal(rng));
+    }
+    auto& l = layer.L();
+    for (Index i = 0; i < l.outerSize(); ++i) {
+      for (int k = l.outerIndexPtr()[i]; k < l.outerIndexPtr()[i + 1]; ++k) {
+        l.valuePtr()[k] = l.innerIndexPtr()[k] == i ? T(1) : T(0);
+      }
+    }
+  }
+}
+
+template <typename T>
+Index Network<T>::num_synapses() const {
+  Index n = 0;
+  for (const auto& layer : layers_) n += layer.cw().nnz() + layer.cl().nnz();
+  return n;
+}
+
+template <typename T>
+template <typename U>
+Network<U> Network<T>::cast() const {
+  std::vector<Layer<U>> out;
+  out.reserve(layers_.size());
+  for (const auto& layer : layers_) {
+    Layer<U> copy(layer.cw(), layer.cl(), layer.activation(), layer.grid());
+    for (Index k = 0; k < layer.cw().nnz(); ++k) copy.W().valuePtr()[k] = static_cast<U>(layer.W().valuePtr()[k]);
+    for (Index k = 0; k < layer.cl().nnz(); ++k) copy.L().valuePtr()[k] = static_cast<U>(layer.L().valuePtr()[k]);
+    out.push_back(std::move(copy));
+  }
+  return Network<U>(input_size_, std::move(out), gamma_);
+}
+
+template class Layer<float>;
+template class Layer<double>;
+template class Network<float>;
+template class Network<double>;
+template Network<double> Network<float>::cast<double>() const;
+template Network<float> Network<double>::cast<float>() const;
+template Network<float> Network<float>::cast<float>() const;
+template Network<double> Network<double>::cast<double>() const;
+
+}  // namespace simmatch

@@ -1,0 +1,247 @@
+// The training loop (mini-batches of eq. 15 fixed points + eq. 17 updates), encoding, and
+// data-set correlations for the cost.
+#include "simmatch/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fmt/format.h>
+#include <limits>
+#include <numeric>
+#include <random>
+
+#include "simmatch/error.hpp"
+#include "simmatch/objective.hpp"
+
+namespace simmatch {
+
+namespace {
+
+// Permutation number `pass` of 0..n-1; a pure function of (seed, pass) so a resumed run sees the
+// same stream of samples without saving generator state.
+std::vector<Index> pass_permutation(Index n, std::uint64_t seed, Index pass, bool shuffle) {
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), Index{0});
+  if (shuffle) {
+    std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                      static_cast<std::uint32_t>(pass), static_cast<std::uint32_t>(static_cast<std::uint64_t>(pass) >> 32),
+                      0x5eedu};
+    std::mt19937_64 rng(seq);
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  return order;
+}
+
+// Indices [begin, end) of the endless stream of permutations, with a one-pass cache.
+class SampleStream {
+public:
+  SampleStream(Index n, std::uint64_t seed, bool shuffle) : n_(n), seed_(seed), shuffle_(shuffle) {}
+  std::vector<Index> range(Index begin, Index end) {
+    std::vector<Index> out;
+    out.reserve(static_cast<std::size_t>(end - begin));
+    for (Index s = begin; s < end; ++s) {
+      const Index pass = s / n_;
+      if (pass != cached_pass_) {
+        order_ = pass_permutation(n_, seed_, pass, shuffle_);
+        cached_pass_ = pass;
+      }
+      out.push_back(order_[static_cast<std::size_t>(s % n_)]);
+    }
+    return out;
+  }
+
+private:
+  Index n_;
+  std::uint64_t seed_;
+  bool shuffle_;
+  Index cached_pass_ = -1;
+  std::vector<Index> order_;
+};
+
+// The part of a global batch this rank solves: a contiguous slice, as even as possible.
+std::vector<Index> rank_share(const std::vector<Index>& global, int rank, int size) {
+  const auto n = static_cast<Index>(global.size());
+  const Index begin = n * rank / size;
+  const Index end = n * (rank + 1) / size;
+  return {global.begin() + begin, global.begin() + end};
+}
+
+void check_options(const TrainOptions& o) {
+  if (o.epochs < 0) throw ConfigError(fmt::format("train: epochs must be >= 0, got {}", o.epochs));
+  if (o.batch_size < 1) throw ConfigError(fmt::format("train: batch_size must be >= 1, got {}", o.batch_size));
+  if (o.samples_per_epoch < 0) {
+    throw ConfigError(fmt::format("train: samples_per_epoch must be >= 0, got {}", o.samples_per_epoch));
+  }
+  if (o.cost_samples < 0) throw ConfigError(fmt::format("train: cost_samples must be >= 0, got {}", o.cost_samples));
+}
+
+}  // namespace
+
+template <typename T>
+Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices) {
+  Matrix<T> batch(data.dim(), static_cast<Index>(indices.size()));
+  for (std::size_t c = 0; c < indices.size(); ++c) {
+    const Index i = indices[c];
+    if (i < 0 || i >= data.size()) throw ShapeError(fmt::format("batch: sample index {} outside [0, {})", i, data.size()));
+    batch.col(static_cast<Index>(c)) = data.x.col(i).template cast<T>();
+  }
+  return batch;
+}
+
+template <typename T>
+Trainer<T>::Trainer(Network<T>& network, const DynamicsSolver<T>& solver, TrainOptions options,
+                    const Communicator& communicator)
+    : network_(network), solver_(solver), options_(std::move(options)), communicator_(communicator) {
+  check_options(options_);
+}
+
+template <typename T>
+const Communicator& Trainer<T>::default_communicator() {
+  static const LocalCommunicator local;  // stateless, so sharing it is safe
+  return local;
+}
+
+template <typename T>
+Index Trainer<T>::batches_per_epoch(Index dataset_size) const {
+  const Index per_epoch = options_.samples_per_epoch > 0 ? options_.samples_per_epoch : dataset_size;
+  return (per_epoch + options_.batch_size - 1) / options_.batch_size;
+}
+
+template <typename T>
+std::vector<Index> Trainer<T>::batch_indices(Index dataset_size, int epoch, Index batch) const {
+  const Index per_epoch = options_.samples_per_epoch > 0 ? options_.samples_per_epoch : dataset_size;
+  const Index begin = static_cast<Index>(epoch) * per_epoch + batch * options_.batch_size;
+  const Index end = std::min(begin + options_.batch_size, static_cast<Index>(epoch + 1) * per_epoch);
+  SampleStream stream(dataset_size, options_.seed, options_.shuffle);
+  return stream.range(begin, end);
+}
+
+template <typename T>
+std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallbacks& callbacks, TrainPosition start) {
+  if (data.dim() != network_.input_size()) {
+    throw ShapeError(fmt::format("train: samples have {} features but the network expects {}", data.dim(),
+                                 network_.input_size()));
+  }
+  if (data.size() == 0) throw ShapeError("train: the data set is empty");
+  const Index n = data.size();
+  const Index per_epoch = options_.samples_per_epoch > 0 ? options_.samples_per_epoch : n;
+  const Index batches = batches_per_epoch(n);
+  SampleStream stream(n, options_.seed, options_.shuffle);
+  std::vector<EpochMetrics> history;
+
+  for (int epoch = start.epoch; epoch < options_.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double eta = options_.schedule.at(static_cast<double>(epoch));
+    // [iterations, converged, samples] summed over ranks at the end of the epoch.
+    std::vector<double> counts(3, 0.0);
+    const Index first_batch = epoch == start.epoch ? start.batch : 0;
+    FixedPoints<T> fixed;
+    for (Index b = first_batch; b < batches; ++b) {
+      const Index begin = static_cast<Index>(epoch) * per_epoch + b * options_.batch_size;
+      const Index end = std::min(begin + options_.batch_size, static_cast<Index>(epoch + 1) * per_epoch);
+      const std::vector<Index> mine = rank_share(stream.range(begin, end), communicator_.rank(), communicator_.size());
+      const Matrix<T> x = gather_batch<T>(data, mine);
+      fixed = FixedPoints<T>{};  // every sample starts from u = 0, as the reference does
+      solver_.solve(network_, x, fixed);
+      Correlations sums = Correlations::zeros_like(network_);
+      accumulate_correlations(network_, x, fixed, sums, false);
+      if (communicator_.size() > 1) {
+        std::vector<double> flat = sums.pack();
+        communicator_.allreduce_sum(std::span<double>(flat));
+        sums.unpack(flat);
+      }
+      apply_learning(network_, sums, eta);
+      counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
+      counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
+      counts[2] += static_cast<double>(fixed.batch_size());
+      if (callbacks.on_batch) callbacks.on_batch(BatchProgress{epoch + 1, end - static_cast<Index>(epoch) * per_epoch, per_epoch});
+      if (callbacks.should_stop && callbacks.should_stop()) {
+        throw Interrupted(fmt::format("training interrupted in epoch {} after batch {}", epoch + 1, b + 1));
+      }
+    }
+    communicator_.allreduce_sum(std::span<double>(counts));
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    m.learning_rate = eta;
+    m.samples = static_cast<Index>(counts[2]);
+    m.mean_iterations = counts[2] > 0 ? counts[0] / counts[2] : 0.0;
+    m.converged_fraction = counts[2] > 0 ? counts[1] / counts[2] : 0.0;
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    m.samples_per_second = m.seconds > 0 ? static_cast<double>(m.samples) / m.seconds : 0.0;
+    m.cost = std::numeric_limits<double>::quiet_NaN();
+    if (options_.cost_samples > 0) {
+      const Index cost_n = std::min(options_.cost_samples, n);
+      std::vector<Index> all(static_cast<std::size_t>(cost_n));
+      std::iota(all.begin(), all.end(), Index{0});
+      const Dataset shard = subset(data, rank_share(all, communicator_.rank(), communicator_.size()));
+      Correlations sums = shard.size() > 0 ? dataset_correlations(network_, solver_, shard)
+                                           : Correlations::zeros_like(network_);
+      if (communicator_.size() > 1) {
+        std::vector<double> flat = sums.pack();
+        communicator_.allreduce_sum(std::span<double>(flat));
+        sums.unpack(flat);
+      }
+      m.cost = structured_cost(network_, sums);
+    }
+    history.push_back(m);
+    if (callbacks.on_epoch) callbacks.on_epoch(m, TrainPosition{epoch + 1, 0});
+  }
+  return history;
+}
+
+template <typename T>
+std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
+                              Index batch_size) {
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("encode: samples have {} features but the network expects {}", data.dim(),
+                                 network.input_size()));
+  }
+  if (batch_size < 1) throw ConfigError(fmt::format("encode: batch size must be >= 1, got {}", batch_size));
+  std::vector<Matrix<T>> out;
+  for (const auto& layer : network.layers()) out.emplace_back(layer.size(), data.size());
+  FixedPoints<T> fixed;
+  for (Index begin = 0; begin < data.size(); begin += batch_size) {
+    const Index count = std::min(batch_size, data.size() - begin);
+    const Matrix<T> x = data.x.middleCols(begin, count).template cast<T>();
+    fixed = FixedPoints<T>{};
+    solver.solve(network, x, fixed);
+    for (std::size_t p = 0; p < out.size(); ++p) out[p].middleCols(begin, count) = fixed.r[p];
+  }
+  return out;
+}
+
+template <typename T>
+Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
+                                  Index max_samples, Index batch_size) {
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("cost: samples have {} features but the network expects {}", data.dim(),
+                                 network.input_size()));
+  }
+  if (batch_size < 1) throw ConfigError(fmt::format("cost: batch size must be >= 1, got {}", batch_size));
+  const Index n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
+  Correlations sums = Correlations::zeros_like(network);
+  FixedPoints<T> fixed;
+  for (Index begin = 0; begin < n; begin += batch_size) {
+    const Index count = std::min(batch_size, n - begin);
+    const Matrix<T> x = data.x.middleCols(begin, count).template cast<T>();
+    fixed = FixedPoints<T>{};
+    solver.solve(network, x, fixed);
+    accumulate_correlations(network, x, fixed, sums, true);
+  }
+  return sums;
+}
+
+template class Trainer<float>;
+template class Trainer<double>;
+template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
+template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
+template std::vector<Matrix<float>> encode<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
+                                                  Index);
+template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
+                                                    const Dataset&, Index);
+template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
+                                                  Index, Index);
+template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
+                                                   const Dataset&, Index, Index);
+
+}  // namespace simmatch
