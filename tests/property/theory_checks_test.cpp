@@ -1,0 +1,281 @@
+// The seven checks of THEORY.md ("Checks that must hold"), on small random networks.
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+
+#include "simmatch/dynamics.hpp"
+#include "simmatch/learning.hpp"
+#include "simmatch/objective.hpp"
+#include "test_networks.hpp"
+
+using namespace simmatch;
+using simmatch::testing::random_inputs;
+using simmatch::testing::random_network;
+using simmatch::testing::tight_euler;
+
+namespace {
+
+std::vector<Vector<double>> column(const std::vector<Matrix<double>>& r, Index b) {
+  std::vector<Vector<double>> out;
+  for (const auto& m : r) out.push_back(m.col(b));
+  return out;
+}
+
+std::vector<Activation> activations() {
+  return {Activation::linear(), Activation::tanh(1.0), Activation::relu(), Activation::clipped_relu(1.0)};
+}
+
+}  // namespace
+
+// Check 1: the Lyapunov bracket of l_t never increases along the dynamics (small step).
+TEST(DynamicsTest, EnergyNeverIncreases) {
+  for (const Activation& act : activations()) {
+    for (double gamma : {0.0, 0.5}) {
+      Network<double> net = random_network<double>({6, 5, 4}, gamma, act, 11);
+      const Matrix<double> x = random_inputs<double>(6, 3, 12);
+      SolverOptions one_step;
+      one_step.step_initial = one_step.step_min = 0.02;
+      one_step.step_decay = 0;
+      one_step.tolerance = 1e-300;
+      one_step.max_steps = 1;
+      EulerSolver<double> solver(one_step);
+      FixedPoints<double> state;
+      std::vector<double> previous(3, std::numeric_limits<double>::infinity());
+      int decreases = 0;
+      for (int n = 0; n < 400; ++n) {
+        solver.solve(net, x, state);  // warm start: one more Euler step from the last state
+        for (Index b = 0; b < 3; ++b) {
+          // With gamma = 0 only the bottom layer, driven by the clamped input, has a Lyapunov
+          // function of its own; higher layers chase a moving input.
+          const Vector<double> r0 = state.r[0].col(b);
+          double f0 = 0;
+          for (Index i = 0; i < r0.size(); ++i) f0 += net.layer(0).activation().regulariser(r0[i]);
+          const double e = gamma > 0 ? lyapunov_energy(net, Vector<double>(x.col(b)), column(state.r, b))
+                                     : -2.0 * r0.dot(net.layer(0).W() * x.col(b)) + r0.dot(net.layer(0).L() * r0) + 2 * f0;
+          const double slack = 1e-12 * (1.0 + std::abs(e));
+          EXPECT_LE(e, previous[static_cast<std::size_t>(b)] + slack) << act.name() << " gamma " << gamma << " step " << n;
+          if (e < previous[static_cast<std::size_t>(b)] - slack) ++decreases;
+          previous[static_cast<std::size_t>(b)] = e;
+        }
+      }
+      EXPECT_GT(decreases, 100) << "the energy should actually move";
+    }
+  }
+}
+
+// Check 2: a converged fixed point satisfies r = f(u) with u = W r_prev - (L - I) r + gamma W_next^T r_next.
+TEST(DynamicsTest, ConvergedStateIsAFixedPoint) {
+  for (const Activation& act : activations()) {
+    for (double gamma : {0.0, 0.7}) {
+      // A linear network with feedback is stable only when its energy is convex: keep W small there.
+      Network<double> net = random_network<double>({7, 6, 5, 3}, gamma, act, 21, 0.3,
+                                                   act.kind() == ActivationKind::linear ? 0.3 : 1.0);
+      const Matrix<double> x = random_inputs<double>(7, 4, 22);
+      EulerSolver<double> solver(tight_euler(1e-11));
+      FixedPoints<double> fp;
+      solver.solve(net, x, fp);
+      EXPECT_EQ(fp.converged_fraction(), 1.0) << act.name();
+      EXPECT_LT(fixed_point_residual(net, x, fp.r), 1e-8) << act.name() << " gamma " << gamma;
+    }
+  }
+}
+
+TEST(DynamicsTest, ReferenceToleranceGivesASmallResidual) {
+  Network<double> net = random_network<double>({8, 6}, 0.0, Activation::tanh(), 31);
+  const Matrix<double> x = random_inputs<double>(8, 5, 32);
+  EulerSolver<double> solver;  // reference schedule, tolerance 1e-4
+  FixedPoints<double> fp;
+  solver.solve(net, x, fp);
+  EXPECT_EQ(fp.converged_fraction(), 1.0);
+  // ||du|| <= tol ||u|| with du = step (input - u) and step >= 0.05 bounds the residual by ~tol / 0.05.
+  EXPECT_LT(fixed_point_residual(net, x, fp.r), 1e-4 / 0.05 * 5);
+  for (int n : fp.iterations) EXPECT_GT(n, 1);
+}
+
+// Check 3: at fixed r, dW = -(eta/2) dl_t/dW and dL = +(eta/2) dl_t/dL (finite differences).
+TEST(LearningTest, UpdatesAreHalfTheDualGradient) {
+  const double eta = 1e-3;
+  Network<double> net = random_network<double>({5, 4, 3}, 0.6, Activation::tanh(), 41);
+  const Matrix<double> x = random_inputs<double>(5, 1, 42);
+  FixedPoints<double> fp;
+  EulerSolver<double>(tight_euler()).solve(net, x, fp);
+  const std::vector<Vector<double>> r = column(fp.r, 0);
+  const Vector<double> x0 = x.col(0);
+
+  Network<double> updated = net;
+  Correlations sums = Correlations::zeros_like(net);
+  accumulate_correlations(net, x, fp, sums);
+  apply_learning(updated, sums, eta);
+
+  const double h = 1e-6;
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    for (Index s = 0; s < net.layer(p).cw().nnz(); ++s) {
+      Network<double> plus = net, minus = net;
+      plus.layer(p).W().valuePtr()[s] += h;
+      minus.layer(p).W().valuePtr()[s] -= h;
+      const double grad = (dual_objective(plus, x0, r) - dual_objective(minus, x0, r)) / (2 * h);
+      const double dw = updated.layer(p).W().valuePtr()[s] - net.layer(p).W().valuePtr()[s];
+      EXPECT_NEAR(dw, -0.5 * eta * grad, 1e-8 * (1 + std::abs(dw))) << "W layer " << p << " synapse " << s;
+    }
+    for (Index s = 0; s < net.layer(p).cl().nnz(); ++s) {
+      Network<double> plus = net, minus = net;
+      plus.layer(p).L().valuePtr()[s] += h;
+      minus.layer(p).L().valuePtr()[s] -= h;
+      const double grad = (dual_objective(plus, x0, r) - dual_objective(minus, x0, r)) / (2 * h);
+      const double dl = updated.layer(p).L().valuePtr()[s] - net.layer(p).L().valuePtr()[s];
+      EXPECT_NEAR(dl, 0.5 * eta * grad, 1e-8 * (1 + std::abs(dl))) << "L layer " << p << " synapse " << s;
+    }
+  }
+}
+
+// Check 4: the cost through A and B equals the naive double sum over t, t' of eq. 11, and with
+// all-ones constants eq. 10 up to the input's own similarity term.
+TEST(ObjectiveTest, CostMatchesNaiveDoubleSum) {
+  const Index t_count = 7;
+  for (double zero_fraction : {0.0, 0.4}) {
+    Network<double> net = random_network<double>({5, 4, 3}, 0.8, Activation::tanh(), 51, zero_fraction);
+    const Matrix<double> x = random_inputs<double>(5, t_count, 52);
+    FixedPoints<double> fp;
+    EulerSolver<double>(tight_euler(1e-8)).solve(net, x, fp);
+    Correlations sums = Correlations::zeros_like(net);
+    accumulate_correlations(net, x, fp, sums);
+    const double fast = structured_cost(net, sums);
+
+    double naive = 0;
+    for (Index p = 0; p < net.num_layers(); ++p) {
+      const Matrix<double>& below = p == 0 ? x : fp.r[static_cast<std::size_t>(p - 1)];
+      const Matrix<double>& r = fp.r[static_cast<std::size_t>(p)];
+      const Eigen::MatrixXd cw = net.layer(p).cw().to_dense();
+      const Eigen::MatrixXd cl = net.layer(p).cl().to_dense();
+      double sum = 0;
+      for (Index t = 0; t < t_count; ++t) {
+        for (Index t2 = 0; t2 < t_count; ++t2) {
+          for (Index i = 0; i < r.rows(); ++i) {
+            for (Index j = 0; j < below.rows(); ++j) sum -= cw(i, j) * below(j, t) * below(j, t2) * r(i, t) * r(i, t2);
+            for (Index j = 0; j < r.rows(); ++j) sum += 0.5 * net.k(p) * cl(i, j) * r(i, t) * r(i, t2) * r(j, t) * r(j, t2);
+          }
+        }
+      }
+      double reg = 0;
+      for (Index e = 0; e < r.size(); ++e) reg += net.layer(p).activation().regulariser(r.data()[e]);
+      naive += net.layer_weight(p) * (sum / double(t_count * t_count) + 2.0 * reg / double(t_count));
+    }
+    EXPECT_NEAR(fast, naive, 1e-10 * (1 + std::abs(naive)));
+
+    if (zero_fraction == 0.0) continue;
+    // eq. 10 with all-ones constants.
+    std::vector<Layer<double>> ones;
+    for (const auto& layer : net.layers()) {
+      ones.emplace_back(Structure::dense(layer.size(), layer.input_size()), Structure::dense(layer.size(), layer.size()),
+                        layer.activation(), layer.grid());
+    }
+    Network<double> dense(net.input_size(), std::move(ones), net.gamma());
+    Correlations dense_sums = Correlations::zeros_like(dense);
+    accumulate_correlations(dense, x, fp, dense_sums);
+    double deep = 0;
+    for (Index p = 0; p < dense.num_layers(); ++p) {
+      const Matrix<double>& below = p == 0 ? x : fp.r[static_cast<std::size_t>(p - 1)];
+      const Matrix<double> s_below = below.transpose() * below;
+      const Matrix<double> s_this = fp.r[static_cast<std::size_t>(p)].transpose() * fp.r[static_cast<std::size_t>(p)];
+      double reg = 0;
+      for (Index e = 0; e < fp.r[static_cast<std::size_t>(p)].size(); ++e) {
+        reg += dense.layer(p).activation().regulariser(fp.r[static_cast<std::size_t>(p)].data()[e]);
+      }
+      deep += dense.layer_weight(p) * ((s_below - s_this).squaredNorm() / (2.0 * t_count * t_count) + 2.0 * reg / t_count);
+    }
+    const Matrix<double> sx = x.transpose() * x;
+    const double input_term = dense.layer_weight(0) * sx.squaredNorm() / (2.0 * t_count * t_count);
+    EXPECT_NEAR(structured_cost(dense, dense_sums), deep - input_term, 1e-10 * (1 + std::abs(deep)));
+  }
+}
+
+// Check 5: one all-to-all linear layer learns the principal subspace of its input.
+TEST(LearningTest, LinearLayerLearnsPrincipalSubspace) {
+  const Index k = 8, n = 3, samples = 3000;
+  std::mt19937_64 rng(61);
+  // Random orthonormal basis; variances 4, 3, 2 on the principal subspace and 0.2 elsewhere.
+  Eigen::MatrixXd q = Eigen::HouseholderQR<Eigen::MatrixXd>(random_inputs<double>(k, k, 62)).householderQ();
+  Vector<double> sd(k);
+  sd << 2.0, 1.7, 1.4, 0.45, 0.45, 0.4, 0.4, 0.35;
+  const Matrix<double> data = q * sd.asDiagonal() * random_inputs<double>(k, samples, 63);
+
+  std::vector<Layer<double>> layers;
+  layers.emplace_back(Structure::dense(n, k), Structure::dense(n, n), Activation::linear(), Grid{1, n, 1});
+  Network<double> net(k, std::move(layers), 0.0);
+  net.initialise(64);
+  EulerSolver<double> solver(tight_euler(1e-8));
+  FixedPoints<double> fp;
+  const Index batch = 10;
+  for (int epoch = 0; epoch < 6; ++epoch) {
+    for (Index b = 0; b + batch <= samples; b += batch) {
+      const Matrix<double> x = data.middleCols(b, batch);
+      fp = FixedPoints<double>{};
+      solver.solve(net, x, fp);
+      Correlations sums = Correlations::zeros_like(net);
+      accumulate_correlations(net, x, fp, sums, false);
+      apply_learning(net, sums, 0.02 / (1 + epoch));
+    }
+  }
+  // Linear fixed point: L r = W x, so the filters are F = L^{-1} W; compare projectors.
+  const Eigen::MatrixXd w = Eigen::MatrixXd(net.layer(0).W());
+  const Eigen::MatrixXd l = Eigen::MatrixXd(net.layer(0).L());
+  const Eigen::MatrixXd f = l.ldlt().solve(w);
+  const Eigen::MatrixXd pf = f.transpose() * (f * f.transpose()).inverse() * f;
+  const Eigen::MatrixXd u = q.leftCols(n);
+  const Eigen::MatrixXd pu = u * u.transpose();
+  const double error = (pf - pu).squaredNorm() / static_cast<double>(n);
+  EXPECT_LT(error, 0.02) << "subspace error " << error;
+}
+
+// Check 6: at a fixed point of learning on a fixed data set, W = C^W o A and L = k_p C^L o B.
+TEST(LearningTest, LearningFixedPointMatchesCorrelations) {
+  Network<double> net = random_network<double>({6, 4, 3}, 0.5, Activation::tanh(), 71);
+  const Matrix<double> x = random_inputs<double>(6, 12, 72);
+  EulerSolver<double> solver(tight_euler(1e-10));
+  FixedPoints<double> fp;
+  Correlations sums = Correlations::zeros_like(net);
+  for (int it = 0; it < 3000; ++it) {
+    solver.solve(net, x, fp);  // warm start from the previous fixed point
+    sums = Correlations::zeros_like(net);
+    accumulate_correlations(net, x, fp, sums, false);
+    apply_learning(net, sums, 0.2);
+  }
+  solver.solve(net, x, fp);
+  sums = Correlations::zeros_like(net);
+  accumulate_correlations(net, x, fp, sums, false);
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    const auto& layer = net.layer(p);
+    for (Index s = 0; s < layer.cw().nnz(); ++s) {
+      const double expected = layer.cw().values()[static_cast<std::size_t>(s)] * sums.hebbian[static_cast<std::size_t>(p)][s] / sums.samples;
+      EXPECT_NEAR(layer.W().valuePtr()[s], expected, 1e-6) << "W layer " << p << " synapse " << s;
+    }
+    for (Index s = 0; s < layer.cl().nnz(); ++s) {
+      const double expected =
+          net.k(p) * layer.cl().values()[static_cast<std::size_t>(s)] * sums.lateral[static_cast<std::size_t>(p)][s] / sums.samples;
+      EXPECT_NEAR(layer.L().valuePtr()[s], expected, 1e-6) << "L layer " << p << " synapse " << s;
+    }
+  }
+}
+
+// Check 7: with gamma = 0 layer p's fixed point does not depend on layer p+1 (and it does for gamma > 0).
+TEST(DynamicsTest, ZeroFeedbackDecouplesLayers) {
+  for (double gamma : {0.0, 0.8}) {
+    Network<double> net = random_network<double>({6, 5, 4}, gamma, Activation::tanh(), 81);
+    Network<double> changed = net;
+    std::mt19937_64 rng(82);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (Index s = 0; s < changed.layer(1).cw().nnz(); ++s) changed.layer(1).W().valuePtr()[s] += normal(rng);
+    const Matrix<double> x = random_inputs<double>(6, 4, 83);
+    EulerSolver<double> solver(tight_euler(1e-12));
+    FixedPoints<double> a, b;
+    solver.solve(net, x, a);
+    solver.solve(changed, x, b);
+    const double diff = (a.r[0] - b.r[0]).norm() / a.r[0].norm();
+    if (gamma == 0.0) {
+      EXPECT_LT(diff, 1e-9);
+    } else {
+      EXPECT_GT(diff, 1e-3);
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// Small random networks and data for the tests: seeded, in double or float precision.
+#pragma once
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "simmatch/dynamics.hpp"
+#include "simmatch/learning.hpp"
+#include "simmatch/network.hpp"
+
+namespace simmatch::testing {
+
+/// Random constants in [0.5, 2] with about `zero_fraction` of them zero (never a whole row).
+inline Structure random_constants(Index rows, Index cols, std::mt19937_64& rng, double zero_fraction, bool symmetric) {
+  std::uniform_real_distribution<double> value(0.5, 2.0);
+  std::uniform_real_distribution<double> coin(0.0, 1.0);
+  Eigen::MatrixXd c(rows, cols);
+  for (Index i = 0; i < rows; ++i) {
+    for (Index j = 0; j < cols; ++j) c(i, j) = coin(rng) < zero_fraction ? 0.0 : value(rng);
+  }
+  if (symmetric) {
+    c = (0.5 * (c + c.transpose())).eval();
+    for (Index i = 0; i < rows; ++i) c(i, i) = value(rng);  // every neuron keeps its self-synapse
+  }
+  for (Index i = 0; i < rows; ++i) {
+    if (c.row(i).maxCoeff() == 0.0) c(i, 0) = 1.0;
+  }
+  return Structure::from_dense(c);
+}
+
+/// A P-layer network with sizes `sizes` (sizes[0] = input), non-binary sparse constants,
+/// reference initialisation plus a random symmetric perturbation of L that keeps it positive
+/// definite, so every activation has a unique, stable fixed point.
+template <typename T>
+Network<T> random_network(const std::vector<Index>& sizes, double gamma, Activation activation, std::uint64_t seed,
+                          double zero_fraction = 0.3, double w_scale = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::vector<Layer<T>> layers;
+  for (std::size_t p = 1; p < sizes.size(); ++p) {
+    Structure cw = random_constants(sizes[p], sizes[p - 1], rng, zero_fraction, false);
+    Structure cl = random_constants(sizes[p], sizes[p], rng, zero_fraction, true);
+    layers.emplace_back(std::move(cw), std::move(cl), activation, Grid{1, sizes[p], 1});
+  }
+  Network<T> net(sizes[0], std::move(layers), gamma);
+  net.initialise(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    net.layer(p).W() *= static_cast<T>(w_scale);
+    auto& l = net.layer(p).L();
+    // Symmetric off-diagonal perturbation of size 0.1, diagonal raised to 1.5: diagonally dominant.
+    for (Index i = 0; i < l.outerSize(); ++i) {
+      for (typename SparseWeights<T>::InnerIterator it(l, i); it; ++it) {
+        if (it.col() > i) {
+          const T v = static_cast<T>(0.1 * normal(rng) / std::sqrt(static_cast<double>(l.rows())));
+          it.valueRef() = v;
+          l.coeffRef(it.col(), i) = v;
+        } else if (it.col() == i) {
+          it.valueRef() = T(1.5);
+        }
+      }
+    }
+  }
+  return net;
+}
+
+/// K x B inputs with entries N(0, 1).
+template <typename T>
+Matrix<T> random_inputs(Index k, Index b, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  Matrix<T> x(k, b);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<T>(normal(rng));
+  return x;
+}
+
+/// Euler run to a tight tolerance: the reference fixed point for comparisons.
+inline SolverOptions tight_euler(double tolerance = 1e-10) {
+  SolverOptions o;
+  o.tolerance = tolerance;
+  o.max_steps = 200000;
+  return o;
+}
+
+}  // namespace simmatch::testing
