@@ -1,0 +1,96 @@
+// Linear read-out of representations: an L2-regularised linear SVM (L2 loss, dual coordinate
+// descent, one-vs-rest: the solver of scikit-learn's LinearSVC) through liblinear, with the
+// regularisation C chosen on a validation split of the training set, and its accuracy report.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "simmatch/types.hpp"
+
+namespace simmatch {
+
+struct ReadoutOptions {
+  /// Candidate values of C; with a single value no validation split is made.
+  std::vector<double> c_grid{0.01, 0.1, 1.0, 10.0};
+  /// Fraction of the training samples held out (stratified by label) to choose C.
+  double validation_fraction = 0.2;
+  /// Class weights n / (classes * n_c) (scikit-learn's class_weight="balanced").
+  bool balanced = false;
+  /// Stopping tolerance of the dual solver (liblinear's eps; LinearSVC's tol is 1e-4).
+  double tolerance = 1e-4;
+  /// Bias feature (intercept) appended to every sample; LinearSVC's intercept_scaling = 1.
+  double bias = 1.0;
+  /// Seeds the validation split.
+  std::uint64_t seed = 0;
+};
+
+/// A trained one-vs-rest linear classifier over `features`-dimensional inputs.
+class LinearReadout {
+public:
+  /// Trains on the columns of `x` (features x T) with labels (T entries, any ints, >= 2 distinct)
+  /// at regularisation `c`. Throws ShapeError for mismatched sizes or a single class,
+  /// ConfigError for c <= 0, NumericalError for NaN/Inf features.
+  static LinearReadout fit(const Eigen::MatrixXf& x, const std::vector<int>& labels, double c,
+                           const ReadoutOptions& options = {});
+
+  /// Predicted label of every column of `x` (features x T); ShapeError for a wrong feature count.
+  std::vector<int> predict(const Eigen::MatrixXf& x) const;
+
+  /// Decision weights (classes x features) and biases; a two-class problem has one row
+  /// (positive = classes()[0], as liblinear orders them).
+  const Eigen::MatrixXd& weights() const { return weights_; }
+  const Eigen::VectorXd& biases() const { return biases_; }
+  const std::vector<int>& classes() const { return classes_; }
+  double c() const { return c_; }
+  /// False when the solver stopped at its iteration cap before reaching the tolerance.
+  bool converged() const { return converged_; }
+
+private:
+  Eigen::MatrixXd weights_;
+  Eigen::VectorXd biases_;
+  std::vector<int> classes_;
+  double c_ = 1.0;
+  bool converged_ = true;
+};
+
+/// Fraction of equal entries; ShapeError when the sizes differ or are 0.
+double accuracy(const std::vector<int>& truth, const std::vector<int>& predicted);
+
+/// Confusion counts: entry (i, j) = samples of class classes[i] predicted as classes[j].
+/// Labels outside `classes` are ignored.
+Eigen::MatrixXi confusion_matrix(const std::vector<int>& truth, const std::vector<int>& predicted,
+                                 const std::vector<int>& classes);
+
+struct ReadoutReport {
+  double c = 0;                                   // the chosen C
+  std::vector<std::pair<double, double>> validation;  // (C, validation accuracy) for the grid
+  double train_accuracy = 0;
+  double test_accuracy = 0;
+  std::vector<int> classes;
+  Eigen::MatrixXi confusion;  // test set, rows = true class, columns = predicted
+  Index features = 0;
+  Index train_samples = 0;
+  Index test_samples = 0;
+  bool converged = true;
+  double seconds = 0;
+};
+
+/// Chooses C on a stratified validation split of the training set (highest accuracy, the
+/// smaller C on ties), retrains on the whole training set with it and scores train and test.
+/// x_* are features x T. Throws like LinearReadout::fit, and ShapeError when train and test have
+/// different feature counts.
+ReadoutReport evaluate_readout(const Eigen::MatrixXf& x_train, const std::vector<int>& y_train,
+                               const Eigen::MatrixXf& x_test, const std::vector<int>& y_test,
+                               const ReadoutOptions& options = {});
+
+/// {"c", "validation": [{"c", "accuracy"}], "train_accuracy", "test_accuracy", "test_error",
+///  "classes", "confusion", "features", "train_samples", "test_samples", "converged", "seconds"}.
+nlohmann::json readout_to_json(const ReadoutReport& report);
+/// Human-readable summary: accuracies, chosen C and the confusion matrix.
+std::string readout_summary(const ReadoutReport& report);
+
+}  // namespace simmatch

@@ -1,0 +1,174 @@
+// LinearReadout through liblinear (L2R_L2LOSS_SVC_DUAL, one-vs-rest) and the accuracy helpers.
+// liblinear reports through a global print hook; it is pointed at a per-thread flag that records
+// whether the solver hit its iteration cap, so the library itself never prints.
+#include <linear.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "simmatch/error.hpp"
+#include "simmatch/readout.hpp"
+
+namespace simmatch {
+
+namespace {
+
+thread_local bool hit_iteration_cap = false;
+
+void record_liblinear_message(const char* text) {
+  if (std::strstr(text, "max number of iterations") != nullptr) hit_iteration_cap = true;
+}
+
+// A liblinear problem over the columns of x: sparse rows (exact zeros skipped), bias node last.
+struct Problem {
+  std::vector<feature_node> nodes;
+  std::vector<feature_node*> rows;
+  std::vector<double> y;
+  problem prob{};
+};
+
+std::unique_ptr<Problem> make_problem(const Eigen::MatrixXf& x, const std::vector<int>& labels, double bias) {
+  auto p = std::make_unique<Problem>();
+  const Index n = x.rows(), t = x.cols();
+  Index nonzero = 0;
+  for (Index i = 0; i < x.size(); ++i) nonzero += x.data()[i] != 0.0f;
+  p->nodes.reserve(static_cast<std::size_t>(nonzero + t * 2));
+  std::vector<std::size_t> starts;
+  starts.reserve(static_cast<std::size_t>(t));
+  for (Index c = 0; c < t; ++c) {
+    starts.push_back(p->nodes.size());
+    for (Index i = 0; i < n; ++i) {
+      const float v = x(i, c);
+      if (v != 0.0f) p->nodes.push_back({static_cast<int>(i + 1), static_cast<double>(v)});
+    }
+    if (bias >= 0) p->nodes.push_back({static_cast<int>(n + 1), bias});
+    p->nodes.push_back({-1, 0.0});
+  }
+  p->rows.resize(static_cast<std::size_t>(t));
+  for (Index c = 0; c < t; ++c) p->rows[static_cast<std::size_t>(c)] = p->nodes.data() + starts[static_cast<std::size_t>(c)];
+  p->y.assign(labels.begin(), labels.end());
+  p->prob.l = static_cast<int>(t);
+  p->prob.n = static_cast<int>(bias >= 0 ? n + 1 : n);
+  p->prob.y = p->y.data();
+  p->prob.x = p->rows.data();
+  p->prob.bias = bias;
+  return p;
+}
+
+void check_features(const Eigen::MatrixXf& x, const std::string& what) {
+  if (!x.allFinite()) throw NumericalError(fmt::format("read-out: the {} features hold NaN or Inf", what));
+}
+
+}  // namespace
+
+LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int>& labels, double c,
+                                 const ReadoutOptions& options) {
+  if (static_cast<Index>(labels.size()) != x.cols()) {
+    throw ShapeError(fmt::format("read-out: {} samples but {} labels", x.cols(), labels.size()));
+  }
+  if (x.rows() == 0) throw ShapeError("read-out: samples have no features");
+  if (!(c > 0) || !std::isfinite(c)) throw ConfigError(fmt::format("read-out: C must be > 0, got {}", c));
+  if (!(options.tolerance > 0)) throw ConfigError(fmt::format("read-out: tolerance must be > 0, got {}", options.tolerance));
+  if (x.rows() >= std::numeric_limits<int>::max() - 1 || x.cols() >= std::numeric_limits<int>::max()) {
+    throw ShapeError("read-out: too many features or samples for liblinear");
+  }
+  check_features(x, "training");
+  std::map<int, Index> counts;
+  for (int y : labels) ++counts[y];
+  if (counts.size() < 2) throw ShapeError("read-out: the training labels hold a single class");
+
+  auto prob = make_problem(x, labels, options.bias);
+  std::vector<int> weight_label;
+  std::vector<double> weight;
+  if (options.balanced) {
+    for (const auto& [label, n] : counts) {
+      weight_label.push_back(label);
+      weight.push_back(static_cast<double>(labels.size()) / (static_cast<double>(counts.size()) * static_cast<double>(n)));
+    }
+  }
+  parameter param{};
+  param.solver_type = L2R_L2LOSS_SVC_DUAL;
+  param.eps = options.tolerance;
+  param.C = c;
+  param.nr_weight = static_cast<int>(weight.size());
+  param.weight_label = weight_label.empty() ? nullptr : weight_label.data();
+  param.weight = weight.empty() ? nullptr : weight.data();
+  param.p = 0.1;
+  param.init_sol = nullptr;
+  if (const char* problem_text = check_parameter(&prob->prob, &param)) {
+    throw InternalError(fmt::format("read-out: liblinear refused its parameters: {}", problem_text));
+  }
+
+  set_print_string_function(record_liblinear_message);
+  hit_iteration_cap = false;
+  std::srand(1);  // liblinear permutes coordinates with rand(): fixed for reproducible runs
+  model* m = ::train(&prob->prob, &param);
+  if (m == nullptr) throw InternalError("read-out: liblinear returned no model");
+
+  LinearReadout out;
+  out.c_ = c;
+  out.converged_ = !hit_iteration_cap;
+  const int classes = get_nr_class(m);
+  out.classes_.assign(m->label, m->label + classes);
+  const int rows = classes == 2 ? 1 : classes;
+  out.weights_.resize(rows, x.rows());
+  out.biases_.resize(rows);
+  for (int k = 0; k < rows; ++k) {
+    for (Index f = 0; f < x.rows(); ++f) out.weights_(k, f) = get_decfun_coef(m, static_cast<int>(f + 1), k);
+    out.biases_(k) = get_decfun_bias(m, k);
+  }
+  free_and_destroy_model(&m);
+  return out;
+}
+
+std::vector<int> LinearReadout::predict(const Eigen::MatrixXf& x) const {
+  if (x.rows() != weights_.cols()) {
+    throw ShapeError(fmt::format("read-out: samples have {} features, the classifier expects {}", x.rows(), weights_.cols()));
+  }
+  check_features(x, "input");
+  const Eigen::MatrixXd scores = (weights_ * x.cast<double>()).colwise() + biases_;
+  std::vector<int> out(static_cast<std::size_t>(x.cols()));
+  for (Index t = 0; t < x.cols(); ++t) {
+    Index best = 0;
+    if (weights_.rows() == 1) {
+      best = scores(0, t) > 0 ? 0 : 1;
+    } else {
+      scores.col(t).maxCoeff(&best);
+    }
+    out[static_cast<std::size_t>(t)] = classes_[static_cast<std::size_t>(best)];
+  }
+  return out;
+}
+
+double accuracy(const std::vector<int>& truth, const std::vector<int>& predicted) {
+  if (truth.size() != predicted.size() || truth.empty()) {
+    throw ShapeError(fmt::format("accuracy: {} labels vs {} predictions", truth.size(), predicted.size()));
+  }
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < truth.size(); ++i) right += truth[i] == predicted[i];
+  return static_cast<double>(right) / static_cast<double>(truth.size());
+}
+
+Eigen::MatrixXi confusion_matrix(const std::vector<int>& truth, const std::vector<int>& predicted,
+                                 const std::vector<int>& classes) {
+  if (truth.size() != predicted.size()) {
+    throw ShapeError(fmt::format("confusion matrix: {} labels vs {} predictions", truth.size(), predicted.size()));
+  }
+  std::map<int, Index> position;
+  for (std::size_t i = 0; i < classes.size(); ++i) position[classes[i]] = static_cast<Index>(i);
+  const auto k = static_cast<Index>(classes.size());
+  Eigen::MatrixXi counts = Eigen::MatrixXi::Zero(k, k);
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const auto a = position.find(truth[i]), b = position.find(predicted[i]);
+    if (a != position.end() && b != position.end()) ++counts(a->second, b->second);
+  }
+  return counts;
+}
+
+}  // namespace simmatch

@@ -1,0 +1,106 @@
+// The liblinear read-out: separable problems are learnt, C is chosen on validation data, reports.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "simmatch/error.hpp"
+#include "simmatch/readout.hpp"
+
+namespace simmatch {
+namespace {
+
+// Three Gaussian blobs in 5 dimensions, `per_class` samples each.
+void blobs(Index per_class, std::uint64_t seed, Eigen::MatrixXf& x, std::vector<int>& y, float spread = 0.3f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> noise(0.0f, spread);
+  x.resize(5, 3 * per_class);
+  y.clear();
+  for (Index t = 0; t < 3 * per_class; ++t) {
+    const int label = static_cast<int>(t % 3);
+    for (Index i = 0; i < 5; ++i) x(i, t) = (i == label ? 2.0f : 0.0f) + noise(rng);
+    y.push_back(label * 10 + 1);  // arbitrary label values
+  }
+}
+
+TEST(LinearReadout, SeparatesWellSeparatedBlobs) {
+  Eigen::MatrixXf x;
+  std::vector<int> y;
+  blobs(40, 1, x, y);
+  const LinearReadout model = LinearReadout::fit(x, y, 1.0);
+  EXPECT_EQ(model.classes().size(), 3u);
+  EXPECT_EQ(model.weights().rows(), 3);
+  EXPECT_EQ(accuracy(y, model.predict(x)), 1.0);
+}
+
+TEST(LinearReadout, TwoClassProblemsUseOneDecisionRow) {
+  Eigen::MatrixXf x(1, 4);
+  x << -2, -1, 1, 2;
+  const std::vector<int> y{7, 7, 3, 3};
+  const LinearReadout model = LinearReadout::fit(x, y, 10.0);
+  EXPECT_EQ(model.weights().rows(), 1);
+  EXPECT_EQ(model.predict(x), y);
+}
+
+TEST(LinearReadout, BadInputsAreClearErrors) {
+  Eigen::MatrixXf x = Eigen::MatrixXf::Ones(2, 3);
+  EXPECT_THROW(LinearReadout::fit(x, {0, 1}, 1.0), ShapeError);
+  EXPECT_THROW(LinearReadout::fit(x, {0, 0, 0}, 1.0), ShapeError);
+  EXPECT_THROW(LinearReadout::fit(x, {0, 1, 0}, 0.0), ConfigError);
+  x(0, 0) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(LinearReadout::fit(x, {0, 1, 0}, 1.0), NumericalError);
+  const LinearReadout model = LinearReadout::fit(Eigen::MatrixXf::Identity(2, 2), {0, 1}, 1.0);
+  EXPECT_THROW(model.predict(Eigen::MatrixXf::Ones(3, 1)), ShapeError);
+}
+
+TEST(ConfusionMatrix, CountsTruePerPredictedClass) {
+  const Eigen::MatrixXi m = confusion_matrix({1, 1, 2, 2}, {1, 2, 2, 2}, {1, 2});
+  EXPECT_EQ(m(0, 0), 1);
+  EXPECT_EQ(m(0, 1), 1);
+  EXPECT_EQ(m(1, 1), 2);
+  EXPECT_EQ(m(1, 0), 0);
+}
+
+TEST(EvaluateReadout, ChoosesCOnValidationAndReportsTestAccuracy) {
+  Eigen::MatrixXf xtr, xte;
+  std::vector<int> ytr, yte;
+  blobs(60, 2, xtr, ytr, 0.8f);
+  blobs(30, 3, xte, yte, 0.8f);
+  ReadoutOptions opt;
+  opt.c_grid = {1e-3, 1.0};
+  const ReadoutReport r = evaluate_readout(xtr, ytr, xte, yte, opt);
+  ASSERT_EQ(r.validation.size(), 2u);
+  EXPECT_GT(r.test_accuracy, 0.85);
+  EXPECT_EQ(r.confusion.sum(), 90);
+  EXPECT_EQ(r.classes, (std::vector<int>{1, 11, 21}));
+  const auto j = readout_to_json(r);
+  EXPECT_DOUBLE_EQ(j["test_error"].get<double>(), 1.0 - r.test_accuracy);
+  EXPECT_EQ(j["confusion"].size(), 3u);
+  EXPECT_NE(readout_summary(r).find("confusion"), std::string::npos);
+}
+
+TEST(EvaluateReadout, BalancedWeightsHelpTheMinorityClass) {
+  // 95 samples of class 0 around -0.2, 5 of class 1 around +0.2, heavily overlapping.
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> noise(0.0f, 0.5f);
+  Eigen::MatrixXf x(1, 100);
+  std::vector<int> y;
+  for (Index t = 0; t < 100; ++t) {
+    const int label = t < 95 ? 0 : 1;
+    x(0, t) = (label ? 0.4f : -0.4f) + noise(rng);
+    y.push_back(label);
+  }
+  ReadoutOptions plain, balanced;
+  plain.c_grid = balanced.c_grid = {1.0};
+  balanced.balanced = true;
+  const auto count_ones = [](const std::vector<int>& v) { return std::count(v.begin(), v.end(), 1); };
+  const auto p = LinearReadout::fit(x, y, 1.0, plain).predict(x);
+  const auto b = LinearReadout::fit(x, y, 1.0, balanced).predict(x);
+  EXPECT_GT(count_ones(b), count_ones(p));
+}
+
+TEST(EvaluateReadout, FeatureCountMismatchIsAShapeError) {
+  EXPECT_THROW(evaluate_readout(Eigen::MatrixXf::Identity(2, 2), {0, 1}, Eigen::MatrixXf::Ones(3, 1), {0}), ShapeError);
+}
+
+}  // namespace
+}  // namespace simmatch
