@@ -20,13 +20,16 @@ std::vector<Structure> input_supports(const std::vector<Structure>& feedforward)
 template <typename T>
 std::vector<Structure> input_supports(const Network<T>& network);
 
-/// Reverse correlation of T samples: fields(i, k) = (1/T) sum_t r(i, t) x(k, t) where support
-/// (N x K) has a synapse (i, k), 0 elsewhere. x is K x T, r is N x T. ShapeError on any mismatch.
+/// Reverse correlation of T samples: fields(i, k) = (1/T) sum_t (r(i, t) - c_i) x(k, t) where
+/// support (N x K) has a synapse (i, k), 0 elsewhere; c_i = 0, or the mean activity of neuron i
+/// when `center` (the covariance of activity and input: the mean input itself drops out).
+/// x is K x T, r is N x T. ShapeError on any mismatch.
 /// r may be any real Eigen matrix or expression (converted to double).
-Eigen::MatrixXd reverse_correlation_of(const Eigen::MatrixXf& x, const Eigen::MatrixXd& r, const Structure& support);
+Eigen::MatrixXd reverse_correlation_of(const Eigen::MatrixXf& x, Eigen::MatrixXd r, const Structure& support, bool center);
 template <typename Derived>
-Eigen::MatrixXd reverse_correlation(const Eigen::MatrixXf& x, const Eigen::MatrixBase<Derived>& r, const Structure& support) {
-  return reverse_correlation_of(x, r.template cast<double>().eval(), support);
+Eigen::MatrixXd reverse_correlation(const Eigen::MatrixXf& x, const Eigen::MatrixBase<Derived>& r, const Structure& support,
+                                    bool center = false) {
+  return reverse_correlation_of(x, r.template cast<double>().eval(), support, center);
 }
 
 /// Fields cropped for display: each neuron's field cut to the bounding box of its support on the

@@ -58,7 +58,7 @@ std::vector<Structure> input_supports(const Network<T>& network) {
 template std::vector<Structure> input_supports(const Network<float>&);
 template std::vector<Structure> input_supports(const Network<double>&);
 
-Eigen::MatrixXd reverse_correlation_of(const Eigen::MatrixXf& x, const Eigen::MatrixXd& r, const Structure& support) {
+Eigen::MatrixXd reverse_correlation_of(const Eigen::MatrixXf& x, Eigen::MatrixXd r, const Structure& support, bool center) {
   if (x.cols() != r.cols()) {
     throw ShapeError(fmt::format("reverse correlation: {} input samples but {} activity samples", x.cols(), r.cols()));
   }
@@ -67,6 +67,7 @@ Eigen::MatrixXd reverse_correlation_of(const Eigen::MatrixXf& x, const Eigen::Ma
     throw ShapeError(fmt::format("reverse correlation: support is {} x {}, activities have {} neurons and inputs {} values",
                                  support.rows(), support.cols(), r.rows(), x.rows()));
   }
+  if (center) r.colwise() -= r.rowwise().mean();
   const Eigen::MatrixXd full = r * x.cast<double>().transpose() / static_cast<double>(x.cols());
   Eigen::MatrixXd fields = Eigen::MatrixXd::Zero(full.rows(), full.cols());
   for (Index i = 0; i < support.rows(); ++i)

@@ -52,6 +52,16 @@ TEST(ReverseCorrelation, IsTheActivityWeightedMeanInputInsideTheSupport) {
   EXPECT_THROW(reverse_correlation(x, Eigen::MatrixXd(Eigen::MatrixXd::Zero(2, 3)), support), ShapeError);
 }
 
+TEST(ReverseCorrelation, CentredActivityRemovesTheMeanInput) {
+  Eigen::MatrixXf x(1, 2);
+  x << 5, 5;  // constant input: nothing correlates with it
+  Eigen::MatrixXd r(1, 2);
+  r << 1, 3;
+  const Structure support = Structure::dense(1, 1);
+  EXPECT_DOUBLE_EQ(reverse_correlation(x, r, support)(0, 0), 10.0);
+  EXPECT_DOUBLE_EQ(reverse_correlation(x, r, support, true)(0, 0), 0.0);
+}
+
 TEST(CropToSupport, CutsEachFieldToItsBoxCentredInCommonTiles) {
   const Grid image{6, 6, 1};
   const Structure c = Structure::local2d(image, 3, 1.0, 1);  // 2x2 sites, plus-shaped 3x3 boxes
