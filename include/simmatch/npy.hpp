@@ -2,6 +2,7 @@
 // Writers are atomic: a temporary file in the same folder is written, flushed and renamed.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -9,6 +10,10 @@
 #include "simmatch/types.hpp"
 
 namespace simmatch {
+
+/// Readers refuse any file, archive entry or declared array larger than this (16 GiB), before
+/// allocating memory for it: a corrupt header must not be able to exhaust memory.
+inline constexpr std::uint64_t kMaxFileBytes = std::uint64_t{16} << 30;
 
 /// One array: NumPy dtype string ("<f4", "<f8", "|u1", "<i4", "<i8", ...), shape, C or Fortran
 /// order, and the raw little-endian bytes.
@@ -33,21 +38,32 @@ struct NpyArray {
   std::string as_text() const;
 };
 
-/// Parses NPY bytes; `what` names the source in error messages (FormatError: magic, header,
-/// dtype, byte order, shape vs data length).
+/// Bytes per element of a supported dtype ("<f4" -> 4); FormatError naming `what` otherwise.
+/// Supported: f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1, little- or big-endian ('>' is converted to
+/// '<' when parsed, so an NpyArray in memory is always little-endian).
+std::size_t dtype_size(const std::string& dtype, const std::string& what = "array");
+
+/// Parses NPY bytes (format versions 1.0, 2.0 and 3.0); `what` names the source in error
+/// messages (FormatError: magic, header, dtype, byte order, shape vs data length).
 NpyArray parse_npy(const std::string& bytes, const std::string& what);
 std::string serialize_npy(const NpyArray& array);
 
 NpyArray read_npy(const std::string& path);
 void write_npy(const std::string& path, const NpyArray& array);
 
-/// NPZ: a zip archive of "<name>.npy" entries; keys are the names without ".npy".
+/// NPZ: a zip archive of "<name>.npy" entries; keys are the names without ".npy". Entries are
+/// written uncompressed (numpy.savez's layout). FormatError names the file and the entry.
 std::map<std::string, NpyArray> read_npz(const std::string& path);
 void write_npz(const std::string& path, const std::map<std::string, NpyArray>& arrays);
+/// One array of an NPZ, without decompressing the others; FormatError when `key` is missing.
+NpyArray read_npz_array(const std::string& path, const std::string& key);
 
-/// Writes `contents` to `path` atomically (temp file in the same folder, fsync, rename).
+/// Writes `contents` to `path` atomically (temp file in the same folder, fsync, rename): readers
+/// see the old file or the new one, never a mix. On failure (IoError naming the path) the
+/// temporary file is removed and `path` is left as it was.
 void write_file_atomically(const std::string& path, const std::string& contents);
-/// Whole file as bytes; IoError naming the path when it cannot be read.
+/// Whole file as bytes; IoError naming the path when it cannot be read or is larger than
+/// kMaxFileBytes.
 std::string read_file(const std::string& path);
 
 }  // namespace simmatch

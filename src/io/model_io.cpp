@@ -1,0 +1,275 @@
+// Model files: one NPZ holding every layer's W, L (CSR, as scipy.sparse.csr_matrix reads them),
+// the structure constants C^W, C^L on the same patterns, the network description and the
+// training config as JSON. The layout is documented in docs/formats.md.
+#include "simmatch/model_io.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "simmatch/error.hpp"
+#include "simmatch/npy.hpp"
+
+namespace simmatch {
+namespace {
+
+using Json = nlohmann::json;
+using Arrays = std::map<std::string, NpyArray>;
+
+constexpr const char* kFormatName = "simmatch-model";
+constexpr int kFormatVersion = 1;
+
+template <typename T>
+constexpr const char* precision_name() {
+  return std::is_same_v<T, float> ? "float32" : "float64";
+}
+
+// --- Writing -------------------------------------------------------------------------------
+
+// The CSR arrays of one weight matrix and its constants: <prefix>{p}_data/_indices/_indptr/_shape
+// and C<prefix>{p}_data.
+template <typename T>
+void put_matrix(Arrays& arrays, const std::string& name, Index p, const SparseWeights<T>& weights,
+                const Structure& structure) {
+  // The weights must be exactly the structure's synapses in its order (network.hpp's invariant);
+  // otherwise the saved pattern would not describe the saved values.
+  if (!weights.isCompressed() || weights.nonZeros() != structure.nnz() || weights.rows() != structure.rows() ||
+      weights.cols() != structure.cols()) {
+    throw InternalError(fmt::format("save_model: {}{} does not match its structure ({} weights, {} synapses)", name, p,
+                                    weights.nonZeros(), structure.nnz()));
+  }
+  const std::string stem = fmt::format("{}{}", name, p);
+  const Index nnz = structure.nnz();
+  if constexpr (std::is_same_v<T, float>) {
+    arrays[stem + "_data"] = NpyArray::from_floats(weights.valuePtr(), {nnz});
+  } else {
+    arrays[stem + "_data"] = NpyArray::from_doubles(weights.valuePtr(), {nnz});
+  }
+  arrays[stem + "_indices"] = NpyArray::from_ints(structure.col_index().data(), {nnz});
+  arrays[stem + "_indptr"] = NpyArray::from_ints(structure.row_ptr().data(), {structure.rows() + 1});
+  const std::int64_t shape[2] = {structure.rows(), structure.cols()};
+  arrays[stem + "_shape"] = NpyArray::from_int64s(shape, {2});
+  arrays["C" + stem + "_data"] = NpyArray::from_doubles(structure.values().data(), {nnz});
+}
+
+template <typename T>
+Json describe(const Network<T>& network) {
+  Json layers = Json::array();
+  for (const Layer<T>& layer : network.layers()) {
+    const Grid& g = layer.grid();
+    layers.push_back({{"grid", {g.height, g.width, g.channels}},
+                      {"activation", layer.activation().name()},
+                      {"gain", layer.activation().gain()},
+                      {"clip", layer.activation().clip()}});
+  }
+  return {{"format", kFormatName},         {"version", kFormatVersion},
+          {"precision", precision_name<T>()}, {"input_size", network.input_size()},
+          {"gamma", network.gamma()},      {"layers", std::move(layers)}};
+}
+
+// --- Reading -------------------------------------------------------------------------------
+
+// Looks up arrays and JSON fields of one model file, naming the file and the array in every error.
+class ModelReader {
+public:
+  ModelReader(std::string path, Arrays arrays) : path_(std::move(path)), arrays_(std::move(arrays)) {}
+
+  [[noreturn]] void fail(const std::string& array, const std::string& why) const {
+    throw FormatError(fmt::format("{}: array '{}': {}", path_, array, why));
+  }
+
+  // The array `key`, checked to be 1-D with one of the given dtypes and (when >= 0) `length` entries.
+  const NpyArray& vector(const std::string& key, std::initializer_list<const char*> dtypes, Index length = -1) const {
+    const auto it = arrays_.find(key);
+    if (it == arrays_.end()) fail(key, "missing");
+    const NpyArray& a = it->second;
+    bool dtype_ok = false;
+    std::string expected;
+    for (const char* d : dtypes) {
+      dtype_ok = dtype_ok || a.dtype == d;
+      expected += (expected.empty() ? "" : " or ") + std::string(d);
+    }
+    if (!dtype_ok) fail(key, fmt::format("dtype is {}, expected {}", a.dtype, expected));
+    if (a.shape.size() != 1) fail(key, fmt::format("must be 1-D, has {} dimensions", a.shape.size()));
+    if (length >= 0 && a.shape[0] != length) fail(key, fmt::format("has {} entries, expected {}", a.shape[0], length));
+    return a;
+  }
+
+  std::vector<int> ints(const std::string& key, Index length) const {
+    const NpyArray& a = vector(key, {"<i4"}, length);
+    std::vector<int> out(static_cast<std::size_t>(a.shape[0]));
+    if (!out.empty()) std::memcpy(out.data(), a.bytes.data(), out.size() * sizeof(int));
+    return out;
+  }
+
+  Json json(const std::string& key) const {
+    const std::string text = vector(key, {"|u1"}).as_text();
+    try {
+      return Json::parse(text);
+    } catch (const Json::exception& e) {
+      fail(key, fmt::format("invalid JSON: {}", e.what()));
+    }
+  }
+
+  // The network description, with its format, version and precision checked.
+  Json network() const {
+    Json net = json("network");
+    if (!net.is_object()) fail("network", "is not a JSON object");
+    if (net.value("format", "") != kFormatName) fail("network", fmt::format("\"format\" is not \"{}\"", kFormatName));
+    const Json& version = field(net, "version", "network");
+    if (!version.is_number_integer() || version.get<int>() != kFormatVersion) {
+      fail("network", fmt::format("unsupported version {} (this build reads version {})", version.dump(), kFormatVersion));
+    }
+    const std::string precision = net.value("precision", "");
+    if (precision != "float32" && precision != "float64") {
+      fail("network", fmt::format("\"precision\" must be \"float32\" or \"float64\", got {}", field(net, "precision", "network").dump()));
+    }
+    return net;
+  }
+
+  const Json& field(const Json& object, const char* name, const std::string& where) const {
+    if (!object.is_object() || !object.contains(name)) fail("network", fmt::format("{} has no \"{}\"", where, name));
+    return object.at(name);
+  }
+  double number(const Json& object, const char* name, const std::string& where) const {
+    const Json& v = field(object, name, where);
+    if (!v.is_number()) fail("network", fmt::format("{}: \"{}\" is not a number", where, name));
+    return v.get<double>();
+  }
+  Index integer(const Json& object, const char* name, const std::string& where) const {
+    const Json& v = field(object, name, where);
+    if (!v.is_number_integer() || v.get<Index>() < 0) {
+      fail("network", fmt::format("{}: \"{}\" is not a non-negative integer", where, name));
+    }
+    return v.get<Index>();
+  }
+
+  // The constants of <prefix>{p} rebuilt from the CSR arrays; the weights are copied later.
+  Structure structure(const std::string& stem) const {
+    const NpyArray& shape_array = vector(stem + "_shape", {"<i8"}, 2);
+    std::int64_t shape[2];
+    std::memcpy(shape, shape_array.bytes.data(), sizeof(shape));
+    if (shape[0] < 0 || shape[1] < 0 || shape[0] > INT32_MAX || shape[1] > INT32_MAX) {
+      fail(stem + "_shape", fmt::format("invalid shape [{}, {}]", shape[0], shape[1]));
+    }
+    const Index nnz = vector(stem + "_indices", {"<i4"}).shape[0];
+    std::vector<int> indptr = ints(stem + "_indptr", shape[0] + 1);
+    std::vector<int> indices = ints(stem + "_indices", nnz);
+    const NpyArray& constants = vector("C" + stem + "_data", {"<f8"}, nnz);
+    std::vector<double> values(static_cast<std::size_t>(nnz));
+    if (nnz) std::memcpy(values.data(), constants.bytes.data(), values.size() * sizeof(double));
+    try {
+      return Structure::from_csr(shape[0], shape[1], std::move(indptr), std::move(indices), std::move(values));
+    } catch (const Error& e) {
+      fail(stem + "_indptr/" + stem + "_indices/C" + stem + "_data", fmt::format("not a valid structure: {}", e.what()));
+    }
+  }
+
+  // Copies the stored weights of <stem> onto `weights` (which already carry the pattern),
+  // bit-exactly when the precisions agree.
+  template <typename T>
+  void copy_weights(const std::string& stem, const std::string& precision, SparseWeights<T>& weights) const {
+    const NpyArray& data = vector(stem + "_data", {precision == "float32" ? "<f4" : "<f8"}, weights.nonZeros());
+    T* out = weights.valuePtr();
+    const auto n = static_cast<std::size_t>(weights.nonZeros());
+    if (precision == "float32") {
+      std::vector<float> stored(n);
+      if (n) std::memcpy(stored.data(), data.bytes.data(), n * sizeof(float));
+      for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(stored[k]);
+    } else {
+      std::vector<double> stored(n);
+      if (n) std::memcpy(stored.data(), data.bytes.data(), n * sizeof(double));
+      for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(stored[k]);
+    }
+  }
+
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+  Arrays arrays_;
+};
+
+}  // namespace
+
+template <typename T>
+void save_model(const std::string& path, const Network<T>& network, const std::string& config_json) {
+  if (!Json::accept(config_json)) {
+    throw ConfigError(fmt::format("save_model {}: the config is not valid JSON", path));
+  }
+  Arrays arrays;
+  for (Index p = 0; p < network.num_layers(); ++p) {
+    const Layer<T>& layer = network.layer(p);
+    put_matrix(arrays, "W", p + 1, layer.W(), layer.cw());
+    put_matrix(arrays, "L", p + 1, layer.L(), layer.cl());
+  }
+  arrays["network"] = NpyArray::from_bytes(describe(network).dump(2));
+  arrays["config"] = NpyArray::from_bytes(config_json);
+  write_npz(path, arrays);
+}
+
+template <typename T>
+LoadedModel<T> load_model(const std::string& path) {
+  const ModelReader file(path, read_npz(path));
+  const Json net = file.network();
+  const std::string precision = net.at("precision").get<std::string>();
+  const Index input_size = file.integer(net, "input_size", "network");
+  const double gamma = file.number(net, "gamma", "network");
+  const Json& layers_json = file.field(net, "layers", "network");
+  if (!layers_json.is_array() || layers_json.empty()) file.fail("network", "\"layers\" must be a non-empty list");
+
+  std::vector<Layer<T>> layers;
+  for (std::size_t i = 0; i < layers_json.size(); ++i) {
+    const Json& lj = layers_json[i];
+    const std::string where = fmt::format("layer {}", i + 1);
+    const Json& grid_json = file.field(lj, "grid", where);
+    if (!grid_json.is_array() || grid_json.size() != 3 ||
+        !std::all_of(grid_json.begin(), grid_json.end(), [](const Json& v) { return v.is_number_unsigned(); })) {
+      file.fail("network", fmt::format("{}: \"grid\" must be [height, width, channels]", where));
+    }
+    const Grid grid{grid_json[0].get<Index>(), grid_json[1].get<Index>(), grid_json[2].get<Index>()};
+    const Json& name = file.field(lj, "activation", where);
+    if (!name.is_string()) file.fail("network", fmt::format("{}: \"activation\" is not a string", where));
+    const std::string wp = fmt::format("W{}", i + 1), lp = fmt::format("L{}", i + 1);
+    try {
+      const Activation activation = Activation::from_name(name.get<std::string>(), file.number(lj, "gain", where),
+                                                          file.number(lj, "clip", where));
+      // W before L, so that errors report the arrays in a predictable order.
+      Structure cw = file.structure(wp);
+      Structure cl = file.structure(lp);
+      layers.emplace_back(std::move(cw), std::move(cl), activation, grid);
+    } catch (const FormatError&) {
+      throw;
+    } catch (const Error& e) {
+      file.fail(fmt::format("network/{}/{}", wp, lp), fmt::format("{} is inconsistent: {}", where, e.what()));
+    }
+    file.copy_weights(wp, precision, layers.back().W());
+    file.copy_weights(lp, precision, layers.back().L());
+  }
+  try {
+    Network<T> network(input_size, std::move(layers), gamma);
+    file.json("config");  // validated, but handed back as the exact text that was saved
+    return LoadedModel<T>{std::move(network), file.vector("config", {"|u1"}).as_text()};
+  } catch (const FormatError&) {
+    throw;
+  } catch (const Error& e) {
+    file.fail("network", fmt::format("the layers do not form a network: {}", e.what()));
+  }
+}
+
+std::string model_precision(const std::string& path) {
+  Arrays arrays;
+  arrays.emplace("network", read_npz_array(path, "network"));
+  return ModelReader(path, std::move(arrays)).network().at("precision").get<std::string>();
+}
+
+template void save_model<float>(const std::string&, const Network<float>&, const std::string&);
+template void save_model<double>(const std::string&, const Network<double>&, const std::string&);
+template LoadedModel<float> load_model<float>(const std::string&);
+template LoadedModel<double> load_model<double>(const std::string&);
+
+}  // namespace simmatch

@@ -1,0 +1,566 @@
+// NPY arrays (NumPy's format, versions 1.0-3.0) parsed and written without NumPy, plus the two
+// file primitives every writer and reader shares: atomic writes and bounded whole-file reads.
+#include "simmatch/npy.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "simmatch/error.hpp"
+
+namespace simmatch {
+
+// Arrays in memory are little-endian byte images; converting them with memcpy is only valid on a
+// little-endian host, which every platform simmatch targets is.
+static_assert(std::endian::native == std::endian::little, "simmatch assumes a little-endian host");
+
+namespace {
+
+constexpr std::string_view kMagic = "\x93NUMPY";
+// NumPy itself refuses headers over 10000 bytes by default; 1 MiB leaves room for huge shapes
+// while keeping a corrupt length field from allocating gigabytes.
+constexpr std::size_t kMaxHeaderBytes = std::size_t{1} << 20;
+
+// A dtype split into its parts: kind 'f', 'i', 'u' or 'b'; size in bytes; whether stored big-endian.
+struct DtypeInfo {
+  char kind = 0;
+  std::size_t size = 0;
+  bool big_endian = false;
+  // The little-endian spelling NumPy uses ("|u1" for one-byte types).
+  std::string canonical() const {
+    return fmt::format("{}{}{}", size == 1 ? '|' : '<', kind, size);
+  }
+};
+
+DtypeInfo parse_dtype(const std::string& dtype, const std::string& what) {
+  auto fail = [&]() {
+    return FormatError(fmt::format("{}: unsupported dtype '{}' (supported: f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1, "
+                                   "with byte order '<', '>', '|' or '=')",
+                                   what, dtype));
+  };
+  std::string_view rest = dtype;
+  DtypeInfo info;
+  if (!rest.empty() && (rest[0] == '<' || rest[0] == '>' || rest[0] == '|' || rest[0] == '=')) {
+    info.big_endian = rest[0] == '>';
+    rest.remove_prefix(1);
+  }
+  if (rest.size() != 2) throw fail();
+  info.kind = rest[0];
+  const char digit = rest[1];
+  if (digit < '1' || digit > '9') throw fail();
+  info.size = static_cast<std::size_t>(digit - '0');
+  const bool ok = (info.kind == 'f' && (info.size == 4 || info.size == 8)) ||
+                  ((info.kind == 'i' || info.kind == 'u') &&
+                   (info.size == 1 || info.size == 2 || info.size == 4 || info.size == 8)) ||
+                  (info.kind == 'b' && info.size == 1);
+  if (!ok) throw fail();
+  if (info.size == 1) info.big_endian = false;  // byte order is meaningless for one byte
+  return info;
+}
+
+std::string shape_text(const std::vector<Index>& shape) {
+  if (shape.empty()) return "scalar";
+  std::string out;
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? " x " : "") + std::to_string(shape[i]);
+  return out;
+}
+
+// Element count of `shape`, or throws FormatError when it (times the item size) would exceed the
+// 16 GiB limit; checked before any allocation so that no header can request absurd memory.
+Index checked_count(const std::vector<Index>& shape, std::size_t item_size, const std::string& what) {
+  std::uint64_t count = 1;
+  const std::uint64_t limit = kMaxFileBytes / item_size;
+  for (Index d : shape) {
+    if (d < 0) throw FormatError(fmt::format("{}: negative dimension {} in shape", what, d));
+    const auto ud = static_cast<std::uint64_t>(d);
+    if (ud != 0 && count > limit / ud) {
+      throw FormatError(fmt::format("{}: shape {} of {}-byte values exceeds the 16 GiB limit", what,
+                                    shape_text(shape), item_size));
+    }
+    count *= ud;
+  }
+  return static_cast<Index>(count);
+}
+
+// --- The header: a Python dict literal such as {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
+
+struct Header {
+  std::string dtype;
+  bool fortran_order = false;
+  std::vector<Index> shape;
+};
+
+class HeaderParser {
+public:
+  HeaderParser(std::string_view text, const std::string& what) : text_(text), what_(what) {}
+
+  Header parse() {
+    Header header;
+    bool has_descr = false, has_order = false, has_shape = false;
+    expect('{');
+    while (true) {
+      skip_space();
+      if (peek() == '}') {
+        ++pos_;
+        break;
+      }
+      const std::string key = parse_string();
+      expect(':');
+      if (key == "descr") {
+        skip_space();
+        if (peek() == '[') fail("structured dtypes are not supported");
+        header.dtype = parse_string();
+        has_descr = true;
+      } else if (key == "fortran_order") {
+        header.fortran_order = parse_bool();
+        has_order = true;
+      } else if (key == "shape") {
+        header.shape = parse_shape();
+        has_shape = true;
+      } else {
+        fail(fmt::format("unexpected key '{}'", key));
+      }
+      skip_space();
+      if (peek() == ',') {
+        ++pos_;
+      } else if (peek() != '}') {
+        fail("expected ',' or '}'");
+      }
+    }
+    skip_space();
+    if (pos_ != text_.size()) fail("unexpected text after the dictionary");
+    if (!has_descr || !has_order || !has_shape) fail("'descr', 'fortran_order' and 'shape' are all required");
+    return header;
+  }
+
+private:
+  [[noreturn]] void fail(const std::string& why) const {
+    throw FormatError(fmt::format("{}: malformed NPY header at character {}: {} (header: {})", what_, pos_, why,
+                                  std::string(text_.substr(0, 200))));
+  }
+  char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  void skip_space() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
+                                   text_[pos_] == '\r'))
+      ++pos_;
+  }
+  void expect(char c) {
+    skip_space();
+    if (peek() != c) fail(fmt::format("expected '{}'", c));
+    ++pos_;
+  }
+  std::string parse_string() {
+    skip_space();
+    const char quote = peek();
+    if (quote != '\'' && quote != '"') fail("expected a quoted string");
+    const std::size_t end = text_.find(quote, pos_ + 1);
+    if (end == std::string_view::npos) fail("unterminated string");
+    std::string out(text_.substr(pos_ + 1, end - pos_ - 1));
+    pos_ = end + 1;
+    return out;
+  }
+  bool parse_bool() {
+    skip_space();
+    if (text_.substr(pos_, 4) == "True") {
+      pos_ += 4;
+      return true;
+    }
+    if (text_.substr(pos_, 5) == "False") {
+      pos_ += 5;
+      return false;
+    }
+    fail("expected True or False");
+  }
+  std::vector<Index> parse_shape() {
+    expect('(');
+    std::vector<Index> shape;
+    while (true) {
+      skip_space();
+      if (peek() == ')') {
+        ++pos_;
+        return shape;
+      }
+      if (peek() < '0' || peek() > '9') fail("expected a non-negative integer dimension");
+      std::uint64_t value = 0;
+      while (peek() >= '0' && peek() <= '9') {
+        value = value * 10 + static_cast<std::uint64_t>(peek() - '0');
+        if (value > (std::uint64_t{1} << 62)) fail("dimension too large");
+        ++pos_;
+      }
+      if (peek() == 'L') ++pos_;  // Python 2 long suffix in old files
+      shape.push_back(static_cast<Index>(value));
+      if (shape.size() > 32) fail("more than 32 dimensions");
+      skip_space();
+      if (peek() == ',') {
+        ++pos_;
+      } else if (peek() != ')') {
+        fail("expected ',' or ')' in shape");
+      }
+    }
+  }
+
+  std::string_view text_;
+  const std::string& what_;
+  std::size_t pos_ = 0;
+};
+
+// Where the header sits: after the magic, the version and the little-endian length field.
+struct Preamble {
+  std::size_t header_start = 0;
+  std::size_t header_len = 0;
+};
+
+// Reads the fixed part at the start of an NPY file; `prefix` holds its first bytes (at least 12
+// when the file has them).
+Preamble parse_preamble(std::string_view prefix, const std::string& what) {
+  if (prefix.size() < 6 || prefix.substr(0, 6) != kMagic) {
+    throw FormatError(fmt::format("{}: not an NPY file (missing the \\x93NUMPY magic at offset 0)", what));
+  }
+  if (prefix.size() < 10) {
+    throw FormatError(fmt::format("{}: truncated NPY preamble ({} bytes)", what, prefix.size()));
+  }
+  const auto major = static_cast<unsigned char>(prefix[6]);
+  const auto u8 = [&](std::size_t i) { return static_cast<std::size_t>(static_cast<unsigned char>(prefix[i])); };
+  Preamble p;
+  if (major == 1) {
+    p.header_start = 10;
+    p.header_len = u8(8) | (u8(9) << 8);
+  } else if (major == 2 || major == 3) {
+    if (prefix.size() < 12) throw FormatError(fmt::format("{}: truncated NPY preamble ({} bytes)", what, prefix.size()));
+    p.header_start = 12;
+    p.header_len = u8(8) | (u8(9) << 8) | (u8(10) << 16) | (u8(11) << 24);
+  } else {
+    throw FormatError(fmt::format("{}: unsupported NPY format version {}.{} at offset 6", what, major,
+                                  static_cast<unsigned char>(prefix[7])));
+  }
+  if (p.header_len > kMaxHeaderBytes) {
+    throw FormatError(fmt::format("{}: NPY header length {} exceeds the 1 MiB limit", what, p.header_len));
+  }
+  return p;
+}
+
+// The validated description of the data that follows the header.
+struct Layout {
+  Header header;
+  DtypeInfo dtype;
+  std::size_t data_start = 0;
+  std::uint64_t data_bytes = 0;
+};
+
+Layout parse_layout(const Preamble& p, std::string_view header_text, const std::string& what) {
+  Layout layout;
+  layout.header = HeaderParser(header_text, what).parse();
+  layout.dtype = parse_dtype(layout.header.dtype, what);
+  layout.data_start = p.header_start + p.header_len;
+  layout.data_bytes =
+      static_cast<std::uint64_t>(checked_count(layout.header.shape, layout.dtype.size, what)) * layout.dtype.size;
+  return layout;
+}
+
+void check_data_length(const Layout& layout, std::uint64_t available, const std::string& what) {
+  if (available < layout.data_bytes) {
+    throw FormatError(fmt::format("{}: truncated: header declares {} values of dtype {} ({} bytes) but only {} "
+                                  "remain after offset {}",
+                                  what, shape_text(layout.header.shape), layout.header.dtype, layout.data_bytes,
+                                  available, layout.data_start));
+  }
+  if (available > layout.data_bytes) {
+    throw FormatError(fmt::format("{}: {} unexpected bytes after the {} data bytes that end at offset {}", what,
+                                  available - layout.data_bytes, layout.data_bytes,
+                                  layout.data_start + layout.data_bytes));
+  }
+}
+
+// Fills the array from its validated layout and raw data, converting big-endian data to the
+// little-endian image every NpyArray holds.
+NpyArray make_array(const Layout& layout, std::vector<char> data) {
+  NpyArray array;
+  array.dtype = layout.dtype.canonical();
+  array.shape = layout.header.shape;
+  array.fortran_order = layout.header.fortran_order;
+  if (layout.dtype.big_endian) {
+    const std::size_t w = layout.dtype.size;
+    for (std::size_t i = 0; i + w <= data.size(); i += w) std::reverse(data.begin() + i, data.begin() + i + w);
+  }
+  array.bytes = std::move(data);
+  return array;
+}
+
+// One element of a little-endian array as Out.
+template <typename Out>
+Out element(const char* p, const DtypeInfo& d) {
+  auto load = [p]<typename S>(S) {
+    S s;
+    std::memcpy(&s, p, sizeof(S));
+    return static_cast<Out>(s);
+  };
+  switch (d.kind) {
+    case 'f': return d.size == 4 ? load(float{}) : load(double{});
+    case 'b': return static_cast<Out>(*p != 0);
+    case 'i':
+      switch (d.size) {
+        case 1: return load(std::int8_t{});
+        case 2: return load(std::int16_t{});
+        case 4: return load(std::int32_t{});
+        default: return load(std::int64_t{});
+      }
+    default:
+      switch (d.size) {
+        case 1: return load(std::uint8_t{});
+        case 2: return load(std::uint16_t{});
+        case 4: return load(std::uint32_t{});
+        default: return load(std::uint64_t{});
+      }
+  }
+}
+
+template <typename Out>
+std::vector<Out> convert(const NpyArray& array) {
+  const DtypeInfo d = parse_dtype(array.dtype, "array");
+  const Index n = array.num_elements();
+  if (static_cast<std::uint64_t>(array.bytes.size()) != static_cast<std::uint64_t>(n) * d.size) {
+    throw ShapeError(fmt::format("array of shape {} and dtype {} holds {} bytes instead of {}", shape_text(array.shape),
+                                 array.dtype, array.bytes.size(), static_cast<std::uint64_t>(n) * d.size));
+  }
+  std::vector<Out> out(static_cast<std::size_t>(n));
+  const char* src = array.bytes.data();
+  const std::size_t nd = array.shape.size();
+  if (!array.fortran_order || nd < 2) {
+    for (Index i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = element<Out>(src + i * d.size, d);
+    return out;
+  }
+  // Fortran order: walk the C-order multi-index (last axis fastest) and keep the matching
+  // Fortran offset (first axis fastest) up to date incrementally.
+  std::vector<Index> stride(nd), idx(nd, 0);
+  Index s = 1;
+  for (std::size_t k = 0; k < nd; ++k) {
+    stride[k] = s;
+    s *= array.shape[k];
+  }
+  Index f = 0;
+  for (Index c = 0; c < n; ++c) {
+    out[static_cast<std::size_t>(c)] = element<Out>(src + f * d.size, d);
+    for (std::size_t k = nd; k-- > 0;) {
+      f += stride[k];
+      if (++idx[k] < array.shape[k]) break;
+      f -= stride[k] * array.shape[k];
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+template <typename T>
+NpyArray from_values(const T* data, std::vector<Index> shape, const char* dtype) {
+  NpyArray array;
+  array.dtype = dtype;
+  array.shape = std::move(shape);
+  const auto bytes = static_cast<std::size_t>(array.num_elements()) * sizeof(T);
+  array.bytes.resize(bytes);
+  if (bytes) std::memcpy(array.bytes.data(), data, bytes);
+  return array;
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+std::size_t dtype_size(const std::string& dtype, const std::string& what) { return parse_dtype(dtype, what).size; }
+
+Index NpyArray::num_elements() const {
+  Index n = 1;
+  for (Index d : shape) n *= d;
+  return n;
+}
+
+std::vector<double> NpyArray::to_doubles() const { return convert<double>(*this); }
+std::vector<float> NpyArray::to_floats() const { return convert<float>(*this); }
+
+NpyArray NpyArray::from_floats(const float* data, std::vector<Index> shape) {
+  return from_values(data, std::move(shape), "<f4");
+}
+NpyArray NpyArray::from_doubles(const double* data, std::vector<Index> shape) {
+  return from_values(data, std::move(shape), "<f8");
+}
+NpyArray NpyArray::from_ints(const int* data, std::vector<Index> shape) {
+  static_assert(sizeof(int) == 4);
+  return from_values(data, std::move(shape), "<i4");
+}
+NpyArray NpyArray::from_int64s(const std::int64_t* data, std::vector<Index> shape) {
+  return from_values(data, std::move(shape), "<i8");
+}
+NpyArray NpyArray::from_bytes(const std::string& text) {
+  return from_values(text.data(), {static_cast<Index>(text.size())}, "|u1");
+}
+
+std::string NpyArray::as_text() const {
+  if ((dtype != "|u1" && dtype != "|i1") || shape.size() != 1 ||
+      static_cast<Index>(bytes.size()) != num_elements()) {
+    throw FormatError(fmt::format("expected a 1-D byte array (|u1) holding text, got dtype {} and shape {}", dtype,
+                                  shape_text(shape)));
+  }
+  return std::string(bytes.begin(), bytes.end());
+}
+
+NpyArray parse_npy(const std::string& bytes, const std::string& what) {
+  const std::string_view all = bytes;
+  const Preamble p = parse_preamble(all.substr(0, 12), what);
+  if (all.size() < p.header_start + p.header_len) {
+    throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
+                                  what, p.header_len, all.size() - p.header_start, p.header_start));
+  }
+  const Layout layout = parse_layout(p, all.substr(p.header_start, p.header_len), what);
+  check_data_length(layout, all.size() - layout.data_start, what);
+  return make_array(layout, std::vector<char>(bytes.begin() + static_cast<std::ptrdiff_t>(layout.data_start), bytes.end()));
+}
+
+std::string serialize_npy(const NpyArray& array) {
+  const DtypeInfo d = parse_dtype(array.dtype, "array to write");
+  if (d.big_endian) {
+    throw FormatError(fmt::format("array to write: dtype {} is big-endian; arrays in memory are little-endian",
+                                  array.dtype));
+  }
+  const std::uint64_t expected = static_cast<std::uint64_t>(checked_count(array.shape, d.size, "array to write")) * d.size;
+  if (array.bytes.size() != expected) {
+    throw ShapeError(fmt::format("array to write: shape {} of dtype {} needs {} bytes but holds {}",
+                                 shape_text(array.shape), array.dtype, expected, array.bytes.size()));
+  }
+  std::string shape = "(";
+  for (std::size_t i = 0; i < array.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(array.shape[i]);
+  if (array.shape.size() == 1) shape += ",";  // a Python 1-tuple needs its comma
+  shape += ")";
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}", d.canonical(),
+                                   array.fortran_order ? "True" : "False", shape);
+  // Version 1.0 has a 16-bit length field; fall back to 2.0 only for enormous shapes.
+  const bool v2 = header.size() + 1 + 10 > 65535;
+  const std::size_t preamble = v2 ? 12 : 10;
+  // Pad with spaces and end with '\n' so that the data starts 64-byte aligned, as NumPy does.
+  const std::size_t total = (preamble + header.size() + 1 + 63) / 64 * 64;
+  header.append(total - preamble - header.size() - 1, ' ');
+  header += '\n';
+  std::string out;
+  out.reserve(total + array.bytes.size());
+  out += kMagic;
+  out += static_cast<char>(v2 ? 2 : 1);
+  out += '\0';
+  const std::size_t len = header.size();
+  out += static_cast<char>(len & 0xff);
+  out += static_cast<char>((len >> 8) & 0xff);
+  if (v2) {
+    out += static_cast<char>((len >> 16) & 0xff);
+    out += static_cast<char>((len >> 24) & 0xff);
+  }
+  out += header;
+  out.append(array.bytes.data(), array.bytes.size());
+  return out;
+}
+
+NpyArray read_npy(const std::string& path) {
+  // Read the header first and compare what it declares with the file size, so that a corrupt
+  // header never makes us allocate before the data is known to be there.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw IoError(fmt::format("{}: cannot read: is a directory", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("{}: cannot open: {}", path, errno_text()));
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot read its size: {}", path, ec.message()));
+  std::string prefix(static_cast<std::size_t>(std::min<std::uint64_t>(size, 12)), '\0');
+  in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+  if (!in) throw IoError(fmt::format("{}: read failed at offset 0", path));
+  const Preamble p = parse_preamble(prefix, path);
+  if (size < p.header_start + p.header_len) {
+    throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
+                                  path, p.header_len, size - p.header_start, p.header_start));
+  }
+  std::string header(p.header_len, '\0');
+  in.seekg(static_cast<std::streamoff>(p.header_start));
+  in.read(header.data(), static_cast<std::streamsize>(header.size()));
+  if (!in) throw IoError(fmt::format("{}: read failed at offset {}", path, p.header_start));
+  const Layout layout = parse_layout(p, header, path);
+  check_data_length(layout, size - layout.data_start, path);
+  std::vector<char> data(static_cast<std::size_t>(layout.data_bytes));
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  if (!in) throw IoError(fmt::format("{}: read failed at offset {}", path, layout.data_start));
+  return make_array(layout, std::move(data));
+}
+
+void write_npy(const std::string& path, const NpyArray& array) {
+  write_file_atomically(path, serialize_npy(array));
+}
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw IoError(fmt::format("{}: cannot read: is a directory", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("{}: cannot open: {}", path, errno_text()));
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot read its size: {}", path, ec.message()));
+  if (size > kMaxFileBytes) {
+    throw IoError(fmt::format("{}: file is {} bytes, over the 16 GiB limit", path, size));
+  }
+  std::string bytes(static_cast<std::size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(size));
+  if (static_cast<std::uint64_t>(in.gcount()) != size) {
+    throw IoError(fmt::format("{}: read failed after {} of {} bytes", path, in.gcount(), size));
+  }
+  return bytes;
+}
+
+void write_file_atomically(const std::string& path, const std::string& contents) {
+  // A unique name in the same folder (so rename is atomic on the same file system); O_EXCL
+  // guards against collisions with other writers, and mode 0666 lets the umask decide.
+  static std::atomic<unsigned> counter{0};
+  std::random_device entropy;
+  std::string temp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
+    temp = fmt::format("{}.tmp-{}-{}-{:08x}", path, ::getpid(), counter++, entropy());
+    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) throw IoError(fmt::format("{}: cannot create a temporary file next to it: {}", path, errno_text()));
+
+  auto abandon = [&](const std::string& step) {
+    const std::string why = errno_text();
+    if (fd >= 0) ::close(fd);
+    ::unlink(temp.c_str());
+    throw IoError(fmt::format("{}: write failed ({}): {}; the file was left unchanged", path, step, why));
+  };
+  const char* p = contents.data();
+  std::size_t left = contents.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, std::min<std::size_t>(left, std::size_t{1} << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      abandon("write");
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) abandon("fsync");
+  const int closed = ::close(fd);
+  fd = -1;
+  if (closed != 0) abandon("close");
+  if (::rename(temp.c_str(), path.c_str()) != 0) abandon("rename");
+  // Persist the rename itself; failure here cannot un-write the file, so it is not an error.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace simmatch
