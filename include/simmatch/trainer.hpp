@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "simmatch/communicator.hpp"
@@ -13,6 +14,15 @@
 #include "simmatch/network.hpp"
 
 namespace simmatch {
+
+/// What to do with samples whose dynamics produce NaN/Inf, or do not meet the tolerance.
+enum class FailurePolicy {
+  stop,  // throw NumericalError naming the epoch and sample
+  skip,  // leave the sample out of the update and count it
+  keep,  // use it anyway (only for non-convergence: the reference keeps the last state)
+};
+FailurePolicy failure_policy_from_name(const std::string& name);
+std::string failure_policy_name(FailurePolicy policy);
 
 struct TrainOptions {
   int epochs = 10;
@@ -27,6 +37,12 @@ struct TrainOptions {
   /// Samples (the first ones of the data set) on which the cost (eq. 11) is evaluated after each
   /// epoch; 0 disables it.
   Index cost_samples = 1000;
+  /// Samples with NaN/Inf activities: stop or skip (keep is not allowed: it would poison W, L).
+  FailurePolicy on_nan = FailurePolicy::stop;
+  /// Samples whose dynamics hit max_steps without meeting the tolerance.
+  FailurePolicy on_nonconvergence = FailurePolicy::keep;
+  /// Call TrainCallbacks::on_checkpoint every this many batches (0 = only at epoch ends).
+  Index checkpoint_every = 0;
 };
 
 /// Where training stands: enough to resume a run exactly (the permutations derive from the seed).
@@ -42,6 +58,7 @@ struct EpochMetrics {
   double mean_iterations = 0;    // solver steps per sample during the epoch
   double converged_fraction = 0; // samples whose dynamics met the tolerance
   Index samples = 0;
+  Index skipped = 0;  // samples left out by the failure policies
   double seconds = 0;
   double samples_per_second = 0;
 };
@@ -58,6 +75,10 @@ struct TrainCallbacks {
   std::function<void(const EpochMetrics&, const TrainPosition&)> on_epoch;
   /// Called after every batch; returning true stops training cleanly (throws Interrupted).
   std::function<bool()> should_stop;
+  /// Called on every rank with the position reached, every options.checkpoint_every batches and
+  /// after each epoch, whenever the weights are finite; the network then holds exactly the state
+  /// that resuming from that position needs.
+  std::function<void(const TrainPosition&)> on_checkpoint;
 };
 
 template <typename T>

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <fmt/format.h>
 #include <limits>
 #include <numeric>
@@ -66,7 +67,68 @@ std::vector<Index> rank_share(const std::vector<Index>& global, int rank, int si
   return {global.begin() + begin, global.begin() + end};
 }
 
+template <typename T>
+bool weights_finite(const Network<T>& network) {
+  for (const auto& layer : network.layers()) {
+    const Eigen::Map<const Vector<T>> w(layer.W().valuePtr(), layer.W().nonZeros());
+    const Eigen::Map<const Vector<T>> l(layer.L().valuePtr(), layer.L().nonZeros());
+    if (!w.allFinite() || !l.allFinite()) return false;
+  }
+  return true;
+}
+
+// Columns of the batch that enter the update, after the NaN and non-convergence policies;
+// throws NumericalError under the `stop` policies, naming the epoch and the data-set index.
+template <typename T>
+std::vector<Index> screen_samples(const Matrix<T>& x, const FixedPoints<T>& fixed, const std::vector<Index>& indices,
+                                  int epoch, const TrainOptions& o) {
+  std::vector<Index> kept;
+  for (Index b = 0; b < fixed.batch_size(); ++b) {
+    bool finite = x.col(b).allFinite();
+    for (std::size_t p = 0; p < fixed.r.size(); ++p) {
+      finite = finite && fixed.r[p].col(b).allFinite() && fixed.u[p].col(b).allFinite();
+    }
+    const bool converged = fixed.converged[static_cast<std::size_t>(b)] != 0;
+    const Index sample = indices[static_cast<std::size_t>(b)];
+    if (!finite) {
+      if (o.on_nan == FailurePolicy::stop) {
+        throw NumericalError(fmt::format("epoch {}, sample {}: NaN/Inf in the input or the neural activities", epoch, sample));
+      }
+      continue;
+    }
+    if (!converged && o.on_nonconvergence != FailurePolicy::keep) {
+      if (o.on_nonconvergence == FailurePolicy::stop) {
+        throw NumericalError(fmt::format("epoch {}, sample {}: dynamics did not converge in {} steps", epoch, sample,
+                                         fixed.iterations[static_cast<std::size_t>(b)]));
+      }
+      continue;
+    }
+    kept.push_back(b);
+  }
+  return kept;
+}
+
+template <typename T>
+FixedPoints<T> select_columns(const FixedPoints<T>& fixed, const std::vector<Index>& columns) {
+  FixedPoints<T> out;
+  for (std::size_t p = 0; p < fixed.r.size(); ++p) {
+    out.u.push_back(fixed.u[p](Eigen::all, columns));
+    out.r.push_back(fixed.r[p](Eigen::all, columns));
+  }
+  for (Index c : columns) {
+    out.iterations.push_back(fixed.iterations[static_cast<std::size_t>(c)]);
+    out.converged.push_back(fixed.converged[static_cast<std::size_t>(c)]);
+  }
+  return out;
+}
+
 void check_options(const TrainOptions& o) {
+  if (o.on_nan == FailurePolicy::keep) {
+    throw ConfigError("train: the NaN policy must be 'stop' or 'skip' (keeping NaN would corrupt the weights)");
+  }
+  if (o.checkpoint_every < 0) {
+    throw ConfigError(fmt::format("train: checkpoint_every must be >= 0, got {}", o.checkpoint_every));
+  }
   if (o.epochs < 0) throw ConfigError(fmt::format("train: epochs must be >= 0, got {}", o.epochs));
   if (o.batch_size < 1) throw ConfigError(fmt::format("train: batch_size must be >= 1, got {}", o.batch_size));
   if (o.samples_per_epoch < 0) {
@@ -76,6 +138,22 @@ void check_options(const TrainOptions& o) {
 }
 
 }  // namespace
+
+FailurePolicy failure_policy_from_name(const std::string& name) {
+  if (name == "stop") return FailurePolicy::stop;
+  if (name == "skip") return FailurePolicy::skip;
+  if (name == "keep") return FailurePolicy::keep;
+  throw ConfigError(fmt::format("unknown failure policy '{}' (expected stop, skip or keep)", name));
+}
+
+std::string failure_policy_name(FailurePolicy policy) {
+  switch (policy) {
+    case FailurePolicy::stop: return "stop";
+    case FailurePolicy::skip: return "skip";
+    case FailurePolicy::keep: return "keep";
+  }
+  throw InternalError("unknown failure policy");
+}
 
 template <typename T>
 Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices) {
@@ -133,24 +211,46 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
     const auto t0 = std::chrono::steady_clock::now();
     const double eta = options_.schedule.at(static_cast<double>(epoch));
     // [iterations, converged, samples] summed over ranks at the end of the epoch.
-    std::vector<double> counts(3, 0.0);
+    std::vector<double> counts(4, 0.0);  // + skipped samples
     const Index first_batch = epoch == start.epoch ? start.batch : 0;
     FixedPoints<T> fixed;
     for (Index b = first_batch; b < batches; ++b) {
       const Index begin = static_cast<Index>(epoch) * per_epoch + b * options_.batch_size;
       const Index end = std::min(begin + options_.batch_size, static_cast<Index>(epoch + 1) * per_epoch);
       const std::vector<Index> mine = rank_share(stream.range(begin, end), communicator_.rank(), communicator_.size());
-      const Matrix<T> x = gather_batch<T>(data, mine);
-      fixed = FixedPoints<T>{};  // every sample starts from u = 0, as the reference does
-      solver_.solve(network_, x, fixed);
+      // Failures are agreed on by every rank before the collective, so no rank waits forever.
+      std::exception_ptr failure;
       Correlations sums = Correlations::zeros_like(network_);
-      accumulate_correlations(network_, x, fixed, sums, false);
+      try {
+        const Matrix<T> x = gather_batch<T>(data, mine);
+        fixed = FixedPoints<T>{};  // every sample starts from u = 0, as the reference does
+        solver_.solve(network_, x, fixed);
+        const std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
+        counts[3] += static_cast<double>(mine.size() - kept.size());
+        if (kept.size() == mine.size()) {
+          accumulate_correlations(network_, x, fixed, sums, false);
+        } else if (!kept.empty()) {
+          const FixedPoints<T> part = select_columns(fixed, kept);
+          accumulate_correlations(network_, Matrix<T>(x(Eigen::all, kept)), part, sums, false);
+        }
+      } catch (const Error&) {
+        failure = std::current_exception();
+      }
+      if (communicator_.any(failure != nullptr)) {
+        if (failure) std::rethrow_exception(failure);
+        throw Error(fmt::format("training stopped in epoch {}: another rank failed (see its message)", epoch + 1));
+      }
       if (communicator_.size() > 1) {
         std::vector<double> flat = sums.pack();
         communicator_.allreduce_sum(std::span<double>(flat));
         sums.unpack(flat);
       }
       apply_learning(network_, sums, eta);
+      if (!weights_finite(network_)) {
+        throw NumericalError(fmt::format(
+            "epoch {}, batch {}: weights became NaN/Inf after the update (learning rate {} too large?)", epoch + 1,
+            b + 1, eta));
+      }
       counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
       counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
       counts[2] += static_cast<double>(fixed.batch_size());
@@ -158,12 +258,17 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       if (callbacks.should_stop && callbacks.should_stop()) {
         throw Interrupted(fmt::format("training interrupted in epoch {} after batch {}", epoch + 1, b + 1));
       }
+      if (callbacks.on_checkpoint && options_.checkpoint_every > 0 && (b + 1) % options_.checkpoint_every == 0 &&
+          b + 1 < batches) {
+        callbacks.on_checkpoint(TrainPosition{epoch, b + 1});
+      }
     }
     communicator_.allreduce_sum(std::span<double>(counts));
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.learning_rate = eta;
     m.samples = static_cast<Index>(counts[2]);
+    m.skipped = static_cast<Index>(counts[3]);
     m.mean_iterations = counts[2] > 0 ? counts[0] / counts[2] : 0.0;
     m.converged_fraction = counts[2] > 0 ? counts[1] / counts[2] : 0.0;
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -185,6 +290,7 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
     }
     history.push_back(m);
     if (callbacks.on_epoch) callbacks.on_epoch(m, TrainPosition{epoch + 1, 0});
+    if (callbacks.on_checkpoint) callbacks.on_checkpoint(TrainPosition{epoch + 1, 0});
   }
   return history;
 }
