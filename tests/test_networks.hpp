@@ -9,7 +9,7 @@
 #include "simmatch/learning.hpp"
 #include "simmatch/network.hpp"
 
-namespace simmatch::testing {
+namespace simmatch::test_support {
 
 /// Random constants in [0.5, 2] with about `zero_fraction` of them zero (never a whole row).
 inline Structure random_constants(Index rows, Index cols, std::mt19937_64& rng, double zero_fraction, bool symmetric) {
@@ -82,4 +82,4 @@ inline SolverOptions tight_euler(double tolerance = 1e-10) {
   return o;
 }
 
-}  // namespace simmatch::testing
+}  // namespace simmatch::test_support

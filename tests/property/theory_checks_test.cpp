@@ -10,9 +10,9 @@
 #include "test_networks.hpp"
 
 using namespace simmatch;
-using simmatch::testing::random_inputs;
-using simmatch::testing::random_network;
-using simmatch::testing::tight_euler;
+using simmatch::test_support::random_inputs;
+using simmatch::test_support::random_network;
+using simmatch::test_support::tight_euler;
 
 namespace {
 

@@ -1,0 +1,196 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "simmatch/error.hpp"
+#include "simmatch/trainer.hpp"
+#include "test_networks.hpp"
+
+using namespace simmatch;
+
+namespace {
+
+Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
+  Dataset d;
+  d.x = test_support::random_inputs<float>(k, t, seed);
+  d.shape = Grid{1, k, 1};
+  return d;
+}
+
+bool same_weights(const Network<double>& a, const Network<double>& b) {
+  for (Index p = 0; p < a.num_layers(); ++p) {
+    const auto& wa = a.layer(p).W();
+    const auto& wb = b.layer(p).W();
+    for (Index s = 0; s < wa.nonZeros(); ++s) {
+      if (wa.valuePtr()[s] != wb.valuePtr()[s]) return false;
+    }
+    for (Index s = 0; s < a.layer(p).L().nonZeros(); ++s) {
+      if (a.layer(p).L().valuePtr()[s] != b.layer(p).L().valuePtr()[s]) return false;
+    }
+  }
+  return true;
+}
+
+TrainOptions small_options() {
+  TrainOptions o;
+  o.epochs = 4;
+  o.samples_per_epoch = 30;
+  o.batch_size = 4;
+  o.seed = 9;
+  o.cost_samples = 20;
+  o.schedule = LearningRateSchedule::inverse_decay(0.05, 0.5, 1e-3);
+  return o;
+}
+
+}  // namespace
+
+TEST(TrainerTest, CostDecreasesOnATinyProblem) {
+  Network<double> net = test_support::random_network<double>({8, 5}, 0.0, Activation::tanh(), 1);
+  const Dataset data = random_dataset(8, 60, 2);
+  EulerSolver<double> solver;
+  TrainOptions o = small_options();
+  o.epochs = 8;
+  Trainer<double> trainer(net, solver, o);
+  const auto history = trainer.fit(data);
+  ASSERT_EQ(history.size(), 8u);
+  EXPECT_LT(history.back().cost, history.front().cost);
+  for (const auto& m : history) {
+    EXPECT_EQ(m.samples, 30);
+    EXPECT_GT(m.mean_iterations, 1.0);
+    EXPECT_GT(m.converged_fraction, 0.9);
+  }
+}
+
+TEST(TrainerTest, ResumingFromACheckpointPositionGivesTheSameModel) {
+  const Dataset data = random_dataset(6, 25, 3);
+  EulerSolver<double> solver;
+  Network<double> full = test_support::random_network<double>({6, 4, 3}, 0.5, Activation::tanh(), 4);
+  Network<double> resumed = full;
+  Trainer<double>(full, solver, small_options()).fit(data);
+
+  // Stop after 5 batches of epoch 2 (a checkpoint), then continue from there.
+  TrainOptions o = small_options();
+  o.checkpoint_every = 5;
+  Network<double> snapshot = resumed;
+  TrainPosition saved;
+  TrainCallbacks cb;
+  cb.on_checkpoint = [&](const TrainPosition& pos) {
+    if (pos.epoch == 1 && pos.batch == 5) {
+      snapshot = resumed;
+      saved = pos;
+    }
+  };
+  Trainer<double>(resumed, solver, o).fit(data, cb);
+  ASSERT_EQ(saved.batch, 5);
+  Trainer<double>(snapshot, solver, o).fit(data, {}, saved);
+  EXPECT_TRUE(same_weights(full, snapshot));
+  EXPECT_TRUE(same_weights(full, resumed));
+}
+
+TEST(TrainerTest, BatchesWalkSeededPermutations) {
+  Network<double> net = test_support::random_network<double>({3, 2}, 0.0, Activation::tanh(), 5);
+  EulerSolver<double> solver;
+  TrainOptions o;
+  o.batch_size = 4;
+  o.samples_per_epoch = 6;
+  o.seed = 11;
+  Trainer<double> trainer(net, solver, o);
+  // Epochs 0 and 1 together cover the 10 samples of the first pass exactly once plus 2 of the next.
+  std::vector<Index> seen;
+  for (int e = 0; e < 2; ++e) {
+    for (Index b = 0; b < trainer.batches_per_epoch(10); ++b) {
+      const auto idx = trainer.batch_indices(10, e, b);
+      seen.insert(seen.end(), idx.begin(), idx.end());
+    }
+  }
+  ASSERT_EQ(seen.size(), 12u);
+  std::vector<Index> first(seen.begin(), seen.begin() + 10);
+  std::sort(first.begin(), first.end());
+  for (Index i = 0; i < 10; ++i) EXPECT_EQ(first[static_cast<std::size_t>(i)], i);
+  EXPECT_EQ(trainer.batch_indices(10, 1, 1), Trainer<double>(net, solver, o).batch_indices(10, 1, 1));
+}
+
+TEST(TrainerTest, NanInDataStopsWithEpochAndSample) {
+  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
+  Dataset data = random_dataset(4, 10, 7);
+  data.x(2, 3) = std::numeric_limits<float>::quiet_NaN();
+  EulerSolver<double> solver;
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 10;
+  o.shuffle = false;
+  try {
+    Trainer<double>(net, solver, o).fit(data);
+    FAIL() << "NaN accepted";
+  } catch (const NumericalError& e) {
+    EXPECT_NE(std::string(e.what()).find("epoch 1, sample 3"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TrainerTest, SkipPolicyLeavesBadSamplesOutAndCountsThem) {
+  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
+  Dataset data = random_dataset(4, 10, 7);
+  data.x(2, 3) = std::numeric_limits<float>::infinity();
+  EulerSolver<double> solver;
+  TrainOptions o;
+  o.epochs = 2;
+  o.batch_size = 5;
+  o.on_nan = FailurePolicy::skip;
+  o.cost_samples = 0;
+  const auto history = Trainer<double>(net, solver, o).fit(data);
+  EXPECT_EQ(history[0].skipped, 1);
+  EXPECT_EQ(history[1].skipped, 1);
+  EXPECT_TRUE(std::isnan(history[0].cost));
+  for (Index s = 0; s < net.layer(0).W().nonZeros(); ++s) ASSERT_TRUE(std::isfinite(net.layer(0).W().valuePtr()[s]));
+}
+
+TEST(TrainerTest, NonConvergencePolicyStopsWhenAsked) {
+  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
+  const Dataset data = random_dataset(4, 6, 7);
+  SolverOptions so;
+  so.max_steps = 2;
+  EulerSolver<double> solver(so);
+  TrainOptions o;
+  o.epochs = 1;
+  o.on_nonconvergence = FailurePolicy::stop;
+  EXPECT_THROW(Trainer<double>(net, solver, o).fit(data), NumericalError);
+  o.on_nan = FailurePolicy::keep;
+  EXPECT_THROW(Trainer<double>(net, solver, o), ConfigError);
+}
+
+TEST(TrainerTest, DivergingWeightsAreReported) {
+  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::linear(), 6);
+  Dataset data = random_dataset(4, 6, 7);
+  data.x *= 1e30f;
+  EulerSolver<double> solver;
+  TrainOptions o;
+  o.epochs = 1;
+  o.schedule = LearningRateSchedule::constant(1e300);
+  EXPECT_THROW(Trainer<double>(net, solver, o).fit(data), NumericalError);
+}
+
+TEST(TrainerTest, ShouldStopInterruptsBetweenBatches) {
+  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
+  const Dataset data = random_dataset(4, 20, 7);
+  EulerSolver<double> solver;
+  int batches = 0;
+  TrainCallbacks cb;
+  cb.on_batch = [&](const BatchProgress&) { ++batches; };
+  cb.should_stop = [&] { return batches == 3; };
+  EXPECT_THROW(Trainer<double>(net, solver, TrainOptions{}).fit(data, cb), Interrupted);
+  EXPECT_EQ(batches, 3);
+}
+
+TEST(TrainerTest, EncodeReturnsEveryLayerInDataOrder) {
+  Network<double> net = test_support::random_network<double>({5, 4, 2}, 0.3, Activation::tanh(), 8);
+  const Dataset data = random_dataset(5, 7, 9);
+  EulerSolver<double> solver;
+  const auto all = encode(net, solver, data, 3);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].rows(), 2);
+  EXPECT_EQ(all[1].cols(), 7);
+  FixedPoints<double> one;
+  solver.solve(net, data.x.col(5).cast<double>(), one);
+  EXPECT_LT((one.r[1].col(0) - all[1].col(5)).norm(), 1e-12);
+}
