@@ -10,6 +10,8 @@
 namespace simmatch::python {
 
 std::string parameter_key(const std::string& name) {
+  // "layers.0.stride" (one layer) and "layers.stride" (every layer): set_parameter checks them.
+  if (name.rfind("layers.", 0) == 0) return name;
   for (const ParamInfo& p : parameters()) {
     if (p.per_layer) continue;
     if (p.key == name) return p.key;
