@@ -30,14 +30,15 @@ def _finish(fig, path, dpi=120):
     return fig
 
 
-def receptive_fields(network, layer=0, neurons=None, max_neurons=64, masked=True, ncols=None,
+def receptive_fields(network, layer=0, neurons=None, max_neurons=64, masked=True, crop=False, ncols=None,
                      cmap="RdBu_r", path=None, title=None):
     """Mosaic of the feedforward weights of `layer` (rows of W), each drawn on the layer's input
     grid, e.g. 28x28 pixels for the first layer on MNIST.
 
     network: a simmatch.Network. neurons: indices to show (default: evenly spread, at most
     max_neurons). masked: grey out inputs outside the neuron's receptive field (no synapse), as
-    the paper's figures do. Each tile has its own symmetric colour scale around 0.
+    the paper's figures do. crop: show only the bounding box of each receptive field (for locally
+    connected layers). Each tile has its own symmetric colour scale around 0.
     """
     lay = network.layers[layer]
     h, w, c = lay.input_grid
@@ -59,13 +60,19 @@ def receptive_fields(network, layer=0, neurons=None, max_neurons=64, masked=True
     colormap = matplotlib.colormaps[cmap].copy()
     colormap.set_bad("0.85")
     for ax, n in zip(axes.ravel(), neurons):
-        row = W[n].astype(np.float64)
+        row = W[n].astype(np.float64).reshape(h, w, c)
+        present = np.zeros(lay.input_size, dtype=bool)
+        present[cw.indices[cw.indptr[n]:cw.indptr[n + 1]]] = True
+        present = present.reshape(h, w, c)
+        if crop and present.any():
+            ys, xs = np.nonzero(present.any(axis=2))
+            box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+            row, present = row[box], present[box]
         if masked:
-            present = np.zeros(lay.input_size, dtype=bool)
-            present[cw.indices[cw.indptr[n]:cw.indptr[n + 1]]] = True
             row = np.ma.masked_array(row, mask=~present)
         # Channels side by side so colour inputs stay readable with any number of channels.
-        tile = row.reshape(h, w, c).transpose(0, 2, 1).reshape(h, c * w) if c > 1 else row.reshape(h, w)
+        th, tw = row.shape[:2]
+        tile = row.transpose(0, 2, 1).reshape(th, c * tw) if c > 1 else row[:, :, 0]
         scale = float(np.max(np.abs(row))) or 1.0
         ax.imshow(tile, cmap=colormap, vmin=-scale, vmax=scale, interpolation="nearest")
         ax.set_title(str(n), fontsize=6, pad=1)
