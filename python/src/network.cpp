@@ -5,6 +5,8 @@
 // Concurrency rule: the GIL is released around engine work, and a thread never blocks on the
 // network's mutex while it holds the GIL (it releases the GIL first). Engine code may re-acquire
 // the GIL briefly (Ctrl-C checks) while holding the mutex; with that rule this cannot deadlock.
+// The mutex guards the weights; the config and other Python-visible state are touched only
+// with the GIL held, engine calls taking copies of the options they need.
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
@@ -287,8 +289,13 @@ std::shared_ptr<const Dataset> training_data(Model& m, py::handle X, const std::
     if (!m.config_data) {
       if (m.config.data.path.empty())
         throw py::type_error(arg + ": required (the network's config names no data.path to train on)");
-      py::gil_scoped_release release;
-      m.config_data = std::make_shared<const Dataset>(load_data(m.config));
+      const Config config = m.config;
+      std::shared_ptr<const Dataset> loaded;
+      {
+        py::gil_scoped_release release;
+        loaded = std::make_shared<const Dataset>(load_data(config));
+      }
+      m.config_data = std::move(loaded);
     }
     if (m.config_data->dim() != m.input_size())
       throw py::value_error(fmt::format("{}: the config's data have {} features but the network expects {}", arg,
@@ -417,9 +424,10 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
     out_ptr[static_cast<std::size_t>(p)] = outputs.back().mutable_data();
   }
   {
+    const SolverOptions solver_options = m.config.solver;  // config is only touched with the GIL
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
-    const auto solver = make_solver<T>(m.config.solver);
+    const auto solver = make_solver<T>(solver_options);
     FixedPoints<T> fixed;
     for (Index begin = 0; begin < in.samples; begin += batch_size) {
       const Index count = std::min(batch_size, in.samples - begin);
@@ -447,9 +455,10 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
   const InputArray<T> in = input_array<T>(X, "X", m.input_size(), m.shape_hint());
   std::vector<double> terms;
   {
+    const SolverOptions solver_options = m.config.solver;  // config is only touched with the GIL
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
-    const auto solver = make_solver<T>(m.config.solver);
+    const auto solver = make_solver<T>(solver_options);
     Correlations sums = Correlations::zeros_like(net);
     FixedPoints<T> fixed;
     for (Index begin = 0; begin < in.samples; begin += batch_size) {
@@ -556,8 +565,8 @@ void set_params(Model& m, py::kwargs kwargs) {
       throw py::value_error("set_params(): '" + key +
                             "' fixes the network's shape or weights; build a new Network instead");
   }
-  py::gil_scoped_release release;
-  std::unique_lock lock(m.mutex);
+  // The config is read and written only with the GIL held (engine calls work on copies of
+  // its options), so no lock is needed here.
   m.config = std::move(updated);
 }
 
