@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# `mpirun -np 2 simmatch train/encode` against one process, from the source folder.
+# Usage: cli_mpi.sh SIMMATCH MODEL_DIFF "MPIRUN [FLAGS] -n"   (exit 77 = skipped)
+set -u
+SIMMATCH=${1:?usage: $0 SIMMATCH MODEL_DIFF MPIRUN}
+MODEL_DIFF=${2:?}
+read -r -a MPIRUN <<<"${3:?}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/simmatch_mpi.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+FAILURES=0
+fail() { echo "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
+pass() { echo "ok: $*"; }
+command -v python3 >/dev/null 2>&1 || { echo "skipped: python3 is needed to write the test data"; exit 77; }
+
+# Data: 48 samples of 4x4 values in an NPY (python3 stdlib only); a second copy with sample 29 NaN.
+python3 - "$TMP" <<'PY'
+import random, struct, sys
+def write(path, rows):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, 4, 4), }" % len(rows)
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1"))
+        for row in rows:
+            f.write(struct.pack("<16f", *row))
+rng = random.Random(3)
+rows = [[rng.gauss(0, 1) for _ in range(16)] for _ in range(48)]
+write(sys.argv[1] + "/data.npy", rows)
+rows[29] = [float("nan")] * 16
+write(sys.argv[1] + "/nan.npy", rows)
+PY
+cat >"$TMP/config.toml" <<EOF
+seed = 4
+[data]
+format = "npy"
+path = "$TMP/data.npy"
+[network]
+activation = "tanh"
+gamma = 0.5
+precision = "float64"
+[[layers]]
+type = "dense"
+neurons = 6
+[[layers]]
+type = "dense"
+neurons = 3
+[train]
+epochs = 3
+samples_per_epoch = 40
+batch_size = 8
+eta = 0.02
+cost_samples = 20
+EOF
+
+# Training: one process vs two ranks, the same model to rounding; only rank 0 writes and logs.
+if "$SIMMATCH" train "$TMP/config.toml" output.dir="$TMP/one" 2>"$TMP/one.err"; then
+  pass "one process trains"
+else
+  fail "one process: $(cat "$TMP/one.err")"
+fi
+if "${MPIRUN[@]}" 2 "$SIMMATCH" train "$TMP/config.toml" output.dir="$TMP/two" >"$TMP/two.out" 2>"$TMP/two.err"; then
+  pass "two ranks train"
+else
+  fail "two ranks: $(cat "$TMP/two.out" "$TMP/two.err")"
+fi
+if grep -q "2 processes" "$TMP/two.err"; then pass "the log names the 2 processes"; else fail "no '2 processes' in the log: $(cat "$TMP/two.err")"; fi
+lines=$(grep -c "^training" "$TMP/two.err")
+if [ "$lines" = 1 ]; then pass "only rank 0 logs"; else fail "$lines 'training' lines: $(cat "$TMP/two.err")"; fi
+if out=$("$MODEL_DIFF" "$TMP/one/model.npz" "$TMP/two/model.npz" 1e-12 2>&1); then
+  pass "np=2 reproduces np=1 ($out)"
+else
+  fail "np=2 vs np=1: $out"
+fi
+if [ "$(wc -l <"$TMP/two/metrics.jsonl")" = 3 ]; then pass "one metrics line per epoch"; else fail "metrics: $(cat "$TMP/two/metrics.jsonl")"; fi
+
+# Encoding: one NPY in the original order, identical bytes to one process.
+"$SIMMATCH" encode "$TMP/one/model.npz" "$TMP/data.npy" "$TMP/one.npy" --all --batch-size 5 2>"$TMP/enc1.err" ||
+  fail "encode, one process: $(cat "$TMP/enc1.err")"
+"${MPIRUN[@]}" 2 "$SIMMATCH" encode "$TMP/one/model.npz" "$TMP/data.npy" "$TMP/two.npy" --all --batch-size 5 \
+  >"$TMP/enc2.out" 2>"$TMP/enc2.err" || fail "encode, two ranks: $(cat "$TMP/enc2.out" "$TMP/enc2.err")"
+for p in 0 1; do
+  if cmp -s "$TMP/one.layer$p.npy" "$TMP/two.layer$p.npy"; then
+    pass "np=2 encoding of layer $p is byte-identical"
+  else
+    fail "np=2 encoding of layer $p differs from np=1"
+  fi
+done
+
+# A NaN that only one rank meets stops both, with a clear message, and no model is written.
+"${MPIRUN[@]}" 2 "$SIMMATCH" train "$TMP/config.toml" data.path="$TMP/nan.npy" output.dir="$TMP/nan" \
+  >"$TMP/nan.out" 2>"$TMP/nan.err"
+rc=$?
+if [ "$rc" != 0 ]; then pass "NaN run exits with status $rc"; else fail "NaN run succeeded"; fi
+if grep -q "NaN" "$TMP/nan.err" && grep -q "rank . of 2 failed\|another rank failed" "$TMP/nan.err"; then
+  pass "the failing rank names the NaN, the other says a rank failed"
+else
+  fail "messages: $(cat "$TMP/nan.err")"
+fi
+if [ ! -e "$TMP/nan/model.npz" ]; then pass "no model written"; else fail "a model was written despite the NaN"; fi
+
+if [ "$FAILURES" -gt 0 ]; then echo "$FAILURES check(s) failed" >&2; exit 1; fi

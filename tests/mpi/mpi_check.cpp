@@ -1,0 +1,139 @@
+// Distributed checks under a real MPI launcher (`mpirun -np N simmatch_mpi_check MODE`). Every rank
+// runs the same checks and the verdict is agreed, so every rank exits with the same status.
+//   train    N ranks train the model one process trains (each rank also trains alone to compare)
+//   encode   sharded encoding equals single-process encoding bit for bit
+//   nan      a NaN only in rank 1's copy of the data stops every rank with an agreed error
+//   alone    rank 1 fails alone before any collective: the job must end (non-zero), not hang
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <limits>
+#include <string>
+
+#include "simmatch/distributed.hpp"
+#include "simmatch/error.hpp"
+#include "simmatch/trainer.hpp"
+#include "test_networks.hpp"
+
+using namespace simmatch;
+
+namespace {
+
+Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
+  Dataset d;
+  d.x = test_support::random_inputs<float>(k, t, seed);
+  d.shape = Grid{1, k, 1};
+  return d;
+}
+
+TrainOptions options() {
+  TrainOptions o;
+  o.epochs = 3;
+  o.samples_per_epoch = 45;
+  o.batch_size = 8;
+  o.seed = 11;
+  o.cost_samples = 17;
+  o.schedule = LearningRateSchedule::inverse_decay(0.05, 0.5, 1e-3);
+  return o;
+}
+
+double max_difference(const Network<double>& a, const Network<double>& b) {
+  double worst = 0;
+  for (Index p = 0; p < a.num_layers(); ++p) {
+    for (const auto& [x, y] : {std::pair{&a.layer(p).W(), &b.layer(p).W()}, std::pair{&a.layer(p).L(), &b.layer(p).L()}}) {
+      for (Index s = 0; s < x->nonZeros(); ++s) {
+        const double u = x->valuePtr()[s];
+        worst = std::max(worst, std::abs(u - y->valuePtr()[s]) / (1 + std::abs(u)));
+      }
+    }
+  }
+  return worst;
+}
+
+// Returns an empty string on success, else what went wrong on this rank.
+std::string check_train(const Communicator& comm) {
+  const Dataset data = random_dataset(7, 50, 1);
+  const Network<double> initial = test_support::random_network<double>({7, 6, 4}, 0.5, Activation::tanh(), 2);
+  EulerSolver<double> solver;
+  Network<double> serial = initial;
+  const auto expected = Trainer<double>(serial, solver, options()).fit(data);
+  Network<double> parallel = initial;
+  const auto history = Trainer<double>(parallel, solver, options(), comm).fit(data);
+  const double diff = max_difference(serial, parallel);
+  if (!(diff < 1e-12)) return "weights differ from one process by " + std::to_string(diff);
+  // Every rank holds the same weights: their sum over ranks is size times rank 0's.
+  std::vector<double> w(parallel.layer(0).W().valuePtr(), parallel.layer(0).W().valuePtr() + parallel.layer(0).W().nonZeros());
+  std::vector<double> summed = w;
+  comm.allreduce_sum(std::span<double>(summed));
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (std::abs(summed[i] - comm.size() * w[i]) > 1e-12 * comm.size() * (1 + std::abs(w[i])))
+      return "ranks hold different weights";
+  }
+  for (std::size_t e = 0; e < history.size(); ++e) {
+    if (history[e].samples != expected[e].samples) return "epoch sample counts differ";
+    if (std::abs(history[e].cost - expected[e].cost) > 1e-10 * (1 + std::abs(expected[e].cost))) return "costs differ";
+  }
+  return {};
+}
+
+std::string check_encode(const Communicator& comm) {
+  const Dataset data = random_dataset(5, 37, 3);
+  const Network<float> net = test_support::random_network<float>({5, 4, 3}, 0.5, Activation::tanh(), 4);
+  EulerSolver<float> solver;
+  const auto serial = encode(net, solver, data, 6);
+  const auto gathered = encode_distributed(net, solver, data, 6, comm);
+  if (!comm.is_root()) return gathered.size() == serial.size() && gathered[0].size() == 0 ? "" : "non-root got data";
+  for (std::size_t p = 0; p < serial.size(); ++p) {
+    if (gathered[p].rows() != serial[p].rows() || gathered[p].cols() != serial[p].cols()) return "shape differs";
+    if (std::memcmp(gathered[p].data(), serial[p].data(), sizeof(float) * static_cast<std::size_t>(serial[p].size())) != 0)
+      return "encoding differs from one process";
+  }
+  return {};
+}
+
+std::string check_nan(const Communicator& comm) {
+  Dataset data = random_dataset(4, 30, 5);
+  if (comm.rank() == 1) data.x.setConstant(std::numeric_limits<float>::quiet_NaN());
+  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
+  EulerSolver<double> solver;
+  try {
+    Trainer<double>(net, solver, options(), comm).fit(data);
+  } catch (const NumericalError& e) {
+    return comm.rank() == 1 && std::string(e.what()).find("NaN") != std::string::npos ? "" : e.what();
+  } catch (const Error& e) {
+    return comm.rank() != 1 && std::string(e.what()).find("another rank failed") != std::string::npos ? "" : e.what();
+  }
+  return "training went on despite the NaN";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  try {
+    const auto comm = make_communicator();
+    if (comm->size() < 2) {
+      std::cerr << "mpi_check: expected to run under an MPI launcher with at least 2 ranks\n";
+      return 1;
+    }
+    if (mode == "alone") {
+      // Rank 1 leaves by an exception its peers never hear of; rank 0 waits in a collective. The
+      // communicator must not finalise on rank 1 (that would hang), so the launcher ends the job.
+      if (comm->rank() == 1) throw Error("rank 1 fails alone");
+      comm->barrier();
+      return 0;
+    }
+    std::string problem;
+    if (mode == "train") problem = check_train(*comm);
+    else if (mode == "encode") problem = check_encode(*comm);
+    else if (mode == "nan") problem = check_nan(*comm);
+    else problem = "unknown mode '" + mode + "'";
+    const bool failed = comm->any(!problem.empty());
+    if (!problem.empty()) std::cerr << "mpi_check " << mode << ": rank " << comm->rank() << ": " << problem << '\n';
+    if (comm->is_root()) std::cout << "mpi_check " << mode << " on " << comm->size() << " ranks: " << (failed ? "FAILED" : "ok") << '\n';
+    return failed ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::cerr << "mpi_check " << mode << ": " << e.what() << '\n';
+    return 1;
+  }
+}

@@ -1,0 +1,343 @@
+// Distributed code paths without MPI: fake N-rank groups (threads) check the collectives, that N
+// ranks train the same model as one process, that a failure on one rank stops every rank, and that
+// sharded encoding reproduces the single-process output.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+
+#include "simmatch/distributed.hpp"
+#include "simmatch/error.hpp"
+#include "simmatch/fake_communicator.hpp"
+#include "simmatch/trainer.hpp"
+#include "test_networks.hpp"
+
+using namespace simmatch;
+
+namespace {
+
+Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
+  Dataset d;
+  d.x = test_support::random_inputs<float>(k, t, seed);
+  d.shape = Grid{1, k, 1};
+  return d;
+}
+
+TrainOptions options(Index batch_size) {
+  TrainOptions o;
+  o.epochs = 3;
+  o.samples_per_epoch = 23;  // not a multiple of the batch: the last batch of an epoch is short
+  o.batch_size = batch_size;
+  o.seed = 5;
+  o.cost_samples = 11;
+  o.schedule = LearningRateSchedule::inverse_decay(0.05, 0.5, 1e-3);
+  return o;
+}
+
+// Largest |a - b| / (1 + |a|) over every weight of two networks of the same shape.
+template <typename T>
+double max_weight_difference(const Network<T>& a, const Network<T>& b) {
+  double worst = 0;
+  auto compare = [&](const SparseWeights<T>& x, const SparseWeights<T>& y) {
+    EXPECT_EQ(x.nonZeros(), y.nonZeros());
+    for (Index s = 0; s < x.nonZeros(); ++s) {
+      const double u = x.valuePtr()[s];
+      const double v = y.valuePtr()[s];
+      worst = std::max(worst, std::abs(u - v) / (1.0 + std::abs(u)));
+    }
+  };
+  for (Index p = 0; p < a.num_layers(); ++p) {
+    compare(a.layer(p).W(), b.layer(p).W());
+    compare(a.layer(p).L(), b.layer(p).L());
+  }
+  return worst;
+}
+
+void expect_no_errors(const std::vector<std::exception_ptr>& errors) {
+  for (std::size_t r = 0; r < errors.size(); ++r) {
+    if (!errors[r]) continue;
+    try {
+      std::rethrow_exception(errors[r]);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "rank " << r << " failed: " << e.what();
+    }
+  }
+}
+
+std::string message_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
+// Trains a copy of `initial` with `size` fake ranks; returns rank 0's network and checks every rank
+// ended with bitwise the same weights (they apply the same reduced update).
+template <typename T>
+Network<T> train_on_ranks(const Network<T>& initial, const Dataset& data, const TrainOptions& o, int size,
+                          std::vector<EpochMetrics>* history = nullptr) {
+  std::vector<Network<T>> nets(static_cast<std::size_t>(size), initial);
+  std::vector<std::vector<EpochMetrics>> histories(static_cast<std::size_t>(size));
+  const auto errors = run_ranks(size, [&](const Communicator& comm) {
+    EulerSolver<T> solver;
+    Trainer<T> trainer(nets[static_cast<std::size_t>(comm.rank())], solver, o, comm);
+    histories[static_cast<std::size_t>(comm.rank())] = trainer.fit(data);
+  });
+  expect_no_errors(errors);
+  for (int r = 1; r < size; ++r) EXPECT_EQ(max_weight_difference(nets[0], nets[static_cast<std::size_t>(r)]), 0.0);
+  if (history) *history = histories[0];
+  return nets[0];
+}
+
+}  // namespace
+
+TEST(FakeCommunicatorTest, CollectivesSumInRankOrderAndAgree) {
+  const auto errors = run_ranks(3, [](const Communicator& comm) {
+    std::vector<double> d{1.0 * comm.rank(), 1.0};
+    comm.allreduce_sum(std::span<double>(d));
+    EXPECT_EQ(d[0], 3.0);
+    EXPECT_EQ(d[1], 3.0);
+    std::vector<float> f{0.5f * static_cast<float>(comm.rank() + 1)};
+    comm.allreduce_sum(std::span<float>(f));
+    EXPECT_EQ(f[0], 3.0f);
+    EXPECT_TRUE(comm.any(comm.rank() == 2));
+    EXPECT_FALSE(comm.any(false));
+    comm.barrier();
+    EXPECT_EQ(comm.size(), 3);
+    EXPECT_EQ(comm.is_root(), comm.rank() == 0);
+  });
+  expect_no_errors(errors);
+}
+
+TEST(FakeCommunicatorTest, MismatchedCollectivesFailOnEveryRank) {
+  const auto errors = run_ranks(2, [](const Communicator& comm) {
+    std::vector<double> d(comm.rank() == 0 ? 3 : 4, 1.0);
+    comm.allreduce_sum(std::span<double>(d));
+  });
+  for (const auto& e : errors) {
+    ASSERT_TRUE(e);
+    EXPECT_NE(message_of(e).find("mismatched collectives"), std::string::npos) << message_of(e);
+  }
+}
+
+TEST(FakeCommunicatorTest, ARankThatLeavesEarlyFailsItsPeersInsteadOfHangingThem) {
+  const auto errors = run_ranks(3, [](const Communicator& comm) {
+    if (comm.rank() == 1) throw Error("rank 1 broke");
+    comm.barrier();
+  });
+  EXPECT_EQ(message_of(errors[1]), "rank 1 broke");
+  for (int r : {0, 2}) {
+    ASSERT_TRUE(errors[static_cast<std::size_t>(r)]);
+    EXPECT_NE(message_of(errors[static_cast<std::size_t>(r)]).find("rank 1 left"), std::string::npos);
+  }
+}
+
+TEST(DistributedTest, RankRangesTileTheItemsEvenly) {
+  for (Index n : {0, 1, 5, 23}) {
+    for (int size : {1, 2, 3, 7}) {
+      Index next = 0;
+      for (int r = 0; r < size; ++r) {
+        const auto [first, end] = rank_range(n, r, size);
+        EXPECT_EQ(first, next);
+        EXPECT_LE(end - first, n / size + 1);
+        next = end;
+      }
+      EXPECT_EQ(next, n);
+    }
+  }
+  EXPECT_THROW(rank_range(4, 2, 2), InternalError);
+}
+
+TEST(DistributedTest, PlainRunsNeverStartMpi) {
+  // ctest runs this binary without a launcher: the factory must hand out the serial communicator
+  // (OpenMPI refuses a singleton MPI_Init as root).
+  ::unsetenv("SIMMATCH_MPI");
+  if (launcher_world_size() == 0) {
+    const auto comm = make_communicator();
+    EXPECT_EQ(comm->size(), 1);
+    EXPECT_EQ(comm->rank(), 0);
+  }
+  ::setenv("SIMMATCH_MPI", "0", 1);
+  EXPECT_EQ(launcher_world_size(), 0);
+  ::unsetenv("SIMMATCH_MPI");
+}
+
+TEST(DistributedTest, SeveralProcessesWithoutMpiAreRefused) {
+  if (built_with_mpi()) GTEST_SKIP() << "built with MPI: the factory would initialise MPI here";
+  const char* old = std::getenv("OMPI_COMM_WORLD_SIZE");
+  const std::string saved = old ? old : "";
+  ::setenv("OMPI_COMM_WORLD_SIZE", "3", 1);
+  EXPECT_EQ(launcher_world_size(), 3);
+  try {
+    (void)make_communicator();
+    ADD_FAILURE() << "three processes without MPI accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("SIMMATCH_WITH_MPI"), std::string::npos) << e.what();
+  }
+  if (old) ::setenv("OMPI_COMM_WORLD_SIZE", saved.c_str(), 1); else ::unsetenv("OMPI_COMM_WORLD_SIZE");
+}
+
+TEST(DistributedTest, NRanksTrainTheModelOfOneProcess) {
+  const Dataset data = random_dataset(6, 31, 3);
+  const Network<double> initial = test_support::random_network<double>({6, 5, 3}, 0.5, Activation::tanh(), 4);
+  // Batch 1 and 2 leave some ranks with nothing to solve; 7 splits unevenly.
+  for (Index batch : {1, 2, 7}) {
+    Network<double> serial = initial;
+    EulerSolver<double> solver;
+    const auto expected = Trainer<double>(serial, solver, options(batch)).fit(data);
+    for (int size : {1, 2, 3, 4}) {
+      SCOPED_TRACE(testing::Message() << "batch " << batch << ", " << size << " ranks");
+      std::vector<EpochMetrics> history;
+      const Network<double> parallel = train_on_ranks(initial, data, options(batch), size, &history);
+      // Only the order of the additions differs: rounding of doubles.
+      EXPECT_LT(max_weight_difference(serial, parallel), 1e-12);
+      if (size == 1) {
+        EXPECT_EQ(max_weight_difference(serial, parallel), 0.0);
+      }
+      ASSERT_EQ(history.size(), expected.size());
+      for (std::size_t e = 0; e < history.size(); ++e) {
+        EXPECT_EQ(history[e].samples, expected[e].samples);
+        EXPECT_NEAR(history[e].cost, expected[e].cost, 1e-10 * (1 + std::abs(expected[e].cost)));
+        EXPECT_NEAR(history[e].mean_iterations, expected[e].mean_iterations, 1e-9);
+      }
+    }
+  }
+}
+
+TEST(DistributedTest, NRanksTrainTheModelOfOneProcessInFloat) {
+  const Dataset data = random_dataset(8, 40, 13);
+  const Network<float> initial = test_support::random_network<float>({8, 6}, 0.0, Activation::tanh(), 14);
+  Network<float> serial = initial;
+  EulerSolver<float> solver;
+  Trainer<float>(serial, solver, options(8)).fit(data);
+  const Network<float> parallel = train_on_ranks(initial, data, options(8), 3);
+  EXPECT_LT(max_weight_difference(serial, parallel), 1e-5);
+}
+
+TEST(DistributedTest, ANanOnOneRankStopsEveryRank) {
+  const Dataset good = random_dataset(4, 20, 7);
+  Dataset bad = good;  // rank 1's copy of the data is corrupt (a bad shard)
+  bad.x.setConstant(std::numeric_limits<float>::quiet_NaN());
+  const Network<double> initial = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 2);
+  std::vector<Network<double>> nets(3, initial);
+  const auto errors = run_ranks(3, [&](const Communicator& comm) {
+    EulerSolver<double> solver;
+    Trainer<double> trainer(nets[static_cast<std::size_t>(comm.rank())], solver, options(6), comm);
+    trainer.fit(comm.rank() == 1 ? bad : good);
+  });
+  ASSERT_TRUE(errors[1]);
+  EXPECT_THROW(std::rethrow_exception(errors[1]), NumericalError);
+  EXPECT_NE(message_of(errors[1]).find("NaN"), std::string::npos) << message_of(errors[1]);
+  for (int r : {0, 2}) {
+    ASSERT_TRUE(errors[static_cast<std::size_t>(r)]);
+    EXPECT_NE(message_of(errors[static_cast<std::size_t>(r)]).find("another rank failed"), std::string::npos)
+        << message_of(errors[static_cast<std::size_t>(r)]);
+    // Stopped before the first update: no rank applied a partial reduction.
+    EXPECT_EQ(max_weight_difference(initial, nets[static_cast<std::size_t>(r)]), 0.0);
+  }
+}
+
+TEST(DistributedTest, SkippedSamplesAreCountedOnceOverAllRanks) {
+  Dataset data = random_dataset(4, 20, 7);
+  data.x(1, 3) = std::numeric_limits<float>::infinity();
+  data.x(0, 11) = std::numeric_limits<float>::quiet_NaN();
+  const Network<double> initial = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 2);
+  TrainOptions o = options(5);
+  o.on_nan = FailurePolicy::skip;
+  o.cost_samples = 0;
+  Network<double> serial = initial;
+  EulerSolver<double> solver;
+  const auto expected = Trainer<double>(serial, solver, o).fit(data);
+  std::vector<EpochMetrics> history;
+  const Network<double> parallel = train_on_ranks(initial, data, o, 2, &history);
+  EXPECT_LT(max_weight_difference(serial, parallel), 1e-12);
+  for (std::size_t e = 0; e < history.size(); ++e) EXPECT_EQ(history[e].skipped, expected[e].skipped);
+}
+
+TEST(DistributedTest, AStopRequestOnOneRankStopsEveryRankAtTheSameBatch) {
+  // mpirun delivers Ctrl-C to the ranks at slightly different times; the trainer agrees on it.
+  const Dataset data = random_dataset(4, 20, 7);
+  const Network<double> initial = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 2);
+  std::vector<Network<double>> nets(2, initial);
+  const auto errors = run_ranks(2, [&](const Communicator& comm) {
+    EulerSolver<double> solver;
+    int batches = 0;
+    TrainCallbacks cb;
+    cb.should_stop = [&] { return comm.rank() == 1 && ++batches == 3; };
+    Trainer<double>(nets[static_cast<std::size_t>(comm.rank())], solver, options(4), comm).fit(data, cb);
+  });
+  for (const auto& e : errors) {
+    ASSERT_TRUE(e);
+    EXPECT_THROW(std::rethrow_exception(e), Interrupted);
+  }
+  EXPECT_EQ(max_weight_difference(nets[0], nets[1]), 0.0);
+}
+
+TEST(DistributedTest, AgreeRethrowsOnTheFailingRankAndNamesItElsewhere) {
+  const auto errors = run_ranks(3, [](const Communicator& comm) {
+    const int value = agree(comm, "reading the data", [&] {
+      if (comm.rank() == 2) throw IoError("cannot open shard.npy");
+      return comm.rank();
+    });
+    EXPECT_EQ(value, comm.rank());
+  });
+  EXPECT_EQ(message_of(errors[2]), "rank 2 of 3: cannot open shard.npy");
+  for (int r : {0, 1}) EXPECT_EQ(message_of(errors[static_cast<std::size_t>(r)]),
+                                 "stopped while reading the data: rank 2 of 3 failed (see its message)");
+  expect_no_errors(run_ranks(2, [](const Communicator& comm) { agree(comm, "nothing", [] {}); }));
+}
+
+TEST(DistributedTest, GatheredColumnsKeepEveryBit) {
+  const Index rows = 3;
+  const Index total = 10;
+  Matrix<float> expected(rows, total);
+  for (Index i = 0; i < expected.size(); ++i) expected.data()[i] = static_cast<float>(i) - 7.5f;
+  expected(0, 1) = -0.0f;
+  expected(2, 8) = std::numeric_limits<float>::quiet_NaN();
+  std::mutex mutex;
+  Matrix<float> gathered;
+  expect_no_errors(run_ranks(3, [&](const Communicator& comm) {
+    const auto [first, end] = rank_range(total, comm.rank(), comm.size());
+    const Matrix<float> mine = expected.middleCols(first, end - first);
+    Matrix<float> whole = gather_columns(comm, mine, first, total, /*chunk_values=*/7);
+    if (comm.is_root()) {
+      std::lock_guard lock(mutex);
+      gathered = whole;
+    } else {
+      EXPECT_EQ(whole.size(), 0);
+    }
+  }));
+  ASSERT_EQ(gathered.rows(), rows);
+  ASSERT_EQ(gathered.cols(), total);
+  EXPECT_EQ(std::memcmp(gathered.data(), expected.data(), sizeof(float) * static_cast<std::size_t>(expected.size())), 0);
+}
+
+TEST(DistributedTest, ShardedEncodingReproducesOneProcessBitForBit) {
+  const Dataset data = random_dataset(5, 23, 9);
+  const Network<float> net = test_support::random_network<float>({5, 4, 3}, 0.5, Activation::tanh(), 10);
+  EulerSolver<float> solver;
+  const auto serial = encode(net, solver, data, 4);
+  for (int size : {1, 2, 3, 8}) {
+    SCOPED_TRACE(testing::Message() << size << " ranks");
+    std::vector<Matrix<float>> gathered;
+    std::mutex mutex;
+    expect_no_errors(run_ranks(size, [&](const Communicator& comm) {
+      EulerSolver<float> my_solver;
+      auto r = encode_distributed(net, my_solver, data, 4, comm);
+      std::lock_guard lock(mutex);
+      if (comm.is_root()) gathered = std::move(r);
+    }));
+    ASSERT_EQ(gathered.size(), serial.size());
+    for (std::size_t p = 0; p < serial.size(); ++p) {
+      ASSERT_EQ(gathered[p].rows(), serial[p].rows());
+      ASSERT_EQ(gathered[p].cols(), serial[p].cols());
+      EXPECT_EQ(std::memcmp(gathered[p].data(), serial[p].data(), sizeof(float) * static_cast<std::size_t>(serial[p].size())),
+                0);
+    }
+  }
+}
