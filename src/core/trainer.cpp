@@ -255,7 +255,9 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
       counts[2] += static_cast<double>(fixed.batch_size());
       if (callbacks.on_batch) callbacks.on_batch(BatchProgress{epoch + 1, end - static_cast<Index>(epoch) * per_epoch, per_epoch});
-      if (callbacks.should_stop && callbacks.should_stop()) {
+      // Agreed across ranks: a launcher delivers Ctrl-C to the ranks at different moments, and a rank
+      // stopping alone would leave its peers waiting in the next reduction.
+      if (callbacks.should_stop && communicator_.any(callbacks.should_stop())) {
         throw Interrupted(fmt::format("training interrupted in epoch {} after batch {}", epoch + 1, b + 1));
       }
       if (callbacks.on_checkpoint && options_.checkpoint_every > 0 && (b + 1) % options_.checkpoint_every == 0 &&
