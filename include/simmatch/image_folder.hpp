@@ -39,11 +39,15 @@ struct PatchOptions {
   /// Integer box-downsampling applied to every image first.
   Index downsample = 1;
   std::uint64_t seed = 0;
+  /// Skip files that are not readable images (listed in `skipped`) instead of throwing.
+  bool skip_unreadable = false;
 };
 
 /// Patches of the images in `files` as a Dataset (values in [0, 1], shape {height, width, 1},
 /// labels = index of the source file). Images smaller than a patch are skipped; ConfigError when
-/// none is large enough or a size is not positive.
-Dataset image_patches(const std::vector<std::string>& files, const PatchOptions& options);
+/// none is large enough or a size is not positive. Unreadable files throw FormatError unless
+/// options.skip_unreadable, in which case their paths are appended to `skipped` (when given).
+Dataset image_patches(const std::vector<std::string>& files, const PatchOptions& options,
+                      std::vector<std::string>* skipped = nullptr);
 
 }  // namespace simmatch

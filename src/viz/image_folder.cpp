@@ -80,7 +80,8 @@ GrayImage downsample(const GrayImage& image, Index factor) {
   return out;
 }
 
-Dataset image_patches(const std::vector<std::string>& files, const PatchOptions& options) {
+Dataset image_patches(const std::vector<std::string>& files, const PatchOptions& options,
+                      std::vector<std::string>* skipped) {
   if (options.height < 1 || options.width < 1 || options.count < 1) {
     throw ConfigError(fmt::format("patches: size {} x {} and count {} must be positive", options.height, options.width,
                                   options.count));
@@ -89,7 +90,14 @@ Dataset image_patches(const std::vector<std::string>& files, const PatchOptions&
   std::vector<int> source;
   std::vector<double> positions;
   for (std::size_t f = 0; f < files.size(); ++f) {
-    GrayImage image = downsample(read_gray_image(files[f]), options.downsample);
+    GrayImage image;
+    try {
+      image = downsample(read_gray_image(files[f]), options.downsample);
+    } catch (const FormatError&) {
+      if (!options.skip_unreadable) throw;
+      if (skipped != nullptr) skipped->push_back(files[f]);
+      continue;
+    }
     if (image.height() < options.height || image.width() < options.width) continue;
     positions.push_back(static_cast<double>((image.height() - options.height + 1) * (image.width() - options.width + 1)));
     images.push_back(std::move(image));

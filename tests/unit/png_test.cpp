@@ -136,6 +136,16 @@ TEST(ImageFolder, MissingFolderAndNonImagesAreClearErrors) {
   const auto dir = temp_dir("bad");
   write_file_atomically((dir / "x.png").string(), "not a png");
   EXPECT_THROW(read_gray_image((dir / "x.png").string()), FormatError);
+  write_png((dir / "y.png").string(), Image(4, 4, 1, 9));
+  const std::vector<std::string> files{(dir / "x.png").string(), (dir / "y.png").string()};
+  PatchOptions opt;
+  opt.height = opt.width = 2;
+  opt.count = 3;
+  EXPECT_THROW(image_patches(files, opt), FormatError);
+  opt.skip_unreadable = true;
+  std::vector<std::string> skipped;
+  EXPECT_EQ(image_patches(files, opt, &skipped).size(), 3);
+  EXPECT_EQ(skipped, std::vector<std::string>{files[0]});
   std::filesystem::remove_all(dir);
 }
 
