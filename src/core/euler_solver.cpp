@@ -1,10 +1,12 @@
-// Reference Euler integration of the neural dynamics (eq. 15), batched, with per-sample stopping.
+// Reference Euler integration of the neural dynamics (eq. 15) and the fast (Anderson) solver:
+// option checks, state preparation and the shared helpers; the batched engine is fast_solver.cpp.
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
 
 #include "simmatch/dynamics.hpp"
+#include "core/batch_solver.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -130,85 +132,40 @@ EulerSolver<T>::EulerSolver(SolverOptions options) : options_(options) {
 template <typename T>
 void EulerSolver<T>::solve(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state) const {
   check_input(network, x);
-  const Index batch = x.cols();
-  const Index layers = network.num_layers();
-  prepare_state(network, batch, state);
-  if (batch == 0) return;
+  prepare_state(network, x.cols(), state);
+  // eq. 15 by Euler steps, batched over sample chunks (fast_solver.cpp holds the shared engine).
+  detail::solve_batched(network, x, state, options_, detail::Scheme::euler);
+}
 
-  // Working copies hold only the samples still moving; finished ones are written back to `state`.
-  std::vector<Index> active(static_cast<std::size_t>(batch));
-  for (Index b = 0; b < batch; ++b) active[static_cast<std::size_t>(b)] = b;
-  std::vector<Matrix<T>> u = state.u;
-  std::vector<Matrix<T>> r = state.r;
-  Matrix<T> drive = network.layer(0).W() * x;  // the clamped input's drive, once per sample
-  Matrix<T> in;
-  std::vector<Matrix<T>> du(static_cast<std::size_t>(layers));
-  const T tol2 = static_cast<T>(options_.tolerance * options_.tolerance);
-
-  for (int n = 0; n < options_.max_steps && !active.empty(); ++n) {
-    const T step = static_cast<T>(std::max(options_.step_initial / (1.0 + options_.step_decay * n), options_.step_min));
-    for (Index p = 0; p < layers; ++p) {
-      const auto sp = static_cast<std::size_t>(p);
-      if (p == 0) {
-        in = drive;
-      } else {
-        in.noalias() = network.layer(p).W() * r[sp - 1];
-      }
-      add_recurrent_input(network, r, p, in);
-      du[sp] = step * (in - u[sp]);
-    }
-    std::vector<unsigned char> done(active.size(), 1);
-    for (Index p = 0; p < layers; ++p) {
-      const auto sp = static_cast<std::size_t>(p);
-      u[sp] += du[sp];
-      network.layer(p).activation().apply(u[sp].data(), r[sp].data(), u[sp].size());
-      for (std::size_t c = 0; c < active.size(); ++c) {
-        const auto col = static_cast<Index>(c);
-        if (!(du[sp].col(col).squaredNorm() <= tol2 * u[sp].col(col).squaredNorm())) done[c] = 0;
-      }
-    }
-    const bool last = n + 1 == options_.max_steps;
-    std::size_t keep = 0;
-    for (std::size_t c = 0; c < active.size(); ++c) {
-      const Index b = active[c];
-      state.iterations[static_cast<std::size_t>(b)] = n + 1;
-      if (done[c] || last) {
-        state.converged[static_cast<std::size_t>(b)] = done[c];
-        for (Index p = 0; p < layers; ++p) {
-          const auto sp = static_cast<std::size_t>(p);
-          state.u[sp].col(b) = u[sp].col(static_cast<Index>(c));
-          state.r[sp].col(b) = r[sp].col(static_cast<Index>(c));
-        }
-      } else {
-        if (keep != c) {
-          for (Index p = 0; p < layers; ++p) {
-            const auto sp = static_cast<std::size_t>(p);
-            u[sp].col(static_cast<Index>(keep)) = u[sp].col(static_cast<Index>(c));
-            r[sp].col(static_cast<Index>(keep)) = r[sp].col(static_cast<Index>(c));
-          }
-          drive.col(static_cast<Index>(keep)) = drive.col(static_cast<Index>(c));
-        }
-        active[keep++] = b;
-      }
-    }
-    if (keep != active.size()) {
-      active.resize(keep);
-      for (Index p = 0; p < layers; ++p) {
-        const auto sp = static_cast<std::size_t>(p);
-        u[sp].conservativeResize(Eigen::NoChange, static_cast<Index>(keep));
-        r[sp].conservativeResize(Eigen::NoChange, static_cast<Index>(keep));
-      }
-      drive.conservativeResize(Eigen::NoChange, static_cast<Index>(keep));
-    }
+template <typename T>
+FastSolver<T>::FastSolver(SolverOptions options) : options_(options) {
+  if (!(options_.tolerance > 0)) throw ConfigError("fast solver: tolerance must be > 0");
+  if (options_.max_steps < 1) throw ConfigError("fast solver: max_steps must be >= 1");
+  if (options_.anderson_depth < 0 || options_.anderson_depth > 8) {
+    throw ConfigError(fmt::format("fast solver: anderson_depth must be in [0, 8], got {}", options_.anderson_depth));
   }
+  if (!(options_.anderson_mixing > 0 && options_.anderson_mixing <= 1)) {
+    throw ConfigError(fmt::format("fast solver: anderson_mixing must be in (0, 1], got {}", options_.anderson_mixing));
+  }
+  if (!(options_.anderson_restart > 1)) {
+    throw ConfigError(fmt::format("fast solver: anderson_restart must be > 1, got {}", options_.anderson_restart));
+  }
+  if (!(options_.step_min > 0)) throw ConfigError("fast solver: step_min must be > 0");
+}
+
+template <typename T>
+void FastSolver<T>::solve(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state) const {
+  check_input(network, x);
+  prepare_state(network, x.cols(), state);
+  // eq. 15's fixed point by Anderson acceleration (fast_solver.cpp).
+  detail::solve_batched(network, x, state, options_, detail::Scheme::anderson);
 }
 
 template <typename T>
 std::unique_ptr<DynamicsSolver<T>> make_solver(const SolverOptions& options) {
   switch (options.method) {
     case SolverMethod::euler: return std::make_unique<EulerSolver<T>>(options);
-    case SolverMethod::fast:
-      throw ConfigError("solver method 'fast' is not built into this version; use 'euler'");
+    case SolverMethod::fast: return std::make_unique<FastSolver<T>>(options);
   }
   throw InternalError("unknown solver method");
 }
@@ -217,6 +174,8 @@ template struct FixedPoints<float>;
 template struct FixedPoints<double>;
 template class EulerSolver<float>;
 template class EulerSolver<double>;
+template class FastSolver<float>;
+template class FastSolver<double>;
 template std::unique_ptr<DynamicsSolver<float>> make_solver<float>(const SolverOptions&);
 template std::unique_ptr<DynamicsSolver<double>> make_solver<double>(const SolverOptions&);
 template void layer_input<float>(const Network<float>&, ConstMatrixRef<float>, const std::vector<Matrix<float>>&,

@@ -1,0 +1,547 @@
+// Batched fixed-point engine for eq. 15: the reference Euler schedule and Anderson acceleration,
+// sharing one fused layer-input kernel over sparse weights in the neuron-major layout.
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <limits>
+#include <omp.h>
+#include <vector>
+
+#include "core/batch_kernel.hpp"
+#include "core/batch_solver.hpp"
+#include "simmatch/error.hpp"
+
+namespace simmatch {
+namespace detail {
+namespace {
+
+using kernels::CsrView;
+
+// Everything the dynamics need from the network, as raw views (built once per solve).
+template <typename T>
+struct Model {
+  struct LayerView {
+    CsrView<T> w;          // W^(p): N_p x N_{p-1}
+    CsrView<T> l;          // L^(p): N_p x N_p
+    CsrView<T> wnext_t;    // W^(p+1)T: N_p x N_{p+1}, when feedback is on
+    bool feedback = false;
+    Index n = 0;
+    Index offset = 0;      // first row of this layer in the stacked state
+    Activation act = Activation::linear();
+  };
+  std::vector<LayerView> layers;
+  std::vector<kernels::CsrMatrix<T>> transposes;
+  Index total = 0;  // sum of N_p
+  T gamma = 0;
+
+  explicit Model(const Network<T>& net) {
+    const Index P = net.num_layers();
+    gamma = static_cast<T>(net.gamma());
+    const bool fb = net.gamma() != 0.0 && P > 1;
+    transposes.resize(static_cast<std::size_t>(P));
+    for (Index p = 0; p < P; ++p) {
+      LayerView v;
+      v.w = kernels::view_of(net.layer(p).W());
+      v.l = kernels::view_of(net.layer(p).L());
+      v.n = net.layer(p).size();
+      v.offset = total;
+      v.act = net.layer(p).activation();
+      v.feedback = fb && p + 1 < P;
+      if (v.feedback) {
+        kernels::transpose(kernels::view_of(net.layer(p + 1).W()), transposes[static_cast<std::size_t>(p)]);
+        v.wnext_t = transposes[static_cast<std::size_t>(p)].view();
+      }
+      total += v.n;
+      layers.push_back(v);
+    }
+  }
+
+  // g = total input of every layer (eq. 15 without the leak):
+  //   g^(p) = W^(p) r^(p-1) - (L^(p) - I) r^(p) + gamma W^(p+1)T r^(p+1),   r^(-1) = x,
+  // with W^(1) x precomputed in `drive`. r and g are stacked, neuron-major, ld = bc.
+  void layer_input(const T* drive, const T* r, T* g, Index bc) const {
+    for (std::size_t p = 0; p < layers.size(); ++p) {
+      const LayerView& v = layers[p];
+      const T* rp = r + v.offset * bc;
+      for (Index i = 0; i < v.n; ++i) {
+        T* gi = g + (v.offset + i) * bc;
+        const T* ri = rp + i * bc;
+        if (p == 0) {
+          const T* di = drive + i * bc;
+#pragma omp simd
+          for (Index b = 0; b < bc; ++b) gi[b] = di[b] + ri[b];
+        } else {
+#pragma omp simd
+          for (Index b = 0; b < bc; ++b) gi[b] = ri[b];
+          kernels::csr_row_accumulate(v.w, i, r + layers[p - 1].offset * bc, bc, T(1), gi);
+        }
+        kernels::csr_row_accumulate(v.l, i, rp, bc, T(-1), gi);
+        if (v.feedback) kernels::csr_row_accumulate(v.wnext_t, i, r + layers[p + 1].offset * bc, bc, gamma, gi);
+      }
+    }
+  }
+
+  void activate(const T* u, T* r, Index bc) const {
+    for (const LayerView& v : layers) v.act.apply(u + v.offset * bc, r + v.offset * bc, v.n * bc);
+  }
+};
+
+// Keeps the columns `keep` (increasing) of a rows x old_bc neuron-major array, in place.
+template <typename V>
+void compact(std::vector<V>& a, Index rows, Index old_bc, const std::vector<Index>& keep) {
+  const auto nb = static_cast<Index>(keep.size());
+  V* d = a.data();
+  for (Index i = 0; i < rows; ++i) {
+    const V* src = d + i * old_bc;
+    V* dst = d + i * nb;  // dst <= src element by element, so a forward copy is safe
+    for (Index c = 0; c < nb; ++c) dst[c] = src[keep[static_cast<std::size_t>(c)]];
+  }
+  a.resize(static_cast<std::size_t>(rows * nb));
+}
+
+// One chunk of samples [first, first + count) of the batch, solved to completion.
+template <typename T>
+class ChunkSolver {
+public:
+  ChunkSolver(const Model<T>& model, const SolverOptions& opt, Scheme scheme)
+      : m_(model), opt_(opt), scheme_(scheme) {}
+
+  void run(ConstMatrixRef<T> x, FixedPoints<T>& state, Index first, Index count) {
+    bc_ = count;
+    const Index total = m_.total;
+    const auto P = static_cast<Index>(m_.layers.size());
+    cols_.resize(static_cast<std::size_t>(count));
+    for (Index c = 0; c < count; ++c) cols_[static_cast<std::size_t>(c)] = first + c;
+    finished_.assign(static_cast<std::size_t>(count), 0);
+
+    // The clamped input's drive W^(1) x, once per sample.
+    const Index n0 = m_.layers[0].n;
+    {
+      std::vector<T> xt(static_cast<std::size_t>(x.rows() * count));
+      kernels::to_neuron_major(x.data() + first * x.outerStride(), x.rows(), count, x.outerStride(), xt.data());
+      drive_.resize(static_cast<std::size_t>(n0 * count));
+      kernels::csr_times_batch(m_.layers[0].w, xt.data(), drive_.data(), count, T(1), T(0));
+    }
+    u_.resize(static_cast<std::size_t>(total * count));
+    for (Index p = 0; p < P; ++p) {
+      const auto& v = m_.layers[static_cast<std::size_t>(p)];
+      const auto& su = state.u[static_cast<std::size_t>(p)];
+      kernels::to_neuron_major(su.data() + first * su.outerStride(), v.n, count, su.outerStride(),
+                               u_.data() + v.offset * count);
+    }
+    r_.resize(u_.size());
+    g_.resize(u_.size());
+    m_.activate(u_.data(), r_.data(), count);
+    norms_.assign(static_cast<std::size_t>(2 * P * count), 0.0);
+
+    depth_ = scheme_ == Scheme::anderson ? std::max(0, opt_.anderson_depth) : 0;
+    if (depth_ > 0) {
+      dg_.assign(static_cast<std::size_t>(depth_), std::vector<T>(u_.size(), T(0)));
+      df_.assign(static_cast<std::size_t>(depth_), std::vector<T>(u_.size(), T(0)));
+      gram_.assign(static_cast<std::size_t>(depth_ * depth_ * count), 0.0);
+      rhs_.assign(static_cast<std::size_t>(depth_ * count), 0.0);
+      coef_.assign(static_cast<std::size_t>(depth_ * count), 0.0);
+      used_.assign(static_cast<std::size_t>(count), 0);
+      best_.assign(static_cast<std::size_t>(count), std::numeric_limits<double>::infinity());
+      fnorm_.assign(static_cast<std::size_t>(count), 0.0);
+      head_ = 0;
+      step_.resize(static_cast<std::size_t>(count));
+    }
+
+    Index pending = 0;  // finished samples still occupying a column
+    for (int n = 0; n < opt_.max_steps && bc_ > 0; ++n) {
+      if (scheme_ == Scheme::euler) {
+        euler_step(n);
+      } else {
+        anderson_residual(n);
+      }
+      const bool last = n + 1 == opt_.max_steps;
+      Index done_now = 0;
+      for (Index c = 0; c < bc_; ++c) {
+        if (finished_[static_cast<std::size_t>(c)]) continue;
+        const bool ok = converged(c);
+        const Index b = cols_[static_cast<std::size_t>(c)];
+        state.iterations[static_cast<std::size_t>(b)] = n + 1;
+        if (ok || last) {
+          state.converged[static_cast<std::size_t>(b)] = ok ? 1 : 0;
+          store(state, c);
+          finished_[static_cast<std::size_t>(c)] = 1;
+          ++done_now;
+        }
+      }
+      pending += done_now;
+      if (pending == bc_ || last) break;
+      // Compaction costs about one iteration, so wait until an eighth of the chunk is idle.
+      if (pending > 0 && pending * 8 >= bc_) {
+        compact_all();
+        pending = 0;
+      }
+      if (scheme_ == Scheme::anderson) anderson_update();
+    }
+  }
+
+private:
+  // Euler step of eq. 15 with the reference schedule; the stopping test of the original solver:
+  // ||du^(p)|| <= tol ||u^(p)|| (u after the step) for every layer.
+  void euler_step(int n) {
+    const T step = static_cast<T>(std::max(opt_.step_initial / (1.0 + opt_.step_decay * n), opt_.step_min));
+    m_.layer_input(drive_.data(), r_.data(), g_.data(), bc_);
+    std::fill(norms_.begin(), norms_.end(), 0.0);
+    for (std::size_t p = 0; p < m_.layers.size(); ++p) {
+      const auto& v = m_.layers[p];
+      double* nd = norms_.data() + 2 * static_cast<Index>(p) * bc_;
+      double* nu = nd + bc_;
+      for (Index i = v.offset; i < v.offset + v.n; ++i) {
+        T* ui = u_.data() + i * bc_;
+        const T* gi = g_.data() + i * bc_;
+#pragma omp simd
+        for (Index b = 0; b < bc_; ++b) {
+          const T du = step * (gi[b] - ui[b]);
+          ui[b] += du;
+          nd[b] += static_cast<double>(du) * static_cast<double>(du);
+          nu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
+        }
+      }
+    }
+    m_.activate(u_.data(), r_.data(), bc_);
+  }
+
+  // Fixed-point residual of the current iterate (u, r = f(u)) for the Anderson scheme; see
+  // dynamics.hpp for why the test bounds ||r - f(g)|| / ||r||, the residual of THEORY.md check 2.
+  void anderson_residual(int n) {
+    m_.layer_input(drive_.data(), r_.data(), g_.data(), bc_);
+    std::fill(norms_.begin(), norms_.end(), 0.0);
+    if (depth_ > 0) std::fill(fnorm_.begin(), fnorm_.end(), 0.0);
+    for (std::size_t p = 0; p < m_.layers.size(); ++p) {
+      const auto& v = m_.layers[p];
+      double* nres = norms_.data() + 2 * static_cast<Index>(p) * bc_;
+      double* nr = nres + bc_;
+      const ActivationKind kind = v.act.kind();
+      const T gain = static_cast<T>(v.act.gain());
+      const T clip = static_cast<T>(v.act.clip());
+      for (Index i = v.offset; i < v.offset + v.n; ++i) {
+        const T* ui = u_.data() + i * bc_;
+        const T* ri = r_.data() + i * bc_;
+        const T* gi = g_.data() + i * bc_;
+        double* fn = fnorm_.data();
+        // For the piecewise-linear activations f(g) is as cheap as the bound, so the residual
+        // is exact; for tanh |f(g) - f(u)| <= gain |g - u| bounds it without a second tanh.
+        switch (kind) {
+          case ActivationKind::tanh:
+#pragma omp simd
+            for (Index b = 0; b < bc_; ++b) {
+              const double d = static_cast<double>(gain * (gi[b] - ui[b]));
+              nres[b] += d * d;
+              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
+            }
+            break;
+          case ActivationKind::linear:
+#pragma omp simd
+            for (Index b = 0; b < bc_; ++b) {
+              const double d = static_cast<double>(gi[b] - ri[b]);
+              nres[b] += d * d;
+              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
+            }
+            break;
+          case ActivationKind::relu:
+#pragma omp simd
+            for (Index b = 0; b < bc_; ++b) {
+              const double d = static_cast<double>(std::max(gi[b], T(0)) - ri[b]);
+              nres[b] += d * d;
+              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
+            }
+            break;
+          case ActivationKind::clipped_relu:
+#pragma omp simd
+            for (Index b = 0; b < bc_; ++b) {
+              const double d = static_cast<double>(std::min(std::max(gi[b], T(0)), clip) - ri[b]);
+              nres[b] += d * d;
+              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
+            }
+            break;
+        }
+        if (depth_ > 0) {
+          // From here on g_ holds the u-space residual f = g - u, which drives the acceleration.
+          // Complete the newest history columns: the slot holds dF = -f_{k-1} and
+          // dG = dX - beta f_{k-1}, so adding f_k gives dF = f_k - f_{k-1}, dG = dX + beta dF.
+          T* gw = g_.data() + i * bc_;
+          T* dfh = df_[static_cast<std::size_t>(head_)].data() + i * bc_;
+          T* dgh = dg_[static_cast<std::size_t>(head_)].data() + i * bc_;
+          const bool complete = n > 0;
+          const T beta = static_cast<T>(opt_.anderson_mixing);
+#pragma omp simd
+          for (Index b = 0; b < bc_; ++b) {
+            const T f = gw[b] - ui[b];
+            fn[b] += static_cast<double>(f) * static_cast<double>(f);
+            gw[b] = f;
+            if (complete) {
+              dfh[b] += f;
+              dgh[b] += beta * f;
+            }
+          }
+        }
+      }
+    }
+    if (depth_ > 0 && n > 0) {
+      for (Index c = 0; c < bc_; ++c) {
+        auto& u = used_[static_cast<std::size_t>(c)];
+        u = std::min(u + 1, depth_);
+      }
+    }
+  }
+
+  bool converged(Index c) const {
+    const double tol2 = opt_.tolerance * opt_.tolerance;
+    for (std::size_t p = 0; p < m_.layers.size(); ++p) {
+      const double* a = norms_.data() + 2 * static_cast<Index>(p) * bc_;
+      const double* b = a + bc_;
+      if (!(a[c] <= tol2 * b[c])) return false;
+    }
+    return true;
+  }
+
+  void store(FixedPoints<T>& state, Index c) const {
+    const Index b = cols_[static_cast<std::size_t>(c)];
+    for (const auto& v : m_.layers) {
+      const auto sp = static_cast<std::size_t>(&v - m_.layers.data());
+      T* su = state.u[sp].col(b).data();
+      T* sr = state.r[sp].col(b).data();
+      for (Index i = 0; i < v.n; ++i) {
+        su[i] = u_[static_cast<std::size_t>((v.offset + i) * bc_ + c)];
+        sr[i] = r_[static_cast<std::size_t>((v.offset + i) * bc_ + c)];
+      }
+    }
+  }
+
+  void compact_all() {
+    std::vector<Index> keep;
+    for (Index c = 0; c < bc_; ++c) {
+      if (!finished_[static_cast<std::size_t>(c)]) keep.push_back(c);
+    }
+    const Index total = m_.total;
+    compact(u_, total, bc_, keep);
+    compact(r_, total, bc_, keep);
+    compact(g_, total, bc_, keep);
+    compact(drive_, m_.layers[0].n, bc_, keep);
+    compact(norms_, 2 * static_cast<Index>(m_.layers.size()), bc_, keep);
+    if (depth_ > 0) {
+      for (auto& a : dg_) compact(a, total, bc_, keep);
+      for (auto& a : df_) compact(a, total, bc_, keep);
+      compact(gram_, depth_ * depth_, bc_, keep);
+      compact(rhs_, depth_, bc_, keep);
+      compact(coef_, depth_, bc_, keep);
+      compact(used_, 1, bc_, keep);
+      compact(best_, 1, bc_, keep);
+      compact(fnorm_, 1, bc_, keep);
+    }
+    compact(cols_, 1, bc_, keep);
+    compact(finished_, 1, bc_, keep);
+    bc_ = static_cast<Index>(keep.size());
+  }
+
+  // Anderson acceleration (type II, Walker & Ni 2011) of the fixed-point map u -> g(u) of eq. 15:
+  //   gamma = argmin || f_k - dF gamma ||,   u_{k+1} = u_k + beta f_k - (dX + beta dF) gamma,
+  // f = g - u, dF / dX the last `depth` differences of f / u. Per sample, with a restart (plain
+  // damped step, history cleared) when the residual grows far above its best or the small
+  // least-squares problem is singular.
+  void anderson_update() {
+    const Index m = depth_;
+    const Index bc = bc_;
+    const Index total = m_.total;
+    const T beta = static_cast<T>(opt_.anderson_mixing);
+    if (m == 0) {
+      // No history: the damped fixed-point iteration u <- u + beta (g - u).
+      for (std::size_t e = 0; e < u_.size(); ++e) u_[e] += beta * (g_[e] - u_[e]);  // g_ holds g here
+      m_.activate(u_.data(), r_.data(), bc);
+      return;
+    }
+    // Gram row of the newest column and right-hand side dF_j . f for every slot, in one pass.
+    // Only slots with data are visited; the others are ignored by every sample's solve.
+    std::vector<Index> slots;
+    Index max_used = 0;
+    for (Index c = 0; c < bc; ++c) max_used = std::max(max_used, used_[static_cast<std::size_t>(c)]);
+    for (Index j = 0; j < max_used; ++j) slots.push_back((head_ - j + m) % m);
+    const auto ns = static_cast<Index>(slots.size());
+    if (ns > 0) {
+      std::vector<double> acc(static_cast<std::size_t>(2 * ns * bc), 0.0);
+      double* ag = acc.data();            // ns x bc: dF_head . dF_j
+      double* ar = acc.data() + ns * bc;  // ns x bc: dF_j . f
+      const T* dfh = df_[static_cast<std::size_t>(head_)].data();
+      for (Index j = 0; j < ns; ++j) {
+        const T* dfj = df_[static_cast<std::size_t>(slots[static_cast<std::size_t>(j)])].data();
+        kernels::column_dots2(dfj, dfh, g_.data(), total, bc, ag + j * bc, ar + j * bc);
+      }
+      for (Index j = 0; j < ns; ++j) {
+        const Index s = slots[static_cast<std::size_t>(j)];
+        for (Index c = 0; c < bc; ++c) {
+          gram_[static_cast<std::size_t>((head_ * m + s) * bc + c)] = ag[j * bc + c];
+          gram_[static_cast<std::size_t>((s * m + head_) * bc + c)] = ag[j * bc + c];
+          rhs_[static_cast<std::size_t>(s * bc + c)] = ar[j * bc + c];
+        }
+      }
+    }
+    // Small per-sample least squares by Cholesky of the (regularised) normal equations.
+    std::vector<T> scale(static_cast<std::size_t>(bc));
+    for (Index c = 0; c < bc; ++c) {
+      const auto sc = static_cast<std::size_t>(c);
+      for (Index j = 0; j < m; ++j) coef_[static_cast<std::size_t>(j * bc + c)] = 0.0;
+      scale[sc] = beta;
+      const double fn = fnorm_[sc];
+      bool restart = !std::isfinite(fn) || fn > opt_.anderson_restart * opt_.anderson_restart * best_[sc];
+      best_[sc] = std::min(best_[sc], fn);
+      const Index k = restart ? 0 : used_[sc];
+      if (k > 0) {
+        double a[64];
+        double y[8];
+        for (Index p = 0; p < k; ++p) {
+          const Index sp = (head_ - p + m) % m;
+          y[p] = rhs_[static_cast<std::size_t>(sp * bc + c)];
+          for (Index q = 0; q < k; ++q) {
+            const Index sq = (head_ - q + m) % m;
+            a[p * k + q] = gram_[static_cast<std::size_t>((sp * m + sq) * bc + c)];
+          }
+        }
+        double diag = 0;
+        for (Index p = 0; p < k; ++p) diag = std::max(diag, a[p * k + p]);
+        const double reg = diag * (sizeof(T) == 4 ? 1e-7 : 1e-12) + std::numeric_limits<double>::min();
+        for (Index p = 0; p < k; ++p) a[p * k + p] += reg;
+        bool ok = diag > 0;
+        // Cholesky a = L L^T in place (lower triangle), then two triangular solves.
+        for (Index p = 0; ok && p < k; ++p) {
+          for (Index q = 0; q <= p; ++q) {
+            double s = a[p * k + q];
+            for (Index t = 0; t < q; ++t) s -= a[p * k + t] * a[q * k + t];
+            if (p == q) {
+              if (!(s > 0)) {
+                ok = false;
+                break;
+              }
+              a[p * k + p] = std::sqrt(s);
+            } else {
+              a[p * k + q] = s / a[q * k + q];
+            }
+          }
+        }
+        if (ok) {
+          for (Index p = 0; p < k; ++p) {
+            double s = y[p];
+            for (Index t = 0; t < p; ++t) s -= a[p * k + t] * y[t];
+            y[p] = s / a[p * k + p];
+          }
+          for (Index p = k - 1; p >= 0; --p) {
+            double s = y[p];
+            for (Index t = p + 1; t < k; ++t) s -= a[t * k + p] * y[t];
+            y[p] = s / a[p * k + p];
+          }
+          for (Index p = 0; p < k; ++p) ok = ok && std::isfinite(y[p]);
+        }
+        if (ok) {
+          for (Index p = 0; p < k; ++p) {
+            coef_[static_cast<std::size_t>(((head_ - p + m) % m) * bc + c)] = y[p];
+          }
+        } else {
+          restart = true;
+        }
+      }
+      if (restart) {
+        // A plain step of the reference size from here, and a fresh history.
+        scale[sc] = static_cast<T>(opt_.step_min);
+        used_[sc] = 0;
+        best_[sc] = std::numeric_limits<double>::infinity();
+      }
+    }
+    // u_{k+1} = u_k + beta f_k - sum_j gamma_j dG_j with dG = dX + beta dF; then the oldest slot
+    // becomes the newest: dG = (u_{k+1} - u_k) - beta f_k and dF = -f_k, completed by the next
+    // residual.
+    const Index next = (head_ + 1) % m;
+    std::vector<T> cf(static_cast<std::size_t>(ns * bc));
+    for (Index j = 0; j < ns; ++j) {
+      for (Index c = 0; c < bc; ++c) {
+        cf[static_cast<std::size_t>(j * bc + c)] =
+            static_cast<T>(coef_[static_cast<std::size_t>(slots[static_cast<std::size_t>(j)] * bc + c)]);
+      }
+    }
+    std::vector<const T*> dgs(static_cast<std::size_t>(ns));
+    for (Index j = 0; j < ns; ++j) dgs[static_cast<std::size_t>(j)] = dg_[static_cast<std::size_t>(slots[static_cast<std::size_t>(j)])].data();
+    T* __restrict d = step_.data();
+    const T* __restrict sc = scale.data();
+    for (Index i = 0; i < total; ++i) {
+      T* __restrict ui = u_.data() + i * bc;
+      const T* __restrict fi = g_.data() + i * bc;
+      T* __restrict dgn = dg_[static_cast<std::size_t>(next)].data() + i * bc;
+      T* __restrict dfn = df_[static_cast<std::size_t>(next)].data() + i * bc;
+#pragma omp simd
+      for (Index b = 0; b < bc; ++b) d[b] = sc[b] * fi[b];
+      for (Index j = 0; j < ns; ++j) {
+        const T* __restrict dgj = dgs[static_cast<std::size_t>(j)] + i * bc;
+        const T* __restrict cj = cf.data() + j * bc;
+#pragma omp simd
+        for (Index b = 0; b < bc; ++b) d[b] -= cj[b] * dgj[b];
+      }
+      // The slot `next` may be among those just read (the oldest): its row is consumed above.
+#pragma omp simd
+      for (Index b = 0; b < bc; ++b) {
+        dgn[b] = d[b] - beta * fi[b];
+        dfn[b] = -fi[b];
+        ui[b] += d[b];
+      }
+    }
+    head_ = next;
+    m_.activate(u_.data(), r_.data(), bc);
+  }
+
+  
+  const Model<T>& m_;
+  const SolverOptions& opt_;
+  Scheme scheme_;
+  Index bc_ = 0;
+  std::vector<Index> cols_;
+  std::vector<unsigned char> finished_;
+  std::vector<T> drive_, u_, r_, g_, step_;
+  std::vector<double> norms_;  // per layer: [residual^2 | reference^2], each bc long
+  Index depth_ = 0;
+  Index head_ = 0;
+  std::vector<std::vector<T>> dg_, df_;  // ring of depth_ columns: dX + beta dF, and dF
+  std::vector<double> gram_, rhs_, coef_, best_, fnorm_;
+  std::vector<Index> used_;
+};
+
+}  // namespace
+
+template <typename T>
+void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
+                   Scheme scheme) {
+  const Index batch = x.cols();
+  if (batch == 0) return;
+  const Model<T> model(network);
+  // Chunks of at most 64 samples (their working set stays in L2 for the reference layer), at
+  // least one per thread, a multiple of the thread count so the threads get equal shares.
+  const Index threads = std::max(1, omp_get_max_threads());
+  Index chunks = std::max<Index>((batch + 63) / 64, std::min(threads, batch));
+  if (chunks > threads) chunks = (chunks + threads - 1) / threads * threads;
+  chunks = std::min(chunks, batch);
+  const Index per = (batch + chunks - 1) / chunks;
+  chunks = (batch + per - 1) / per;
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
+#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+  for (Index k = 0; k < chunks; ++k) {
+    try {
+      ChunkSolver<T> solver(model, options, scheme);
+      const Index first = k * per;
+      solver.run(x, state, first, std::min(per, batch - first));
+    } catch (...) {
+      errors[static_cast<std::size_t>(k)] = std::current_exception();
+    }
+  }
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+template void solve_batched<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
+                                   const SolverOptions&, Scheme);
+template void solve_batched<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
+                                    const SolverOptions&, Scheme);
+
+}  // namespace detail
+}  // namespace simmatch
