@@ -2,9 +2,11 @@
 // full training config as JSON, in one NPZ that numpy.load opens (layout: docs/formats.md).
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "simmatch/network.hpp"
+#include "simmatch/npy.hpp"
 
 namespace simmatch {
 
@@ -23,6 +25,16 @@ struct LoadedModel {
 /// precision. Throws FormatError naming the file and the array at fault.
 template <typename T>
 LoadedModel<T> load_model(const std::string& path);
+
+/// The arrays save_model writes, so that other files (checkpoints) can store a model plus arrays
+/// of their own in one NPZ that load_model still opens.
+template <typename T>
+std::map<std::string, NpyArray> model_arrays(const Network<T>& network, const std::string& config_json = "{}");
+
+/// load_model over arrays already read; `path` names the source in errors. Arrays other than the
+/// model's are ignored.
+template <typename T>
+LoadedModel<T> model_from_arrays(const std::string& path, std::map<std::string, NpyArray> arrays);
 
 /// "float32" or "float64": the precision a model file stores its weights in.
 std::string model_precision(const std::string& path);

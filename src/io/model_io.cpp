@@ -197,10 +197,7 @@ private:
 }  // namespace
 
 template <typename T>
-void save_model(const std::string& path, const Network<T>& network, const std::string& config_json) {
-  if (!Json::accept(config_json)) {
-    throw ConfigError(fmt::format("save_model {}: the config is not valid JSON", path));
-  }
+Arrays model_arrays(const Network<T>& network, const std::string& config_json) {
   Arrays arrays;
   for (Index p = 0; p < network.num_layers(); ++p) {
     const Layer<T>& layer = network.layer(p);
@@ -209,12 +206,25 @@ void save_model(const std::string& path, const Network<T>& network, const std::s
   }
   arrays["network"] = NpyArray::from_bytes(describe(network).dump(2));
   arrays["config"] = NpyArray::from_bytes(config_json);
-  write_npz(path, arrays);
+  return arrays;
+}
+
+template <typename T>
+void save_model(const std::string& path, const Network<T>& network, const std::string& config_json) {
+  if (!Json::accept(config_json)) {
+    throw ConfigError(fmt::format("save_model {}: the config is not valid JSON", path));
+  }
+  write_npz(path, model_arrays(network, config_json));
 }
 
 template <typename T>
 LoadedModel<T> load_model(const std::string& path) {
-  const ModelReader file(path, read_npz(path));
+  return model_from_arrays<T>(path, read_npz(path));
+}
+
+template <typename T>
+LoadedModel<T> model_from_arrays(const std::string& path, Arrays arrays) {
+  const ModelReader file(path, std::move(arrays));
   const Json net = file.network();
   const std::string precision = net.at("precision").get<std::string>();
   const Index input_size = file.integer(net, "input_size", "network");
@@ -269,6 +279,10 @@ std::string model_precision(const std::string& path) {
 
 template void save_model<float>(const std::string&, const Network<float>&, const std::string&);
 template void save_model<double>(const std::string&, const Network<double>&, const std::string&);
+template Arrays model_arrays<float>(const Network<float>&, const std::string&);
+template Arrays model_arrays<double>(const Network<double>&, const std::string&);
+template LoadedModel<float> model_from_arrays<float>(const std::string&, Arrays);
+template LoadedModel<double> model_from_arrays<double>(const std::string&, Arrays);
 template LoadedModel<float> load_model<float>(const std::string&);
 template LoadedModel<double> load_model<double>(const std::string&);
 
