@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Result 4: hierarchical features. Trains the three-layer locally connected network of
+# experiments/hierarchical.toml and draws every layer's receptive fields (reverse correlation,
+# masked to each neuron's input region) as PNG mosaics.
+#   experiments/hierarchical_features.sh fashion            # Fashion-MNIST
+#   experiments/hierarchical_features.sh photos [FOLDER]    # 28x28 patches of the photographs in
+#                                                           # FOLDER (default: skimage's data)
+# Any folder of PNG/JPEG images works, e.g. Labeled Faces in the Wild for the paper's experiment
+# (DOWNSAMPLE=4 turns 250x250 faces into 62x62 images, from which 28x28 patches are cut).
+# Environment: SIMMATCH=build/simmatch, OUT=runs/hierarchical/<data>, EPOCHS, SAMPLES, PATCHES,
+# DOWNSAMPLE, FIELD_SAMPLES (samples for the reverse correlation), SOLVER.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHAT=${1:-fashion}
+SIMMATCH=${SIMMATCH:-build/simmatch}
+OUT=${OUT:-runs/hierarchical/$WHAT}
+EPOCHS=${EPOCHS:-5}
+SAMPLES=${SAMPLES:-1000}
+FIELD_SAMPLES=${FIELD_SAMPLES:-3000}
+SOLVER=${SOLVER:-euler}
+mkdir -p "$OUT"
+case "$WHAT" in
+  fashion) DATA=() ;;
+  photos)
+    FOLDER=${2:-/usr/lib/python3/dist-packages/skimage/data}
+    "$SIMMATCH" patches "$FOLDER" "$OUT/patches.npy" --size 28 --count "${PATCHES:-20000}" \
+      --downsample "${DOWNSAMPLE:-2}" --seed 1 --skip-unreadable
+    DATA=(data.format=npy data.path="$OUT/patches.npy" data.labels="")
+    ;;
+  *) echo "usage: $0 fashion | photos [FOLDER]" >&2; exit 2 ;;
+esac
+"$SIMMATCH" train experiments/hierarchical.toml "${DATA[@]}" train.epochs="$EPOCHS" \
+  train.samples_per_epoch="$SAMPLES" solver.method="$SOLVER" output.dir="$OUT" 2>&1 | tail -n 2
+"$SIMMATCH" features "$OUT/model.npz" --limit "$FIELD_SAMPLES" --out "$OUT" --max-neurons 196 --scale 3 \
+  --set solver.method="$SOLVER"
