@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "core/batch_kernel.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -64,19 +65,13 @@ void Correlations::unpack(const std::vector<double>& flat) {
 
 namespace {
 
-// sums[k] += sum_b post(i, b) pre(j, b) for every synapse k = (i, j) of `s` (a sampled product:
-// only the structure's entries are computed). postT/preT are B x N (column = one neuron).
+// sums[k] += sum_b post(i, b) pre(j, b) for every synapse k = (i, j) of `s` (a sampled product,
+// SDDMM: only the structure's entries are computed; eq. 17's correlations). postT/preT are B x N
+// column-major, i.e. neuron-major with the samples of one neuron contiguous.
 template <typename T>
 void add_sampled_products(const Structure& s, const Matrix<T>& postT, const Matrix<T>& preT, Vector<double>& sums) {
-  const auto& row_ptr = s.row_ptr();
-  const auto& cols = s.col_index();
-#pragma omp parallel for schedule(static)
-  for (Index i = 0; i < s.rows(); ++i) {
-    const auto post = postT.col(i);
-    for (int k = row_ptr[static_cast<std::size_t>(i)]; k < row_ptr[static_cast<std::size_t>(i) + 1]; ++k) {
-      sums[k] += static_cast<double>(post.dot(preT.col(cols[static_cast<std::size_t>(k)])));
-    }
-  }
+  kernels::sddmm_accumulate(s.row_ptr().data(), s.col_index().data(), s.rows(), postT.data(), preT.data(),
+                            postT.rows(), sums.data());
 }
 
 }  // namespace

@@ -1,0 +1,160 @@
+// Kernel benchmarks on the reference layer (28x28 input, stride 2, radius 4, tanh, lateral
+// radius 0): one dynamics step, a full solve (Euler and fast), the learning update (SDDMM +
+// eq. 17) and the vectorised tanh. Counters: samples/s and synaptic GFLOP/s (2 per synapse visit).
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "core/batch_kernel.hpp"
+#include "simmatch/dynamics.hpp"
+#include "simmatch/learning.hpp"
+
+namespace simmatch {
+namespace {
+
+Network<float> reference_layer(Index nps) {
+  const Grid input{28, 28, 1};
+  const Grid out = Structure::local2d_output(input, 2, nps);
+  std::vector<Layer<float>> layers;
+  layers.emplace_back(Structure::local2d(input, 2, 4.0, nps), Structure::lateral2d(Grid{out.height, out.width, nps}, 0.0),
+                      Activation::tanh(), out);
+  Network<float> net(input.size(), std::move(layers), 0.0);
+  net.initialise(1);
+  // A lateral matrix like a trained one: diagonal ~0.3 and small couplings, so the dynamics
+  // take a realistic number of iterations instead of the identity's trivial few.
+  auto& l = net.layer(0).L();
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0.0f, 0.05f);
+  for (Index i = 0; i < l.outerSize(); ++i) {
+    for (SparseWeights<float>::InnerIterator it(l, i); it; ++it) {
+      it.valueRef() = it.col() == i ? 0.3f : 0.0f;
+    }
+  }
+  for (Index i = 0; i < l.outerSize(); ++i) {
+    for (SparseWeights<float>::InnerIterator it(l, i); it; ++it) {
+      if (it.col() > i) {
+        const float v = n(rng);
+        it.valueRef() = v;
+        l.coeffRef(it.col(), i) = v;
+      }
+    }
+  }
+  return net;
+}
+
+Matrix<float> inputs(Index k, Index b) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> n(0.0f, 0.3f);
+  Matrix<float> x(k, b);
+  for (Index e = 0; e < x.size(); ++e) x.data()[e] = n(rng);
+  return x;
+}
+
+// L r for a batch in the neuron-major layout: the per-iteration sparse product.
+void BM_LateralProduct(benchmark::State& state) {
+  const Index batch = state.range(0);
+  const Network<float> net = reference_layer(state.range(1));
+  const auto l = kernels::view_of(net.layer(0).L());
+  std::vector<float> r(static_cast<std::size_t>(l.cols * batch), 0.5f), y(static_cast<std::size_t>(l.rows * batch));
+  for (auto _ : state) {
+    kernels::csr_times_batch(l, r.data(), y.data(), batch, 1.0f, 0.0f);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(net.layer(0).L().nonZeros() * batch),
+                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_LateralProduct)->Args({1, 4})->Args({50, 4})->Args({50, 100});
+
+// W x: the feedforward drive, once per sample.
+void BM_FeedforwardDrive(benchmark::State& state) {
+  const Index batch = state.range(0);
+  const Network<float> net = reference_layer(state.range(1));
+  const auto w = kernels::view_of(net.layer(0).W());
+  std::vector<float> x(static_cast<std::size_t>(w.cols * batch), 0.5f), y(static_cast<std::size_t>(w.rows * batch));
+  for (auto _ : state) {
+    kernels::csr_times_batch(w, x.data(), y.data(), batch, 1.0f, 0.0f);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(net.layer(0).W().nonZeros() * batch),
+                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_FeedforwardDrive)->Args({1, 4})->Args({50, 4})->Args({50, 100});
+
+// Vectorised tanh over one layer's batch.
+void BM_Tanh(benchmark::State& state) {
+  const Index n = state.range(0);
+  std::vector<float> u(static_cast<std::size_t>(n)), r(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) u[static_cast<std::size_t>(i)] = static_cast<float>(i % 200) / 50.0f - 2.0f;
+  const Activation act = Activation::tanh();
+  for (auto _ : state) {
+    act.apply(u.data(), r.data(), n);
+    benchmark::DoNotOptimize(r.data());
+  }
+  state.counters["Gtanh/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_Tanh)->Arg(784)->Arg(784 * 50);
+
+// One Euler step for a batch (max_steps = 1): drive, L r, update, tanh.
+void BM_DynamicsStep(benchmark::State& state) {
+  const Network<float> net = reference_layer(4);
+  const Matrix<float> x = inputs(784, state.range(0));
+  SolverOptions o;
+  o.max_steps = 1;
+  EulerSolver<float> euler(o);
+  FixedPoints<float> fixed;
+  for (auto _ : state) {
+    fixed = FixedPoints<float>{};
+    euler.solve(net, x, fixed);
+  }
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(x.cols()), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_DynamicsStep)->Arg(1)->Arg(100)->UseRealTime();
+
+// A full solve to tolerance 1e-4, Euler (method 0) or fast (1).
+void BM_Solve(benchmark::State& state) {
+  const Network<float> net = reference_layer(state.range(2));
+  const Matrix<float> x = inputs(784, state.range(0));
+  SolverOptions o;
+  o.method = state.range(1) == 0 ? SolverMethod::euler : SolverMethod::fast;
+  const auto solver = make_solver<float>(o);
+  FixedPoints<float> fixed;
+  double iterations = 0;
+  for (auto _ : state) {
+    fixed = FixedPoints<float>{};
+    solver->solve(net, x, fixed);
+    iterations = fixed.mean_iterations();
+  }
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(x.cols()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["iterations"] = iterations;
+}
+BENCHMARK(BM_Solve)
+    ->ArgNames({"batch", "fast", "nps"})
+    ->Args({1, 0, 4})->Args({1, 1, 4})->Args({100, 0, 4})->Args({100, 1, 4})->Args({100, 1, 100})
+    ->UseRealTime();
+
+// Correlations (SDDMM over W's and L's synapses) plus the eq. 17 update.
+void BM_LearningUpdate(benchmark::State& state) {
+  Network<float> net = reference_layer(state.range(1));
+  const Matrix<float> x = inputs(784, state.range(0));
+  FixedPoints<float> fixed;
+  fixed.r.push_back(Matrix<float>::Constant(net.layer(0).size(), x.cols(), 0.1f));
+  fixed.u.push_back(fixed.r[0]);
+  fixed.iterations.assign(static_cast<std::size_t>(x.cols()), 1);
+  fixed.converged.assign(static_cast<std::size_t>(x.cols()), 1);
+  for (auto _ : state) {
+    Correlations sums = Correlations::zeros_like(net);
+    accumulate_correlations(net, x, fixed, sums, false);
+    apply_learning(net, sums, 1e-6);
+  }
+  const double synapses = static_cast<double>(net.num_synapses());
+  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(x.cols()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * synapses * static_cast<double>(x.cols()),
+                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_LearningUpdate)->Args({1, 4})->Args({100, 4})->Args({100, 100})->UseRealTime();
+
+}  // namespace
+}  // namespace simmatch
+
+BENCHMARK_MAIN();
