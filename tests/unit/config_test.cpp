@@ -1,0 +1,389 @@
+// The parameter table and everything generated from it: TOML reading and its checks, key=value
+// overrides, JSON round trip, docs/parameters.md freshness, and assembling networks from configs.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "simmatch/config.hpp"
+#include "simmatch/error.hpp"
+#include "simmatch/npy.hpp"
+
+namespace simmatch {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The message of the ConfigError thrown by `f`, or a failure.
+template <typename F>
+std::string config_error(F&& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("wrong exception: ") + e.what();
+  }
+  return "no exception";
+}
+
+std::string parse_error(const std::string& toml) {
+  return config_error([&] { parse_config(toml, "x.toml"); });
+}
+
+TEST(Config, DefaultsAreTheReferenceAndTheCoreDefaults) {
+  const Config c;
+  ASSERT_EQ(c.layers.size(), 1u);
+  EXPECT_EQ(c.layers[0].type, "local2d");
+  EXPECT_EQ(c.layers[0].stride, 2);
+  EXPECT_EQ(c.layers[0].radius, 4.0);
+  EXPECT_EQ(c.layers[0].neurons_per_site, 4);
+  EXPECT_EQ(c.layers[0].lateral_radius, 0.0);
+  EXPECT_EQ(c.network.activation, "tanh");
+  EXPECT_EQ(c.network.precision, "float32");
+  const SolverOptions solver{};
+  EXPECT_EQ(c.solver.tolerance, solver.tolerance);
+  EXPECT_EQ(c.solver.max_steps, solver.max_steps);
+  EXPECT_EQ(c.solver.step_initial, solver.step_initial);
+  const TrainOptions train{};
+  EXPECT_EQ(c.train.eta, train.schedule.initial());
+  EXPECT_EQ(c.train.epochs, train.epochs);
+  EXPECT_EQ(c.train.batch_size, train.batch_size);
+  EXPECT_NO_THROW(validate_config(c));
+}
+
+TEST(Config, ParsesEveryKindOfValue) {
+  const Config c = parse_config(R"(
+seed = 12
+[data]
+format = "npy"
+path = "x.npy"
+limit = 50
+[network]
+gamma = 1        # an integer is fine where a real is expected
+precision = "float64"
+[[layers]]
+type = "dense"
+neurons = 10
+[[layers]]
+type = "local2d"
+stride = 1
+activation = "relu"
+[solver]
+method = "fast"
+tolerance = 1e-6
+[train]
+shuffle = false
+schedule = "constant"
+)",
+                                "x.toml");
+  EXPECT_EQ(c.seed, 12u);
+  EXPECT_EQ(c.data.format, "npy");
+  EXPECT_EQ(c.data.limit, 50);
+  EXPECT_EQ(c.network.gamma, 1.0);
+  EXPECT_EQ(c.network.precision, "float64");
+  ASSERT_EQ(c.layers.size(), 2u);
+  EXPECT_EQ(c.layers[0].neurons, 10);
+  EXPECT_EQ(c.layers[1].stride, 1);
+  EXPECT_EQ(c.layers[1].radius, 4.0);  // per-layer default
+  EXPECT_EQ(c.layers[1].activation, "relu");
+  EXPECT_EQ(c.solver.method, SolverMethod::fast);
+  EXPECT_EQ(c.solver.tolerance, 1e-6);
+  EXPECT_FALSE(c.train.shuffle);
+  EXPECT_TRUE(train_options(c).schedule.is_constant());
+  EXPECT_EQ(c.source, "x.toml");
+}
+
+TEST(Config, UnknownKeysNameFileAndKey) {
+  EXPECT_EQ(parse_error("[train]\netaa = 1\n"),
+            "x.toml: key 'train.etaa': unknown key (did you mean 'train.eta'?); `simmatch params` lists every key");
+  EXPECT_THAT(parse_error("[trian]\neta = 1\n"), HasSubstr("key 'trian'"));
+  EXPECT_THAT(parse_error("eta = 1\n"), HasSubstr("did you mean 'train.eta'"));
+  EXPECT_THAT(parse_error("[[layers]]\nstrid = 2\n"), HasSubstr("key 'layers.0.strid': unknown key (did you mean 'layers.0.stride'"));
+  EXPECT_THAT(parse_error("[train.sub]\nx = 1\n"), HasSubstr("key 'train.sub'"));
+  EXPECT_THAT(parse_error("[layers]\nstride = 2\n"), HasSubstr("expected an array of tables"));
+}
+
+TEST(Config, WrongTypes) {
+  EXPECT_EQ(parse_error("[train]\nepochs = \"three\"\n"), "x.toml: key 'train.epochs': expected an integer, got string \"three\"");
+  EXPECT_THAT(parse_error("[train]\nepochs = 2.5\n"), HasSubstr("expected an integer, got 2.5"));
+  EXPECT_THAT(parse_error("[train]\neta = true\n"), HasSubstr("key 'train.eta': expected a number"));
+  EXPECT_THAT(parse_error("[train]\nshuffle = 1\n"), HasSubstr("expected a boolean"));
+  EXPECT_THAT(parse_error("[data]\npath = 3\n"), HasSubstr("key 'data.path': expected a string"));
+  EXPECT_THAT(parse_error("[data]\npath = 1979-05-27\n"), HasSubstr("dates and times are not supported"));
+  EXPECT_THAT(parse_error("train = 3\n"), HasSubstr("key 'train': expected a table"));
+}
+
+TEST(Config, OutOfRangeValues) {
+  EXPECT_EQ(parse_error("[train]\neta = -1\n"), "x.toml: key 'train.eta': must be > 0, got -1");
+  EXPECT_THAT(parse_error("[train]\neta = nan\n"), HasSubstr("must be finite"));
+  EXPECT_THAT(parse_error("[train]\nbatch_size = 0\n"), HasSubstr("key 'train.batch_size': must be >= 1, got 0"));
+  EXPECT_THAT(parse_error("[network]\ngamma = -0.5\n"), HasSubstr("must be >= 0, got -0.5"));
+  EXPECT_THAT(parse_error("[train]\nepochs = 10000000000\n"), HasSubstr("must be <= 1000000000"));
+  EXPECT_THAT(parse_error("[[layers]]\nneurons_per_site = 0\n"), HasSubstr("key 'layers.0.neurons_per_site': must be >= 1"));
+  EXPECT_THAT(parse_error("[[layers]]\n[[layers]]\nradius = -1\n"), HasSubstr("key 'layers.1.radius'"));
+  EXPECT_EQ(parse_error("[network]\nactivation = \"sigmoid\"\n"),
+            "x.toml: key 'network.activation': must be one of \"linear\", \"tanh\", \"relu\", \"clipped_relu\", got "
+            "\"sigmoid\"");
+  EXPECT_THAT(parse_error("[output]\nmodel = \"\"\n"), HasSubstr("must not be empty"));
+}
+
+TEST(Config, CrossKeyChecks) {
+  EXPECT_THAT(parse_error("layers = []\n"), HasSubstr("at least one [[layers]] entry"));
+  EXPECT_THAT(parse_error("[[layers]]\ntype = \"dense\"\n"), HasSubstr("key 'layers.0.neurons': a dense layer needs"));
+  EXPECT_THAT(parse_error("[[layers]]\ntype = \"file\"\n"), HasSubstr("key 'layers.0.cw_file'"));
+  EXPECT_THAT(parse_error("[train]\neta = 1e-3\nfloor = 1e-2\n"), HasSubstr("key 'train.floor': must be <= train.eta"));
+}
+
+TEST(Config, TomlSyntaxErrorsNameFileAndLine) {
+  const std::string message = parse_error("[train]\neta = = 1\n");
+  EXPECT_THAT(message, HasSubstr("x.toml:2:"));
+  EXPECT_THAT(message, HasSubstr("TOML syntax error"));
+}
+
+TEST(Config, Overrides) {
+  Config c = parse_config("[[layers]]\n[[layers]]\ntype = \"dense\"\nneurons = 5\n", "x.toml");
+  apply_overrides(c, {"train.eta=1e-3", "train.shuffle=false", "data.path=some/dir", "data.format=\"idx\"",
+                      "seed=9", "network.gamma=2", "layers.1.neurons=7"});
+  EXPECT_EQ(c.train.eta, 1e-3);
+  EXPECT_FALSE(c.train.shuffle);
+  EXPECT_EQ(c.data.path, "some/dir");
+  EXPECT_EQ(c.data.format, "idx");
+  EXPECT_EQ(c.seed, 9u);
+  EXPECT_EQ(c.network.gamma, 2.0);
+  EXPECT_EQ(c.layers[1].neurons, 7);
+  EXPECT_EQ(c.source, "x.toml");
+
+  apply_override(c, "layers.radius=3");  // every layer
+  EXPECT_EQ(c.layers[0].radius, 3.0);
+  EXPECT_EQ(c.layers[1].radius, 3.0);
+  apply_override(c, "layers.0.neurons_per_site=8");
+  EXPECT_EQ(c.layers[0].neurons_per_site, 8);
+  apply_overrides(c, {"layers.2.type=dense", "layers.2.neurons=3"});  // append
+  ASSERT_EQ(c.layers.size(), 3u);
+  EXPECT_EQ(c.layers[2].neurons, 3);
+  EXPECT_EQ(get_parameter(c, "layers.2.neurons"), 3);
+  EXPECT_EQ(get_parameter(c, "train.eta"), 1e-3);
+}
+
+TEST(Config, BadOverrides) {
+  Config c = parse_config("", "x.toml");
+  const auto error = [&](const std::string& o) { return config_error([&] { apply_override(c, o); }); };
+  EXPECT_EQ(error("train.eta=-1"), "command line: key 'train.eta': must be > 0, got -1");
+  EXPECT_THAT(error("train.eta"), HasSubstr("is not of the form key=value"));
+  EXPECT_THAT(error("=3"), HasSubstr("is not of the form key=value"));
+  EXPECT_THAT(error("train.etta=1"), HasSubstr("unknown key (did you mean 'train.eta'?)"));
+  EXPECT_THAT(error("train.epochs=abc"), HasSubstr("expected an integer, got string \"abc\""));
+  EXPECT_THAT(error("train.epochs=1.5"), HasSubstr("expected an integer, got 1.5"));
+  EXPECT_THAT(error("train.shuffle=yes"), HasSubstr("expected a boolean"));
+  EXPECT_THAT(error("train.eta=fast"), HasSubstr("expected a number"));
+  EXPECT_THAT(error("layers.5.stride=2"), HasSubstr("layer index 5 is out of range"));
+  EXPECT_THAT(error("layers.0=2"), HasSubstr("expected layers.<index>.<name>"));
+  EXPECT_THAT(error("layers.0.bogus=2"), HasSubstr("key 'layers.0.bogus': unknown key"));
+  EXPECT_THAT(error("network.precision=float16"), HasSubstr("must be one of \"float32\", \"float64\""));
+  // A failed override leaves the config usable and its source unchanged.
+  EXPECT_EQ(c.source, "x.toml");
+  EXPECT_EQ(c.train.eta, Config{}.train.eta);
+}
+
+TEST(Config, JsonRoundTrip) {
+  Config c = parse_config("seed = 3\n[[layers]]\ntype = \"dense\"\nneurons = 4\nactivation = \"linear\"\n"
+                          "[[layers]]\n[solver]\nmethod = \"fast\"\n",
+                          "x.toml");
+  const nlohmann::json j = config_to_json(c);
+  EXPECT_EQ(j["seed"], 3);
+  EXPECT_EQ(j["layers"].size(), 2u);
+  EXPECT_EQ(j["layers"][0]["neurons"], 4);
+  EXPECT_EQ(j["solver"]["method"], "fast");
+  EXPECT_EQ(j["train"]["eta"], 5e-3);
+  const Config back = config_from_json(j, "model.npz");
+  EXPECT_EQ(config_to_json(back), j);
+  EXPECT_EQ(back.source, "model.npz");
+  // Every table key appears exactly once in the JSON.
+  std::size_t keys = j["layers"][0].size();
+  for (const auto& [name, value] : j.items())
+    if (name != "layers") keys += value.is_object() ? value.size() : 1;
+  EXPECT_EQ(keys, parameters().size());
+  EXPECT_THAT(config_error([] { config_from_json(nlohmann::json{{"train", {{"eta", "x"}}}}, "m.npz"); }),
+              HasSubstr("m.npz: key 'train.eta'"));
+  EXPECT_EQ(config_to_json(config_from_json(nlohmann::json::object(), "m")), config_to_json(Config{}));
+}
+
+TEST(Config, Precision) {
+  EXPECT_EQ(parse_config("[network]\nprecision = \"float64\"\n", "x").network.precision, "float64");
+  EXPECT_THAT(parse_error("[network]\nprecision = \"double\"\n"), HasSubstr("key 'network.precision'"));
+}
+
+TEST(Config, LoadConfigFromFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_config_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "c.toml").string();
+  std::ofstream(path) << "[train]\nepochs = 2\n";
+  const Config c = load_config(path, {"train.epochs=5"});
+  EXPECT_EQ(c.train.epochs, 5);
+  EXPECT_EQ(c.source, path);
+  std::ofstream(path) << "[train]\nepochs = -2\n";
+  EXPECT_EQ(config_error([&] { load_config(path); }), path + ": key 'train.epochs': must be >= 0, got -2");
+  EXPECT_THROW(load_config((dir / "missing.toml").string()), IoError);
+  EXPECT_THROW(load_config(dir.string()), IoError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, DocsTableIsUpToDate) {
+  std::ifstream in(std::string(SIMMATCH_SOURCE_DIR) + "/docs/parameters.md");
+  ASSERT_TRUE(in) << "docs/parameters.md is missing: run `simmatch params --markdown > docs/parameters.md`";
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), parameters_markdown())
+      << "docs/parameters.md is stale: run `simmatch params --markdown > docs/parameters.md`";
+  for (const ParamInfo& p : parameters()) {
+    EXPECT_FALSE(p.doc.empty()) << p.key;
+    EXPECT_NE(parameters_markdown().find("`" + p.key + "`"), std::string::npos) << p.key;
+  }
+}
+
+TEST(Config, ExperimentConfigsParse) {
+  for (const char* name : {"mnist_local.toml", "tiny.toml"}) {
+    const Config c = load_config(std::string(SIMMATCH_SOURCE_DIR) + "/experiments/" + name);
+    EXPECT_EQ(c.layers.size(), 1u) << name;
+    EXPECT_EQ(c.data.format, "mnist-json") << name;
+  }
+}
+
+// ---- build_network ------------------------------------------------------------------------
+
+TEST(BuildNetwork, ReferenceLayer) {
+  const Config c;
+  const Network<float> net = build_network<float>(c, Grid{28, 28, 1});
+  ASSERT_EQ(net.num_layers(), 1);
+  EXPECT_EQ(net.input_size(), 784);
+  EXPECT_EQ(net.layer(0).grid(), (Grid{14, 14, 4}));
+  EXPECT_EQ(net.layer(0).size(), 784);
+  // Lateral radius 0: each neuron connects to the 4 neurons of its site (itself included).
+  EXPECT_EQ(net.layer(0).cl().nnz(), 784 * 4);
+  EXPECT_EQ(net.layer(0).activation(), Activation::tanh(1.0));
+  EXPECT_EQ(net.gamma(), 0.0);
+}
+
+TEST(BuildNetwork, DenseStackWithPerLayerActivationAndPrecision) {
+  Config c = parse_config(R"(
+[network]
+gamma = 0.5
+activation = "tanh"
+gain = 2
+[[layers]]
+type = "dense"
+neurons = 6
+[[layers]]
+type = "dense"
+neurons = 3
+activation = "clipped_relu"
+clip = 2.5
+)",
+                          "x.toml");
+  const Network<double> net = build_network<double>(c, Grid{1, 10, 1});
+  ASSERT_EQ(net.num_layers(), 2);
+  EXPECT_EQ(net.layer(0).cw().nnz(), 60);
+  EXPECT_EQ(net.layer(1).cw().nnz(), 18);
+  EXPECT_EQ(net.layer(1).cl().nnz(), 9);
+  EXPECT_EQ(net.layer(0).activation(), Activation::tanh(2.0));
+  EXPECT_EQ(net.layer(1).activation(), Activation::clipped_relu(2.5));
+  EXPECT_EQ(net.gamma(), 0.5);
+  // Same seed, same weights; another seed, other weights.
+  const Network<double> again = build_network<double>(c, Grid{1, 10, 1});
+  EXPECT_TRUE(Eigen::MatrixXd(net.layer(0).W()).isApprox(Eigen::MatrixXd(again.layer(0).W())));
+  apply_override(c, "seed=99");
+  const Network<double> other = build_network<double>(c, Grid{1, 10, 1});
+  EXPECT_FALSE(Eigen::MatrixXd(net.layer(0).W()).isApprox(Eigen::MatrixXd(other.layer(0).W())));
+}
+
+TEST(BuildNetwork, LayersThatDoNotFitTheInput) {
+  Config c = parse_config("[[layers]]\nstride = 3\n", "x.toml");
+  EXPECT_EQ(config_error([&] { build_network<float>(c, Grid{28, 28, 1}); }),
+            "x.toml: key 'layers.0.stride': stride 3 does not divide the 28x28 grid of the layer's input (28x28x1)");
+  apply_override(c, "layers.stride=2");  // fits now; an override that does not names the command line
+  EXPECT_NO_THROW(build_network<float>(c, Grid{28, 28, 1}));
+  apply_override(c, "layers.0.stride=5");
+  EXPECT_THAT(config_error([&] { build_network<float>(c, Grid{28, 28, 1}); }),
+              HasSubstr("command line: key 'layers.0.stride': stride 5"));
+  c = parse_config("[[layers]]\n[[layers]]\nstride = 4\n", "x.toml");  // 28 -> 14 -> 14/4
+  EXPECT_THAT(config_error([&] { build_network<float>(c, Grid{28, 28, 1}); }), HasSubstr("key 'layers.1.stride'"));
+  c = parse_config("[[layers]]\nradius = 0.1\n", "x.toml");
+  EXPECT_THAT(config_error([&] { build_network<float>(c, Grid{28, 28, 1}); }),
+              HasSubstr("key 'layers.0.radius': radius 0.1 leaves site (0, 0) without input pixels"));
+}
+
+TEST(BuildNetwork, ConstantsFromFiles) {
+  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_build_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cw_path = (dir / "cw.npy").string();
+  const std::string cl_path = (dir / "cl.npy").string();
+  const double cw[3 * 4] = {1, 0, 2, 0, 0, 1, 0, 0, 0.5, 0.5, 0.5, 0.5};
+  const double cl[3 * 3] = {1, 0, 0, 0, 1, 0.5, 0, 0.5, 1};
+  write_npy(cw_path, NpyArray::from_doubles(cw, {3, 4}));
+  write_npy(cl_path, NpyArray::from_doubles(cl, {3, 3}));
+  Config c;
+  apply_overrides(c, {"layers.0.type=file", "layers.0.cw_file=" + cw_path, "layers.0.cl_file=" + cl_path});
+  const Network<double> net = build_network<double>(c, Grid{1, 4, 1});
+  EXPECT_EQ(net.layer(0).size(), 3);
+  EXPECT_EQ(net.layer(0).cw().nnz(), 7);
+  EXPECT_EQ(net.layer(0).cw().values()[1], 2.0);  // non-binary constants are kept
+  EXPECT_EQ(net.layer(0).cl().nnz(), 5);
+  // Wrong shape for this input, asymmetric C^L, missing file: errors naming the key.
+  EXPECT_THAT(config_error([&] { build_network<double>(c, Grid{1, 5, 1}); }),
+              HasSubstr("key 'layers.0.cw_file': '" + cw_path + "' has shape (3, 4), expected (N, 5)"));
+  const double asym[9] = {1, 1, 0, 0, 1, 0, 0, 0, 1};
+  write_npy(cl_path, NpyArray::from_doubles(asym, {3, 3}));
+  EXPECT_THAT(config_error([&] { build_network<double>(c, Grid{1, 4, 1}); }), HasSubstr("key 'layers.0.cl_file'"));
+  apply_override(c, "layers.0.cw_file=" + (dir / "missing.npy").string());
+  EXPECT_THAT(config_error([&] { build_network<double>(c, Grid{1, 4, 1}); }), HasSubstr("key 'layers.0.cw_file'"));
+  std::filesystem::remove_all(dir);
+}
+
+// ---- load_data and train_options ----------------------------------------------------------
+
+TEST(LoadData, NpyWithScalingMeanAndLimit) {
+  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_data_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "x.npy").string();
+  const float bytes[3 * 4] = {0, 255, 0, 255, 10, 20, 30, 40, 1, 2, 3, 4};
+  write_npy(path, NpyArray::from_floats(bytes, {3, 4}));
+  Config c;
+  apply_overrides(c, {"data.format=npy", "data.path=" + path, "data.limit=2"});
+  Dataset d = load_data(c);
+  ASSERT_EQ(d.size(), 2);
+  ASSERT_EQ(d.dim(), 4);
+  EXPECT_NEAR(d.x(1, 0), 0.5f, 1e-6);  // 255/255 - mean 0.5
+  EXPECT_NEAR(d.x.col(1).sum(), 0.0f, 1e-6);
+  apply_overrides(c, {"preprocess.subtract_mean=false", "preprocess.scale=none"});
+  d = load_data(c);
+  EXPECT_EQ(d.x(1, 0), 255.0f);
+  const float unit[2 * 2] = {0.5f, 0.25f, 1.0f, 0.0f};  // already in [0, 1]: auto keeps it
+  write_npy(path, NpyArray::from_floats(unit, {2, 2}));
+  apply_overrides(c, {"preprocess.scale=auto"});
+  EXPECT_EQ(load_data(c).x(0, 0), 0.5f);
+  apply_overrides(c, {"data.path="});
+  EXPECT_THAT(config_error([&] { load_data(c); }), HasSubstr("key 'data.path'"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrainOptionsFromConfig, MapsEveryKey) {
+  Config c;
+  apply_overrides(c, {"train.epochs=7", "train.samples_per_epoch=30", "train.batch_size=4", "train.eta=0.1",
+                      "train.decay=2", "train.floor=0.01", "train.cost_samples=11", "train.shuffle=false", "seed=5"});
+  const TrainOptions o = train_options(c);
+  EXPECT_EQ(o.epochs, 7);
+  EXPECT_EQ(o.samples_per_epoch, 30);
+  EXPECT_EQ(o.batch_size, 4);
+  EXPECT_EQ(o.cost_samples, 11);
+  EXPECT_FALSE(o.shuffle);
+  EXPECT_EQ(o.seed, 5u);
+  EXPECT_FALSE(o.schedule.is_constant());
+  EXPECT_DOUBLE_EQ(o.schedule.at(1.0), std::max(0.1 / 3.0, 0.01));
+}
+
+}  // namespace
+}  // namespace simmatch
