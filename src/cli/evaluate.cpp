@@ -1,0 +1,206 @@
+// `simmatch evaluate`: linear SVM read-out (liblinear) of a model's representations, of
+// precomputed representation NPYs, or of the raw pixels (--raw, the baseline).
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/eval_common.hpp"
+#include "simmatch/error.hpp"
+#include "simmatch/model_io.hpp"
+#include "simmatch/npy.hpp"
+#include "simmatch/readout.hpp"
+
+namespace simmatch::cli {
+namespace {
+
+struct EvaluateArgs {
+  std::string model_path;
+  bool raw = false;
+  std::string train_features;
+  std::string test_features;
+  DataArgs train;
+  DataArgs test;
+  int layer = -1;
+  std::string c_values = "0.01,0.1,1,10";
+  double validation = 0.2;
+  bool balanced = false;
+  double tolerance = 1e-4;
+  std::uint64_t seed = 0;
+  Index batch_size = 256;
+  std::string json_path;
+  std::vector<std::string> overrides;
+};
+
+std::vector<double> parse_c_values(const std::string& text) {
+  std::vector<double> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      std::size_t used = 0;
+      const double c = std::stod(item, &used);
+      if (used != item.size() || !(c > 0)) throw std::invalid_argument(item);
+      out.push_back(c);
+    } catch (const std::exception&) {
+      throw ConfigError(fmt::format("--c: '{}' is not a positive number (expected e.g. 0.1,1,10)", item));
+    }
+  }
+  if (out.empty()) throw ConfigError("--c: no value given");
+  return out;
+}
+
+// The test set: --test-data when given, otherwise the training data's mnist-json test split.
+DataArgs test_args(const EvaluateArgs& args, const Config& base) {
+  DataArgs test = args.test;
+  if (test.path.empty()) {
+    const std::string format = args.train.format.empty() ? base.data.format : args.train.format;
+    if (format != "mnist-json") {
+      throw ConfigError("no test data: give --test-data (and --test-labels), or use mnist-json data whose test split "
+                        "is taken by default");
+    }
+    test.path = args.train.path.empty() ? base.data.path : args.train.path;
+    test.format = format;
+    if (test.split.empty()) test.split = "test";
+  }
+  return test;
+}
+
+void require_labels(const Dataset& data, const std::string& what) {
+  if (!data.has_labels()) {
+    throw ConfigError(fmt::format("the {} samples have no labels (give --{}labels)", what, what == "test" ? "test-" : ""));
+  }
+}
+
+template <typename T>
+Eigen::MatrixXf representation(const Network<T>& network, const Config& config, const Dataset& data, int layer,
+                               Index batch_size, const std::string& what) {
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("the {} samples have {} values but the model expects {}", what, data.dim(),
+                                 network.input_size()));
+  }
+  const auto solver = make_solver<T>(config.solver);
+  const std::vector<Matrix<T>> r = encode(network, *solver, data, batch_size);
+  return r[static_cast<std::size_t>(layer)].template cast<float>();
+}
+
+struct Features {
+  Eigen::MatrixXf train, test;
+  std::vector<int> train_labels, test_labels;
+  nlohmann::json source;
+};
+
+template <typename T>
+Features model_features(const EvaluateArgs& args) {
+  LoadedModel<T> model = load_model<T>(args.model_path);
+  const Config base = base_config(args.model_path, model.config_json, args.overrides);
+  const Index layers = model.network.num_layers();
+  if (args.layer >= layers) {
+    throw ConfigError(fmt::format("--layer {}: the model '{}' has {} layer(s), numbered 0 to {}", args.layer,
+                                  args.model_path, layers, layers - 1));
+  }
+  const int layer = args.layer >= 0 ? args.layer : static_cast<int>(layers - 1);
+  const Dataset train = load_data_args(base, args.train);
+  const Dataset test = load_data_args(base, test_args(args, base));
+  require_labels(train, "training");
+  require_labels(test, "test");
+  Features f;
+  f.train = representation(model.network, base, train, layer, args.batch_size, "training");
+  f.test = representation(model.network, base, test, layer, args.batch_size, "test");
+  f.train_labels = train.labels;
+  f.test_labels = test.labels;
+  f.source = {{"mode", "model"}, {"model", args.model_path}, {"layer", layer}};
+  return f;
+}
+
+Features raw_features(const EvaluateArgs& args) {
+  const Config base = base_config(args.model_path, "", args.overrides);
+  if (args.train.path.empty() && base.data.path.empty()) throw ConfigError("--raw needs --data (the training data)");
+  const Dataset train = load_data_args(base, args.train);
+  const Dataset test = load_data_args(base, test_args(args, base));
+  require_labels(train, "training");
+  require_labels(test, "test");
+  return {train.x, test.x, train.labels, test.labels, {{"mode", "raw"}}};
+}
+
+Features file_features(const EvaluateArgs& args) {
+  if (args.test_features.empty()) throw ConfigError("--train-features needs --test-features");
+  if (args.train.labels.empty() || args.test.labels.empty()) {
+    throw ConfigError("--train-features/--test-features need --labels and --test-labels (NPY)");
+  }
+  const Dataset train = load_features(args.train_features, args.train.labels);
+  const Dataset test = load_features(args.test_features, args.test.labels);
+  return {train.x, test.x, train.labels, test.labels,
+          {{"mode", "features"}, {"train_features", args.train_features}, {"test_features", args.test_features}}};
+}
+
+void run_evaluate(const EvaluateArgs& args) {
+  const int modes = (args.raw ? 1 : 0) + (!args.train_features.empty() ? 1 : 0) + (!args.model_path.empty() && !args.raw ? 1 : 0);
+  if (modes != 1) {
+    throw ConfigError("give exactly one of: a MODEL file, --raw (pixels), or --train-features/--test-features");
+  }
+  ReadoutOptions options;
+  options.c_grid = parse_c_values(args.c_values);
+  options.validation_fraction = args.validation;
+  options.balanced = args.balanced;
+  options.tolerance = args.tolerance;
+  options.seed = args.seed;
+  if (options.c_grid.size() > 1 && !(args.validation > 0 && args.validation < 1)) {
+    throw ConfigError(fmt::format("--validation must be in (0, 1), got {}", args.validation));
+  }
+
+  Features f;
+  if (args.raw) {
+    f = raw_features(args);
+  } else if (!args.train_features.empty()) {
+    f = file_features(args);
+  } else if (model_precision(args.model_path) == "float64") {
+    f = model_features<double>(args);
+  } else {
+    f = model_features<float>(args);
+  }
+  const ReadoutReport report = evaluate_readout(f.train, f.train_labels, f.test, f.test_labels, options);
+  std::cout << readout_summary(report) << std::flush;
+  if (!args.json_path.empty()) {
+    nlohmann::json j = readout_to_json(report);
+    j["source"] = f.source;
+    j["balanced"] = args.balanced;
+    write_file_atomically(args.json_path, j.dump(2) + "\n");
+  }
+}
+
+}  // namespace
+
+void register_evaluate(CLI::App& app) {
+  auto args = std::make_shared<EvaluateArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "evaluate", "Linear SVM read-out (liblinear) of a model's representations, of representation NPYs, or of raw pixels");
+  cmd->add_option("model", args->model_path, "Model file (NPZ) written by `simmatch train`");
+  cmd->add_flag("--raw", args->raw, "Read out the preprocessed pixels themselves (the baseline)");
+  cmd->add_option("--train-features", args->train_features, "Precomputed training representations (NPY, T x N)");
+  cmd->add_option("--test-features", args->test_features, "Precomputed test representations (NPY, T x N)");
+  add_data_options(cmd, args->train, "", "Training");
+  add_data_options(cmd, args->test, "test-", "Test");
+  cmd->add_option("--layer", args->layer, "Layer read out, 0 = first (default: the top layer)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--c", args->c_values, "C values to choose from on the validation split, comma-separated (one value: no split)")
+      ->capture_default_str();
+  cmd->add_option("--validation", args->validation, "Fraction of the training set held out to choose C")
+      ->capture_default_str();
+  cmd->add_flag("--balanced", args->balanced, "Class weights inversely proportional to class frequency");
+  cmd->add_option("--tolerance", args->tolerance, "Stopping tolerance of the SVM solver")->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Seed of the validation split")->capture_default_str();
+  cmd->add_option("--batch-size", args->batch_size, "Samples solved together when encoding")->check(CLI::PositiveNumber);
+  cmd->add_option("--json", args->json_path, "Write accuracies, chosen C and the confusion matrix to this JSON file");
+  cmd->add_option("--set", args->overrides, "Config override key=value (repeatable), e.g. --set solver.method=fast");
+  cmd->footer(
+      "Data default to the model's config (data.path etc.); for mnist-json the test set defaults to the same "
+      "folder's test split (image i of a digit is test when i % 5 == 4). For IDX/NPY data give --test-data and "
+      "--test-labels. Preprocessing and solver settings come from the model's config.");
+  cmd->callback([args] { run_evaluate(*args); });
+}
+
+}  // namespace simmatch::cli

@@ -1,0 +1,130 @@
+// `simmatch features`: receptive fields of a model's neurons by reverse correlation on a data set,
+// masked to the input region that drives each neuron, as PNG mosaics (one tile per neuron,
+// grey = 0) for every layer, and optionally as NPY.
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/eval_common.hpp"
+#include "simmatch/error.hpp"
+#include "simmatch/model_io.hpp"
+#include "simmatch/npy.hpp"
+#include "simmatch/png.hpp"
+#include "simmatch/receptive_fields.hpp"
+
+namespace simmatch::cli {
+namespace {
+
+struct FeaturesArgs {
+  std::string model_path;
+  DataArgs data;
+  std::string out_dir;
+  int layer = -1;
+  Index max_neurons = 256;
+  Index scale = 3;
+  Index columns = 0;
+  bool crop = true;
+  bool npy = false;
+  bool center = true;
+  Index batch_size = 256;
+  std::vector<std::string> overrides;
+};
+
+// Tiles of the chosen neurons: cropped to their supports, or whole input images.
+FieldTiles tiles_of(const FeaturesArgs& args, const Eigen::MatrixXd& fields, const Structure& support, const Grid& input,
+                    const std::vector<Index>& chosen) {
+  Eigen::MatrixXd rows(static_cast<Index>(chosen.size()), fields.cols());
+  std::vector<int> row_ptr{0}, cols;
+  std::vector<double> ones;
+  for (std::size_t c = 0; c < chosen.size(); ++c) {
+    const Index i = chosen[c];
+    rows.row(static_cast<Index>(c)) = fields.row(i);
+    for (int s = support.row_ptr()[static_cast<std::size_t>(i)]; s < support.row_ptr()[static_cast<std::size_t>(i + 1)]; ++s)
+      cols.push_back(support.col_index()[static_cast<std::size_t>(s)]), ones.push_back(1.0);
+    row_ptr.push_back(static_cast<int>(cols.size()));
+  }
+  if (input.channels == 1 && args.crop) {
+    const Structure sub = Structure::from_csr(static_cast<Index>(chosen.size()), support.cols(), row_ptr, cols, ones);
+    return crop_to_support(rows, sub, input);
+  }
+  if (input.channels == 1) return {rows, input.height, input.width};
+  return {rows, 1, fields.cols()};
+}
+
+template <typename T>
+void run_with(const FeaturesArgs& args) {
+  LoadedModel<T> model = load_model<T>(args.model_path);
+  const Network<T>& network = model.network;
+  const Config config = base_config(args.model_path, model.config_json, args.overrides);
+  if (args.layer >= network.num_layers()) {
+    throw ConfigError(fmt::format("--layer {}: the model '{}' has {} layer(s), numbered 0 to {}", args.layer,
+                                  args.model_path, network.num_layers(), network.num_layers() - 1));
+  }
+  const Dataset data = load_data_args(config, args.data);
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("the samples have {} values but the model expects {}", data.dim(), network.input_size()));
+  }
+  const auto solver = make_solver<T>(config.solver);
+  const std::vector<Matrix<T>> r = encode(network, *solver, data, args.batch_size);
+  const std::vector<Structure> supports = input_supports(network);
+  make_folder(args.out_dir);
+  for (Index p = 0; p < network.num_layers(); ++p) {
+    if (args.layer >= 0 && p != args.layer) continue;
+    const Structure& support = supports[static_cast<std::size_t>(p)];
+    const Eigen::MatrixXd fields = reverse_correlation(data.x, r[static_cast<std::size_t>(p)], support, args.center);
+    const std::vector<Index> chosen = spread_indices(fields.rows(), args.max_neurons);
+    const FieldTiles tiles = tiles_of(args, fields, support, data.shape, chosen);
+    MosaicOptions mo;
+    mo.columns = args.columns;
+    mo.scale = args.scale;
+    const std::filesystem::path base = std::filesystem::path(args.out_dir) / ("features_layer" + std::to_string(p));
+    write_png(base.string() + ".png", mosaic(tiles.tiles, tiles.height, tiles.width, mo));
+    if (args.npy) {
+      const Eigen::MatrixXf rm = fields.cast<float>().transpose();  // row-major N x K
+      write_npy(base.string() + ".npy", NpyArray::from_floats(rm.data(), {fields.rows(), fields.cols()}));
+    }
+    Index support_sum = 0;
+    for (Index i = 0; i < support.rows(); ++i) support_sum += support.row_ptr()[static_cast<std::size_t>(i + 1)] - support.row_ptr()[static_cast<std::size_t>(i)];
+    std::cout << fmt::format("layer {}: {} neurons, {} shown as {}x{} tiles, mean receptive field {:.1f} input values -> {}.png\n",
+                             p, fields.rows(), chosen.size(), tiles.height, tiles.width,
+                             static_cast<double>(support_sum) / static_cast<double>(support.rows()), base.string());
+  }
+}
+
+void run_features(const FeaturesArgs& args) {
+  if (model_precision(args.model_path) == "float64")
+    run_with<double>(args);
+  else
+    run_with<float>(args);
+}
+
+}  // namespace
+
+void register_features(CLI::App& app) {
+  auto args = std::make_shared<FeaturesArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "features", "Receptive fields by reverse correlation, masked to each neuron's input region, as PNG mosaics");
+  cmd->add_option("model", args->model_path, "Model file (NPZ) written by `simmatch train`")->required();
+  add_data_options(cmd, args->data, "", "Input");
+  cmd->add_option("--out", args->out_dir, "Output folder (features_layer<p>.png)")->required();
+  cmd->add_option("--layer", args->layer, "Only this layer, 0 = first (default: every layer)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-neurons", args->max_neurons, "Tiles per mosaic, evenly spread over the layer (0 = all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--scale", args->scale, "Pixels per input value")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--columns", args->columns, "Tiles per mosaic row (default: square)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--no-crop", args->crop, "Show whole input images instead of each field's bounding box");
+  cmd->add_flag("!--no-center", args->center, "Weight inputs by the raw activity r_i instead of r_i minus its mean");
+  cmd->add_flag("--npy", args->npy, "Also write every neuron's field (N x K float32) as features_layer<p>.npy");
+  cmd->add_option("--batch-size", args->batch_size, "Samples solved together")->check(CLI::PositiveNumber);
+  cmd->add_option("--set", args->overrides, "Config override key=value (repeatable)");
+  cmd->footer(
+      "Field of neuron i: mean over the data of (r_i - mean r_i) x (preprocessed as in the model's config), kept on the input "
+      "values that reach i through the feedforward structures (layer 0: its C^W row; deeper: the union of its "
+      "inputs' regions). Each tile is scaled by its own largest |value|: grey = 0, white positive, black negative.");
+  cmd->callback([args] { run_features(*args); });
+}
+
+}  // namespace simmatch::cli
