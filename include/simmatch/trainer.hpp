@@ -34,8 +34,8 @@ struct TrainOptions {
   LearningRateSchedule schedule = LearningRateSchedule::inverse_decay(5e-3, 0.5, 1e-4);
   std::uint64_t seed = 0;
   bool shuffle = true;
-  /// Samples (the first ones of the data set) on which the cost (eq. 11) is evaluated after each
-  /// epoch; 0 disables it.
+  /// Size of the fixed, seeded random subset of the data set on which the cost (eq. 11) is
+  /// evaluated after each epoch (the whole set when larger); 0 disables it.
   Index cost_samples = 1000;
   /// Samples with NaN/Inf activities: stop or skip (keep is not allowed: it would poison W, L).
   FailurePolicy on_nan = FailurePolicy::stop;

@@ -122,6 +122,15 @@ FixedPoints<T> select_columns(const FixedPoints<T>& fixed, const std::vector<Ind
   return out;
 }
 
+// The fixed, seeded subset of samples the cost is evaluated on after every epoch (sorted), so
+// the curve compares like with like and does not depend on how the data set is ordered.
+std::vector<Index> cost_sample_indices(Index n, Index wanted, std::uint64_t seed) {
+  std::vector<Index> order = pass_permutation(n, seed ^ 0xc05715eedULL, 0, wanted < n);
+  order.resize(static_cast<std::size_t>(std::min(wanted, n)));
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
 void check_options(const TrainOptions& o) {
   if (o.on_nan == FailurePolicy::keep) {
     throw ConfigError("train: the NaN policy must be 'stop' or 'skip' (keeping NaN would corrupt the weights)");
@@ -277,9 +286,7 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
     m.samples_per_second = m.seconds > 0 ? static_cast<double>(m.samples) / m.seconds : 0.0;
     m.cost = std::numeric_limits<double>::quiet_NaN();
     if (options_.cost_samples > 0) {
-      const Index cost_n = std::min(options_.cost_samples, n);
-      std::vector<Index> all(static_cast<std::size_t>(cost_n));
-      std::iota(all.begin(), all.end(), Index{0});
+      const std::vector<Index> all = cost_sample_indices(n, options_.cost_samples, options_.seed);
       const Dataset shard = subset(data, rank_share(all, communicator_.rank(), communicator_.size()));
       Correlations sums = shard.size() > 0 ? dataset_correlations(network_, solver_, shard)
                                            : Correlations::zeros_like(network_);
