@@ -7,6 +7,7 @@
 
 #include "cli/commands.hpp"
 #include "simmatch/config.hpp"
+#include "simmatch/distributed.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
@@ -60,8 +61,8 @@ void write_layer(const std::string& path, const Matrix<float>& r) {
 }
 
 template <typename T>
-void encode_with(const EncodeArgs& args) {
-  LoadedModel<T> model = load_model<T>(args.model_path);
+void encode_with(const EncodeArgs& args, const Communicator& comm) {
+  LoadedModel<T> model = agree(comm, "reading the model", [&] { return load_model<T>(args.model_path); });
   const Network<T>& network = model.network;
   const Config config = encoding_config(args, model.config_json);
   const Index layers = network.num_layers();
@@ -69,26 +70,33 @@ void encode_with(const EncodeArgs& args) {
     throw ConfigError(fmt::format("--layer {}: the model '{}' has {} layer(s), numbered 0 to {}", args.layer,
                                   args.model_path, layers, layers - 1));
 
-  const Dataset data = load_data(config);
+  // Every rank reads the data itself; under mpirun each solves its share and rank 0 writes.
+  const Dataset data = agree(comm, "reading the data", [&] { return load_data(config); });
   if (data.dim() != network.input_size())
     throw ShapeError(fmt::format("{}: samples have {} values but the model '{}' expects {}", args.data_path,
                                  data.dim(), args.model_path, network.input_size()));
   const auto solver = make_solver<T>(config.solver);
-  const std::vector<Matrix<T>> r = encode(network, *solver, data, args.batch_size);
+  const std::vector<Matrix<float>> r = encode_distributed(network, *solver, data, args.batch_size, comm);
 
-  if (args.all) {
-    for (Index p = 0; p < layers; ++p) write_layer(layer_path(args.out_path, p), r[static_cast<std::size_t>(p)].template cast<float>());
-  } else {
-    const Index p = args.layer >= 0 ? args.layer : layers - 1;
-    write_layer(args.out_path, r[static_cast<std::size_t>(p)].template cast<float>());
-  }
+  agree(comm, "writing the representations", [&] {
+    if (!comm.is_root()) return;
+    if (args.all) {
+      for (Index p = 0; p < layers; ++p) write_layer(layer_path(args.out_path, p), r[static_cast<std::size_t>(p)]);
+    } else {
+      const Index p = args.layer >= 0 ? args.layer : layers - 1;
+      write_layer(args.out_path, r[static_cast<std::size_t>(p)]);
+    }
+  });
 }
 
 void run_encode(const EncodeArgs& args) {
-  if (model_precision(args.model_path) == "float64")
-    encode_with<double>(args);
+  // MPI under mpirun/srun (samples split across ranks, one NPY in the original order), else one process.
+  const auto comm = make_communicator();
+  const std::string precision = agree(*comm, "reading the model", [&] { return model_precision(args.model_path); });
+  if (precision == "float64")
+    encode_with<double>(args, *comm);
   else
-    encode_with<float>(args);
+    encode_with<float>(args, *comm);
 }
 
 }  // namespace

@@ -133,6 +133,11 @@ template <typename T>
 std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const DynamicsSolver<T>& solver,
                                               const Dataset& data, Index batch_size, const Communicator& comm) {
   if (batch_size < 1) throw ConfigError(fmt::format("encode: batch size must be >= 1, got {}", batch_size));
+  if (comm.size() == 1) {  // no copy of the data set for one process
+    std::vector<Matrix<float>> out;
+    for (auto& r : encode(network, solver, data, batch_size)) out.push_back(r.template cast<float>());
+    return out;
+  }
   // Whole batches per rank: each rank then solves exactly the batches a single process would, so
   // the output does not depend on the number of ranks.
   const Index batches = (data.size() + batch_size - 1) / batch_size;

@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
 pass() { echo "ok: $*"; }
 command -v python3 >/dev/null 2>&1 || { echo "skipped: python3 is needed to write the test data"; exit 77; }
 
-# Data: 48 samples of 4x4 values in an NPY (python3 stdlib only); a second copy with sample 29 NaN.
+# Data: 48 samples of 4x4 values in an NPY (python3 stdlib only); a copy with sample 29 NaN.
 python3 - "$TMP" <<'PY'
 import random, struct, sys
 def write(path, rows):
@@ -63,7 +63,7 @@ else
   fail "two ranks: $(cat "$TMP/two.out" "$TMP/two.err")"
 fi
 if grep -q "2 processes" "$TMP/two.err"; then pass "the log names the 2 processes"; else fail "no '2 processes' in the log: $(cat "$TMP/two.err")"; fi
-lines=$(grep -c "^training" "$TMP/two.err")
+lines=$(grep -c "^simmatch: training" "$TMP/two.err")
 if [ "$lines" = 1 ]; then pass "only rank 0 logs"; else fail "$lines 'training' lines: $(cat "$TMP/two.err")"; fi
 if out=$("$MODEL_DIFF" "$TMP/one/model.npz" "$TMP/two/model.npz" 1e-12 2>&1); then
   pass "np=2 reproduces np=1 ($out)"
@@ -85,16 +85,29 @@ for p in 0 1; do
   fi
 done
 
-# A NaN that only one rank meets stops both, with a clear message, and no model is written.
+# A bad shard: rank 1 reads a file with a NaN sample (MPMD launch), rank 0 a good one. Both stop
+# with a clear message and status 1, and no model is written.
+NP_FLAG=${MPIRUN[${#MPIRUN[@]}-1]}
+"${MPIRUN[@]}" 1 "$SIMMATCH" train "$TMP/config.toml" output.dir="$TMP/bad" : \
+  "$NP_FLAG" 1 "$SIMMATCH" train "$TMP/config.toml" data.path="$TMP/nan.npy" output.dir="$TMP/bad" \
+  >"$TMP/bad.out" 2>"$TMP/bad.err"
+rc=$?
+if [ "$rc" != 0 ]; then pass "a bad shard on rank 1 stops the job with status $rc"; else fail "bad shard: the job succeeded"; fi
+if grep -q "^simmatch: error: rank 1 of 2: .*NaN" "$TMP/bad.err" &&
+   grep -q "^simmatch: error: stopped while reading the data: rank 1 of 2 failed" "$TMP/bad.err"; then
+  pass "rank 1 names the NaN, rank 0 names rank 1"
+else
+  fail "messages: $(cat "$TMP/bad.err")"
+fi
+if [ ! -e "$TMP/bad/model.npz" ]; then pass "no model written"; else fail "a model was written despite the bad shard"; fi
+# The same bad file on every rank: each reports it.
 "${MPIRUN[@]}" 2 "$SIMMATCH" train "$TMP/config.toml" data.path="$TMP/nan.npy" output.dir="$TMP/nan" \
   >"$TMP/nan.out" 2>"$TMP/nan.err"
 rc=$?
-if [ "$rc" != 0 ]; then pass "NaN run exits with status $rc"; else fail "NaN run succeeded"; fi
-if grep -q "NaN" "$TMP/nan.err" && grep -q "rank . of 2 failed\|another rank failed" "$TMP/nan.err"; then
-  pass "the failing rank names the NaN, the other says a rank failed"
+if [ "$rc" != 0 ] && [ "$(grep -c '^simmatch: error: rank . of 2: .*NaN' "$TMP/nan.err")" = 2 ]; then
+  pass "bad data on every rank: status $rc, both ranks name the NaN"
 else
-  fail "messages: $(cat "$TMP/nan.err")"
+  fail "bad data on every rank: status $rc: $(cat "$TMP/nan.err")"
 fi
-if [ ! -e "$TMP/nan/model.npz" ]; then pass "no model written"; else fail "a model was written despite the NaN"; fi
 
 if [ "$FAILURES" -gt 0 ]; then echo "$FAILURES check(s) failed" >&2; exit 1; fi
