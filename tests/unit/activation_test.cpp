@@ -64,7 +64,9 @@ TEST(ActivationTest, InverseUndoesFInsideTheRange) {
   for (const Activation& a : all_activations()) {
     for (double u : {0.1, 0.5, 1.2}) {
       const double r = a.f(u);
-      if (r > a.lower() && r < a.upper()) EXPECT_NEAR(a.inverse(r), u, 1e-10) << a.name();
+      if (r > a.lower() && r < a.upper()) {
+        EXPECT_NEAR(a.inverse(r), u, 1e-10) << a.name();
+      }
     }
   }
 }
