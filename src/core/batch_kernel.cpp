@@ -1,4 +1,8 @@
 // Sparse x batch kernels in the neuron-major layout (see batch_kernel.hpp).
+// No fused multiply-add contraction here: the compiler contracts vector bodies and scalar
+// remainders differently, which would make a sample's result depend on its position in the
+// batch; sharded runs must reproduce a single process bit for bit.
+#pragma GCC optimize("fp-contract=off")
 #include "core/batch_kernel.hpp"
 
 #include <algorithm>
@@ -29,15 +33,20 @@ inline void row_block(const CsrView<T>& a, Index i, const T* x, Index ld, Index 
   for (Index j = 0; j < W; ++j) out[c0 + j] += alpha * acc[j];
 }
 
-// The same for a run-time width w < kBlock (the tail of the batch).
+// The same for a run-time width w < kBlock (the tail of the batch). The arithmetic is the same
+// as row_block's, sum from zero then scale, so a sample's result does not depend on which
+// block of the batch it falls in (sharded runs reproduce a single process bit for bit).
 template <typename T>
 inline void row_tail(const CsrView<T>& a, Index i, const T* x, Index ld, Index c0, Index w, T alpha, T* out) {
+  T acc[kBlock<T>];
+  for (Index j = 0; j < w; ++j) acc[j] = T(0);
   for (int k = a.row_ptr[i]; k < a.row_ptr[i + 1]; ++k) {
-    const T v = alpha * a.val[k];
+    const T v = a.val[k];
     const T* xr = x + static_cast<Index>(a.col[k]) * ld + c0;
 #pragma omp simd
-    for (Index j = 0; j < w; ++j) out[c0 + j] += v * xr[j];
+    for (Index j = 0; j < w; ++j) acc[j] += v * xr[j];
   }
+  for (Index j = 0; j < w; ++j) out[c0 + j] += alpha * acc[j];
 }
 
 template <typename T, Index W>

@@ -1,5 +1,9 @@
 // Batched fixed-point engine for eq. 15: the reference Euler schedule and Anderson acceleration,
 // sharing one fused layer-input kernel over sparse weights in the neuron-major layout.
+// No fused multiply-add contraction here: the compiler contracts vector bodies and scalar
+// remainders differently, which would make a sample's result depend on its position in the
+// batch; sharded runs must reproduce a single process bit for bit.
+#pragma GCC optimize("fp-contract=off")
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
