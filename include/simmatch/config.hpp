@@ -70,12 +70,16 @@ struct TrainConfig {
   double floor = 0;
   Index cost_samples = 0;
   bool shuffle = true;
+  Index checkpoint_every = 0;
+  std::string on_nan;             // stop | skip
+  std::string on_nonconvergence;  // stop | skip | keep
 };
 
 struct OutputConfig {
   std::string dir;
   std::string model;
   std::string metrics;
+  std::string checkpoint;  // "" = no checkpoints
 };
 
 struct Config {

@@ -69,7 +69,8 @@ void Progress::batch(const BatchProgress& p) {
 
 void Progress::epoch(const EpochMetrics& m) { log(epoch_summary(m, epochs_)); }
 
-MetricsLog::MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::out | std::ios::trunc) {
+MetricsLog::MetricsLog(const std::string& path, bool append)
+    : path_(path), out_(path, std::ios::out | (append ? std::ios::app : std::ios::trunc)) {
   if (!out_) throw IoError("cannot write metrics log '" + path + "': " + std::strerror(errno));
 }
 

@@ -28,10 +28,11 @@ private:
   int current_epoch_ = 0;
 };
 
-/// One JSON object per line and epoch, flushed as it is written; `path` is truncated on open.
+/// One JSON object per line and epoch, flushed as it is written; `path` is truncated on open,
+/// or appended to (a resumed run continues the log its checkpoint restored).
 class MetricsLog {
 public:
-  explicit MetricsLog(const std::string& path);
+  explicit MetricsLog(const std::string& path, bool append = false);
   void write(const EpochMetrics& metrics);
 
 private:

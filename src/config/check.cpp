@@ -12,8 +12,12 @@ namespace {
 
 using json = nlohmann::json;
 
+// JSON text of a value for a message. Overrides come from the command line as raw bytes, which
+// need not be UTF-8; dump() would throw a non-simmatch exception on them (found by fuzz_config).
+std::string quoted(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 std::string describe(const json& value) {
-  if (value.is_string()) return "string " + value.dump();
+  if (value.is_string()) return "string " + quoted(value);
   if (value.is_boolean()) return "boolean " + value.dump();
   if (value.is_number()) return show(value);
   if (value.is_array()) return "an array";
@@ -61,7 +65,7 @@ std::string show(const json& value) {
     if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
     if (x == std::floor(x) && std::fabs(x) < 1e15) return std::to_string(static_cast<long long>(x));
   }
-  return value.dump();
+  return quoted(value);
 }
 
 void fail(const std::string& what, const std::string& key, const std::string& message) {
@@ -123,11 +127,17 @@ json coerce(const Param& param, const json& value, const std::string& what, cons
     case ParamType::choice:
       if (!value.is_string()) fail(what, key, "expected a string, got " + describe(value));
       if (check.non_empty && value.get<std::string>().empty()) fail(what, key, "must not be empty");
+      // Strings end up in the model file's config JSON, which must be valid UTF-8 text.
+      try {
+        (void)value.dump();
+      } catch (const json::type_error&) {
+        fail(what, key, "is not valid UTF-8 text: " + quoted(value));
+      }
       if (info.type == ParamType::choice &&
           std::find(info.choices.begin(), info.choices.end(), value.get<std::string>()) == info.choices.end()) {
         std::string list;
         for (const std::string& c : info.choices) list += (list.empty() ? "" : ", ") + json(c).dump();
-        fail(what, key, "must be one of " + list + ", got " + value.dump());
+        fail(what, key, "must be one of " + list + ", got " + quoted(value));
       }
       return value;
   }

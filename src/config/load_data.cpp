@@ -69,6 +69,8 @@ Dataset load_data(const Config& config) {
   const std::string& scale = config.preprocess.scale;
   if (scale == "byte" || (scale == "auto" && looks_like_bytes(data))) scale_values(data, 255.0f);
   if (config.preprocess.subtract_mean) subtract_sample_mean(data);
+  // Finite values can still overflow once centred (3e38 minus a mean of -1e38 is Inf in float).
+  check_finite(data, dc.path + " (after preprocessing)");
   return data;
 }
 
@@ -83,6 +85,9 @@ TrainOptions train_options(const Config& config) {
   options.seed = config.seed;
   options.shuffle = tc.shuffle;
   options.cost_samples = tc.cost_samples;
+  options.checkpoint_every = tc.checkpoint_every;
+  options.on_nan = failure_policy_from_name(tc.on_nan);
+  options.on_nonconvergence = failure_policy_from_name(tc.on_nonconvergence);
   return options;
 }
 

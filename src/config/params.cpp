@@ -204,6 +204,17 @@ std::vector<Param> make_table() {
                      [](auto& c) -> auto& { return c.train.cost_samples; }, non_negative));
   t.push_back(global("train.shuffle", B, train.shuffle, "Visit the samples in seeded random order.",
                      [](auto& c) -> auto& { return c.train.shuffle; }));
+  t.push_back(global("train.checkpoint_every", I, train.checkpoint_every,
+                     "Also write the checkpoint every this many batches (0 = only after each epoch).",
+                     [](auto& c) -> auto& { return c.train.checkpoint_every; }, non_negative));
+  t.push_back(global("train.on_nan", C, failure_policy_name(train.on_nan),
+                     "Samples whose activities become NaN/Inf: `stop` with an error naming the epoch and sample, "
+                     "or `skip` them (left out of the update and counted).",
+                     [](auto& c) -> auto& { return c.train.on_nan; }, none, {"stop", "skip"}));
+  t.push_back(global("train.on_nonconvergence", C, failure_policy_name(train.on_nonconvergence),
+                     "Samples whose dynamics reach `solver.max_steps` without meeting the tolerance: `stop`, "
+                     "`skip` (counted) or `keep` the last state (the reference's behaviour).",
+                     [](auto& c) -> auto& { return c.train.on_nonconvergence; }, none, {"stop", "skip", "keep"}));
   // output
   t.push_back(global("output.dir", S, "runs/default",
                      "Folder for the outputs (created when needed; relative to the current working directory).",
@@ -213,6 +224,11 @@ std::vector<Param> make_table() {
   t.push_back(global("output.metrics", S, "metrics.jsonl",
                      "Metrics log inside `output.dir`: one JSON object per epoch.",
                      [](auto& c) -> auto& { return c.output.metrics; }, non_empty));
+  t.push_back(global("output.checkpoint", S, "checkpoint.npz",
+                     "Checkpoint inside `output.dir` (model + training position, written atomically after each "
+                     "epoch and every `train.checkpoint_every` batches); `simmatch train --resume` continues from "
+                     "it. Removed once the final model is written. Empty = no checkpoints.",
+                     [](auto& c) -> auto& { return c.output.checkpoint; }));
   t.push_back(global("seed", I, train.seed, "Seed of the weight initialisation and of the sample order.",
                      [](auto& c) -> auto& { return c.seed; }, non_negative));
   return t;

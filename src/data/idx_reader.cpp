@@ -234,7 +234,18 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path)
                                    samples));
     }
     data.labels.reserve(labels.values.size());
-    for (float v : labels.values) data.labels.push_back(static_cast<int>(v));
+    // Values are decoded to float, which holds every integer of magnitude below 2^24 exactly; a
+    // larger int32 label may come back altered (2^24 + 1 reads as 2^24), and 2^31 - 1 rounds to
+    // 2^31, which overflows int.
+    constexpr float kLabelBound = 16777216.0f;  // 2^24
+    for (std::size_t t = 0; t < labels.values.size(); ++t) {
+      const float v = labels.values[t];
+      if (!(v > -kLabelBound && v < kLabelBound)) {
+        throw FormatError(fmt::format("{}: label of sample {} is {}, outside (-2^24, 2^24) (labels are class numbers)",
+                                      labels_path, t, v));
+      }
+      data.labels.push_back(static_cast<int>(v));
+    }
   }
   return data;
 }

@@ -268,8 +268,8 @@ void check_resumable(const std::string& path, const LoadedCheckpoint<T>& saved, 
   }
   if (!problems.empty()) {
     std::string text;
-    for (const auto& p : problems) text += "\n  " + p;
-    throw ConfigError(fmt::format("{}: cannot resume: the run differs from the checkpointed one:{}", path, text));
+    for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+    throw ConfigError(fmt::format("{}: cannot resume: the run differs from the checkpointed one: {}", path, text));
   }
 }
 
