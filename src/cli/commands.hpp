@@ -13,6 +13,7 @@ void register_evaluate(CLI::App& app);
 void register_rsm(CLI::App& app);
 void register_features(CLI::App& app);
 void register_patches(CLI::App& app);
+void register_bench(CLI::App& app);
 
 /// Parses argv and runs the chosen subcommand. Exit codes: 0 success (and --help, --version),
 /// 1 bad input (simmatch::Error: one line "simmatch: error: ..." on stderr), 2 command-line

@@ -53,11 +53,13 @@ std::vector<double> parse_c_values(const std::string& text) {
   return out;
 }
 
-// The test set: --test-data when given, otherwise the training data's mnist-json test split.
+// The test set: --test-data when given (in the training data's format unless --test-format says
+// otherwise), otherwise the training data's mnist-json test split.
 DataArgs test_args(const EvaluateArgs& args, const Config& base) {
   DataArgs test = args.test;
+  const std::string format = args.train.format.empty() ? base.data.format : args.train.format;
+  if (!test.path.empty() && test.format.empty()) test.format = format;
   if (test.path.empty()) {
-    const std::string format = args.train.format.empty() ? base.data.format : args.train.format;
     if (format != "mnist-json") {
       throw ConfigError("no test data: give --test-data (and --test-labels), or use mnist-json data whose test split "
                         "is taken by default");

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   simmatch::cli::register_rsm(app);
   simmatch::cli::register_features(app);
   simmatch::cli::register_patches(app);
+  simmatch::cli::register_bench(app);
 
   return simmatch::cli::run_app(app, argc, argv);
 }
