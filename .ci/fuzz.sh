@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# CI: builds the libFuzzer targets (clang, ASan + UBSan) and runs each for FUZZ_SECONDS (default
+# 45) on its committed seed corpus; fails on any crash, sanitizer report, leak or timeout, leaving
+# the reproducer in build-fuzz/artifacts/<target>/. Needs clang and libomp-dev.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec fuzz/run.sh "${FUZZ_SECONDS:-45}"
