@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_files.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/error.hpp"
 
@@ -16,26 +17,9 @@ namespace simmatch {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("simmatch_") + info->test_suite_name() + "_" + info->name() + "_" +
-                  std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-template <typename E, typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using test_support::expect_error;
+using test_support::test_dir;
+using test_support::write_bytes;
 
 // An IDX file: magic 0 0 type ndims, big-endian sizes, then `data` (already big-endian).
 std::string make_idx(unsigned char type, const std::vector<std::uint32_t>& dims, const std::string& data) {

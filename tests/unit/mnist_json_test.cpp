@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_files.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/error.hpp"
 
@@ -13,26 +14,9 @@ namespace simmatch {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("simmatch_") + info->test_suite_name() + "_" + info->name() + "_" +
-                  std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-template <typename E, typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using test_support::expect_error;
+using test_support::test_dir;
+using test_support::write_bytes;
 
 void write_text(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_files.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
@@ -20,26 +21,9 @@ namespace simmatch {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("simmatch_") + info->test_suite_name() + "_" + info->name() + "_" +
-                  std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-template <typename E, typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using test_support::expect_error;
+using test_support::test_dir;
+using test_support::write_bytes;
 
 // 8x8 input -> locally connected 4x4 sites x 2 neurons (tanh) -> 10 dense neurons (clipped ReLU),
 // with non-trivial symmetric lateral weights so that every stored value matters.

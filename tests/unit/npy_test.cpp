@@ -11,6 +11,7 @@
 #include <fstream>
 #include <limits>
 
+#include "test_files.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
 
@@ -18,21 +19,9 @@ namespace simmatch {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh, empty folder for the running test.
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("simmatch_") + info->test_suite_name() + "_" + info->name() + "_" +
-                  std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using test_support::expect_error;
+using test_support::test_dir;
+using test_support::write_bytes;
 
 // An NPY file by hand: version, header dict text and data bytes (the header padded like NumPy's).
 std::string make_npy(const std::string& dict, const std::string& data, int major = 1) {
@@ -58,16 +47,6 @@ std::string raw(std::initializer_list<T> values) {
 }
 
 // Expects `f` to throw E with a message containing every one of `parts`.
-template <typename E, typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
-
 bool python_with_numpy() {
   return fs::exists("/usr/bin/python3") && std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_files.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
 
@@ -17,30 +18,9 @@ namespace simmatch {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("simmatch_") + info->test_suite_name() + "_" + info->name() + "_" +
-                  std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-template <typename E, typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using test_support::expect_error;
+using test_support::test_dir;
+using test_support::write_bytes;
 
 bool python_with_numpy() {
   return fs::exists("/usr/bin/python3") && std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0;
