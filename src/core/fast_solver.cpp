@@ -13,6 +13,7 @@
 
 #include "core/batch_kernel.hpp"
 #include "core/batch_solver.hpp"
+#include "core/block_newton.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -517,6 +518,12 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
                    Scheme scheme) {
   const Index batch = x.cols();
   if (batch == 0) return;
+  // Lateral structure block diagonal by site and no feedback: the fixed point splits into small
+  // per-site problems that Newton's method solves in a few iterations (block_newton.hpp).
+  if (scheme == Scheme::anderson && options.anderson_depth > 0 && newton_blocks_apply(network)) {
+    solve_block_newton(network, x, state, options);
+    return;
+  }
   const Model<T> model(network);
   // Chunks of at most 64 samples (their working set stays in L2 for the reference layer), at
   // least one per thread, a multiple of the thread count so the threads get equal shares.

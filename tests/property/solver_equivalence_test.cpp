@@ -7,6 +7,7 @@
 #include <string>
 #include <tuple>
 
+#include "core/block_newton.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
@@ -14,20 +15,25 @@
 namespace simmatch {
 namespace {
 
-enum class Shape { local2d, dense };
+// blocks: lateral radius 0 (block diagonal L by site, `sites` neurons each), which the fast
+// solver hands to per-site Newton when there is no feedback.
+enum class Shape { local2d, dense, blocks };
 
 struct Case {
   std::string activation;
   int layers;
   double gamma;
   Shape shape;
+  Index per_site = 2;
 };
 
 void PrintTo(const Case& c, std::ostream* os);
 
 std::string case_name(const Case& c) {
   return c.activation + "_" + std::to_string(c.layers) + "layers_gamma" + (c.gamma > 0 ? "pos" : "0") + "_" +
-         (c.shape == Shape::local2d ? "local2d" : "dense");
+         (c.shape == Shape::local2d ? "local2d"
+          : c.shape == Shape::dense ? "dense"
+                                    : "blocks" + std::to_string(c.per_site));
 }
 
 void PrintTo(const Case& c, std::ostream* os) { *os << case_name(c); }
@@ -38,18 +44,19 @@ Network<double> make_network(const Case& c, std::uint64_t seed) {
   std::vector<Layer<double>> layers;
   Index input = 0;
   const Activation act = Activation::from_name(c.activation, 1.0, 1.0);
-  if (c.shape == Shape::local2d) {
+  if (c.shape == Shape::local2d || c.shape == Shape::blocks) {
     Grid grid{8, 8, 1};
     input = grid.size();
+    const Index nps = c.shape == Shape::blocks ? c.per_site : 2;
     for (int p = 0; p < c.layers; ++p) {
       const Index stride = p == 0 ? 2 : 1;
-      const Grid out = Structure::local2d_output(grid, stride, 2);
+      const Grid out = Structure::local2d_output(grid, stride, nps);
       // Lateral radius 1: off-diagonal lateral synapses between neighbouring sites too. Linear
       // units keep radius 0: C^L o B is then block diagonal with PSD blocks, so L stays positive
       // definite under learning and the unbounded linear energy keeps a minimum.
-      const double lateral = c.activation == "linear" ? 0.0 : 1.0;
-      layers.emplace_back(Structure::local2d(grid, stride, 1.5, 2),
-                          Structure::lateral2d(Grid{out.height, out.width, 2}, lateral), act, out);
+      const double lateral = c.activation == "linear" || c.shape == Shape::blocks ? 0.0 : 1.0;
+      layers.emplace_back(Structure::local2d(grid, stride, 1.5, nps),
+                          Structure::lateral2d(Grid{out.height, out.width, nps}, lateral), act, out);
       grid = out;
     }
   } else {
@@ -184,12 +191,53 @@ std::vector<Case> all_cases() {
         for (Shape shape : {Shape::local2d, Shape::dense}) cases.push_back(Case{act, layers, gamma, shape});
       }
     }
+    // Per-site Newton: one layer, and two layers without feedback (solved layer by layer).
+    for (Index per_site : {Index{4}, Index{16}}) {
+      for (int layers = 1; layers <= 2; ++layers) cases.push_back(Case{act, layers, 0.0, Shape::blocks, per_site});
+    }
   }
   return cases;
 }
 
 INSTANTIATE_TEST_SUITE_P(AllActivations, SolverEquivalence, ::testing::ValuesIn(all_cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return case_name(info.param); });
+
+// Block-diagonal L without feedback takes the per-site Newton path, which needs only a few
+// layer-input evaluations; with feedback or wider lateral structure it does not apply.
+TEST(FastSolver, PerSiteNewtonIsUsedWhereItApplies) {
+  for (const char* act : {"linear", "tanh", "relu", "clipped_relu"}) {
+    for (Index per_site : {Index{4}, Index{16}}) {
+      const Network<double> net = make_network(Case{act, 1, 0.0, Shape::blocks, per_site}, 5);
+      ASSERT_TRUE(detail::newton_blocks_apply(net)) << act << " " << per_site;
+      const Matrix<double> x = inputs(net.input_size(), 20, 3);
+      FixedPoints<double> got;
+      FastSolver<double>(SolverOptions{.method = SolverMethod::fast}).solve(net, x, got);
+      EXPECT_EQ(got.converged_fraction(), 1.0);
+      EXPECT_LE(got.mean_iterations(), 8.0) << act << " " << per_site;
+    }
+  }
+  EXPECT_FALSE(detail::newton_blocks_apply(make_network(Case{"tanh", 1, 0.0, Shape::local2d}, 5)));
+  EXPECT_FALSE(detail::newton_blocks_apply(make_network(Case{"linear", 2, 0.3, Shape::local2d}, 5)));
+  EXPECT_TRUE(detail::newton_blocks_apply(make_network(Case{"linear", 2, 0.0, Shape::local2d}, 5)));
+}
+
+// Each sample is solved on its own after the batched drive: a sample's result does not depend
+// on the batch it comes in, bit for bit (sharded training relies on it).
+TEST(FastSolver, PerSiteNewtonIsIndependentOfTheBatch) {
+  const Network<float> net = make_network(Case{"tanh", 2, 0.0, Shape::blocks, 4}, 8).cast<float>();
+  const Matrix<float> x = inputs(net.input_size(), 150, 4).cast<float>();
+  FastSolver<float> fast(SolverOptions{.method = SolverMethod::fast});
+  FixedPoints<float> all;
+  fast.solve(net, x, all);
+  for (Index s : {Index{0}, Index{70}, Index{149}}) {
+    FixedPoints<float> one;
+    fast.solve(net, x.col(s), one);
+    for (std::size_t p = 0; p < one.r.size(); ++p) {
+      EXPECT_TRUE(one.r[p].col(0) == all.r[p].col(s)) << s;
+      EXPECT_TRUE(one.u[p].col(0) == all.u[p].col(s)) << s;
+    }
+  }
+}
 
 TEST(FastSolver, WarmStartBatchOneAndChunksAgree) {
   const Network<double> net = make_network(Case{"tanh", 2, 0.3, Shape::local2d}, 3);

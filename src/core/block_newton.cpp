@@ -1,0 +1,320 @@
+// Per-site Newton solver of eq. 15 for block-diagonal lateral structure (see block_newton.hpp).
+// No fused multiply-add contraction, as in the other kernels: a sample's result must not depend
+// on the batch it comes in (sharded runs reproduce a single process bit for bit). Every sample
+// is solved on its own after the batched drive, so that holds by construction here.
+#pragma GCC optimize("fp-contract=off")
+#include "core/block_newton.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <omp.h>
+#include <vector>
+
+#include "core/batch_kernel.hpp"
+
+namespace simmatch::detail {
+namespace {
+
+// One layer's view: dense per-site blocks of L (row-major k x k, zeros where no synapse).
+template <typename T>
+struct BlockLayer {
+  kernels::CsrView<T> w;
+  Index n = 0;
+  Index k = 0;
+  Index sites = 0;
+  std::vector<T> lb;
+  Activation act = Activation::linear();
+};
+
+template <typename T>
+bool block_diagonal(const SparseWeights<T>& l, Index k) {
+  if (k < 1 || k > kMaxNewtonBlock || l.rows() != l.cols() || l.rows() % k != 0) return false;
+  const int* rp = l.outerIndexPtr();
+  const int* col = l.innerIndexPtr();
+  for (Index i = 0; i < l.rows(); ++i) {
+    const Index lo = i - i % k;
+    for (int e = rp[i]; e < rp[i + 1]; ++e) {
+      if (col[e] < lo || col[e] >= lo + k) return false;
+    }
+  }
+  return true;
+}
+
+template <typename T>
+BlockLayer<T> block_layer(const Layer<T>& layer) {
+  BlockLayer<T> b;
+  b.w = kernels::view_of(layer.W());
+  b.n = layer.size();
+  b.k = layer.grid().channels;
+  b.sites = b.n / b.k;
+  b.act = layer.activation();
+  b.lb.assign(static_cast<std::size_t>(b.n * b.k), T(0));
+  const auto& l = layer.L();
+  for (Index i = 0; i < b.n; ++i) {
+    const Index s = i / b.k;
+    for (int e = l.outerIndexPtr()[i]; e < l.outerIndexPtr()[i + 1]; ++e) {
+      b.lb[static_cast<std::size_t>((s * b.k + i % b.k) * b.k + (l.innerIndexPtr()[e] - s * b.k))] = l.valuePtr()[e];
+    }
+  }
+  return b;
+}
+
+// f'(u) given u and r = f(u) (sub-gradient 0 at the kinks, as Activation::derivative).
+template <typename T>
+double slope(const Activation& a, T u, T r) {
+  switch (a.kind()) {
+    case ActivationKind::linear: return 1.0;
+    case ActivationKind::tanh: return a.gain() * (1.0 - static_cast<double>(r) * static_cast<double>(r));
+    case ActivationKind::relu: return u > T(0) ? 1.0 : 0.0;
+    case ActivationKind::clipped_relu: return u > T(0) && static_cast<double>(u) < a.clip() ? 1.0 : 0.0;
+  }
+  return 1.0;
+}
+
+// Solves a x = b in place (a: k x k row-major, overwritten) by LU with partial pivoting;
+// false when a pivot vanishes or the solution is not finite.
+bool lu_solve(double* a, double* b, Index k) {
+  for (Index c = 0; c < k; ++c) {
+    Index piv = c;
+    for (Index i = c + 1; i < k; ++i) {
+      if (std::abs(a[i * k + c]) > std::abs(a[piv * k + c])) piv = i;
+    }
+    if (!(std::abs(a[piv * k + c]) > 0)) return false;
+    if (piv != c) {
+      for (Index j = 0; j < k; ++j) std::swap(a[c * k + j], a[piv * k + j]);
+      std::swap(b[c], b[piv]);
+    }
+    const double inv = 1.0 / a[c * k + c];
+    for (Index i = c + 1; i < k; ++i) {
+      const double m = a[i * k + c] * inv;
+      if (m == 0) continue;
+      for (Index j = c + 1; j < k; ++j) a[i * k + j] -= m * a[c * k + j];
+      b[i] -= m * b[c];
+    }
+  }
+  for (Index i = k - 1; i >= 0; --i) {
+    double s = b[i];
+    for (Index j = i + 1; j < k; ++j) s -= a[i * k + j] * b[j];
+    b[i] = s / a[i * k + i];
+    if (!std::isfinite(b[i])) return false;
+  }
+  return true;
+}
+
+// Work space of one thread for one sample of one layer (sized once per chunk).
+template <typename T>
+struct SampleNewton {
+  std::vector<T> r, g, uold, du;
+  std::vector<double> fold, lam, sres, srr;
+  std::vector<unsigned char> has_old;
+
+  void size(Index n, Index sites) {
+    r.resize(static_cast<std::size_t>(n));
+    g.resize(static_cast<std::size_t>(n));
+    uold.resize(static_cast<std::size_t>(n));
+    du.resize(static_cast<std::size_t>(n));
+    fold.resize(static_cast<std::size_t>(sites));
+    lam.resize(static_cast<std::size_t>(sites));
+    sres.resize(static_cast<std::size_t>(sites));
+    srr.resize(static_cast<std::size_t>(sites));
+    has_old.resize(static_cast<std::size_t>(sites));
+  }
+
+  // Newton iterations for one sample: u (n values, in/out, the starting point) with drive d.
+  // Returns the layer-input evaluations used; `ok` tells whether the stopping test was met.
+  int run(const BlockLayer<T>& b, const T* d, T* u, T* rout, const SolverOptions& opt, bool& ok) {
+    const Index k = b.k;
+    const double tol2 = opt.tolerance * opt.tolerance;
+    const double gain2 = b.act.gain() * b.act.gain();
+    const ActivationKind kind = b.act.kind();
+    const T clip = static_cast<T>(b.act.clip());
+    std::fill(has_old.begin(), has_old.end(), 0);
+    double jac[kMaxNewtonBlock * kMaxNewtonBlock];
+    double rhs[kMaxNewtonBlock];
+    ok = false;
+    int it = 0;
+    while (it < opt.max_steps) {
+      ++it;
+      b.act.apply(u, r.data(), b.n);
+      double res_all = 0, rr_all = 0;
+      // Layer input of eq. 15 per site, g_s = d_s - (L_s - I) r_s, and the stopping test's
+      // terms (the same residual as FastSolver: f(g) - r, or gain (g - u) for tanh).
+      for (Index s = 0; s < b.sites; ++s) {
+        const T* ls = b.lb.data() + s * k * k;
+        const Index o = s * k;
+        double res = 0, rr = 0;
+        for (Index i = 0; i < k; ++i) {
+          T acc = 0;
+          for (Index j = 0; j < k; ++j) acc += ls[i * k + j] * r[o + j];
+          const T gi = d[o + i] + r[o + i] - acc;
+          g[o + i] = gi;
+          const T ri = r[o + i];
+          double e = 0;
+          switch (kind) {
+            case ActivationKind::tanh: e = static_cast<double>(gi - u[o + i]); break;
+            case ActivationKind::linear: e = static_cast<double>(gi - ri); break;
+            case ActivationKind::relu: e = static_cast<double>(std::max(gi, T(0)) - ri); break;
+            case ActivationKind::clipped_relu: e = static_cast<double>(std::min(std::max(gi, T(0)), clip) - ri); break;
+          }
+          res += e * e;
+          rr += static_cast<double>(ri) * static_cast<double>(ri);
+        }
+        if (kind == ActivationKind::tanh) res *= gain2;
+        sres[static_cast<std::size_t>(s)] = res;
+        srr[static_cast<std::size_t>(s)] = rr;
+        res_all += res;
+        rr_all += rr;
+      }
+      if (res_all <= tol2 * rr_all) {
+        ok = true;
+        // The test reads r only; units on a flat piece of a ReLU (f' = 0) may still hold a u
+        // left by a damped step. Where f(g) = r exactly, u = g is the fixed point of eq. 15 and
+        // leaves r, hence g and the residual, unchanged.
+        if (kind == ActivationKind::relu || kind == ActivationKind::clipped_relu) {
+          for (Index i = 0; i < b.n; ++i) {
+            const T fg = kind == ActivationKind::relu ? std::max(g[i], T(0)) : std::min(std::max(g[i], T(0)), clip);
+            if (slope(b.act, u[i], r[i]) == 0.0 && slope(b.act, g[i], fg) == 0.0 && fg == r[i]) u[i] = g[i];
+          }
+        }
+        break;
+      }
+      if (it == opt.max_steps) break;
+      // One safeguarded Newton step per site on F(u) = u - g(u):
+      //   (I + (L_s - I) diag(f'(u_s))) du_s = -F_s          (Jacobian of F, eq. 15)
+      // Sites already 10x inside the tolerance stay put. A step that does not reduce ||F_s||
+      // is halved (from the same start) up to 6 times, then replaced by a damped iteration step
+      // u_s += step_min (g_s - u_s), the reference Euler step.
+      for (Index s = 0; s < b.sites; ++s) {
+        const Index o = s * k;
+        const T* ls = b.lb.data() + s * k * k;
+        const auto ss = static_cast<std::size_t>(s);
+        if (sres[ss] <= 0.01 * tol2 * srr[ss]) continue;
+        double fn = 0;
+        for (Index i = 0; i < k; ++i) {
+          const double f = static_cast<double>(u[o + i] - g[o + i]);
+          fn += f * f;
+        }
+        if (has_old[ss] && !(fn < fold[ss])) {
+          if (lam[ss] > 1.0 / 64) {
+            lam[ss] *= 0.5;
+            const T lm = static_cast<T>(lam[ss]);
+            for (Index i = 0; i < k; ++i) u[o + i] = uold[o + i] + lm * du[o + i];
+            continue;
+          }
+          has_old[ss] = 0;
+          const T h = static_cast<T>(opt.step_min);
+          for (Index i = 0; i < k; ++i) u[o + i] += h * (g[o + i] - u[o + i]);
+          continue;
+        }
+        for (Index i = 0; i < k; ++i) {
+          for (Index j = 0; j < k; ++j) {
+            const double lij = static_cast<double>(ls[i * k + j]) - (i == j ? 1.0 : 0.0);
+            jac[i * k + j] = (i == j ? 1.0 : 0.0) + lij * slope(b.act, u[o + j], r[o + j]);
+          }
+          rhs[i] = static_cast<double>(g[o + i] - u[o + i]);
+        }
+        if (!lu_solve(jac, rhs, k)) {
+          has_old[ss] = 0;
+          const T h = static_cast<T>(opt.step_min);
+          for (Index i = 0; i < k; ++i) u[o + i] += h * (g[o + i] - u[o + i]);
+          continue;
+        }
+        has_old[ss] = 1;
+        fold[ss] = fn;
+        lam[ss] = 1.0;
+        for (Index i = 0; i < k; ++i) {
+          uold[o + i] = u[o + i];
+          du[o + i] = static_cast<T>(rhs[i]);
+          u[o + i] += du[o + i];
+        }
+      }
+    }
+    std::copy(r.begin(), r.end(), rout);
+    return it;
+  }
+};
+
+}  // namespace
+
+template <typename T>
+bool newton_blocks_apply(const Network<T>& network) {
+  if (network.num_layers() > 1 && network.gamma() != 0.0) return false;
+  for (Index p = 0; p < network.num_layers(); ++p) {
+    const auto& layer = network.layer(p);
+    if (!block_diagonal(layer.L(), layer.grid().channels)) return false;
+  }
+  return true;
+}
+
+template <typename T>
+void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
+                        const SolverOptions& options) {
+  const Index batch = x.cols();
+  if (batch == 0) return;
+  const auto P = static_cast<std::size_t>(network.num_layers());
+  std::vector<BlockLayer<T>> layers;
+  for (std::size_t p = 0; p < P; ++p) layers.push_back(block_layer(network.layer(static_cast<Index>(p))));
+  // Chunks as in solve_batched: at most 64 samples, at least one per thread; batch 1 (online
+  // learning) runs without entering a parallel region.
+  const Index threads = std::max(1, omp_get_max_threads());
+  Index chunks = std::max<Index>((batch + 63) / 64, std::min(threads, batch));
+  if (chunks > threads) chunks = (chunks + threads - 1) / threads * threads;
+  chunks = std::min(chunks, batch);
+  const Index per = (batch + chunks - 1) / chunks;
+  chunks = (batch + per - 1) / per;
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
+#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+  for (Index c = 0; c < chunks; ++c) {
+    try {
+      const Index first = c * per;
+      const Index bc = std::min(per, batch - first);
+      // Activities below the current layer, neuron-major (the batched drive's layout).
+      std::vector<T> below(static_cast<std::size_t>(x.rows() * bc));
+      kernels::to_neuron_major(x.data() + first * x.outerStride(), x.rows(), bc, x.outerStride(), below.data());
+      std::vector<T> dnm, dsm;
+      SampleNewton<T> work;
+      for (Index b = first; b < first + bc; ++b) {
+        state.iterations[static_cast<std::size_t>(b)] = 0;
+        state.converged[static_cast<std::size_t>(b)] = 1;
+      }
+      for (std::size_t p = 0; p < P; ++p) {
+        const BlockLayer<T>& bl = layers[p];
+        // The drive W^(p) r^(p-1), once per sample and layer (fixed: nothing above feeds back).
+        dnm.resize(static_cast<std::size_t>(bl.n * bc));
+        kernels::csr_times_batch(bl.w, below.data(), dnm.data(), bc, T(1), T(0));
+        dsm.resize(dnm.size());
+        kernels::to_neuron_major(dnm.data(), bc, bl.n, bc, dsm.data());  // sample-major
+        work.size(bl.n, bl.sites);
+        for (Index j = 0; j < bc; ++j) {
+          const Index b = first + j;
+          bool ok = false;
+          const int it = work.run(bl, dsm.data() + j * bl.n, state.u[p].col(b).data(), state.r[p].col(b).data(),
+                                  options, ok);
+          auto& iters = state.iterations[static_cast<std::size_t>(b)];
+          iters = std::max(iters, it);
+          if (!ok) state.converged[static_cast<std::size_t>(b)] = 0;
+        }
+        if (p + 1 < P) {
+          below.resize(static_cast<std::size_t>(bl.n * bc));
+          const auto& rp = state.r[p];
+          kernels::to_neuron_major(rp.data() + first * rp.outerStride(), bl.n, bc, rp.outerStride(), below.data());
+        }
+      }
+    } catch (...) {
+      errors[static_cast<std::size_t>(c)] = std::current_exception();
+    }
+  }
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+template bool newton_blocks_apply<float>(const Network<float>&);
+template bool newton_blocks_apply<double>(const Network<double>&);
+template void solve_block_newton<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
+                                        const SolverOptions&);
+template void solve_block_newton<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
+                                         const SolverOptions&);
+
+}  // namespace simmatch::detail

@@ -1,0 +1,31 @@
+// Internal: per-site Newton solver for layers whose lateral structure is block diagonal by site
+// (lateral radius 0). With no feedback (one layer, or gamma = 0) eq. 15's fixed point then
+// splits into independent problems per site s of k neurons,
+//   u_s = d_s - (L_s - I) f(u_s),   d_s = (W^(p) r^(p-1))_s,
+// each a k-dimensional root problem that Newton's method solves in a handful of iterations where
+// one Anderson history per sample needs ~20 (it cannot fit 196 different local spectra at once).
+#pragma once
+
+#include "simmatch/dynamics.hpp"
+
+namespace simmatch::detail {
+
+/// Largest site for which a dense Newton step (k^3 / 3 multiply-adds per site) is cheaper than
+/// the iterations it saves; larger sites go to Anderson.
+inline constexpr Index kMaxNewtonBlock = 32;
+
+/// True when every layer's L is block diagonal with contiguous k x k blocks (k = the layer
+/// grid's channels, k <= kMaxNewtonBlock) and the layers do not feed back (one layer or
+/// gamma = 0): then the per-site Newton solver applies.
+template <typename T>
+bool newton_blocks_apply(const Network<T>& network);
+
+/// Solves eq. 15 by per-site Newton (layers in order, each with the final activities of the one
+/// below) into `state`, already sized with u = starting point. Stopping rule and `iterations`
+/// as FastSolver (dynamics.hpp): a sample stops when, for every layer, ||f(g) - r|| <= tol ||r||
+/// (through gain ||g - u|| for tanh); iterations = the most layer-input evaluations of any layer.
+template <typename T>
+void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
+                        const SolverOptions& options);
+
+}  // namespace simmatch::detail
