@@ -73,8 +73,11 @@ double slope(const Activation& a, T u, T r) {
 }
 
 // Solves a x = b in place (a: k x k row-major, overwritten) by LU with partial pivoting;
-// false when a pivot vanishes or the solution is not finite.
-bool lu_solve(double* a, double* b, Index k) {
+// false when a pivot vanishes or the solution is not finite. K > 0 fixes k at compile time
+// (the common site sizes), so the loops unroll: the solve dominated the 4-per-site profile.
+template <Index K>
+bool lu_solve(double* a, double* b, Index k_dynamic) {
+  const Index k = K > 0 ? K : k_dynamic;
   for (Index c = 0; c < k; ++c) {
     Index piv = c;
     for (Index i = c + 1; i < k; ++i) {
@@ -123,8 +126,9 @@ struct SampleNewton {
 
   // Newton iterations for one sample: u (n values, in/out, the starting point) with drive d.
   // Returns the layer-input evaluations used; `ok` tells whether the stopping test was met.
+  template <Index K>
   int run(const BlockLayer<T>& b, const T* d, T* u, T* rout, const SolverOptions& opt, bool& ok) {
-    const Index k = b.k;
+    const Index k = K > 0 ? K : b.k;
     const double tol2 = opt.tolerance * opt.tolerance;
     const double gain2 = b.act.gain() * b.act.gain();
     const ActivationKind kind = b.act.kind();
@@ -207,14 +211,16 @@ struct SampleNewton {
           for (Index i = 0; i < k; ++i) u[o + i] += h * (g[o + i] - u[o + i]);
           continue;
         }
+        double fp[kMaxNewtonBlock];
+        for (Index j = 0; j < k; ++j) fp[j] = slope(b.act, u[o + j], r[o + j]);
         for (Index i = 0; i < k; ++i) {
           for (Index j = 0; j < k; ++j) {
             const double lij = static_cast<double>(ls[i * k + j]) - (i == j ? 1.0 : 0.0);
-            jac[i * k + j] = (i == j ? 1.0 : 0.0) + lij * slope(b.act, u[o + j], r[o + j]);
+            jac[i * k + j] = (i == j ? 1.0 : 0.0) + lij * fp[j];
           }
           rhs[i] = static_cast<double>(g[o + i] - u[o + i]);
         }
-        if (!lu_solve(jac, rhs, k)) {
+        if (!lu_solve<K>(jac, rhs, k)) {
           has_old[ss] = 0;
           const T h = static_cast<T>(opt.step_min);
           for (Index i = 0; i < k; ++i) u[o + i] += h * (g[o + i] - u[o + i]);
@@ -289,8 +295,13 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
         for (Index j = 0; j < bc; ++j) {
           const Index b = first + j;
           bool ok = false;
-          const int it = work.run(bl, dsm.data() + j * bl.n, state.u[p].col(b).data(), state.r[p].col(b).data(),
-                                  options, ok);
+          const T* dj = dsm.data() + j * bl.n;
+          T* uj = state.u[p].col(b).data();
+          T* rj = state.r[p].col(b).data();
+          const int it = bl.k == 4    ? work.template run<4>(bl, dj, uj, rj, options, ok)
+                         : bl.k == 8  ? work.template run<8>(bl, dj, uj, rj, options, ok)
+                         : bl.k == 16 ? work.template run<16>(bl, dj, uj, rj, options, ok)
+                                      : work.template run<0>(bl, dj, uj, rj, options, ok);
           auto& iters = state.iterations[static_cast<std::size_t>(b)];
           iters = std::max(iters, it);
           if (!ok) state.converged[static_cast<std::size_t>(b)] = 0;
