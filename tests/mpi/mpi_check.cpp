@@ -4,7 +4,9 @@
 //   encode   sharded encoding equals single-process encoding bit for bit
 //   nan      a NaN only in rank 1's copy of the data stops every rank with an agreed error
 //   alone    rank 1 fails alone before any collective: the job must end (non-zero), not hang
+//   bench    times the per-batch collectives of the reference network (not a test; docs/distributed.md)
 #include <cmath>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <limits>
@@ -106,6 +108,25 @@ std::string check_nan(const Communicator& comm) {
   return "training went on despite the NaN";
 }
 
+// Mean seconds per call of the per-batch traffic of the reference configuration: the packed
+// correlations (35,968 + 3,136 + 2 doubles) and the one-integer agreements.
+void bench(const Communicator& comm) {
+  std::vector<double> packed(35968 + 3136 + 2, 1.0);
+  auto time = [&](int calls, auto&& body) {
+    comm.barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < calls; ++i) body();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls;
+  };
+  time(20, [&] { comm.allreduce_sum(std::span<double>(packed)); });  // warm-up
+  const double reduce = time(500, [&] { comm.allreduce_sum(std::span<double>(packed)); });
+  const double agree = time(5000, [&] { (void)comm.any(false); });
+  if (comm.is_root()) {
+    std::cout << "allreduce of " << packed.size() << " doubles (" << packed.size() * 8 << " bytes): " << reduce * 1e6
+              << " us; any(): " << agree * 1e6 << " us; " << comm.size() << " ranks\n";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -121,6 +142,10 @@ int main(int argc, char** argv) {
       // communicator must not finalise on rank 1 (that would hang), so the launcher ends the job.
       if (comm->rank() == 1) throw Error("rank 1 fails alone");
       comm->barrier();
+      return 0;
+    }
+    if (mode == "bench") {
+      bench(*comm);
       return 0;
     }
     std::string problem;
