@@ -242,7 +242,7 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path)
       const float v = labels.values[t];
       if (!(v > -kLabelBound && v < kLabelBound)) {
         throw FormatError(fmt::format("{}: label of sample {} is {}, outside (-2^24, 2^24) (labels are class numbers)",
-                                      labels_path, t, v));
+                                      labels_path, t, static_cast<double>(v)));
       }
       data.labels.push_back(static_cast<int>(v));
     }
