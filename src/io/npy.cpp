@@ -79,16 +79,20 @@ std::string shape_text(const std::vector<Index>& shape) {
 
 // Element count of `shape`, or throws FormatError when it (times the item size) would exceed the
 // 16 GiB limit; checked before any allocation so that no header can request absurd memory.
+// The non-zero dimensions are bounded too: an empty array of shape (0, 2^60, 2^60) holds no bytes,
+// but a reader computing the size of one sample (2^60 * 2^60) would overflow (found by fuzz_npy).
 Index checked_count(const std::vector<Index>& shape, std::size_t item_size, const std::string& what) {
   std::uint64_t count = 1;
+  std::uint64_t extent = 1;  // product of the non-zero dimensions
   const std::uint64_t limit = kMaxFileBytes / item_size;
   for (Index d : shape) {
     if (d < 0) throw FormatError(fmt::format("{}: negative dimension {} in shape", what, d));
     const auto ud = static_cast<std::uint64_t>(d);
-    if (ud != 0 && count > limit / ud) {
+    if (ud != 0 && extent > limit / ud) {
       throw FormatError(fmt::format("{}: shape {} of {}-byte values exceeds the 16 GiB limit", what,
                                     shape_text(shape), item_size));
     }
+    if (ud != 0) extent *= ud;
     count *= ud;
   }
   return static_cast<Index>(count);

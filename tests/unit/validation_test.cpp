@@ -158,6 +158,23 @@ TEST(ValidationTest, IdxLabelsMustBeExactClassNumbers) {
   }
 }
 
+TEST(ValidationTest, FuzzNpyEmptyArraysWithHugeDimensionsAreRefused) {
+  // fuzz_npy: shape (0, 20000000001099276, 6042) holds no bytes, so the size check let it through,
+  // and read_npy_dataset then overflowed Index computing the size of one sample (UB).
+  const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 20000000001099276, 6042), }";
+  std::string header = dict + std::string(64 - (10 + dict.size() + 1) % 64, ' ') + "\n";
+  const std::string bytes = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size() & 0xff) +
+                            static_cast<char>(header.size() >> 8) + header;
+  expect_error<FormatError>([&] { parse_npy(bytes, "empty.npy"); }, {"empty.npy", "16 GiB limit"});
+  const fs::path dir = test_dir();
+  write_bytes(dir / "empty.npy", bytes);
+  expect_error<FormatError>([&] { read_npy_dataset((dir / "empty.npy").string()); }, {"empty.npy", "16 GiB limit"});
+  // An empty data set of sensible shape is still read (and refused later for having no samples).
+  const float none[1] = {0};
+  write_npy((dir / "ok.npy").string(), NpyArray::from_floats(none, {0, 4}));
+  EXPECT_EQ(read_npy_dataset((dir / "ok.npy").string()).size(), 0);
+}
+
 TEST(ValidationTest, DataThatOverflowsWhenCentredIsRefused) {
   // Every value is finite, but subtracting the sample's mean (-1e38) from 3e38 gives Inf in float.
   const fs::path dir = test_dir();
