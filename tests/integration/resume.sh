@@ -6,8 +6,9 @@
 source "$(dirname "$0")/cli_common.sh"
 need_digits
 RUN=$TMP/run
-# 4 epochs of 300 digits, one sample per update, a checkpoint every 25 updates and after each epoch.
-ARGS=(experiments/tiny.toml "output.dir=$RUN" data.limit=300 train.epochs=4 train.samples_per_epoch=300
+# 12 epochs of 300 digits (about 3 s: long enough that a kill lands before the end even on a fast
+# machine), one sample per update, a checkpoint every 25 updates and after each epoch.
+ARGS=(experiments/tiny.toml "output.dir=$RUN" data.limit=300 train.epochs=12 train.samples_per_epoch=300
       train.cost_samples=50 train.checkpoint_every=25)
 
 # 1. The uninterrupted reference.
