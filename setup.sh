@@ -13,7 +13,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libfmt-dev libspdlog-dev libpng-dev zlib1g-dev libzip-dev zipcmp zipmerge ziptool
   pybind11-dev python3-pybind11 python3-dev python3-numpy python3-matplotlib python3-skimage
   libopenmpi-dev openmpi-bin libgtest-dev libgmock-dev libbenchmark-dev libstb-dev
-  dataset-fashion-mnist clang
+  dataset-fashion-mnist clang libomp-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
