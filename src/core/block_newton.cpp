@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/batch_kernel.hpp"
+#include "core/batch_solver.hpp"
 
 namespace simmatch::detail {
 namespace {
@@ -266,14 +267,7 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   const auto P = static_cast<std::size_t>(network.num_layers());
   std::vector<BlockLayer<T>> layers;
   for (std::size_t p = 0; p < P; ++p) layers.push_back(block_layer(network.layer(static_cast<Index>(p))));
-  // Chunks as in solve_batched: at most 64 samples, at least one per thread; batch 1 (online
-  // learning) runs without entering a parallel region.
-  const Index threads = std::max(1, omp_get_max_threads());
-  Index chunks = std::max<Index>((batch + 63) / 64, std::min(threads, batch));
-  if (chunks > threads) chunks = (chunks + threads - 1) / threads * threads;
-  chunks = std::min(chunks, batch);
-  const Index per = (batch + chunks - 1) / chunks;
-  chunks = (batch + per - 1) / per;
+  const auto [chunks, per] = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
 #pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
   for (Index c = 0; c < chunks; ++c) {

@@ -513,6 +513,14 @@ private:
 
 }  // namespace
 
+SampleChunks split_into_chunks(Index batch, Index threads) {
+  Index chunks = std::max<Index>((batch + 63) / 64, std::min(threads, batch));
+  if (chunks > threads) chunks = (chunks + threads - 1) / threads * threads;
+  chunks = std::min(chunks, batch);
+  const Index per = (batch + chunks - 1) / chunks;
+  return SampleChunks{(batch + per - 1) / per, per};
+}
+
 template <typename T>
 void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
                    Scheme scheme) {
@@ -525,14 +533,7 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
     return;
   }
   const Model<T> model(network);
-  // Chunks of at most 64 samples (their working set stays in L2 for the reference layer), at
-  // least one per thread, a multiple of the thread count so the threads get equal shares.
-  const Index threads = std::max(1, omp_get_max_threads());
-  Index chunks = std::max<Index>((batch + 63) / 64, std::min(threads, batch));
-  if (chunks > threads) chunks = (chunks + threads - 1) / threads * threads;
-  chunks = std::min(chunks, batch);
-  const Index per = (batch + chunks - 1) / chunks;
-  chunks = (batch + per - 1) / per;
+  const auto [chunks, per] = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
 #pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
   for (Index k = 0; k < chunks; ++k) {
