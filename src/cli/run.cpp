@@ -16,6 +16,13 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// One write per line: with several MPI ranks failing at once, lines written piecewise interleave.
+void report(const std::string& line) {
+  const std::string text = line + '\n';
+  std::cerr.write(text.data(), static_cast<std::streamsize>(text.size()));
+  std::cerr.flush();
+}
+
 }  // namespace
 
 int run_app(CLI::App& app, int argc, char** argv) {
@@ -25,22 +32,22 @@ int run_app(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "simmatch: error: " << one_line(e.what()) << " (run with --help for usage)\n";
+    report("simmatch: error: " + one_line(e.what()) + " (run with --help for usage)");
     return 2;
   } catch (const Error& e) {
-    std::cerr << "simmatch: error: " << one_line(e.what()) << '\n';
+    report("simmatch: error: " + one_line(e.what()));
     return 1;
   } catch (const InternalError& e) {
-    std::cerr << "simmatch: internal error: " << one_line(e.what()) << '\n';
+    report("simmatch: internal error: " + one_line(e.what()));
     return 3;
   } catch (const std::bad_alloc&) {
-    std::cerr << "simmatch: error: out of memory\n";
+    report("simmatch: error: out of memory");
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "simmatch: internal error: " << one_line(e.what()) << '\n';
+    report("simmatch: internal error: " + one_line(e.what()));
     return 3;
   } catch (...) {
-    std::cerr << "simmatch: internal error: unknown exception\n";
+    report("simmatch: internal error: unknown exception");
     return 3;
   }
 }
