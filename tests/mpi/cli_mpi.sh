@@ -101,12 +101,13 @@ else
   fail "messages: $(cat "$TMP/bad.err")"
 fi
 if [ ! -e "$TMP/bad/model.npz" ]; then pass "no model written"; else fail "a model was written despite the bad shard"; fi
-# The same bad file on every rank: each reports it.
+# The same bad file on every rank: the job fails naming the NaN. mpirun aborts the job as soon as
+# the first rank exits non-zero, so the second rank's own line may never be printed.
 "${MPIRUN[@]}" 2 "$SIMMATCH" train "$TMP/config.toml" data.path="$TMP/nan.npy" output.dir="$TMP/nan" \
   >"$TMP/nan.out" 2>"$TMP/nan.err"
 rc=$?
-if [ "$rc" != 0 ] && [ "$(grep -o 'rank . of 2: [^ ]*nan.npy: sample 29 holds NaN' "$TMP/nan.err" | wc -l)" = 2 ]; then
-  pass "bad data on every rank: status $rc, both ranks name the NaN"
+if [ "$rc" != 0 ] && [ "$(grep -o 'rank . of 2: [^ ]*nan.npy: sample 29 holds NaN' "$TMP/nan.err" | wc -l)" -ge 1 ]; then
+  pass "bad data on every rank: status $rc, the NaN is named"
 else
   fail "bad data on every rank: status $rc: $(cat "$TMP/nan.err")"
 fi
