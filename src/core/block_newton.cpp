@@ -267,7 +267,10 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   const auto P = static_cast<std::size_t>(network.num_layers());
   std::vector<BlockLayer<T>> layers;
   for (std::size_t p = 0; p < P; ++p) layers.push_back(block_layer(network.layer(static_cast<Index>(p))));
-  const auto [chunks, per] = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
+  // Plain variables, not a structured binding: clang cannot capture bindings in OpenMP regions.
+  const SampleChunks split = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
+  const Index chunks = split.count;
+  const Index per = split.per;
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
 #pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
   for (Index c = 0; c < chunks; ++c) {

@@ -533,7 +533,10 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
     return;
   }
   const Model<T> model(network);
-  const auto [chunks, per] = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
+  // Plain variables, not a structured binding: clang cannot capture bindings in OpenMP regions.
+  const SampleChunks split = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
+  const Index chunks = split.count;
+  const Index per = split.per;
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
 #pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
   for (Index k = 0; k < chunks; ++k) {
