@@ -14,32 +14,17 @@
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "test_files.hpp"
 #include "test_networks.hpp"
 
 namespace simmatch {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::expect_error;
+using test_support::test_dir;
+using test_support::write_bytes;
 using Json = nlohmann::json;
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) / (std::string("simmatch_") + info->test_suite_name() + "_" +
-                                                   info->name() + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-template <typename E, typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
 
 Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
   Dataset d;

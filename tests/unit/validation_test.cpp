@@ -15,37 +15,16 @@
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/trainer.hpp"
+#include "test_files.hpp"
 #include "test_networks.hpp"
 
 namespace simmatch {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) / (std::string("simmatch_") + info->test_suite_name() + "_" +
-                                                   info->name() + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-template <typename E, typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception thrown";
-  } catch (const E& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+using test_support::expect_error;
+using test_support::test_dir;
+using test_support::write_bytes;
 
 // IDX file: magic 00 00 type ndims, big-endian dimensions, then the data as given.
 std::string idx(unsigned char type, const std::vector<std::uint32_t>& dims, const std::string& data) {
