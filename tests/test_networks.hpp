@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/network.hpp"
@@ -72,6 +73,14 @@ Matrix<T> random_inputs(Index k, Index b, std::uint64_t seed) {
   Matrix<T> x(k, b);
   for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<T>(normal(rng));
   return x;
+}
+
+/// A data set of T samples of dimension K with entries N(0, 1), flat shape, no labels.
+inline Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
+  Dataset d;
+  d.x = random_inputs<float>(k, t, seed);
+  d.shape = Grid{1, k, 1};
+  return d;
 }
 
 /// Euler run to a tight tolerance: the reference fixed point for comparisons.

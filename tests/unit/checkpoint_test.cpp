@@ -20,18 +20,13 @@
 namespace simmatch {
 namespace {
 
+using test_support::random_dataset;
+
 namespace fs = std::filesystem;
 using test_support::expect_error;
 using test_support::test_dir;
 using test_support::write_bytes;
 using Json = nlohmann::json;
-
-Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
-  Dataset d;
-  d.x = test_support::random_inputs<float>(k, t, seed);
-  d.shape = Grid{1, k, 1};
-  return d;
-}
 
 template <typename T>
 bool same_weights(const Network<T>& a, const Network<T>& b) {

@@ -11,12 +11,7 @@ using namespace simmatch;
 
 namespace {
 
-Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
-  Dataset d;
-  d.x = test_support::random_inputs<float>(k, t, seed);
-  d.shape = Grid{1, k, 1};
-  return d;
-}
+using test_support::random_dataset;
 
 bool same_weights(const Network<double>& a, const Network<double>& b) {
   for (Index p = 0; p < a.num_layers(); ++p) {
