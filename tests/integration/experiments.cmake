@@ -22,6 +22,13 @@ if(TARGET simmatch)
     set_tests_properties(experiment.hierarchical.fashion PROPERTIES
                          PASS_REGULAR_EXPRESSION "layer 2: 392 neurons")
   endif()
+  if(TARGET simmatch_kernels_bench)
+    add_test(NAME bench.run_all.quick
+             COMMAND ${CMAKE_COMMAND} -E env BUILD=${PROJECT_BINARY_DIR} QUICK=1 KERNEL_FILTER=BM_Tanh
+                     ${PROJECT_SOURCE_DIR}/bench/run_all.sh)
+    set_tests_properties(bench.run_all.quick PROPERTIES
+                         PASS_REGULAR_EXPRESSION "\\| 100 per site, batch 100, fast \\| [0-9]+ \\|.*BM_Tanh/784")
+  endif()
   set(_photos /usr/lib/python3/dist-packages/skimage/data)
   if(EXISTS ${_photos}/camera.png)
     add_test(NAME experiment.hierarchical.photos
