@@ -7,8 +7,11 @@
 #                                                           # FOLDER (default: skimage's data)
 # Any folder of PNG/JPEG images works, e.g. Labeled Faces in the Wild for the paper's experiment
 # (DOWNSAMPLE=4 turns 250x250 faces into 62x62 images, from which 28x28 patches are cut).
+# Photograph patches are ZCA-whitened (`simmatch patches --whiten`; WHITEN=0 keeps raw pixels):
+# natural images have a 1/f^2 spectrum, and without whitening the first layer learns smooth
+# luminance gradients instead of edges (docs/results.md shows both).
 # Environment: SIMMATCH=build/simmatch, OUT=runs/hierarchical/<data>, EPOCHS, SAMPLES, PATCHES,
-# DOWNSAMPLE, FIELD_SAMPLES (samples for the reverse correlation), SOLVER.
+# DOWNSAMPLE, WHITEN (1), FIELD_SAMPLES (samples for the reverse correlation), SOLVER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT=${1:-fashion}
@@ -24,7 +27,7 @@ case "$WHAT" in
   photos)
     FOLDER=${2:-/usr/lib/python3/dist-packages/skimage/data}
     "$SIMMATCH" patches "$FOLDER" "$OUT/patches.npy" --size 28 --count "${PATCHES:-20000}" \
-      --downsample "${DOWNSAMPLE:-2}" --seed 1 --skip-unreadable
+      --downsample "${DOWNSAMPLE:-2}" --seed 1 --skip-unreadable $([ "${WHITEN:-1}" = 1 ] && echo --whiten)
     DATA=(data.format=npy data.path="$OUT/patches.npy" data.labels="")
     ;;
   *) echo "usage: $0 fashion | photos [FOLDER]" >&2; exit 2 ;;
