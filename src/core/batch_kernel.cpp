@@ -6,6 +6,7 @@
 #include "core/batch_kernel.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace simmatch::kernels {
 
@@ -66,6 +67,123 @@ inline void dots2_block(const T* a, const T* c, const T* d, Index rows, Index ld
   for (Index j = 0; j < W; ++j) {
     ac[c0 + j] += static_cast<double>(s1[j]);
     ad[c0 + j] += static_cast<double>(s2[j]);
+  }
+}
+
+// Dense site blocks. Vectors via the compiler's generic vector extension (GCC and clang): one
+// AVX-512 register where the target has it, else two 256-bit halves' worth of AVX2 code.
+#if defined(__AVX512F__)
+constexpr Index kVecBytes = 64;
+#else
+constexpr Index kVecBytes = 32;
+#endif
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float V __attribute__((vector_size(kVecBytes)));
+};
+template <>
+struct Simd<double> {
+  typedef double V __attribute__((vector_size(kVecBytes)));
+};
+template <typename T>
+constexpr Index kLanes = kVecBytes / static_cast<Index>(sizeof(T));
+
+template <typename V, typename T>
+inline V vload(const T* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename V, typename T>
+inline void vstore(T* p, const V& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// Batch-vectorised tile: R rows of the block times NV vectors of samples. b points at the
+// tile's first row of the block (row length k), x and y at the site's rows, column c0. The
+// vectors sit at n * lanes except the last, at `last` (w - lanes for a tile w samples wide), so
+// a width that is not a whole number of vectors overlaps its neighbour instead of reading past
+// the batch: overlapping lanes compute the same operations on the same data, and every row's
+// outputs are all read before any is written, so they store the same values twice.
+// Per accumulator: acc = 0, acc += b(i, j) x(j, .) for j = 0 .. k-1, y += alpha acc, the
+// operations of csr_row_accumulate (separate multiply and add: fp-contract is off).
+template <typename T, int R, int NV>
+inline void sample_tile(const T* b, Index k, const T* x, Index ld, Index last, T alpha, T* y) {
+  using V = typename Simd<T>::V;
+  constexpr Index L = kLanes<T>;
+  Index off[NV];
+  for (int n = 0; n < NV; ++n) off[n] = n + 1 < NV ? n * L : last;
+  V acc[R][NV];
+  for (int r = 0; r < R; ++r) {
+    for (int n = 0; n < NV; ++n) acc[r][n] = V{};
+  }
+  for (Index j = 0; j < k; ++j) {
+    const T* xj = x + j * ld;
+    V xv[NV];
+    for (int n = 0; n < NV; ++n) xv[n] = vload<V>(xj + off[n]);
+    for (int r = 0; r < R; ++r) {
+      const T v = b[r * k + j];
+      for (int n = 0; n < NV; ++n) acc[r][n] += v * xv[n];
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    T* yr = y + r * ld;
+    V yv[NV];
+    for (int n = 0; n < NV; ++n) yv[n] = vload<V>(yr + off[n]);
+    for (int n = 0; n < NV; ++n) yv[n] += alpha * acc[r][n];
+    for (int n = 0; n < NV; ++n) vstore(yr + off[n], yv[n]);
+  }
+}
+
+template <typename T, int R>
+inline void sample_tile_nv(int nv, const T* b, Index k, const T* x, Index ld, Index last, T alpha, T* y) {
+  switch (nv) {
+    case 1: sample_tile<T, R, 1>(b, k, x, ld, last, alpha, y); break;
+    case 2: sample_tile<T, R, 2>(b, k, x, ld, last, alpha, y); break;
+    case 3: sample_tile<T, R, 3>(b, k, x, ld, last, alpha, y); break;
+    default: sample_tile<T, R, 4>(b, k, x, ld, last, alpha, y); break;
+  }
+}
+
+// Row-vectorised tile for batches narrower than a vector: NR vectors of rows (from the
+// transposed, zero-padded block bt, row length kp) times NS samples. The lanes are rows, the
+// arithmetic per row and sample the same as sample_tile's; `rows` valid rows from the tile's
+// first, the padding lanes are dropped.
+template <typename T, int NR, int NS>
+inline void row_tile(const T* bt, Index k, Index kp, const T* x, Index ld, Index rows, T alpha, T* y) {
+  using V = typename Simd<T>::V;
+  constexpr Index L = kLanes<T>;
+  V acc[NR][NS];
+  for (int n = 0; n < NR; ++n) {
+    for (int m = 0; m < NS; ++m) acc[n][m] = V{};
+  }
+  for (Index j = 0; j < k; ++j) {
+    V bv[NR];
+    for (int n = 0; n < NR; ++n) bv[n] = vload<V>(bt + j * kp + n * L);
+    for (int m = 0; m < NS; ++m) {
+      const T xs = x[j * ld + m];
+      for (int n = 0; n < NR; ++n) acc[n][m] += bv[n] * xs;
+    }
+  }
+  for (int n = 0; n < NR; ++n) {
+    const Index valid = std::min(L, rows - n * L);
+    for (int m = 0; m < NS; ++m) {
+      T a[L];
+      vstore(a, acc[n][m]);
+      for (Index l = 0; l < valid; ++l) y[(n * L + l) * ld + m] += alpha * a[l];
+    }
+  }
+}
+
+template <typename T, int NR>
+inline void row_tile_ns(int ns, const T* bt, Index k, Index kp, const T* x, Index ld, Index rows, T alpha, T* y) {
+  switch (ns) {
+    case 1: row_tile<T, NR, 1>(bt, k, kp, x, ld, rows, alpha, y); break;
+    case 2: row_tile<T, NR, 2>(bt, k, kp, x, ld, rows, alpha, y); break;
+    case 3: row_tile<T, NR, 3>(bt, k, kp, x, ld, rows, alpha, y); break;
+    default: row_tile<T, NR, 4>(bt, k, kp, x, ld, rows, alpha, y); break;
   }
 }
 
@@ -136,6 +254,84 @@ void csr_row_accumulate(const CsrView<T>& a, Index i, const T* x, Index batch, T
 }
 
 template <typename T>
+bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out) {
+  if (a.rows < 1 || a.rows != a.cols || a.row_ptr[0] != 0) return false;
+  const Index k = a.row_ptr[1];
+  if (k < std::max<Index>(min_k, 1) || a.rows % k != 0) return false;
+  for (Index i = 0; i < a.rows; ++i) {
+    if (a.row_ptr[i + 1] - a.row_ptr[i] != k) return false;
+    const int* c = a.col + a.row_ptr[i];
+    const Index lo = i - i % k;
+    for (Index t = 0; t < k; ++t) {
+      if (c[t] != lo + t) return false;
+    }
+  }
+  constexpr Index L = kLanes<T>;
+  out.k = k;
+  out.sites = a.rows / k;
+  out.kp = (k + L - 1) / L * L;
+  out.val = a.val;
+  out.tval.assign(static_cast<std::size_t>(out.sites * k * out.kp), T(0));
+  for (Index s = 0; s < out.sites; ++s) {
+    const T* b = a.val + s * k * k;
+    T* bt = out.tval.data() + s * k * out.kp;
+    for (Index i = 0; i < k; ++i) {
+      for (Index j = 0; j < k; ++j) bt[j * out.kp + i] = b[i * k + j];
+    }
+  }
+  return true;
+}
+
+template <typename T>
+void dense_site_accumulate(const DenseSiteBlocks<T>& d, Index s, const T* x, Index batch, T alpha, T* y) {
+  constexpr Index L = kLanes<T>;
+  constexpr Index R = 4;  // rows per sample tile, vectors of rows per row tile
+  const Index k = d.k;
+  if (batch >= L) {
+    // Tiles of R rows x up to 4 vectors of samples; the x tile (k x 4 vectors) stays in L1
+    // while the rows go by.
+    const T* b = d.val + s * k * k;
+    for (Index c0 = 0; c0 < batch;) {
+      Index w = std::min(4 * L, batch - c0);
+      const Index left = batch - c0 - w;
+      if (left > 0 && left < L) w = batch - c0 - L;  // leave the last tile a whole vector
+      const int nv = static_cast<int>((w + L - 1) / L);
+      Index i = 0;
+      for (; i + R <= k; i += R) sample_tile_nv<T, R>(nv, b + i * k, k, x + c0, batch, w - L, alpha, y + i * batch + c0);
+      const T* bi = b + i * k;
+      T* yi = y + i * batch + c0;
+      switch (k - i) {
+        case 1: sample_tile_nv<T, 1>(nv, bi, k, x + c0, batch, w - L, alpha, yi); break;
+        case 2: sample_tile_nv<T, 2>(nv, bi, k, x + c0, batch, w - L, alpha, yi); break;
+        case 3: sample_tile_nv<T, 3>(nv, bi, k, x + c0, batch, w - L, alpha, yi); break;
+        default: break;
+      }
+      c0 += w;
+    }
+    return;
+  }
+  // Narrow batch: vectors over rows, from the transposed blocks; tiles of R row vectors x up to
+  // 4 samples, the block's R vectors of rows (k x R lanes) staying in L1 while samples go by.
+  const Index kp = d.kp;
+  const T* bt = d.tval.data() + s * k * kp;
+  const Index groups = kp / L;
+  for (Index g = 0; g < groups; g += R) {
+    const Index nr = std::min(R, groups - g);
+    for (Index c = 0; c < batch; c += 4) {
+      const int ns = static_cast<int>(std::min<Index>(4, batch - c));
+      const T* btg = bt + g * L;
+      T* yg = y + g * L * batch + c;
+      switch (nr) {
+        case 1: row_tile_ns<T, 1>(ns, btg, k, kp, x + c, batch, k - g * L, alpha, yg); break;
+        case 2: row_tile_ns<T, 2>(ns, btg, k, kp, x + c, batch, k - g * L, alpha, yg); break;
+        case 3: row_tile_ns<T, 3>(ns, btg, k, kp, x + c, batch, k - g * L, alpha, yg); break;
+        default: row_tile_ns<T, 4>(ns, btg, k, kp, x + c, batch, k - g * L, alpha, yg); break;
+      }
+    }
+  }
+}
+
+template <typename T>
 void csr_times_batch(const CsrView<T>& a, const T* x, T* y, Index batch, T alpha, T beta) {
   for (Index i = 0; i < a.rows; ++i) {
     T* yi = y + i * batch;
@@ -184,6 +380,11 @@ template void csr_row_accumulate<float>(const CsrView<float>&, Index, const floa
 template void csr_row_accumulate<double>(const CsrView<double>&, Index, const double*, Index, double, double*);
 template void csr_times_batch<float>(const CsrView<float>&, const float*, float*, Index, float, float);
 template void csr_times_batch<double>(const CsrView<double>&, const double*, double*, Index, double, double);
+template bool dense_site_blocks<float>(const CsrView<float>&, Index, DenseSiteBlocks<float>&);
+template bool dense_site_blocks<double>(const CsrView<double>&, Index, DenseSiteBlocks<double>&);
+template void dense_site_accumulate<float>(const DenseSiteBlocks<float>&, Index, const float*, Index, float, float*);
+template void dense_site_accumulate<double>(const DenseSiteBlocks<double>&, Index, const double*, Index, double,
+                                            double*);
 template void column_dots2<float>(const float*, const float*, const float*, Index, Index, double*, double*);
 template void column_dots2<double>(const double*, const double*, const double*, Index, Index, double*, double*);
 template void to_neuron_major<float>(const float*, Index, Index, Index, float*);

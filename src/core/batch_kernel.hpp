@@ -50,6 +50,33 @@ void csr_times_batch(const CsrView<T>& a, const T* x, T* y, Index batch, T alpha
 template <typename T>
 void csr_row_accumulate(const CsrView<T>& a, Index i, const T* x, Index batch, T alpha, T* acc);
 
+/// A square matrix that is block diagonal by site with dense site blocks: site s owns rows and
+/// columns [s k, (s + 1) k) and every row stores exactly the k entries of its block, columns in
+/// order (a local2d lateral matrix of radius 0, k neurons per site). The CSR values are then the
+/// blocks row-major, site after site, and `val` views them without a copy; `tval` holds the
+/// blocks transposed (tval[s][j][i] = block s (i, j)), rows padded with zeros to whole vectors,
+/// for batches narrower than a vector. Built once per solve by dense_site_blocks.
+template <typename T>
+struct DenseSiteBlocks {
+  Index k = 0;              // neurons per site
+  Index sites = 0;
+  Index kp = 0;             // k rounded up to whole vectors: the row length of tval
+  const T* val = nullptr;   // sites x k x k, row-major per site (the CSR values)
+  std::vector<T> tval;      // sites x k x kp
+};
+
+/// Whether `a` has the dense site-block structure above with k >= min_k; if so fills `out`
+/// (which then views a's values: keep a alive and unchanged while out is used).
+template <typename T>
+bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out);
+
+/// y += alpha B_s x for the block B_s of site s, with x and y the site's k rows (k x batch,
+/// row-major, ld = batch). Register-blocked dense kernel with exactly csr_row_accumulate's
+/// arithmetic for every row and sample (products summed from zero in column order, then scaled
+/// and added to y), so the result is the CSR kernel's bit for bit, for any batch and position.
+template <typename T>
+void dense_site_accumulate(const DenseSiteBlocks<T>& d, Index s, const T* x, Index batch, T alpha, T* y);
+
 /// Sampled dense-dense product (SDDMM) for learning (eq. 17 correlations):
 /// sums[k] += sum_b post[i, b] pre[j, b] for every entry k = (i, j) of the pattern `s`,
 /// with post (s.rows x batch) and pre (s.cols x batch) row-major (samples contiguous).

@@ -2,6 +2,8 @@
 // that hit every register-block width and the tail, in float and double.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <random>
 
 #include "core/batch_kernel.hpp"
@@ -113,6 +115,169 @@ TYPED_TEST(KernelsTest, ColumnDotsMatchPerSampleDots) {
     for (Index b = 0; b < batch; ++b) {
       EXPECT_NEAR(ac[static_cast<std::size_t>(b)], a.col(b).dot(c.col(b)), sizeof(T) == 4 ? 1e-4 : 1e-12);
       EXPECT_NEAR(ad[static_cast<std::size_t>(b)], a.col(b).dot(d.col(b)), sizeof(T) == 4 ? 1e-4 : 1e-12);
+    }
+  }
+}
+
+// A random lateral matrix on a sites.height x sites.width grid of sites.channels neurons per
+// site (every stored entry random), as CSR.
+template <typename T>
+SparseWeights<T> random_lateral(const Grid& sites, double radius, std::uint64_t seed, bool drop_one = false) {
+  Eigen::MatrixXd dense = Structure::lateral2d(sites, radius).to_dense();
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0.0, 1.0);
+  for (Index e = 0; e < dense.size(); ++e) {
+    if (dense.data()[e] != 0) dense.data()[e] = n(rng);
+  }
+  if (drop_one) dense(dense.rows() - 1, dense.cols() - 2) = 0.0;  // sparseView drops it
+  SparseWeights<T> m = dense.cast<T>().sparseView();
+  m.makeCompressed();
+  return m;
+}
+
+template <typename T>
+std::vector<T> random_values(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0.0, 1.0);
+  std::vector<T> v(count);
+  for (auto& e : v) e = static_cast<T>(n(rng));
+  return v;
+}
+
+// y += alpha B x site by site with the dense kernel, and row by row with the CSR kernel.
+template <typename T>
+std::vector<T> dense_product(const kernels::DenseSiteBlocks<T>& d, const std::vector<T>& x, std::vector<T> y,
+                             Index batch, T alpha) {
+  for (Index s = 0; s < d.sites; ++s) {
+    kernels::dense_site_accumulate(d, s, x.data() + s * d.k * batch, batch, alpha, y.data() + s * d.k * batch);
+  }
+  return y;
+}
+
+template <typename T>
+std::vector<T> csr_product(const SparseWeights<T>& a, const std::vector<T>& x, std::vector<T> y, Index batch, T alpha) {
+  for (Index i = 0; i < a.rows(); ++i) {
+    kernels::csr_row_accumulate(kernels::view_of(a), i, x.data(), batch, alpha, y.data() + i * batch);
+  }
+  return y;
+}
+
+// Bitwise equality, so that -0 vs +0 or different NaNs would show.
+template <typename T>
+bool same_bits(T a, T b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+TYPED_TEST(KernelsTest, DenseSiteBlocksMatchCsrBitForBit) {
+  using T = TypeParam;
+  for (Index k : {8, 13, 100}) {
+    const SparseWeights<T> a = random_lateral<T>(Grid{2, 3, k}, 0.0, static_cast<std::uint64_t>(k));
+    kernels::DenseSiteBlocks<T> d;
+    ASSERT_TRUE(kernels::dense_site_blocks(kernels::view_of(a), 8, d)) << "k " << k;
+    ASSERT_EQ(d.k, k);
+    ASSERT_EQ(d.sites, 6);
+    for (Index batch : {1, 2, 3, 5, 8, 15, 16, 17, 31, 50, 64, 65, 100}) {
+      const auto n = static_cast<std::size_t>(a.rows() * batch);
+      const std::vector<T> x = random_values<T>(n, 10 + static_cast<std::uint64_t>(batch));
+      const std::vector<T> y0 = random_values<T>(n, 20 + static_cast<std::uint64_t>(batch));
+      for (T alpha : {T(-1), T(0.37)}) {
+        const std::vector<T> expect = csr_product(a, x, y0, batch, alpha);
+        const std::vector<T> got = dense_product(d, x, y0, batch, alpha);
+        for (std::size_t e = 0; e < n; ++e) {
+          ASSERT_TRUE(same_bits(got[e], expect[e]))
+              << "k " << k << " batch " << batch << " row " << e / static_cast<std::size_t>(batch) << " sample "
+              << e % static_cast<std::size_t>(batch) << ": " << got[e] << " vs " << expect[e];
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(KernelsTest, DenseSiteBlocksGiveASampleTheSameBitsAtAnyBatchWidthAndPosition) {
+  using T = TypeParam;
+  for (Index k : {8, 13, 100}) {
+    const SparseWeights<T> a = random_lateral<T>(Grid{1, 2, k}, 0.0, 7 + static_cast<std::uint64_t>(k));
+    kernels::DenseSiteBlocks<T> d;
+    ASSERT_TRUE(kernels::dense_site_blocks(kernels::view_of(a), 8, d));
+    const Index rows = a.rows();
+    constexpr Index full = 64;
+    const std::vector<T> x = random_values<T>(static_cast<std::size_t>(rows * full), 31);
+    const std::vector<T> y0 = random_values<T>(static_cast<std::size_t>(rows * full), 32);
+    const std::vector<T> all = dense_product(d, x, y0, full, T(-1));
+    for (Index batch : {1, 3, 16, 17, 50, 64}) {
+      // Columns of the full batch in a scrambled order: sample c lands at position q.
+      std::vector<Index> pick(static_cast<std::size_t>(batch));
+      for (Index q = 0; q < batch; ++q) pick[static_cast<std::size_t>(q)] = (q * 37 + 11 + batch) % full;
+      std::vector<T> xs(static_cast<std::size_t>(rows * batch)), ys(xs.size());
+      for (Index i = 0; i < rows; ++i) {
+        for (Index q = 0; q < batch; ++q) {
+          xs[static_cast<std::size_t>(i * batch + q)] = x[static_cast<std::size_t>(i * full + pick[static_cast<std::size_t>(q)])];
+          ys[static_cast<std::size_t>(i * batch + q)] = y0[static_cast<std::size_t>(i * full + pick[static_cast<std::size_t>(q)])];
+        }
+      }
+      const std::vector<T> part = dense_product(d, xs, ys, batch, T(-1));
+      for (Index i = 0; i < rows; ++i) {
+        for (Index q = 0; q < batch; ++q) {
+          const T want = all[static_cast<std::size_t>(i * full + pick[static_cast<std::size_t>(q)])];
+          ASSERT_TRUE(same_bits(part[static_cast<std::size_t>(i * batch + q)], want))
+              << "k " << k << " batch " << batch << " position " << q << " row " << i;
+        }
+      }
+    }
+  }
+}
+
+TYPED_TEST(KernelsTest, DenseSiteBlocksRejectOtherStructures) {
+  using T = TypeParam;
+  kernels::DenseSiteBlocks<T> d;
+  // Lateral radius 1: rows reach the neighbouring sites.
+  EXPECT_FALSE(kernels::dense_site_blocks(kernels::view_of(random_lateral<T>(Grid{3, 3, 10}, 1.0, 1)), 8, d));
+  // One entry of the last block missing.
+  EXPECT_FALSE(kernels::dense_site_blocks(kernels::view_of(random_lateral<T>(Grid{2, 2, 10}, 0.0, 2, true)), 8, d));
+  // Blocks smaller than asked for.
+  EXPECT_FALSE(kernels::dense_site_blocks(kernels::view_of(random_lateral<T>(Grid{2, 2, 4}, 0.0, 3)), 8, d));
+  // Not square: a feedforward local2d pattern.
+  Eigen::MatrixXd dense;
+  EXPECT_FALSE(kernels::dense_site_blocks(kernels::view_of(random_sparse<T>(dense, 4)), 8, d));
+  EXPECT_EQ(d.k, 0);
+  // The radius-0 pattern itself is accepted, whatever the grid.
+  EXPECT_TRUE(kernels::dense_site_blocks(kernels::view_of(random_lateral<T>(Grid{3, 1, 9}, 0.0, 5)), 8, d));
+  EXPECT_EQ(d.k, 9);
+  EXPECT_EQ(d.sites, 3);
+}
+
+TEST(Kernels, SolversWithDenseSiteBlocksAreUnchangedBySplittingTheBatch) {
+  // Ten neurons per site and lateral radius 0: the engine takes the dense lateral kernel (Euler,
+  // and the fast solver on ReLUs, which Newton leaves to it), and a sample's fixed point is
+  // still the same bits alone as in a batch.
+  const Grid in{8, 8, 1};
+  const Grid out = Structure::local2d_output(in, 2, 10);
+  for (const Activation act : {Activation::tanh(), Activation::relu()}) {
+    std::vector<Layer<float>> layers;
+    layers.emplace_back(Structure::local2d(in, 2, 1.5, 10), Structure::lateral2d(out, 0.0), act, out);
+    Network<float> net(64, std::move(layers), 0.0);
+    net.initialise(3);
+    // Diagonal 0.3 and small symmetric couplings, so that the lateral sums matter.
+    auto& l = net.layer(0).L();
+    for (Index i = 0; i < l.outerSize(); ++i) {
+      for (SparseWeights<float>::InnerIterator it(l, i); it; ++it) {
+        it.valueRef() = it.col() == i ? 0.3f : 0.03f * std::sin(static_cast<float>(i + it.col()));
+      }
+    }
+    const Matrix<float> x = Matrix<float>::Random(64, 70);
+    SolverOptions o;
+    o.method = act.kind() == ActivationKind::tanh ? SolverMethod::euler : SolverMethod::fast;
+    const auto solver = make_solver<float>(o);
+    FixedPoints<float> all;
+    solver->solve(net, x, all);
+    EXPECT_GT(all.mean_iterations(), 3.0);
+    for (Index s : {Index{0}, Index{17}, Index{69}}) {
+      FixedPoints<float> one;
+      solver->solve(net, x.col(s), one);
+      EXPECT_EQ(one.iterations[0], all.iterations[static_cast<std::size_t>(s)]);
+      for (Index i = 0; i < net.layer(0).size(); ++i) {
+        ASSERT_TRUE(same_bits(one.r[0](i, 0), all.r[0](i, s))) << "sample " << s << " neuron " << i;
+      }
     }
   }
 }
