@@ -33,6 +33,11 @@ struct SolverOptions {
   int anderson_depth = 5;
   double anderson_mixing = 1.0;
   double anderson_restart = 100.0;
+  /// Fast solver only: layers whose lateral connections stay within sites of at most this many
+  /// neurons (lateral radius 0), without feedback, are solved by per-site Newton (cost ~k^3/3
+  /// multiply-adds per site and iteration, few iterations however stiff the trained L is);
+  /// larger sites use Anderson. 0 = always Anderson. At most 256.
+  int newton_max_site = 64;
 };
 
 /// "euler" or "fast"; throws ConfigError otherwise.

@@ -180,6 +180,11 @@ std::vector<Param> make_table() {
   t.push_back(global("solver.anderson_restart", R, solver.anderson_restart,
                      "`fast` solver: a sample whose residual exceeds this many times its best clears its history.",
                      [](auto& c) -> auto& { return c.solver.anderson_restart; }, Check{Op::greater, 1, std::nullopt, false}));
+  t.push_back(global("solver.newton_max_site", I, solver.newton_max_site,
+                     "`fast` solver: per-site Newton for lateral structure within sites of at most this many neurons "
+                     "(no feedback); larger sites use Anderson; 0 = always Anderson.",
+                     [](auto& c) -> auto& { return c.solver.newton_max_site; },
+                     Check{Op::greater_equal, 0, 256, false}));
   // train
   t.push_back(global("train.epochs", I, train.epochs, "Number of epochs.",
                      [](auto& c) -> auto& { return c.train.epochs; }, count));

@@ -29,8 +29,8 @@ struct BlockLayer {
 };
 
 template <typename T>
-bool block_diagonal(const SparseWeights<T>& l, Index k) {
-  if (k < 1 || k > kMaxNewtonBlock || l.rows() != l.cols() || l.rows() % k != 0) return false;
+bool block_diagonal(const SparseWeights<T>& l, Index k, Index max_site) {
+  if (k < 1 || k > max_site || l.rows() != l.cols() || l.rows() % k != 0) return false;
   const int* rp = l.outerIndexPtr();
   const int* col = l.innerIndexPtr();
   for (Index i = 0; i < l.rows(); ++i) {
@@ -112,8 +112,13 @@ struct SampleNewton {
   std::vector<T> r, g, uold, du;
   std::vector<double> fold, lam, sres, srr;
   std::vector<unsigned char> has_old;
+  std::vector<double> jac, rhs, fp;  // one site's Newton system (k x k, k, k)
 
   void size(Index n, Index sites) {
+    const Index k = n / sites;
+    jac.resize(static_cast<std::size_t>(k * k));
+    rhs.resize(static_cast<std::size_t>(k));
+    fp.resize(static_cast<std::size_t>(k));
     r.resize(static_cast<std::size_t>(n));
     g.resize(static_cast<std::size_t>(n));
     uold.resize(static_cast<std::size_t>(n));
@@ -135,8 +140,6 @@ struct SampleNewton {
     const ActivationKind kind = b.act.kind();
     const T clip = static_cast<T>(b.act.clip());
     std::fill(has_old.begin(), has_old.end(), 0);
-    double jac[kMaxNewtonBlock * kMaxNewtonBlock];
-    double rhs[kMaxNewtonBlock];
     ok = false;
     int it = 0;
     while (it < opt.max_steps) {
@@ -212,7 +215,6 @@ struct SampleNewton {
           for (Index i = 0; i < k; ++i) u[o + i] += h * (g[o + i] - u[o + i]);
           continue;
         }
-        double fp[kMaxNewtonBlock];
         for (Index j = 0; j < k; ++j) fp[j] = slope(b.act, u[o + j], r[o + j]);
         for (Index i = 0; i < k; ++i) {
           for (Index j = 0; j < k; ++j) {
@@ -221,7 +223,7 @@ struct SampleNewton {
           }
           rhs[i] = static_cast<double>(g[o + i] - u[o + i]);
         }
-        if (!lu_solve<K>(jac, rhs, k)) {
+        if (!lu_solve<K>(jac.data(), rhs.data(), k)) {
           has_old[ss] = 0;
           const T h = static_cast<T>(opt.step_min);
           for (Index i = 0; i < k; ++i) u[o + i] += h * (g[o + i] - u[o + i]);
@@ -245,7 +247,7 @@ struct SampleNewton {
 }  // namespace
 
 template <typename T>
-bool newton_blocks_apply(const Network<T>& network) {
+bool newton_blocks_apply(const Network<T>& network, Index max_site) {
   if (network.num_layers() > 1 && network.gamma() != 0.0) return false;
   for (Index p = 0; p < network.num_layers(); ++p) {
     const auto& layer = network.layer(p);
@@ -254,7 +256,7 @@ bool newton_blocks_apply(const Network<T>& network) {
     // take the Anderson path, which is equivalent for every activation.
     const ActivationKind kind = layer.activation().kind();
     if (kind != ActivationKind::tanh && kind != ActivationKind::linear) return false;
-    if (!block_diagonal(layer.L(), layer.grid().channels)) return false;
+    if (!block_diagonal(layer.L(), layer.grid().channels, max_site)) return false;
   }
   return true;
 }
@@ -323,8 +325,8 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   }
 }
 
-template bool newton_blocks_apply<float>(const Network<float>&);
-template bool newton_blocks_apply<double>(const Network<double>&);
+template bool newton_blocks_apply<float>(const Network<float>&, Index);
+template bool newton_blocks_apply<double>(const Network<double>&, Index);
 template void solve_block_newton<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
                                         const SolverOptions&);
 template void solve_block_newton<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,

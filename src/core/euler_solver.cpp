@@ -141,6 +141,9 @@ template <typename T>
 FastSolver<T>::FastSolver(SolverOptions options) : options_(options) {
   if (!(options_.tolerance > 0)) throw ConfigError("fast solver: tolerance must be > 0");
   if (options_.max_steps < 1) throw ConfigError("fast solver: max_steps must be >= 1");
+  if (options_.newton_max_site < 0 || options_.newton_max_site > 256) {
+    throw ConfigError(fmt::format("fast solver: newton_max_site must be in [0, 256], got {}", options_.newton_max_site));
+  }
   if (options_.anderson_depth < 0 || options_.anderson_depth > 8) {
     throw ConfigError(fmt::format("fast solver: anderson_depth must be in [0, 8], got {}", options_.anderson_depth));
   }

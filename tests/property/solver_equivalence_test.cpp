@@ -195,6 +195,8 @@ std::vector<Case> all_cases() {
     for (Index per_site : {Index{4}, Index{16}}) {
       for (int layers = 1; layers <= 2; ++layers) cases.push_back(Case{act, layers, 0.0, Shape::blocks, per_site});
     }
+    // A site larger than the unrolled sizes (dynamic k, above the former limit of 32).
+    cases.push_back(Case{act, 1, 0.0, Shape::blocks, 48});
   }
   return cases;
 }
@@ -210,7 +212,7 @@ TEST(FastSolver, PerSiteNewtonIsUsedWhereItApplies) {
     EXPECT_FALSE(detail::newton_blocks_apply(make_network(Case{act, 1, 0.0, Shape::blocks, 4}, 5))) << act;
   }
   for (const char* act : {"linear", "tanh"}) {
-    for (Index per_site : {Index{4}, Index{16}}) {
+    for (Index per_site : {Index{4}, Index{16}, Index{48}}) {
       const Network<double> net = make_network(Case{act, 1, 0.0, Shape::blocks, per_site}, 5);
       ASSERT_TRUE(detail::newton_blocks_apply(net)) << act << " " << per_site;
       const Matrix<double> x = inputs(net.input_size(), 20, 3);
@@ -223,6 +225,16 @@ TEST(FastSolver, PerSiteNewtonIsUsedWhereItApplies) {
   EXPECT_FALSE(detail::newton_blocks_apply(make_network(Case{"tanh", 1, 0.0, Shape::local2d}, 5)));
   EXPECT_FALSE(detail::newton_blocks_apply(make_network(Case{"linear", 2, 0.3, Shape::local2d}, 5)));
   EXPECT_TRUE(detail::newton_blocks_apply(make_network(Case{"linear", 2, 0.0, Shape::local2d}, 5)));
+}
+
+// solver.newton_max_site bounds the site size that takes Newton; 0 turns Newton off.
+TEST(FastSolver, NewtonMaxSiteBoundsThePerSitePath) {
+  const Network<double> net = make_network(Case{"tanh", 1, 0.0, Shape::blocks, 16}, 5);
+  EXPECT_TRUE(detail::newton_blocks_apply(net, 16));
+  EXPECT_FALSE(detail::newton_blocks_apply(net, 15));
+  EXPECT_FALSE(detail::newton_blocks_apply(net, 0));
+  EXPECT_THROW(FastSolver<double>(SolverOptions{.method = SolverMethod::fast, .newton_max_site = -1}), ConfigError);
+  EXPECT_THROW(FastSolver<double>(SolverOptions{.method = SolverMethod::fast, .newton_max_site = 257}), ConfigError);
 }
 
 // Each sample is solved on its own after the batched drive: a sample's result does not depend
