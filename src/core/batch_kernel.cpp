@@ -70,12 +70,14 @@ inline void dots2_block(const T* a, const T* c, const T* d, Index rows, Index ld
   }
 }
 
-// Dense site blocks. Vectors via the compiler's generic vector extension (GCC and clang): one
-// AVX-512 register where the target has it, else two 256-bit halves' worth of AVX2 code.
+// Dense site blocks. Vectors via the compiler's generic vector extension (GCC and clang), as
+// wide as the target's registers (so that no vector crosses a function boundary in two halves).
 #if defined(__AVX512F__)
 constexpr Index kVecBytes = 64;
-#else
+#elif defined(__AVX__)
 constexpr Index kVecBytes = 32;
+#else
+constexpr Index kVecBytes = 16;
 #endif
 template <typename T>
 struct Simd;
