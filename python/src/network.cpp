@@ -269,6 +269,7 @@ py::dict metrics_dict(const EpochMetrics& e) {
   d["mean_iterations"] = e.mean_iterations;
   d["converged_fraction"] = e.converged_fraction;
   d["samples"] = e.samples;
+  d["skipped"] = e.skipped;
   d["seconds"] = e.seconds;
   d["samples_per_second"] = e.samples_per_second;
   return d;

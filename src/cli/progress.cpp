@@ -83,6 +83,7 @@ void MetricsLog::write(const EpochMetrics& m) {
   line["mean_iterations"] = number(m.mean_iterations);
   line["converged_fraction"] = number(m.converged_fraction);
   line["samples"] = m.samples;
+  line["skipped"] = m.skipped;
   line["seconds"] = number(m.seconds);
   line["samples_per_second"] = number(m.samples_per_second);
   out_ << line.dump() << '\n' << std::flush;
