@@ -552,7 +552,7 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
   if (batch == 0) return;
   // Lateral structure block diagonal by site and no feedback: the fixed point splits into small
   // per-site problems that Newton's method solves in a few iterations (block_newton.hpp).
-  if (scheme == Scheme::anderson && options.anderson_depth > 0 && newton_blocks_apply(network)) {
+  if (scheme == Scheme::anderson && options.anderson_depth > 0 && newton_blocks_apply(network, options.newton_max_site)) {
     solve_block_newton(network, x, state, options);
     return;
   }
