@@ -4,7 +4,8 @@
 #   experiments/nps_table.sh mnist             # MNIST json subset, canonical split (i % 5 == 4 test)
 #   experiments/nps_table.sh fashion           # full Fashion-MNIST, 60k / 10k
 # Environment: NPS="4 8 16 32 64 100", EPOCHS=10, SAMPLES=1000 (per epoch), TRAIN_LIMIT / TEST_LIMIT
-# (0 = all), SOLVER=euler|fast, C="0.01,0.1,1,10", OUT=runs/nps_<data>, SIMMATCH=build/simmatch.
+# (0 = all), SOLVER=euler|fast, C="0.01,0.1,1,10", OUT=runs/nps_<data>, SIMMATCH=build/simmatch,
+# SET="key=value ..." (more config overrides for training and encoding, e.g. solver.newton_max_site=100).
 # Writes OUT/nps<k>/{model.npz,metrics.jsonl,eval.json}, OUT/raw.json and OUT/table.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,9 @@ TEST_LIMIT=${TEST_LIMIT:-0}
 SOLVER=${SOLVER:-euler}
 C=${C:-0.01,0.1,1,10}
 OUT=${OUT:-runs/nps_$DATA}
+read -r -a SET_ARGS <<<"${SET:-}"
+EVAL_SET=()
+for kv in "${SET_ARGS[@]}"; do EVAL_SET+=(--set "$kv"); done
 mkdir -p "$OUT"
 
 case "$DATA" in
@@ -47,9 +51,9 @@ for k in $NPS; do
   dir="$OUT/nps$k"
   start=$(date +%s)
   "$SIMMATCH" train "$CONFIG" "${DATA_ARGS[@]}" layers.0.neurons_per_site="$k" train.epochs="$EPOCHS" \
-    train.samples_per_epoch="$SAMPLES" solver.method="$SOLVER" output.dir="$dir" 2>&1 | tail -n 2
+    train.samples_per_epoch="$SAMPLES" solver.method="$SOLVER" "${SET_ARGS[@]}" output.dir="$dir" 2>&1 | tail -n 2
   mid=$(date +%s)
-  "$SIMMATCH" evaluate "$dir/model.npz" "${EVAL_DATA[@]}" --c "$C" --set solver.method="$SOLVER" \
+  "$SIMMATCH" evaluate "$dir/model.npz" "${EVAL_DATA[@]}" --c "$C" --set solver.method="$SOLVER" "${EVAL_SET[@]}" \
     --json "$dir/eval.json" | grep -E "chosen|test"
   end=$(date +%s)
   echo "train $((mid - start)) s, encode + read-out $((end - mid)) s" | tee "$dir/time.txt"
