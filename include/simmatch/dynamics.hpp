@@ -36,8 +36,10 @@ struct SolverOptions {
   /// Fast solver only: layers whose lateral connections stay within sites of at most this many
   /// neurons (lateral radius 0), without feedback, are solved by per-site Newton (cost ~k^3/3
   /// multiply-adds per site and iteration, few iterations however stiff the trained L is);
-  /// larger sites use Anderson. 0 = always Anderson. At most 256.
-  int newton_max_site = 64;
+  /// larger sites use Anderson. 0 = always Anderson. At most 256. Measured on MNIST
+  /// (docs/performance.md): once L is trained, Anderson needs hundreds of iterations at 64-100
+  /// per site and Newton 7-8, so Newton is the default up to 128.
+  int newton_max_site = 128;
 };
 
 /// "euler" or "fast"; throws ConfigError otherwise.

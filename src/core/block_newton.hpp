@@ -13,8 +13,9 @@ namespace simmatch::detail {
 /// True when every layer's L is block diagonal with contiguous k x k blocks (k = the layer
 /// grid's channels, 1 <= k <= max_site) and the layers do not feed back (one layer or
 /// gamma = 0): then the per-site Newton solver applies. A dense Newton step costs k^3 / 3
-/// multiply-adds per site: measured on MNIST, it beats Anderson at k = 64 once L is trained
-/// (7.7 against 267 iterations) but not at k = 100 with a barely trained L (docs/performance.md).
+/// multiply-adds per site: measured on MNIST, it beats Anderson at k = 64 and 100 once L is
+/// trained (7.7 against 267 iterations at 64), not at k = 100 with a barely trained L
+/// (docs/performance.md).
 template <typename T>
 bool newton_blocks_apply(const Network<T>& network, Index max_site = SolverOptions{}.newton_max_site);
 
