@@ -129,8 +129,10 @@ void run_bench(const BenchArgs& args) {
   const Index nnz_w = net.layer(0).cw().nnz();
   const Index nnz_l = net.layer(0).cl().nnz();
   const std::string path = so.method == SolverMethod::euler ? ""
-                           : detail::newton_blocks_apply(net, so.newton_max_site) ? " (per-site Newton)"
-                                                                                   : " (Anderson)";
+                           : !detail::newton_blocks_apply(net, so.newton_max_site) ? " (Anderson)"
+                           : detail::largest_site(net) <= detail::kNewtonFirstSite
+                               ? " (per-site Newton)"
+                               : fmt::format(" (Anderson, per-site Newton after {} iterations)", detail::kAndersonBeforeNewton);
   fmt::print("simmatch bench: {} neurons ({} per site), {} W + {} L synapses, {}, solver {}{}, batch {}, {} threads\n",
              net.layer(0).size(), args.neurons_per_site, nnz_w, nnz_l, args.precision, args.solver, path, args.batch,
              omp_get_max_threads());

@@ -6,6 +6,8 @@
 // one Anderson history per sample needs ~20 (it cannot fit 196 different local spectra at once).
 #pragma once
 
+#include <algorithm>
+
 #include "simmatch/dynamics.hpp"
 
 namespace simmatch::detail {
@@ -18,6 +20,20 @@ namespace simmatch::detail {
 /// (docs/performance.md).
 template <typename T>
 bool newton_blocks_apply(const Network<T>& network, Index max_site = SolverOptions{}.newton_max_site);
+
+/// Where Newton applies, sites of at most kNewtonFirstSite neurons are solved by Newton alone;
+/// larger sites take kAndersonBeforeNewton Anderson iterations first and only the samples still
+/// unconverged go on by Newton (fast_solver.cpp, solve_batched).
+inline constexpr Index kNewtonFirstSite = 32;
+inline constexpr int kAndersonBeforeNewton = 40;
+
+/// The largest site (grid channels) over the network's layers.
+template <typename T>
+Index largest_site(const Network<T>& network) {
+  Index k = 0;
+  for (Index p = 0; p < network.num_layers(); ++p) k = std::max(k, network.layer(p).grid().channels);
+  return k;
+}
 
 /// Solves eq. 15 by per-site Newton (layers in order, each with the final activities of the one
 /// below) into `state`, already sized with u = starting point. Stopping rule and `iterations`

@@ -545,17 +545,13 @@ SampleChunks split_into_chunks(Index batch, Index threads) {
   return SampleChunks{(batch + per - 1) / per, per};
 }
 
+namespace {
+
+// Anderson (or Euler) over the batch, one chunk of samples per OpenMP thread.
 template <typename T>
-void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
-                   Scheme scheme) {
+void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
+                  Scheme scheme) {
   const Index batch = x.cols();
-  if (batch == 0) return;
-  // Lateral structure block diagonal by site and no feedback: the fixed point splits into small
-  // per-site problems that Newton's method solves in a few iterations (block_newton.hpp).
-  if (scheme == Scheme::anderson && options.anderson_depth > 0 && newton_blocks_apply(network, options.newton_max_site)) {
-    solve_block_newton(network, x, state, options);
-    return;
-  }
   const Model<T> model(network);
   // Plain variables, not a structured binding: clang cannot capture bindings in OpenMP regions.
   const SampleChunks split = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
@@ -575,6 +571,73 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
+}
+
+// Samples that Anderson left unconverged continue with per-site Newton from where they are.
+template <typename T>
+void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
+                        const SolverOptions& options, int spent) {
+  std::vector<Index> open;
+  for (Index b = 0; b < x.cols(); ++b) {
+    if (!state.converged[static_cast<std::size_t>(b)]) open.push_back(b);
+  }
+  if (open.empty()) return;
+  const auto m = static_cast<Index>(open.size());
+  const std::size_t P = state.u.size();
+  Matrix<T> xs(x.rows(), m);
+  FixedPoints<T> rest;
+  rest.u.resize(P);
+  rest.r.resize(P);
+  for (std::size_t p = 0; p < P; ++p) {
+    rest.u[p].resize(state.u[p].rows(), m);
+    rest.r[p].resize(state.r[p].rows(), m);
+  }
+  for (Index j = 0; j < m; ++j) {
+    xs.col(j) = x.col(open[static_cast<std::size_t>(j)]);
+    for (std::size_t p = 0; p < P; ++p) rest.u[p].col(j) = state.u[p].col(open[static_cast<std::size_t>(j)]);
+  }
+  rest.iterations.assign(static_cast<std::size_t>(m), 0);
+  rest.converged.assign(static_cast<std::size_t>(m), 0);
+  SolverOptions newton = options;
+  newton.max_steps = std::max(1, options.max_steps - spent);
+  solve_block_newton(network, ConstMatrixRef<T>(xs), rest, newton);
+  for (Index j = 0; j < m; ++j) {
+    const Index b = open[static_cast<std::size_t>(j)];
+    for (std::size_t p = 0; p < P; ++p) {
+      state.u[p].col(b) = rest.u[p].col(j);
+      state.r[p].col(b) = rest.r[p].col(j);
+    }
+    state.iterations[static_cast<std::size_t>(b)] = spent + rest.iterations[static_cast<std::size_t>(j)];
+    state.converged[static_cast<std::size_t>(b)] = rest.converged[static_cast<std::size_t>(j)];
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
+                   Scheme scheme) {
+  const Index batch = x.cols();
+  if (batch == 0) return;
+  // Lateral structure block diagonal by site and no feedback: the fixed point splits into small
+  // per-site problems that Newton's method solves in a few iterations (block_newton.hpp).
+  if (scheme == Scheme::anderson && options.anderson_depth > 0 && newton_blocks_apply(network, options.newton_max_site)) {
+    if (largest_site(network) <= kNewtonFirstSite || options.max_steps <= kAndersonBeforeNewton) {
+      solve_block_newton(network, x, state, options);
+      return;
+    }
+    // Large sites: a Newton iteration costs k^3 / 3 per site, several times a whole Anderson solve
+    // while L is barely trained (18 Anderson iterations at 100 per site); once training makes L
+    // stiff Anderson needs hundreds of iterations and Newton still 7-8. So Anderson first, and
+    // the samples it has not settled within kAndersonBeforeNewton iterations go on by Newton.
+    // Each sample's path depends on that sample alone, so results stay independent of the batch.
+    SolverOptions first = options;
+    first.max_steps = kAndersonBeforeNewton;
+    solve_chunks(network, x, state, first, scheme);
+    finish_with_newton(network, x, state, options, kAndersonBeforeNewton);
+    return;
+  }
+  solve_chunks(network, x, state, options, scheme);
 }
 
 template void solve_batched<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,

@@ -1,6 +1,7 @@
 // The fast (Anderson) solver reaches the fixed point of eq. 15 that Euler reaches when run to a
 // tight tolerance, for every activation, 1-3 layers, with and without feedback, structured and
 // dense, in float64 and float32, in fewer iterations (THEORY.md check 2; DESIGN.md "DynamicsSolver").
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -225,6 +226,28 @@ TEST(FastSolver, PerSiteNewtonIsUsedWhereItApplies) {
   EXPECT_FALSE(detail::newton_blocks_apply(make_network(Case{"tanh", 1, 0.0, Shape::local2d}, 5)));
   EXPECT_FALSE(detail::newton_blocks_apply(make_network(Case{"linear", 2, 0.3, Shape::local2d}, 5)));
   EXPECT_TRUE(detail::newton_blocks_apply(make_network(Case{"linear", 2, 0.0, Shape::local2d}, 5)));
+}
+
+// Sites above 32 neurons try Anderson for 40 iterations first; samples it leaves unconverged go
+// on by per-site Newton from where Anderson stopped, and land on Euler's fixed point.
+TEST(FastSolver, LargeSitesSwitchFromAndersonToNewtonOnTheSameFixedPoint) {
+  const Network<double> net = make_network(Case{"tanh", 1, 0.0, Shape::blocks, 48}, 5);
+  const Matrix<double> x = inputs(net.input_size(), 12, 3);
+  const FixedPoints<double> ref = reference(net, x);
+  // A deliberately weak Anderson (depth 1, mixing 0.05) cannot settle within 40 iterations.
+  SolverOptions weak{.method = SolverMethod::fast, .tolerance = 1e-7};
+  weak.anderson_depth = 1;
+  weak.anderson_mixing = 0.05;
+  FixedPoints<double> got;
+  FastSolver<double>(weak).solve(net, x, got);
+  EXPECT_EQ(got.converged_fraction(), 1.0);
+  EXPECT_GT(*std::min_element(got.iterations.begin(), got.iterations.end()), 40);  // all went on to Newton
+  EXPECT_LT(max_relative_difference(got.r, ref.r), 1e-5);
+  EXPECT_LT(max_relative_difference(got.u, ref.u), 1e-5);
+  // Per sample, independent of the batch (the switch is decided per sample).
+  FixedPoints<double> one;
+  FastSolver<double>(weak).solve(net, x.col(7), one);
+  EXPECT_TRUE(one.r[0].col(0) == got.r[0].col(7));
 }
 
 // solver.newton_max_site bounds the site size that takes Newton; 0 turns Newton off.
