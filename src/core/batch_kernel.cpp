@@ -2,7 +2,11 @@
 // No fused multiply-add contraction here: the compiler contracts vector bodies and scalar
 // remainders differently, which would make a sample's result depend on its position in the
 // batch; sharded runs must reproduce a single process bit for bit.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#else
 #pragma GCC optimize("fp-contract=off")
+#endif
 #include "core/batch_kernel.hpp"
 
 #include <algorithm>

@@ -2,7 +2,11 @@
 // No fused multiply-add contraction, as in the other kernels: a sample's result must not depend
 // on the batch it comes in (sharded runs reproduce a single process bit for bit). Every sample
 // is solved on its own after the batched drive, so that holds by construction here.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#else
 #pragma GCC optimize("fp-contract=off")
+#endif
 #include "core/block_newton.hpp"
 
 #include <algorithm>
