@@ -74,6 +74,9 @@ Structure Structure::local2d(const Grid& input, Index stride, double radius, Ind
   }
   const Grid out = local2d_output(input, stride, neurons_per_site);
   const double half = static_cast<double>(stride) / 2.0;
+  // Every pixel lies within the grid's diagonal of every site centre: a larger radius changes
+  // nothing, and clamping keeps the index arithmetic below in range (1e20 overflows an Index).
+  radius = std::min(radius, std::hypot(static_cast<double>(input.height), static_cast<double>(input.width)));
   return build_rows(out.size(), input.size(), [&](Index row, auto emit) {
     const Index site = row / neurons_per_site;
     const double ci = static_cast<double>(site / out.width) * static_cast<double>(stride) + half;
@@ -104,6 +107,8 @@ Structure Structure::lateral2d(const Grid& sites, double radius) {
                                   sites.height, sites.width, sites.channels));
   }
   const Index nps = sites.channels;
+  // As in local2d: beyond the diagonal every site is reached, and the cast below stays in range.
+  radius = std::min(radius, std::hypot(static_cast<double>(sites.height), static_cast<double>(sites.width)));
   const Index reach = static_cast<Index>(std::floor(radius));
   return build_rows(sites.size(), sites.size(), [&](Index row, auto emit) {
     const Index site = row / nps;

@@ -73,6 +73,17 @@ TEST(StructureTest, LateralRadiusZeroJoinsOnlyTheSameSite) {
   EXPECT_EQ(row_columns(s, 3), (std::vector<int>{2, 3}));
 }
 
+// Found by fuzzing the config parser: lateral_radius = 9.2e19 overflowed the site reach.
+// Any radius beyond the grid's diagonal connects everything, in range.
+TEST(StructureTest, HugeRadiiConnectEverythingWithoutOverflow) {
+  const Structure lateral = Structure::lateral2d(Grid{3, 4, 2}, 9.2233720368547758e19);
+  EXPECT_EQ(lateral.nnz(), 24 * 24);
+  EXPECT_EQ(lateral.nnz(), Structure::lateral2d(Grid{3, 4, 2}, 5.0).nnz());
+  const Structure local = Structure::local2d(Grid{4, 4, 1}, 2, 1e300, 3);
+  EXPECT_EQ(local.nnz(), 12 * 16);
+  EXPECT_EQ(local.nnz(), Structure::local2d(Grid{4, 4, 1}, 2, 6.0, 3).nnz());
+}
+
 TEST(StructureTest, SparseStructureMemoryGrowsWithSynapsesNotNeuronsSquared) {
   // 100 neurons per site: 19,600 neurons; dense C^L would take 19600^2 * 8 bytes = 3 GB.
   const Grid sites = Structure::local2d_output(Grid{28, 28, 1}, 2, 100);
