@@ -3,6 +3,11 @@
 // the neuron-major layout of batch_kernel.hpp, with converged samples compacted away.
 #pragma once
 
+#include <algorithm>
+#include <exception>
+#include <omp.h>
+#include <vector>
+
 #include "simmatch/dynamics.hpp"
 
 namespace simmatch::detail {
@@ -18,6 +23,29 @@ struct SampleChunks {
   Index per = 0;
 };
 SampleChunks split_into_chunks(Index batch, Index threads);
+
+/// Runs solve_chunk(first, count) for every chunk of split_into_chunks over the OpenMP threads;
+/// an exception thrown in a chunk is rethrown here, after every chunk has finished.
+template <typename ChunkFn>
+void for_each_chunk(Index batch, ChunkFn&& solve_chunk) {
+  // Plain variables, not a structured binding: clang cannot capture bindings in OpenMP regions.
+  const SampleChunks split = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
+  const Index chunks = split.count;
+  const Index per = split.per;
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
+#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+  for (Index c = 0; c < chunks; ++c) {
+    try {
+      const Index first = c * per;
+      solve_chunk(first, std::min(per, batch - first));
+    } catch (...) {
+      errors[static_cast<std::size_t>(c)] = std::current_exception();
+    }
+  }
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
 
 /// Solves eq. 15 for the batch x into `state` (already sized by the caller, u = starting point,
 /// r = f(u)), with the stopping rule of `scheme` (see dynamics.hpp for both).

@@ -273,60 +273,45 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   const auto P = static_cast<std::size_t>(network.num_layers());
   std::vector<BlockLayer<T>> layers;
   for (std::size_t p = 0; p < P; ++p) layers.push_back(block_layer(network.layer(static_cast<Index>(p))));
-  // Plain variables, not a structured binding: clang cannot capture bindings in OpenMP regions.
-  const SampleChunks split = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
-  const Index chunks = split.count;
-  const Index per = split.per;
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
-#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
-  for (Index c = 0; c < chunks; ++c) {
-    try {
-      const Index first = c * per;
-      const Index bc = std::min(per, batch - first);
-      // Activities below the current layer, neuron-major (the batched drive's layout).
-      std::vector<T> below(static_cast<std::size_t>(x.rows() * bc));
-      kernels::to_neuron_major(x.data() + first * x.outerStride(), x.rows(), bc, x.outerStride(), below.data());
-      std::vector<T> dnm, dsm;
-      SampleNewton<T> work;
-      for (Index b = first; b < first + bc; ++b) {
-        state.iterations[static_cast<std::size_t>(b)] = 0;
-        state.converged[static_cast<std::size_t>(b)] = 1;
-      }
-      for (std::size_t p = 0; p < P; ++p) {
-        const BlockLayer<T>& bl = layers[p];
-        // The drive W^(p) r^(p-1), once per sample and layer (fixed: nothing above feeds back).
-        dnm.resize(static_cast<std::size_t>(bl.n * bc));
-        kernels::csr_times_batch(bl.w, below.data(), dnm.data(), bc, T(1), T(0));
-        dsm.resize(dnm.size());
-        kernels::to_neuron_major(dnm.data(), bc, bl.n, bc, dsm.data());  // sample-major
-        work.size(bl.n, bl.sites);
-        for (Index j = 0; j < bc; ++j) {
-          const Index b = first + j;
-          bool ok = false;
-          const T* dj = dsm.data() + j * bl.n;
-          T* uj = state.u[p].col(b).data();
-          T* rj = state.r[p].col(b).data();
-          const int it = bl.k == 4    ? work.template run<4>(bl, dj, uj, rj, options, ok)
-                         : bl.k == 8  ? work.template run<8>(bl, dj, uj, rj, options, ok)
-                         : bl.k == 16 ? work.template run<16>(bl, dj, uj, rj, options, ok)
-                                      : work.template run<0>(bl, dj, uj, rj, options, ok);
-          auto& iters = state.iterations[static_cast<std::size_t>(b)];
-          iters = std::max(iters, it);
-          if (!ok) state.converged[static_cast<std::size_t>(b)] = 0;
-        }
-        if (p + 1 < P) {
-          below.resize(static_cast<std::size_t>(bl.n * bc));
-          const auto& rp = state.r[p];
-          kernels::to_neuron_major(rp.data() + first * rp.outerStride(), bl.n, bc, rp.outerStride(), below.data());
-        }
-      }
-    } catch (...) {
-      errors[static_cast<std::size_t>(c)] = std::current_exception();
+  for_each_chunk(batch, [&](Index first, Index bc) {
+    // Activities below the current layer, neuron-major (the batched drive's layout).
+    std::vector<T> below(static_cast<std::size_t>(x.rows() * bc));
+    kernels::to_neuron_major(x.data() + first * x.outerStride(), x.rows(), bc, x.outerStride(), below.data());
+    std::vector<T> dnm, dsm;
+    SampleNewton<T> work;
+    for (Index b = first; b < first + bc; ++b) {
+      state.iterations[static_cast<std::size_t>(b)] = 0;
+      state.converged[static_cast<std::size_t>(b)] = 1;
     }
-  }
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+    for (std::size_t p = 0; p < P; ++p) {
+      const BlockLayer<T>& bl = layers[p];
+      // The drive W^(p) r^(p-1), once per sample and layer (fixed: nothing above feeds back).
+      dnm.resize(static_cast<std::size_t>(bl.n * bc));
+      kernels::csr_times_batch(bl.w, below.data(), dnm.data(), bc, T(1), T(0));
+      dsm.resize(dnm.size());
+      kernels::to_neuron_major(dnm.data(), bc, bl.n, bc, dsm.data());  // sample-major
+      work.size(bl.n, bl.sites);
+      for (Index j = 0; j < bc; ++j) {
+        const Index b = first + j;
+        bool ok = false;
+        const T* dj = dsm.data() + j * bl.n;
+        T* uj = state.u[p].col(b).data();
+        T* rj = state.r[p].col(b).data();
+        const int it = bl.k == 4    ? work.template run<4>(bl, dj, uj, rj, options, ok)
+                       : bl.k == 8  ? work.template run<8>(bl, dj, uj, rj, options, ok)
+                       : bl.k == 16 ? work.template run<16>(bl, dj, uj, rj, options, ok)
+                                    : work.template run<0>(bl, dj, uj, rj, options, ok);
+        auto& iters = state.iterations[static_cast<std::size_t>(b)];
+        iters = std::max(iters, it);
+        if (!ok) state.converged[static_cast<std::size_t>(b)] = 0;
+      }
+      if (p + 1 < P) {
+        below.resize(static_cast<std::size_t>(bl.n * bc));
+        const auto& rp = state.r[p];
+        kernels::to_neuron_major(rp.data() + first * rp.outerStride(), bl.n, bc, rp.outerStride(), below.data());
+      }
+    }
+  });
 }
 
 template bool newton_blocks_apply<float>(const Network<float>&, Index);

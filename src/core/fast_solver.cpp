@@ -555,26 +555,11 @@ namespace {
 template <typename T>
 void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
                   Scheme scheme) {
-  const Index batch = x.cols();
   const Model<T> model(network);
-  // Plain variables, not a structured binding: clang cannot capture bindings in OpenMP regions.
-  const SampleChunks split = split_into_chunks(batch, std::max(1, omp_get_max_threads()));
-  const Index chunks = split.count;
-  const Index per = split.per;
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(chunks));
-#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
-  for (Index k = 0; k < chunks; ++k) {
-    try {
-      ChunkSolver<T> solver(model, options, scheme);
-      const Index first = k * per;
-      solver.run(x, state, first, std::min(per, batch - first));
-    } catch (...) {
-      errors[static_cast<std::size_t>(k)] = std::current_exception();
-    }
-  }
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
+  for_each_chunk(x.cols(), [&](Index first, Index count) {
+    ChunkSolver<T> solver(model, options, scheme);
+    solver.run(x, state, first, count);
+  });
 }
 
 // Samples that Anderson left unconverged continue with per-site Newton from where they are.
