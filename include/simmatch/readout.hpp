@@ -1,6 +1,6 @@
-// Linear read-out of representations: an L2-regularised linear SVM (L2 loss, dual coordinate
-// descent, one-vs-rest: the solver of scikit-learn's LinearSVC) through liblinear, with the
-// regularisation C chosen on a validation split of the training set, and its accuracy report.
+// Linear read-out of representations: an L2-regularised linear SVM (squared hinge loss,
+// one-vs-rest: the model of scikit-learn's LinearSVC) through liblinear, with the regularisation C
+// chosen on a validation split of the training set, and its accuracy report.
 #pragma once
 
 #include <cstdint>
@@ -13,14 +13,27 @@
 
 namespace simmatch {
 
+/// How liblinear minimises the SVM objective; both reach the same (unique) optimum.
+enum class ReadoutSolver {
+  /// Trust-region Newton on the primal (liblinear's L2R_L2LOSS_SVC). Deterministic, so the
+  /// one-vs-rest classes train in parallel OpenMP threads; converges in a few dozen passes.
+  primal,
+  /// Dual coordinate descent (L2R_L2LOSS_SVC_DUAL, LinearSVC's default). liblinear draws its
+  /// coordinate order from the C library's global rand(), so the classes train one after another
+  /// to stay reproducible; at large C it often stops at its 1,000-pass cap.
+  dual,
+};
+
 struct ReadoutOptions {
+  ReadoutSolver solver = ReadoutSolver::primal;
   /// Candidate values of C; with a single value no validation split is made.
   std::vector<double> c_grid{0.01, 0.1, 1.0, 10.0};
   /// Fraction of the training samples held out (stratified by label) to choose C.
   double validation_fraction = 0.2;
   /// Class weights n / (classes * n_c) (scikit-learn's class_weight="balanced").
   bool balanced = false;
-  /// Stopping tolerance of the dual solver (liblinear's eps; LinearSVC's tol is 1e-4).
+  /// Stopping tolerance (liblinear's eps; LinearSVC's tol is 1e-4). Dual: largest projected
+  /// gradient; primal: gradient norm relative to the gradient at w = 0.
   double tolerance = 1e-4;
   /// Bias feature (intercept) appended to every sample; LinearSVC's intercept_scaling = 1.
   double bias = 1.0;
@@ -28,7 +41,9 @@ struct ReadoutOptions {
   std::uint64_t seed = 0;
 };
 
-/// A trained one-vs-rest linear classifier over `features`-dimensional inputs.
+/// A trained one-vs-rest linear classifier over `features`-dimensional inputs. Classes are sorted
+/// ascending; class k's binary problem is "k against the rest", the weight of `balanced` applying
+/// to its positive samples (as in liblinear's own one-vs-rest).
 class LinearReadout {
 public:
   /// Trains on the columns of `x` (features x T) with labels (T entries, any ints, >= 2 distinct)
@@ -41,12 +56,12 @@ public:
   std::vector<int> predict(const Eigen::MatrixXf& x) const;
 
   /// Decision weights (classes x features) and biases; a two-class problem has one row
-  /// (positive = classes()[0], as liblinear orders them).
+  /// (positive = classes()[0]).
   const Eigen::MatrixXd& weights() const { return weights_; }
   const Eigen::VectorXd& biases() const { return biases_; }
   const std::vector<int>& classes() const { return classes_; }
   double c() const { return c_; }
-  /// False when the solver stopped at its iteration cap before reaching the tolerance.
+  /// False when the solver stopped at its iteration cap before reaching the tolerance (any class).
   bool converged() const { return converged_; }
 
 private:
@@ -76,6 +91,7 @@ struct ReadoutReport {
   Index train_samples = 0;
   Index test_samples = 0;
   bool converged = true;
+  ReadoutSolver solver = ReadoutSolver::primal;
   double seconds = 0;
 };
 
@@ -88,9 +104,14 @@ ReadoutReport evaluate_readout(const Eigen::MatrixXf& x_train, const std::vector
                                const ReadoutOptions& options = {});
 
 /// {"c", "validation": [{"c", "accuracy"}], "train_accuracy", "test_accuracy", "test_error",
-///  "classes", "confusion", "features", "train_samples", "test_samples", "converged", "seconds"}.
+///  "classes", "confusion", "features", "train_samples", "test_samples", "converged", "solver"
+///  ("primal" or "dual"), "seconds"}.
 nlohmann::json readout_to_json(const ReadoutReport& report);
 /// Human-readable summary: accuracies, chosen C and the confusion matrix.
 std::string readout_summary(const ReadoutReport& report);
+
+/// "primal" / "dual", and back; ConfigError naming the value for anything else.
+std::string readout_solver_name(ReadoutSolver solver);
+ReadoutSolver parse_readout_solver(const std::string& name);
 
 }  // namespace simmatch

@@ -29,6 +29,7 @@ struct EvaluateArgs {
   double validation = 0.2;
   bool balanced = false;
   double tolerance = 1e-4;
+  std::string solver = "primal";
   std::uint64_t seed = 0;
   Index batch_size = 256;
   std::string json_path;
@@ -149,6 +150,7 @@ void run_evaluate(const EvaluateArgs& args) {
   options.validation_fraction = args.validation;
   options.balanced = args.balanced;
   options.tolerance = args.tolerance;
+  options.solver = parse_readout_solver(args.solver);
   options.seed = args.seed;
   if (options.c_grid.size() > 1 && !(args.validation > 0 && args.validation < 1)) {
     throw ConfigError(fmt::format("--validation must be in (0, 1), got {}", args.validation));
@@ -194,6 +196,11 @@ void register_evaluate(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--balanced", args->balanced, "Class weights inversely proportional to class frequency");
   cmd->add_option("--tolerance", args->tolerance, "Stopping tolerance of the SVM solver")->capture_default_str();
+  cmd->add_option("--solver", args->solver,
+                  "SVM solver: primal (trust-region Newton, classes in parallel threads) or dual (coordinate descent, "
+                  "LinearSVC's default, one thread); same optimum")
+      ->check(CLI::IsMember({"primal", "dual"}))
+      ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Seed of the validation split")->capture_default_str();
   cmd->add_option("--batch-size", args->batch_size, "Samples solved together when encoding")->check(CLI::PositiveNumber);
   cmd->add_option("--json", args->json_path, "Write accuracies, chosen C and the confusion matrix to this JSON file");

@@ -1,6 +1,7 @@
-// LinearReadout through liblinear (L2R_L2LOSS_SVC_DUAL, one-vs-rest) and the accuracy helpers.
-// liblinear reports through a global print hook; it is pointed at a per-thread flag that records
-// whether the solver hit its iteration cap, so the library itself never prints.
+// LinearReadout through liblinear (one binary problem per class over one shared copy of the
+// samples) and the accuracy helpers. liblinear reports through a global print hook; it is pointed
+// at a per-thread flag that records whether the solver hit its iteration cap, so the library
+// itself never prints.
 #include <linear.h>
 
 #include <algorithm>
@@ -65,6 +66,42 @@ void check_features(const Eigen::MatrixXf& x, const std::string& what) {
   if (!x.allFinite()) throw NumericalError(fmt::format("read-out: the {} features hold NaN or Inf", what));
 }
 
+
+// One binary "positive against the rest" problem over the shared rows of `shared`: its own
+// labels (+1 / -1) and costs C * weight_positive, C * weight_negative. Returns w (features +
+// bias entry, decision > 0 for the positive class) and whether the solver reached its tolerance.
+struct BinaryFit {
+  Eigen::VectorXd w;
+  double bias = 0;
+  bool converged = true;
+};
+
+BinaryFit fit_binary(const problem& shared, std::vector<double>& y, const parameter& base, double weight_positive,
+                     double weight_negative, Index features) {
+  problem prob = shared;
+  prob.y = y.data();
+  int weight_label[2] = {+1, -1};
+  double weight[2] = {weight_positive, weight_negative};
+  parameter param = base;
+  param.nr_weight = 2;
+  param.weight_label = weight_label;
+  param.weight = weight;
+
+  hit_iteration_cap = false;
+  if (base.solver_type == L2R_L2LOSS_SVC_DUAL) std::srand(1);  // its coordinate order comes from rand()
+  model* m = ::train(&prob, &param);
+  BinaryFit out;
+  out.converged = !hit_iteration_cap;
+  if (m == nullptr) return out;
+  // liblinear's positive class is the label it met first; ours is +1.
+  const double sign = m->label[0] == +1 ? 1.0 : -1.0;
+  out.w.resize(features);
+  for (Index f = 0; f < features; ++f) out.w(f) = sign * get_decfun_coef(m, static_cast<int>(f + 1), 0);
+  out.bias = sign * get_decfun_bias(m, 0);
+  free_and_destroy_model(&m);
+  return out;
+}
+
 }  // namespace
 
 LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int>& labels, double c,
@@ -83,47 +120,50 @@ LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int
   for (int y : labels) ++counts[y];
   if (counts.size() < 2) throw ShapeError("read-out: the training labels hold a single class");
 
+  LinearReadout out;
+  out.c_ = c;
+  for (const auto& entry : counts) out.classes_.push_back(entry.first);
+  const auto n_classes = static_cast<Index>(out.classes_.size());
+  const auto class_weight = [&](Index k) {
+    if (!options.balanced) return 1.0;
+    const Index n = counts[out.classes_[static_cast<std::size_t>(k)]];
+    return static_cast<double>(labels.size()) / (static_cast<double>(n_classes) * static_cast<double>(n));
+  };
+
   auto prob = make_problem(x, labels, options.bias);
-  std::vector<int> weight_label;
-  std::vector<double> weight;
-  if (options.balanced) {
-    for (const auto& [label, n] : counts) {
-      weight_label.push_back(label);
-      weight.push_back(static_cast<double>(labels.size()) / (static_cast<double>(counts.size()) * static_cast<double>(n)));
-    }
-  }
   parameter param{};
-  param.solver_type = L2R_L2LOSS_SVC_DUAL;
+  param.solver_type = options.solver == ReadoutSolver::primal ? L2R_L2LOSS_SVC : L2R_L2LOSS_SVC_DUAL;
   param.eps = options.tolerance;
   param.C = c;
-  param.nr_weight = static_cast<int>(weight.size());
-  param.weight_label = weight_label.empty() ? nullptr : weight_label.data();
-  param.weight = weight.empty() ? nullptr : weight.data();
   param.p = 0.1;
   param.init_sol = nullptr;
   if (const char* problem_text = check_parameter(&prob->prob, &param)) {
     throw InternalError(fmt::format("read-out: liblinear refused its parameters: {}", problem_text));
   }
-
   set_print_string_function(record_liblinear_message);
-  hit_iteration_cap = false;
-  std::srand(1);  // liblinear permutes coordinates with rand(): fixed for reproducible runs
-  model* m = ::train(&prob->prob, &param);
-  if (m == nullptr) throw InternalError("read-out: liblinear returned no model");
 
-  LinearReadout out;
-  out.c_ = c;
-  out.converged_ = !hit_iteration_cap;
-  const int classes = get_nr_class(m);
-  out.classes_.assign(m->label, m->label + classes);
-  const int rows = classes == 2 ? 1 : classes;
-  out.weights_.resize(rows, x.rows());
-  out.biases_.resize(rows);
-  for (int k = 0; k < rows; ++k) {
-    for (Index f = 0; f < x.rows(); ++f) out.weights_(k, f) = get_decfun_coef(m, static_cast<int>(f + 1), k);
-    out.biases_(k) = get_decfun_bias(m, k);
+  // Two classes: one problem, classes[0] positive (liblinear's convention). More: one per class.
+  const Index problems = n_classes == 2 ? 1 : n_classes;
+  std::vector<BinaryFit> fits(static_cast<std::size_t>(problems));
+  const bool parallel = options.solver == ReadoutSolver::primal;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (Index k = 0; k < problems; ++k) {
+    const int positive = out.classes_[static_cast<std::size_t>(k)];
+    std::vector<double> y(labels.size());
+    for (std::size_t i = 0; i < labels.size(); ++i) y[i] = labels[i] == positive ? +1.0 : -1.0;
+    const double negative_weight = n_classes == 2 ? class_weight(1) : 1.0;
+    fits[static_cast<std::size_t>(k)] = fit_binary(prob->prob, y, param, class_weight(k), negative_weight, x.rows());
   }
-  free_and_destroy_model(&m);
+
+  out.weights_.resize(problems, x.rows());
+  out.biases_.resize(problems);
+  for (Index k = 0; k < problems; ++k) {
+    const BinaryFit& f = fits[static_cast<std::size_t>(k)];
+    if (f.w.size() != x.rows()) throw InternalError("read-out: liblinear returned no model");
+    out.weights_.row(k) = f.w.transpose();
+    out.biases_(k) = f.bias;
+    out.converged_ = out.converged_ && f.converged;
+  }
   return out;
 }
 

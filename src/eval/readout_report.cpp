@@ -82,6 +82,7 @@ ReadoutReport evaluate_readout(const Eigen::MatrixXf& x_train, const std::vector
   const LinearReadout model = LinearReadout::fit(x_train, y_train, best_c, options);
   report.c = best_c;
   report.converged = model.converged();
+  report.solver = options.solver;
   report.train_accuracy = accuracy(y_train, model.predict(x_train));
   const std::vector<int> predicted = model.predict(x_test);
   report.test_accuracy = accuracy(y_test, predicted);
@@ -115,6 +116,7 @@ nlohmann::json readout_to_json(const ReadoutReport& r) {
   j["train_samples"] = r.train_samples;
   j["test_samples"] = r.test_samples;
   j["converged"] = r.converged;
+  j["solver"] = readout_solver_name(r.solver);
   j["seconds"] = r.seconds;
   return j;
 }
@@ -122,7 +124,8 @@ nlohmann::json readout_to_json(const ReadoutReport& r) {
 std::string readout_summary(const ReadoutReport& r) {
   std::string out;
   for (const auto& [c, acc] : r.validation) out += fmt::format("validation  C = {:<8g} accuracy {:.4f}\n", c, acc);
-  out += fmt::format("chosen C    {:g}{}\n", r.c, r.converged ? "" : " (solver hit its iteration cap)");
+  out += fmt::format("chosen C    {:g}{} ({} solver)\n", r.c, r.converged ? "" : " (solver hit its iteration cap)",
+                     readout_solver_name(r.solver));
   out += fmt::format("train       {:.4f} accuracy on {} samples ({} features)\n", r.train_accuracy, r.train_samples, r.features);
   out += fmt::format("test        {:.4f} accuracy, {:.2f} % error on {} samples\n", r.test_accuracy,
                      100.0 * (1.0 - r.test_accuracy), r.test_samples);
@@ -135,6 +138,16 @@ std::string readout_summary(const ReadoutReport& r) {
     out += "\n";
   }
   return out;
+}
+
+std::string readout_solver_name(ReadoutSolver solver) {
+  return solver == ReadoutSolver::primal ? "primal" : "dual";
+}
+
+ReadoutSolver parse_readout_solver(const std::string& name) {
+  if (name == "primal") return ReadoutSolver::primal;
+  if (name == "dual") return ReadoutSolver::dual;
+  throw ConfigError(fmt::format("read-out solver '{}' is not one of: primal, dual", name));
 }
 
 }  // namespace simmatch

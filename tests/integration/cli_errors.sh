@@ -74,7 +74,7 @@ expect_error "malformed model" "$TMP/bad.npz" "$SIMMATCH" encode "$TMP/bad.npz" 
 expect_error "missing model" "$TMP/none.npz" "$SIMMATCH" encode "$TMP/none.npz" "$DIGITS" "$TMP/reps.npy"
 
 # Command-line syntax: exit code 2 with one line.
-for args in "train" "bogus" "train $TINY --no-such-flag" "encode a b"; do
+for args in "train" "bogus" "train $TINY --no-such-flag" "encode a b" "evaluate --raw --solver newton"; do
   # shellcheck disable=SC2086
   "$SIMMATCH" $args >/dev/null 2>"$TMP/err.txt"
   rc=$?

@@ -1,6 +1,9 @@
 // The liblinear read-out: separable problems are learnt, C is chosen on validation data, reports.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
+#include <cstdlib>
 #include <random>
 
 #include "simmatch/error.hpp"
@@ -50,6 +53,56 @@ TEST(LinearReadout, BadInputsAreClearErrors) {
   EXPECT_THROW(LinearReadout::fit(x, {0, 1, 0}, 1.0), NumericalError);
   const LinearReadout model = LinearReadout::fit(Eigen::MatrixXf::Identity(2, 2), {0, 1}, 1.0);
   EXPECT_THROW(model.predict(Eigen::MatrixXf::Ones(3, 1)), ShapeError);
+}
+
+TEST(LinearReadout, PrimalAndDualSolversReachTheSameOptimum) {
+  // The L2-regularised squared-hinge objective is strictly convex: both solvers, run to a tight
+  // tolerance, must land on the same weights.
+  Eigen::MatrixXf x;
+  std::vector<int> y;
+  blobs(50, 4, x, y, 0.9f);
+  ReadoutOptions primal, dual;
+  primal.solver = ReadoutSolver::primal;
+  dual.solver = ReadoutSolver::dual;
+  primal.tolerance = dual.tolerance = 1e-8;
+  const LinearReadout a = LinearReadout::fit(x, y, 0.5, primal);
+  const LinearReadout b = LinearReadout::fit(x, y, 0.5, dual);
+  ASSERT_TRUE(a.converged());
+  ASSERT_TRUE(b.converged());
+  EXPECT_LT((a.weights() - b.weights()).norm(), 1e-4 * a.weights().norm());
+  EXPECT_LT((a.biases() - b.biases()).norm(), 1e-4 * (1 + a.biases().norm()));
+}
+
+TEST(LinearReadout, ParallelClassesGiveTheSameModelAsOneThread) {
+  Eigen::MatrixXf x;
+  std::vector<int> y;
+  blobs(40, 6, x, y, 1.0f);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const LinearReadout serial = LinearReadout::fit(x, y, 1.0);
+  omp_set_num_threads(3);
+  const LinearReadout parallel = LinearReadout::fit(x, y, 1.0);
+  omp_set_num_threads(threads);
+  EXPECT_EQ(serial.weights(), parallel.weights());
+  EXPECT_EQ(serial.biases(), parallel.biases());
+}
+
+TEST(LinearReadout, DualSolverIsReproducible) {
+  Eigen::MatrixXf x;
+  std::vector<int> y;
+  blobs(40, 7, x, y, 1.0f);
+  ReadoutOptions dual;
+  dual.solver = ReadoutSolver::dual;
+  const LinearReadout a = LinearReadout::fit(x, y, 1.0, dual);
+  std::srand(12345);  // the caller's use of rand() must not leak into the fit
+  const LinearReadout b = LinearReadout::fit(x, y, 1.0, dual);
+  EXPECT_EQ(a.weights(), b.weights());
+}
+
+TEST(LinearReadout, SolverNamesRoundTripAndUnknownNamesAreConfigErrors) {
+  EXPECT_EQ(parse_readout_solver(readout_solver_name(ReadoutSolver::primal)), ReadoutSolver::primal);
+  EXPECT_EQ(parse_readout_solver(readout_solver_name(ReadoutSolver::dual)), ReadoutSolver::dual);
+  EXPECT_THROW(parse_readout_solver("newton"), ConfigError);
 }
 
 TEST(ConfusionMatrix, CountsTruePerPredictedClass) {
