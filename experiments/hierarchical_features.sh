@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Result 4: hierarchical features. Trains the three-layer locally connected network of
-# experiments/hierarchical.toml and draws every layer's receptive fields (reverse correlation,
+# experiments/hierarchical.toml (photos: experiments/hierarchical_photos.toml, a rectified first
+# layer) and draws every layer's receptive fields (reverse correlation,
 # masked to each neuron's input region) as PNG mosaics.
 #   experiments/hierarchical_features.sh fashion            # Fashion-MNIST
 #   experiments/hierarchical_features.sh photos [FOLDER]    # 28x28 patches of the photographs in
@@ -11,7 +12,8 @@
 # natural images have a 1/f^2 spectrum, and without whitening the first layer learns smooth
 # luminance gradients instead of edges (docs/results.md shows both).
 # Environment: SIMMATCH=build/simmatch, OUT=runs/hierarchical/<data>, EPOCHS, SAMPLES, PATCHES,
-# DOWNSAMPLE, WHITEN (1), FIELD_SAMPLES (samples for the reverse correlation), SOLVER.
+# DOWNSAMPLE, WHITEN (1), FIELD_SAMPLES (samples for the reverse correlation), SOLVER,
+# SET="key=value ..." (more config overrides, e.g. network.activation=tanh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT=${1:-fashion}
@@ -21,10 +23,14 @@ EPOCHS=${EPOCHS:-5}
 SAMPLES=${SAMPLES:-1000}
 FIELD_SAMPLES=${FIELD_SAMPLES:-3000}
 SOLVER=${SOLVER:-euler}
+read -r -a SET_ARGS <<<"${SET:-}"
+FEATURE_SET=()
+for kv in "${SET_ARGS[@]}"; do FEATURE_SET+=(--set "$kv"); done
 mkdir -p "$OUT"
 case "$WHAT" in
-  fashion) DATA=() ;;
+  fashion) CONFIG=experiments/hierarchical.toml DATA=() ;;
   photos)
+    CONFIG=experiments/hierarchical_photos.toml
     FOLDER=${2:-/usr/lib/python3/dist-packages/skimage/data}
     "$SIMMATCH" patches "$FOLDER" "$OUT/patches.npy" --size 28 --count "${PATCHES:-20000}" \
       --downsample "${DOWNSAMPLE:-2}" --seed 1 --skip-unreadable $([ "${WHITEN:-1}" = 1 ] && echo --whiten)
@@ -32,7 +38,7 @@ case "$WHAT" in
     ;;
   *) echo "usage: $0 fashion | photos [FOLDER]" >&2; exit 2 ;;
 esac
-"$SIMMATCH" train experiments/hierarchical.toml "${DATA[@]}" train.epochs="$EPOCHS" \
-  train.samples_per_epoch="$SAMPLES" solver.method="$SOLVER" output.dir="$OUT" 2>&1 | tail -n 2
+"$SIMMATCH" train "$CONFIG" "${DATA[@]}" train.epochs="$EPOCHS" \
+  train.samples_per_epoch="$SAMPLES" solver.method="$SOLVER" "${SET_ARGS[@]}" output.dir="$OUT" 2>&1 | tail -n 2
 "$SIMMATCH" features "$OUT/model.npz" --limit "$FIELD_SAMPLES" --out "$OUT" --max-neurons 196 --scale 3 \
-  --set solver.method="$SOLVER"
+  --set solver.method="$SOLVER" "${FEATURE_SET[@]}"
