@@ -27,14 +27,14 @@ void record_liblinear_message(const char* text) {
 }
 
 // A liblinear problem over the columns of x: sparse rows (exact zeros skipped), bias node last.
+// It carries no labels: each binary fit points it at its own +1 / -1 vector.
 struct Problem {
   std::vector<feature_node> nodes;
   std::vector<feature_node*> rows;
-  std::vector<double> y;
   problem prob{};
 };
 
-std::unique_ptr<Problem> make_problem(const Eigen::MatrixXf& x, const std::vector<int>& labels, double bias) {
+std::unique_ptr<Problem> make_problem(const Eigen::MatrixXf& x, double bias) {
   auto p = std::make_unique<Problem>();
   const Index n = x.rows(), t = x.cols();
   Index nonzero = 0;
@@ -53,10 +53,8 @@ std::unique_ptr<Problem> make_problem(const Eigen::MatrixXf& x, const std::vecto
   }
   p->rows.resize(static_cast<std::size_t>(t));
   for (Index c = 0; c < t; ++c) p->rows[static_cast<std::size_t>(c)] = p->nodes.data() + starts[static_cast<std::size_t>(c)];
-  p->y.assign(labels.begin(), labels.end());
   p->prob.l = static_cast<int>(t);
   p->prob.n = static_cast<int>(bias >= 0 ? n + 1 : n);
-  p->prob.y = p->y.data();
   p->prob.x = p->rows.data();
   p->prob.bias = bias;
   return p;
@@ -66,15 +64,14 @@ void check_features(const Eigen::MatrixXf& x, const std::string& what) {
   if (!x.allFinite()) throw NumericalError(fmt::format("read-out: the {} features hold NaN or Inf", what));
 }
 
+struct BinaryFit {
+  Eigen::VectorXd w;  // features; decision w x + bias > 0 for the positive class
+  double bias = 0;
+  bool converged = true;  // false when the solver stopped at its iteration cap
+};
 
 // One binary "positive against the rest" problem over the shared rows of `shared`: its own
-// labels (+1 / -1) and costs C * weight_positive, C * weight_negative. Returns w (features +
-// bias entry, decision > 0 for the positive class) and whether the solver reached its tolerance.
-struct BinaryFit {
-  Eigen::VectorXd w;
-  double bias = 0;
-  bool converged = true;
-};
+// labels y (+1 / -1) and costs C * weight_positive, C * weight_negative.
 
 BinaryFit fit_binary(const problem& shared, std::vector<double>& y, const parameter& base, double weight_positive,
                      double weight_negative, Index features) {
@@ -124,13 +121,15 @@ LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int
   out.c_ = c;
   for (const auto& entry : counts) out.classes_.push_back(entry.first);
   const auto n_classes = static_cast<Index>(out.classes_.size());
-  const auto class_weight = [&](Index k) {
-    if (!options.balanced) return 1.0;
-    const Index n = counts[out.classes_[static_cast<std::size_t>(k)]];
-    return static_cast<double>(labels.size()) / (static_cast<double>(n_classes) * static_cast<double>(n));
-  };
+  std::vector<double> class_weight(static_cast<std::size_t>(n_classes), 1.0);
+  if (options.balanced) {
+    for (Index k = 0; k < n_classes; ++k) {
+      const auto n = static_cast<double>(counts[out.classes_[static_cast<std::size_t>(k)]]);
+      class_weight[static_cast<std::size_t>(k)] = static_cast<double>(labels.size()) / (static_cast<double>(n_classes) * n);
+    }
+  }
 
-  auto prob = make_problem(x, labels, options.bias);
+  auto prob = make_problem(x, options.bias);
   parameter param{};
   param.solver_type = options.solver == ReadoutSolver::primal ? L2R_L2LOSS_SVC : L2R_L2LOSS_SVC_DUAL;
   param.eps = options.tolerance;
@@ -151,8 +150,9 @@ LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int
     const int positive = out.classes_[static_cast<std::size_t>(k)];
     std::vector<double> y(labels.size());
     for (std::size_t i = 0; i < labels.size(); ++i) y[i] = labels[i] == positive ? +1.0 : -1.0;
-    const double negative_weight = n_classes == 2 ? class_weight(1) : 1.0;
-    fits[static_cast<std::size_t>(k)] = fit_binary(prob->prob, y, param, class_weight(k), negative_weight, x.rows());
+    const double negative_weight = n_classes == 2 ? class_weight[1] : 1.0;
+    fits[static_cast<std::size_t>(k)] =
+        fit_binary(prob->prob, y, param, class_weight[static_cast<std::size_t>(k)], negative_weight, x.rows());
   }
 
   out.weights_.resize(problems, x.rows());
