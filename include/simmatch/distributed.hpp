@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -40,12 +41,27 @@ std::pair<Index, Index> rank_range(Index n, int rank, int size);
 /// Runs `step` on every rank and agrees on its outcome, so that no rank goes on to wait in a
 /// collective for a peer that has already failed. If `step` throws on some rank, every rank throws:
 /// the failing rank its own error (with "rank r of N: " in front when N > 1), the others an Error
-/// naming the lowest failing rank. `what` says what was being done ("reading the data").
+/// naming the lowest failing rank and quoting its message. `what` says what was being done
+/// ("reading the data").
 template <typename F>
 auto agree(const Communicator& comm, const std::string& what, F&& step) -> decltype(step());
 
+/// The lowest failing rank of a job and its error message (at most kMaxSharedMessage bytes).
+struct RankFailure {
+  int rank = 0;
+  std::string message;
+};
+inline constexpr std::size_t kMaxSharedMessage = 2000;
+
+/// Collective: `failure` is this rank's exception (or null). Returns nothing when no rank failed;
+/// otherwise every rank learns the lowest failing rank and the text of its exception, so each
+/// rank's own message can state the cause (a launcher such as mpirun may stop the job as soon as
+/// one rank exits, before the failing rank has printed anything).
+std::optional<RankFailure> first_failure(const Communicator& comm, std::exception_ptr failure);
+
 /// The collective part of agree(): `failure` is this rank's exception (or null). Returns normally
-/// when no rank failed; throws otherwise.
+/// when no rank failed; throws otherwise: the failing ranks their own error, the others an Error
+/// "stopped while <what>: rank r of N failed: <rank r's message>".
 void agree_on_failure(const Communicator& comm, const std::string& what, std::exception_ptr failure);
 
 /// The columns [first_col, first_col + mine.cols()) of a rows x total_cols matrix are held by this

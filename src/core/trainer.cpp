@@ -9,8 +9,10 @@
 #include <fmt/format.h>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <random>
 
+#include "simmatch/distributed.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/objective.hpp"
 
@@ -245,9 +247,10 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       } catch (const Error&) {
         failure = std::current_exception();
       }
-      if (communicator_.any(failure != nullptr)) {
+      if (const std::optional<RankFailure> first = first_failure(communicator_, failure)) {
         if (failure) std::rethrow_exception(failure);
-        throw Error(fmt::format("training stopped in epoch {}: another rank failed (see its message)", epoch + 1));
+        throw Error(fmt::format("training stopped in epoch {}: rank {} of {} failed: {}", epoch + 1, first->rank,
+                                communicator_.size(), first->message));
       }
       if (communicator_.size() > 1) {
         std::vector<double> flat = sums.pack();

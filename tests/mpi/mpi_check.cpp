@@ -103,7 +103,7 @@ std::string check_nan(const Communicator& comm) {
   } catch (const NumericalError& e) {
     return comm.rank() == 1 && std::string(e.what()).find("NaN") != std::string::npos ? "" : e.what();
   } catch (const Error& e) {
-    return comm.rank() != 1 && std::string(e.what()).find("another rank failed") != std::string::npos ? "" : e.what();
+    return comm.rank() != 1 && std::string(e.what()).find("rank 1 of " + std::to_string(comm.size()) + " failed: ") != std::string::npos ? "" : e.what();
   }
   return "training went on despite the NaN";
 }

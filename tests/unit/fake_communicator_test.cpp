@@ -8,6 +8,8 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "simmatch/distributed.hpp"
 #include "simmatch/error.hpp"
@@ -230,8 +232,10 @@ TEST(DistributedTest, ANanOnOneRankStopsEveryRank) {
   EXPECT_NE(message_of(errors[1]).find("NaN"), std::string::npos) << message_of(errors[1]);
   for (int r : {0, 2}) {
     ASSERT_TRUE(errors[static_cast<std::size_t>(r)]);
-    EXPECT_NE(message_of(errors[static_cast<std::size_t>(r)]).find("another rank failed"), std::string::npos)
-        << message_of(errors[static_cast<std::size_t>(r)]);
+    // The healthy ranks quote rank 1's message: mpirun may stop the job before rank 1 prints it.
+    const std::string message = message_of(errors[static_cast<std::size_t>(r)]);
+    EXPECT_EQ(message.rfind("training stopped in epoch 1: rank 1 of 3 failed: ", 0), 0u) << message;
+    EXPECT_NE(message.find("NaN"), std::string::npos) << message;
     // Stopped before the first update: no rank applied a partial reduction.
     EXPECT_EQ(max_weight_difference(initial, nets[static_cast<std::size_t>(r)]), 0.0);
   }
@@ -283,8 +287,30 @@ TEST(DistributedTest, AgreeRethrowsOnTheFailingRankAndNamesItElsewhere) {
   });
   EXPECT_EQ(message_of(errors[2]), "rank 2 of 3: cannot open shard.npy");
   for (int r : {0, 1}) EXPECT_EQ(message_of(errors[static_cast<std::size_t>(r)]),
-                                 "stopped while reading the data: rank 2 of 3 failed (see its message)");
+                                 "stopped while reading the data: rank 2 of 3 failed: cannot open shard.npy");
   expect_no_errors(run_ranks(2, [](const Communicator& comm) { agree(comm, "nothing", [] {}); }));
+}
+
+TEST(DistributedTest, EveryRankLearnsTheLowestFailingRanksMessage) {
+  const std::string long_text(3 * kMaxSharedMessage, 'x');
+  std::mutex mutex;
+  std::vector<std::optional<RankFailure>> seen(4);
+  expect_no_errors(run_ranks(4, [&](const Communicator& comm) {
+    std::exception_ptr failure;
+    if (comm.rank() == 1) failure = std::make_exception_ptr(ConfigError("rank one: \xc3\xa9 caf\xc3\xa9 " + long_text));
+    if (comm.rank() == 3) failure = std::make_exception_ptr(IoError("rank three"));
+    std::optional<RankFailure> first = first_failure(comm, failure);
+    std::lock_guard lock(mutex);
+    seen[static_cast<std::size_t>(comm.rank())] = std::move(first);
+  }));
+  for (const auto& first : seen) {
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->rank, 1);
+    EXPECT_EQ(first->message.size(), kMaxSharedMessage);
+    EXPECT_EQ(first->message.rfind("rank one: \xc3\xa9 caf\xc3\xa9 xxx", 0), 0u);  // bytes above 127 survive
+    EXPECT_EQ(first->message.substr(kMaxSharedMessage - 3), "...");
+  }
+  expect_no_errors(run_ranks(3, [](const Communicator& comm) { EXPECT_FALSE(first_failure(comm, nullptr)); }));
 }
 
 TEST(DistributedTest, GatheredColumnsKeepEveryBit) {
