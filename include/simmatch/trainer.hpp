@@ -45,10 +45,21 @@ struct TrainOptions {
   Index checkpoint_every = 0;
 };
 
+/// What the current epoch has counted before a mid-epoch position, summed over all ranks, so that
+/// a run resumed there reports the whole epoch's metrics (not only the batches after the resume).
+struct EpochTally {
+  double iterations = 0;  // solver steps, summed over samples
+  double converged = 0;   // samples whose dynamics met the tolerance
+  double samples = 0;
+  double skipped = 0;
+  double seconds = 0;     // wall time spent in the epoch
+};
+
 /// Where training stands: enough to resume a run exactly (the permutations derive from the seed).
 struct TrainPosition {
   int epoch = 0;           // epochs completed
   Index batch = 0;         // batches completed within the current epoch
+  EpochTally tally;        // zero when batch = 0
 };
 
 struct EpochMetrics {

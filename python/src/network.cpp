@@ -342,7 +342,7 @@ py::object fit(py::object self, py::object X, std::optional<int> epochs, std::op
         TrainOptions o = options;
         o.epochs = epoch + 1;
         Trainer<T> trainer(net, *solver, o);
-        metrics = trainer.fit(*data, callbacks, TrainPosition{epoch, 0}).back();
+        metrics = trainer.fit(*data, callbacks, TrainPosition{epoch, 0, {}}).back();
       });
     }
     m.epochs_trained = epoch + 1;

@@ -221,8 +221,16 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
   for (int epoch = start.epoch; epoch < options_.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     const double eta = options_.schedule.at(static_cast<double>(epoch));
-    // [iterations, converged, samples] summed over ranks at the end of the epoch.
-    std::vector<double> counts(4, 0.0);  // + skipped samples
+    // [iterations, converged, samples, skipped] summed over ranks at the end of the epoch; a resumed
+    // epoch starts from the tally of the batches before the checkpoint (held once, by rank 0).
+    std::vector<double> counts(4, 0.0);
+    double seconds_before = 0;
+    if (epoch == start.epoch && start.batch > 0) {
+      if (communicator_.is_root()) {
+        counts = {start.tally.iterations, start.tally.converged, start.tally.samples, start.tally.skipped};
+      }
+      seconds_before = start.tally.seconds;
+    }
     const Index first_batch = epoch == start.epoch ? start.batch : 0;
     FixedPoints<T> fixed;
     for (Index b = first_batch; b < batches; ++b) {
@@ -274,7 +282,10 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       }
       if (callbacks.on_checkpoint && options_.checkpoint_every > 0 && (b + 1) % options_.checkpoint_every == 0 &&
           b + 1 < batches) {
-        callbacks.on_checkpoint(TrainPosition{epoch, b + 1});
+        std::vector<double> tally = counts;
+        communicator_.allreduce_sum(std::span<double>(tally));
+        const double seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        callbacks.on_checkpoint(TrainPosition{epoch, b + 1, EpochTally{tally[0], tally[1], tally[2], tally[3], seconds}});
       }
     }
     communicator_.allreduce_sum(std::span<double>(counts));
@@ -285,7 +296,7 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
     m.skipped = static_cast<Index>(counts[3]);
     m.mean_iterations = counts[2] > 0 ? counts[0] / counts[2] : 0.0;
     m.converged_fraction = counts[2] > 0 ? counts[1] / counts[2] : 0.0;
-    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    m.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     m.samples_per_second = m.seconds > 0 ? static_cast<double>(m.samples) / m.seconds : 0.0;
     m.cost = std::numeric_limits<double>::quiet_NaN();
     if (options_.cost_samples > 0) {
@@ -301,8 +312,8 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       m.cost = structured_cost(network_, sums);
     }
     history.push_back(m);
-    if (callbacks.on_epoch) callbacks.on_epoch(m, TrainPosition{epoch + 1, 0});
-    if (callbacks.on_checkpoint) callbacks.on_checkpoint(TrainPosition{epoch + 1, 0});
+    if (callbacks.on_epoch) callbacks.on_epoch(m, TrainPosition{epoch + 1, 0, {}});
+    if (callbacks.on_checkpoint) callbacks.on_checkpoint(TrainPosition{epoch + 1, 0, {}});
   }
   return history;
 }

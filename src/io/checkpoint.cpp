@@ -51,6 +51,12 @@ Json state_to_json(const CheckpointState& s) {
           {"samples_per_epoch", s.samples_per_epoch},
           {"batches_per_epoch", s.batches_per_epoch},
           {"learning_rate", s.learning_rate},
+          {"epoch_tally",
+           {{"iterations", s.position.tally.iterations},
+            {"converged", s.position.tally.converged},
+            {"samples", s.position.tally.samples},
+            {"skipped", s.position.tally.skipped},
+            {"seconds", s.position.tally.seconds}}},
           {"data", {{"samples", s.data.samples}, {"features", s.data.features}, {"crc32", s.data.crc32}}},
           {"metrics", s.metrics_jsonl}};
 }
@@ -124,6 +130,21 @@ public:
     s.data.features = integer("features", 1, kMaxIndex, &data, "data.");
     s.data.crc32 = static_cast<std::uint32_t>(integer("crc32", 0, 0xffffffffLL, &data, "data."));
     s.metrics_jsonl = string("metrics");
+    // Absent in checkpoints written before it existed: the resumed epoch then reports only the
+    // batches after the checkpoint, as those builds did.
+    if (json_.contains("epoch_tally")) {
+      const Json& tally = json_.at("epoch_tally");
+      if (!tally.is_object()) fail("epoch_tally", "is not a JSON object");
+      auto count = [&](const char* name) {
+        const Json& v = field(tally, name, "epoch_tally.");
+        if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+          fail(std::string("epoch_tally.") + name, fmt::format("{} is not a finite number >= 0", v.dump()));
+        }
+        return v.get<double>();
+      };
+      s.position.tally = EpochTally{count("iterations"), count("converged"), count("samples"), count("skipped"),
+                                    count("seconds")};
+    }
     return s;
   }
 

@@ -58,7 +58,7 @@ std::map<std::string, NpyArray> saved_arrays(const fs::path& dir) {
   Network<float> net = test_support::random_network<float>({5, 3}, 0.0, Activation::tanh(), 2);
   const Dataset data = random_dataset(5, 12, 1);
   const std::string path = (dir / "base.npz").string();
-  save_checkpoint(path, net, checkpoint_state(small_options(), data, TrainPosition{1, 2}, R"({"seed": 9})"));
+  save_checkpoint(path, net, checkpoint_state(small_options(), data, TrainPosition{1, 2, {}}, R"({"seed": 9})"));
   return read_npz(path);
 }
 
@@ -73,7 +73,8 @@ TEST(CheckpointTest, RoundTripIsBitExactWithTheWholeState) {
   const Dataset data = random_dataset(6, 25, 3);
   TrainOptions o = small_options();
   o.seed = std::numeric_limits<std::uint64_t>::max() - 1;  // beyond 2^53: must survive JSON
-  CheckpointState state = checkpoint_state(o, data, TrainPosition{2, 5}, R"({"train": {"eta": 0.05}})");
+  CheckpointState state = checkpoint_state(o, data, TrainPosition{2, 5, EpochTally{123.25, 19, 20, 1, 0.1 + 0.2}},
+                                           R"({"train": {"eta": 0.05}})");
   state.metrics_jsonl = "{\"epoch\":1}\n{\"epoch\":2}\n";
   save_checkpoint(path, net, state);
 
@@ -82,6 +83,11 @@ TEST(CheckpointTest, RoundTripIsBitExactWithTheWholeState) {
   const CheckpointState& s = loaded.state;
   EXPECT_EQ(s.position.epoch, 2);
   EXPECT_EQ(s.position.batch, 5);
+  EXPECT_EQ(s.position.tally.iterations, 123.25);
+  EXPECT_EQ(s.position.tally.converged, 19);
+  EXPECT_EQ(s.position.tally.samples, 20);
+  EXPECT_EQ(s.position.tally.skipped, 1);
+  EXPECT_EQ(s.position.tally.seconds, 0.1 + 0.2);  // bit-exact through JSON
   EXPECT_EQ(s.epochs, 3);
   EXPECT_EQ(s.seed, o.seed);
   EXPECT_EQ(s.batch_size, 4);
@@ -95,6 +101,19 @@ TEST(CheckpointTest, RoundTripIsBitExactWithTheWholeState) {
   EXPECT_TRUE(same_weights(net, load_model<double>(path).network));
   // And loads in the other precision.
   EXPECT_EQ(load_checkpoint<float>(path).network.num_layers(), 2);
+}
+
+TEST(CheckpointTest, CheckpointsWithoutAnEpochTallyStillLoad) {
+  const fs::path dir = test_dir();
+  auto arrays = saved_arrays(dir);
+  Json state = state_of(arrays);
+  state.erase("epoch_tally");  // written before the tally existed
+  arrays["checkpoint"] = NpyArray::from_bytes(state.dump());
+  const std::string path = (dir / "old.npz").string();
+  write_npz(path, arrays);
+  const auto loaded = load_checkpoint<double>(path);
+  EXPECT_EQ(loaded.state.position.tally.samples, 0);
+  EXPECT_EQ(loaded.state.position.tally.seconds, 0);
 }
 
 TEST(CheckpointTest, ResumingThroughAFileGivesTheUninterruptedModel) {
@@ -132,10 +151,10 @@ TEST(CheckpointTest, NanWeightsAreNeverWrittenAndTheOldCheckpointStays) {
   const std::string path = (dir / "run.ckpt.npz").string();
   Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 1);
   const Dataset data = random_dataset(4, 10, 1);
-  save_checkpoint(path, net, checkpoint_state(small_options(), data, TrainPosition{1, 0}));
+  save_checkpoint(path, net, checkpoint_state(small_options(), data, TrainPosition{1, 0, {}}));
   const std::string before = read_file(path);
   net.layer(0).W().valuePtr()[0] = std::numeric_limits<double>::quiet_NaN();
-  expect_error<NumericalError>([&] { save_checkpoint(path, net, checkpoint_state(small_options(), data, {2, 0})); },
+  expect_error<NumericalError>([&] { save_checkpoint(path, net, checkpoint_state(small_options(), data, {2, 0, {}})); },
                                {path, "NaN/Inf", "previous checkpoint is kept"});
   EXPECT_EQ(read_file(path), before);
   // No temporary files left behind.
@@ -147,7 +166,7 @@ TEST(CheckpointTest, ResumingADifferentRunIsRefusedWithEveryDifference) {
   const std::string path = (dir / "run.ckpt.npz").string();
   Network<float> net = test_support::random_network<float>({6, 4}, 0.0, Activation::tanh(), 4);
   const Dataset data = random_dataset(6, 25, 3);
-  save_checkpoint(path, net, checkpoint_state(small_options(), data, TrainPosition{1, 0}));
+  save_checkpoint(path, net, checkpoint_state(small_options(), data, TrainPosition{1, 0, {}}));
   const auto saved = load_checkpoint<float>(path);
 
   // The same run (more epochs are fine) resumes.
@@ -220,6 +239,10 @@ TEST(CheckpointTest, BrokenStateNamesTheFileAndField) {
       {[](Json& s) { s["data"]["crc32"] = 1LL << 33; }, "'data.crc32'", "out of range"},
       {[](Json& s) { s["data"] = 3; }, "'data'", "not a JSON object"},
       {[](Json& s) { s["metrics"] = Json::array(); }, "'metrics'", "not a string"},
+      {[](Json& s) { s["epoch_tally"] = 3; }, "'epoch_tally'", "not a JSON object"},
+      {[](Json& s) { s["epoch_tally"].erase("samples"); }, "'epoch_tally.samples'", "missing"},
+      {[](Json& s) { s["epoch_tally"]["seconds"] = -1.0; }, "'epoch_tally.seconds'", "not a finite number >= 0"},
+      {[](Json& s) { s["epoch_tally"]["iterations"] = "many"; }, "'epoch_tally.iterations'", "not a finite number"},
       {[](Json& s) { s = Json::array(); }, "checkpoint field", "not a JSON object"},
   };
   for (const Case& c : cases) {

@@ -277,6 +277,48 @@ TEST(DistributedTest, AStopRequestOnOneRankStopsEveryRankAtTheSameBatch) {
   EXPECT_EQ(max_weight_difference(nets[0], nets[1]), 0.0);
 }
 
+TEST(DistributedTest, AMidEpochCheckpointTalliesEveryRanksSamples) {
+  const Dataset data = random_dataset(4, 20, 7);
+  const Network<double> initial = test_support::random_network<double>({4, 3}, 0.3, Activation::tanh(), 2);
+  TrainOptions o = options(4);
+  o.checkpoint_every = 2;
+  std::vector<Network<double>> nets(3, initial), snapshots(3, initial);
+  std::vector<TrainPosition> seen(3);
+  std::vector<std::vector<EpochMetrics>> histories(3), resumed(3);
+  const auto slot = [](const Communicator& comm) { return static_cast<std::size_t>(comm.rank()); };
+  expect_no_errors(run_ranks(3, [&](const Communicator& comm) {
+    EulerSolver<double> solver;
+    Network<double>& net = nets[slot(comm)];
+    TrainCallbacks cb;
+    cb.on_checkpoint = [&](const TrainPosition& p) {
+      if (p.epoch == 1 && p.batch == 4) seen[slot(comm)] = p, snapshots[slot(comm)] = net;
+    };
+    histories[slot(comm)] = Trainer<double>(net, solver, o, comm).fit(data, cb);
+  }));
+  for (const TrainPosition& p : seen) {
+    EXPECT_EQ(p.batch, 4);
+    EXPECT_EQ(p.tally.samples, 16);  // 4 global batches of 4, whichever rank solved them
+    EXPECT_EQ(p.tally.iterations, seen[0].tally.iterations);
+    EXPECT_EQ(p.tally.converged, seen[0].tally.converged);
+  }
+  // Resumed on 3 ranks from that position, the epoch's metrics are the uninterrupted run's (up to
+  // the order of the floating-point sums).
+  expect_no_errors(run_ranks(3, [&](const Communicator& comm) {
+    EulerSolver<double> solver;
+    resumed[slot(comm)] = Trainer<double>(snapshots[slot(comm)], solver, o, comm).fit(data, {}, seen[slot(comm)]);
+  }));
+  for (std::size_t r = 0; r < 3; ++r) {
+    ASSERT_EQ(resumed[r].size(), 2u);
+    for (std::size_t e = 0; e < 2; ++e) {
+      const EpochMetrics& a = resumed[r][e];
+      const EpochMetrics& b = histories[r][e + 1];
+      EXPECT_EQ(a.samples, b.samples);
+      EXPECT_NEAR(a.mean_iterations, b.mean_iterations, 1e-12 * b.mean_iterations);
+      EXPECT_NEAR(a.converged_fraction, b.converged_fraction, 1e-12);
+    }
+  }
+}
+
 TEST(DistributedTest, AgreeRethrowsOnTheFailingRankAndNamesItElsewhere) {
   const auto errors = run_ranks(3, [](const Communicator& comm) {
     const int value = agree(comm, "reading the data", [&] {

@@ -76,11 +76,26 @@ TEST(TrainerTest, ResumingFromACheckpointPositionGivesTheSameModel) {
       saved = pos;
     }
   };
-  Trainer<double>(resumed, solver, o).fit(data, cb);
+  const auto uninterrupted = Trainer<double>(resumed, solver, o).fit(data, cb);
   ASSERT_EQ(saved.batch, 5);
-  Trainer<double>(snapshot, solver, o).fit(data, {}, saved);
+  EXPECT_EQ(saved.tally.samples, 5 * o.batch_size);
+  EXPECT_GT(saved.tally.iterations, saved.tally.samples);
+  const auto after_resume = Trainer<double>(snapshot, solver, o).fit(data, {}, saved);
   EXPECT_TRUE(same_weights(full, snapshot));
   EXPECT_TRUE(same_weights(full, resumed));
+  // The resumed epoch's metrics cover the batches before the checkpoint too.
+  ASSERT_EQ(after_resume.size() + 1, uninterrupted.size());
+  for (std::size_t e = 0; e < after_resume.size(); ++e) {
+    const EpochMetrics& a = after_resume[e];
+    const EpochMetrics& b = uninterrupted[e + 1];
+    EXPECT_EQ(a.epoch, b.epoch);
+    EXPECT_EQ(a.samples, b.samples);
+    EXPECT_EQ(a.skipped, b.skipped);
+    EXPECT_EQ(a.mean_iterations, b.mean_iterations);
+    EXPECT_EQ(a.converged_fraction, b.converged_fraction);
+    EXPECT_EQ(a.cost, b.cost);
+  }
+  EXPECT_GE(after_resume.front().seconds, saved.tally.seconds);
 }
 
 TEST(TrainerTest, BatchesWalkSeededPermutations) {
