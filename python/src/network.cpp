@@ -174,6 +174,13 @@ void build_model(Model& m, const std::vector<CustomLayer>& custom) {
   }
 }
 
+// The settings that are valid but likely to fail (config_warnings) as Python RuntimeWarnings.
+void warn_about(const Config& config) {
+  for (const std::string& text : config_warnings(config)) {
+    py::module_::import("warnings").attr("warn")(text, py::module_::import("builtins").attr("RuntimeWarning"), 2);
+  }
+}
+
 std::unique_ptr<Model> make_network(py::handle input_shape, py::handle layers, py::kwargs kwargs) {
   auto m = std::make_unique<Model>();
   m->config.source = "Network()";
@@ -193,6 +200,7 @@ std::unique_ptr<Model> make_network(py::handle input_shape, py::handle layers, p
   apply_keywords(m->config, rest, "Network()");
   if (custom.empty()) validate_config(m->config);
   build_model(*m, custom);
+  warn_about(m->config);
   return m;
 }
 
@@ -214,6 +222,7 @@ std::unique_ptr<Model> from_config(py::handle path, py::object input_shape, py::
     m->input_shape = grid_from_python(input_shape, "input_shape");
   }
   build_model(*m, {});
+  warn_about(m->config);
   return m;
 }
 

@@ -150,6 +150,9 @@ void train_with(const Config& config, const Dataset& data, const Communicator& c
                              network.num_synapses(), config.network.precision, options.epochs,
                              options.samples_per_epoch > 0 ? options.samples_per_epoch : data.size(),
                              comm.size() > 1 ? fmt::format(", on {} processes", comm.size()) : ""));
+  if (root) {
+    for (const std::string& warning : config_warnings(config)) progress.log("warning: " + warning);
+  }
   if (root && resume) {
     progress.log(fmt::format("resuming from {} at epoch {}, batch {} of {}", checkpoint_path, resume_at.epoch + 1,
                              resume_at.batch, run_state.batches_per_epoch));

@@ -103,7 +103,8 @@ std::vector<Param> make_table() {
   t.push_back(global("preprocess.subtract_mean", B, true, "Subtract each sample's own mean from its values.",
                      [](auto& c) -> auto& { return c.preprocess.subtract_mean; }));
   // network
-  t.push_back(global("network.gamma", R, 0.0, "Feedback strength gamma of eqs. 10-17 (0: layers decouple).",
+  t.push_back(global("network.gamma", R, 0.0, "Feedback strength gamma of eqs. 10-17 (0: layers decouple). Two adjacent layers with "
+                     "unbounded activations (linear, relu) and gamma > 0 get a warning: nothing bounds their loop.",
                      [](auto& c) -> auto& { return c.network.gamma; }, non_negative));
   t.push_back(global("network.activation", C, "tanh", "Activation f of every layer (unless the layer sets its own).",
                      [](auto& c) -> auto& { return c.network.activation; }, none, activations));

@@ -65,6 +65,20 @@ expect_error "encode --layer out of range" "--layer 1: the model" \
   "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/none.npy" --layer 1
 [ -e "$TMP/none.npy" ] && fail "encode wrote an output despite the error"
 
+# Two unbounded layers joined by feedback: the run starts, with a warning naming the keys.
+{ sed -n '1,/^\[solver\]/p' experiments/tiny.toml | sed '$d'
+  printf '[[layers]]\ntype = "dense"\nneurons = 5\n\n[solver]\nmethod = "euler"\n'; } >"$TMP/loop.toml"
+"$SIMMATCH" train "$TMP/loop.toml" network.gamma=0.1 network.activation=relu data.limit=10 train.epochs=1 \
+  train.samples_per_epoch=2 train.cost_samples=0 output.dir="$TMP/loop" 2>"$TMP/loop.err"
+if grep -q "^simmatch: warning: layers 1 and 2 are both unbounded (relu and relu) and network.gamma = 0.1" "$TMP/loop.err"; then
+  pass "unbounded layers with feedback: warned"
+else
+  fail "no warning for relu layers with feedback: $(cat "$TMP/loop.err")"
+fi
+"$SIMMATCH" train "$TMP/loop.toml" network.gamma=0.1 data.limit=10 train.epochs=1 train.samples_per_epoch=2 \
+  train.cost_samples=0 output.dir="$TMP/quiet" 2>"$TMP/quiet.err"
+grep -q "warning" "$TMP/quiet.err" && fail "tanh layers warned: $(cat "$TMP/quiet.err")" || pass "tanh layers: no warning"
+
 # Every experiment config whose data are present runs at tiny size, so none of them can rot.
 for config in experiments/*.toml; do
   "$SIMMATCH" params "$config" >"$TMP/resolved.json" 2>"$TMP/params.err" || {

@@ -28,8 +28,10 @@ class ConstructionTest(unittest.TestCase):
         self.assertEqual(net.get_params()["eta"], 1e-3)
 
     def test_dense_deep_network(self):
-        net = simmatch.Network(64, layers=[dict(type="dense", neurons=6), dict(type="dense", neurons=3)],
-                               activation=simmatch.Activation.relu(), precision=np.float64, gamma=0.2)
+        # Two relu layers joined by feedback are allowed, with a warning that the loop is unbounded.
+        with self.assertWarnsRegex(RuntimeWarning, r"layers 1 and 2 are both unbounded \(relu and relu\)"):
+            net = simmatch.Network(64, layers=[dict(type="dense", neurons=6), dict(type="dense", neurons=3)],
+                                   activation=simmatch.Activation.relu(), precision=np.float64, gamma=0.2)
         self.assertEqual(net.precision, "float64")
         self.assertEqual(net.dtype, np.float64)
         self.assertEqual([l.activation.name for l in net.layers], ["relu", "relu"])

@@ -316,6 +316,24 @@ TEST(BuildNetwork, LayersThatDoNotFitTheInput) {
               HasSubstr("key 'layers.0.radius': radius 0.1 leaves site (0, 0) without input pixels"));
 }
 
+TEST(ConfigWarnings, UnboundedLayersJoinedByFeedbackAreNamed) {
+  const std::string three = "[[layers]]\nactivation = \"relu\"\n[[layers]]\nactivation = \"relu\"\n"
+                            "[[layers]]\nactivation = \"tanh\"\n";
+  Config c = parse_config("[network]\ngamma = 0.1\n" + three, "x.toml");
+  const auto warnings = config_warnings(c);
+  ASSERT_EQ(warnings.size(), 1u);  // layers 2-3 are bounded by tanh
+  EXPECT_THAT(warnings[0], HasSubstr("layers 1 and 2 are both unbounded (relu and relu)"));
+  EXPECT_THAT(warnings[0], HasSubstr("network.gamma = 0.1"));
+  apply_override(c, "layers.2.activation=linear");
+  EXPECT_EQ(config_warnings(c).size(), 2u);
+  apply_override(c, "network.gamma=0");  // no feedback: no loop
+  EXPECT_TRUE(config_warnings(c).empty());
+  // A saturating layer between them, or the reference's tanh everywhere, is quiet.
+  EXPECT_TRUE(config_warnings(parse_config("[network]\ngamma = 0.5\nactivation = \"tanh\"\n[[layers]]\n[[layers]]\n", "x.toml")).empty());
+  EXPECT_TRUE(config_warnings(parse_config("[network]\ngamma = 0.5\n[[layers]]\nactivation = \"relu\"\n[[layers]]\n"
+                                           "activation = \"clipped_relu\"\n", "x.toml")).empty());
+}
+
 TEST(BuildNetwork, ConstantsFromFiles) {
   const auto dir = std::filesystem::temp_directory_path() / ("simmatch_build_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
