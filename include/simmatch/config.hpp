@@ -56,6 +56,7 @@ struct LayerConfig {
   std::string activation;  // "" = network.activation
   double gain = 0;         // 0 = network.gain
   double clip = 0;         // 0 = network.clip
+  double eta_scale = 1;    // multiplier of this layer's learning rate
   std::string cw_file;
   std::string cl_file;
 };

@@ -43,6 +43,9 @@ struct TrainOptions {
   FailurePolicy on_nonconvergence = FailurePolicy::keep;
   /// Call TrainCallbacks::on_checkpoint every this many batches (0 = only at epoch ends).
   Index checkpoint_every = 0;
+  /// Per-layer multipliers of the learning rate (layer p learns at eta * scale[p] * gamma^(p-P));
+  /// empty = 1 for every layer, else one entry > 0 per layer (see apply_learning).
+  std::vector<double> layer_eta_scales;
 };
 
 /// What the current epoch has counted before a mid-epoch position, summed over all ranks, so that

@@ -88,6 +88,10 @@ TrainOptions train_options(const Config& config) {
   options.checkpoint_every = tc.checkpoint_every;
   options.on_nan = failure_policy_from_name(tc.on_nan);
   options.on_nonconvergence = failure_policy_from_name(tc.on_nonconvergence);
+  // Left empty (eq. 17 as written) unless a layer sets its own scale.
+  if (std::any_of(config.layers.begin(), config.layers.end(), [](const LayerConfig& l) { return l.eta_scale != 1.0; })) {
+    for (const LayerConfig& layer : config.layers) options.layer_eta_scales.push_back(layer.eta_scale);
+  }
   return options;
 }
 

@@ -141,6 +141,11 @@ std::vector<Param> make_table() {
                         [](auto& l) -> auto& { return l.gain; }, non_negative));
   t.push_back(per_layer("clip", R, 0.0, "This layer's clipped_relu bound (0 = `network.clip`).",
                         [](auto& l) -> auto& { return l.clip; }, non_negative));
+  t.push_back(per_layer("eta_scale", R, 1.0,
+                        "Multiplier of this layer's learning rate: layer p learns at eta * eta_scale * "
+                        "gamma^(p-P) (eq. 17). A per-layer step size leaves the fixed points of learning unchanged; "
+                        "eta_scale = gamma^(P-p) makes every layer learn at eta.",
+                        [](auto& l) -> auto& { return l.eta_scale; }, positive));
   t.push_back(per_layer("cw_file", S, "",
                         "`file`: NPY of shape (N_p, N_{p-1}) holding the non-negative constants C^W (zeros = no "
                         "synapse). Required for `file` layers.",

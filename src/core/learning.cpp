@@ -74,6 +74,18 @@ void add_sampled_products(const Structure& s, const Matrix<T>& postT, const Matr
                             postT.rows(), sums.data());
 }
 
+void check_layer_scales(std::span<const double> scales, Index layers) {
+  if (scales.empty()) return;
+  if (static_cast<Index>(scales.size()) != layers) {
+    throw ShapeError(fmt::format("learning: {} per-layer learning-rate scales for {} layers", scales.size(), layers));
+  }
+  for (std::size_t p = 0; p < scales.size(); ++p) {
+    if (!(scales[p] > 0) || !std::isfinite(scales[p])) {
+      throw ConfigError(fmt::format("learning: layer {}'s learning-rate scale must be > 0, got {}", p + 1, scales[p]));
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -110,16 +122,17 @@ void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRe
 }
 
 template <typename T>
-void apply_learning(Network<T>& network, const Correlations& sums, double eta) {
+void apply_learning(Network<T>& network, const Correlations& sums, double eta, std::span<const double> layer_scales) {
   if (static_cast<Index>(sums.hebbian.size()) != network.num_layers()) {
     throw ShapeError("learning: correlations do not match the network's layers");
   }
+  check_layer_scales(layer_scales, network.num_layers());
   if (!(sums.samples > 0)) return;
   const double inv_t = 1.0 / sums.samples;
   for (Index p = 0; p < network.num_layers(); ++p) {
     const auto sp = static_cast<std::size_t>(p);
     auto& layer = network.layer(p);
-    const double scale = eta * network.layer_weight(p);
+    const double scale = eta * network.layer_weight(p) * (layer_scales.empty() ? 1.0 : layer_scales[sp]);
     const double k = network.k(p);
     T* w = layer.W().valuePtr();
     const auto& cw = layer.cw().values();
@@ -163,7 +176,7 @@ template void accumulate_correlations<float>(const Network<float>&, ConstMatrixR
                                              Correlations&, bool);
 template void accumulate_correlations<double>(const Network<double>&, ConstMatrixRef<double>,
                                               const FixedPoints<double>&, Correlations&, bool);
-template void apply_learning<float>(Network<float>&, const Correlations&, double);
-template void apply_learning<double>(Network<double>&, const Correlations&, double);
+template void apply_learning<float>(Network<float>&, const Correlations&, double, std::span<const double>);
+template void apply_learning<double>(Network<double>&, const Correlations&, double, std::span<const double>);
 
 }  // namespace simmatch

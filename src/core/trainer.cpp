@@ -133,7 +133,16 @@ std::vector<Index> cost_sample_indices(Index n, Index wanted, std::uint64_t seed
   return order;
 }
 
-void check_options(const TrainOptions& o) {
+void check_options(const TrainOptions& o, Index layers) {
+  if (!o.layer_eta_scales.empty() && static_cast<Index>(o.layer_eta_scales.size()) != layers) {
+    throw ConfigError(fmt::format("train: {} per-layer learning-rate scales (layers.eta_scale) for a network of {} layers",
+                                  o.layer_eta_scales.size(), layers));
+  }
+  for (std::size_t p = 0; p < o.layer_eta_scales.size(); ++p) {
+    if (!(o.layer_eta_scales[p] > 0) || !std::isfinite(o.layer_eta_scales[p])) {
+      throw ConfigError(fmt::format("train: layers.{}.eta_scale must be > 0, got {}", p, o.layer_eta_scales[p]));
+    }
+  }
   if (o.on_nan == FailurePolicy::keep) {
     throw ConfigError("train: the NaN policy must be 'stop' or 'skip' (keeping NaN would corrupt the weights)");
   }
@@ -181,7 +190,7 @@ template <typename T>
 Trainer<T>::Trainer(Network<T>& network, const DynamicsSolver<T>& solver, TrainOptions options,
                     const Communicator& communicator)
     : network_(network), solver_(solver), options_(std::move(options)), communicator_(communicator) {
-  check_options(options_);
+  check_options(options_, network.num_layers());
 }
 
 template <typename T>
@@ -265,7 +274,7 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
         communicator_.allreduce_sum(std::span<double>(flat));
         sums.unpack(flat);
       }
-      apply_learning(network_, sums, eta);
+      apply_learning(network_, sums, eta, options_.layer_eta_scales);
       if (!weights_finite(network_)) {
         throw NumericalError(fmt::format(
             "epoch {}, batch {}: weights became NaN/Inf after the update (learning rate {} too large?)", epoch + 1,

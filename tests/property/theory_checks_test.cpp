@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "simmatch/dynamics.hpp"
+#include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/objective.hpp"
 #include "test_networks.hpp"
@@ -127,6 +128,52 @@ TEST(LearningTest, UpdatesAreHalfTheDualGradient) {
       EXPECT_NEAR(dl, 0.5 * eta * grad, 1e-8 * (1 + std::abs(dl))) << "L layer " << p << " synapse " << s;
     }
   }
+}
+
+// A per-layer scale multiplies exactly that layer's step (W and L alike) and leaves its zero, the
+// fixed point of learning W = C^W o A, L = k C^L o B, where it was.
+TEST(LearningTest, LayerScalesMultiplyEachLayersStepAndKeepItsFixedPoint) {
+  Network<double> net = random_network<double>({5, 4, 3}, 0.6, Activation::tanh(), 41);
+  const Matrix<double> x = random_inputs<double>(5, 6, 42);
+  FixedPoints<double> fp;
+  EulerSolver<double>(tight_euler()).solve(net, x, fp);
+  Correlations sums = Correlations::zeros_like(net);
+  accumulate_correlations(net, x, fp, sums);
+  Network<double> plain = net, scaled = net;
+  apply_learning(plain, sums, 1e-2);
+  const std::vector<double> scales{0.25, 3.0};
+  apply_learning(scaled, sums, 1e-2, scales);
+  for (Index p = 0; p < 2; ++p) {
+    const double s = scales[static_cast<std::size_t>(p)];
+    const Eigen::VectorXd w0 = Eigen::Map<const Eigen::VectorXd>(net.layer(p).W().valuePtr(), net.layer(p).W().nonZeros());
+    const Eigen::VectorXd w1 = Eigen::Map<const Eigen::VectorXd>(plain.layer(p).W().valuePtr(), w0.size());
+    const Eigen::VectorXd w2 = Eigen::Map<const Eigen::VectorXd>(scaled.layer(p).W().valuePtr(), w0.size());
+    EXPECT_LT(((w2 - w0) - s * (w1 - w0)).lpNorm<Eigen::Infinity>(), 1e-14) << "layer " << p;
+    const Eigen::VectorXd l0 = Eigen::Map<const Eigen::VectorXd>(net.layer(p).L().valuePtr(), net.layer(p).L().nonZeros());
+    const Eigen::VectorXd l1 = Eigen::Map<const Eigen::VectorXd>(plain.layer(p).L().valuePtr(), l0.size());
+    const Eigen::VectorXd l2 = Eigen::Map<const Eigen::VectorXd>(scaled.layer(p).L().valuePtr(), l0.size());
+    EXPECT_LT(((l2 - l0) - s * (l1 - l0)).lpNorm<Eigen::Infinity>(), 1e-14) << "layer " << p;
+  }
+  // At the fixed point of learning the scaled step is zero too.
+  Network<double> fixed = net;
+  for (Index p = 0; p < 2; ++p) {
+    const auto sp = static_cast<std::size_t>(p);
+    for (Index s = 0; s < fixed.layer(p).cw().nnz(); ++s) {
+      fixed.layer(p).W().valuePtr()[s] = fixed.layer(p).cw().values()[static_cast<std::size_t>(s)] * sums.hebbian[sp][s] / sums.samples;
+    }
+    for (Index s = 0; s < fixed.layer(p).cl().nnz(); ++s) {
+      fixed.layer(p).L().valuePtr()[s] =
+          fixed.k(p) * fixed.layer(p).cl().values()[static_cast<std::size_t>(s)] * sums.lateral[sp][s] / sums.samples;
+    }
+  }
+  Network<double> stepped = fixed;
+  apply_learning(stepped, sums, 1e-2, scales);
+  for (Index p = 0; p < 2; ++p) {
+    EXPECT_LT((Eigen::MatrixXd(stepped.layer(p).W()) - Eigen::MatrixXd(fixed.layer(p).W())).lpNorm<Eigen::Infinity>(), 1e-15);
+    EXPECT_LT((Eigen::MatrixXd(stepped.layer(p).L()) - Eigen::MatrixXd(fixed.layer(p).L())).lpNorm<Eigen::Infinity>(), 1e-15);
+  }
+  EXPECT_THROW(apply_learning(stepped, sums, 1e-2, std::vector<double>{1.0}), ShapeError);
+  EXPECT_THROW(apply_learning(stepped, sums, 1e-2, std::vector<double>{1.0, 0.0}), ConfigError);
 }
 
 // Check 4: the cost through A and B equals the naive double sum over t, t' of eq. 11, and with

@@ -401,6 +401,10 @@ TEST(TrainOptionsFromConfig, MapsEveryKey) {
   EXPECT_EQ(o.seed, 5u);
   EXPECT_FALSE(o.schedule.is_constant());
   EXPECT_DOUBLE_EQ(o.schedule.at(1.0), std::max(0.1 / 3.0, 0.01));
+  EXPECT_TRUE(o.layer_eta_scales.empty());  // eq. 17 as written unless a layer sets a scale
+  c = parse_config("[[layers]]\n[[layers]]\ntype = \"dense\"\nneurons = 3\neta_scale = 0.1\n", "x.toml");
+  EXPECT_EQ(train_options(c).layer_eta_scales, (std::vector<double>{1.0, 0.1}));
+  EXPECT_THAT(config_error([&] { apply_override(c, "layers.0.eta_scale=0"); }), HasSubstr("layers.0.eta_scale"));
 }
 
 }  // namespace

@@ -169,6 +169,28 @@ TEST(TrainerTest, NonConvergencePolicyStopsWhenAsked) {
   EXPECT_THROW(Trainer<double>(net, solver, o), ConfigError);
 }
 
+TEST(TrainerTest, LayerScalesMustMatchTheNetwork) {
+  Network<double> net = test_support::random_network<double>({4, 3, 2}, 0.2, Activation::tanh(), 6);
+  EulerSolver<double> solver;
+  TrainOptions o;
+  o.layer_eta_scales = {1.0};
+  EXPECT_THROW(Trainer<double>(net, solver, o), ConfigError);
+  o.layer_eta_scales = {1.0, -1.0};
+  EXPECT_THROW(Trainer<double>(net, solver, o), ConfigError);
+  // Scaling only the top layer leaves the first layer's first update as it was.
+  const Dataset data = random_dataset(4, 6, 7);
+  o.epochs = 1;
+  o.samples_per_epoch = 1;
+  o.cost_samples = 0;
+  o.layer_eta_scales.clear();
+  Network<double> plain = net, scaled = net;
+  Trainer<double>(plain, solver, o).fit(data);
+  o.layer_eta_scales = {1.0, 0.5};
+  Trainer<double>(scaled, solver, o).fit(data);
+  EXPECT_TRUE(Eigen::MatrixXd(plain.layer(0).W()).isApprox(Eigen::MatrixXd(scaled.layer(0).W()), 0.0));
+  EXPECT_FALSE(Eigen::MatrixXd(plain.layer(1).W()).isApprox(Eigen::MatrixXd(scaled.layer(1).W()), 1e-12));
+}
+
 TEST(TrainerTest, DivergingWeightsAreReported) {
   Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::linear(), 6);
   Dataset data = random_dataset(4, 6, 7);
