@@ -87,8 +87,10 @@ struct TrainCallbacks {
   std::function<void(const BatchProgress&)> on_batch;
   /// Called after each epoch's metrics are known (and before the next epoch starts).
   std::function<void(const EpochMetrics&, const TrainPosition&)> on_epoch;
-  /// Called after every batch; returning true stops training cleanly (throws Interrupted). With N
-  /// ranks it must be set on all of them or none: a request on any rank stops every rank.
+  /// Called once per batch, after its samples are solved and before its update; returning true
+  /// stops training cleanly after that batch (throws Interrupted). With N ranks it must be set on
+  /// all of them or none: a request on any rank stops every rank after the same batch (the
+  /// request travels in the batch's reduction).
   std::function<bool()> should_stop;
   /// Called on every rank with the position reached, every options.checkpoint_every batches and
   /// after each epoch, whenever the weights are finite; the network then holds exactly the state

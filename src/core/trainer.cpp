@@ -246,7 +246,9 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       const Index begin = static_cast<Index>(epoch) * per_epoch + b * options_.batch_size;
       const Index end = std::min(begin + options_.batch_size, static_cast<Index>(epoch + 1) * per_epoch);
       const std::vector<Index> mine = rank_share(stream.range(begin, end), communicator_.rank(), communicator_.size());
-      // Failures are agreed on by every rank before the collective, so no rank waits forever.
+      // One collective per batch: the correlations travel with two flags (this rank failed, a stop
+      // was requested here), so every rank learns of a failure or a Ctrl-C in the same reduction
+      // and none waits forever in a later one.
       std::exception_ptr failure;
       Correlations sums = Correlations::zeros_like(network_);
       try {
@@ -264,15 +266,27 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       } catch (const Error&) {
         failure = std::current_exception();
       }
-      if (const std::optional<RankFailure> first = first_failure(communicator_, failure)) {
-        if (failure) std::rethrow_exception(failure);
-        throw Error(fmt::format("training stopped in epoch {}: rank {} of {} failed: {}", epoch + 1, first->rank,
-                                communicator_.size(), first->message));
-      }
+      // A launcher delivers Ctrl-C to the ranks at different moments; agreeing on it in the batch's
+      // reduction makes every rank stop after the same batch.
+      bool stop = callbacks.should_stop && callbacks.should_stop();
+      bool failed = failure != nullptr;
       if (communicator_.size() > 1) {
         std::vector<double> flat = sums.pack();
+        flat.push_back(failed ? 1.0 : 0.0);
+        flat.push_back(stop ? 1.0 : 0.0);
         communicator_.allreduce_sum(std::span<double>(flat));
-        sums.unpack(flat);
+        stop = flat.back() > 0;
+        flat.pop_back();
+        failed = flat.back() > 0;
+        flat.pop_back();
+        if (!failed) sums.unpack(flat);
+      }
+      if (failed) {  // every rank is here together, so the message exchange below is safe
+        const std::optional<RankFailure> first = first_failure(communicator_, failure);
+        if (failure) std::rethrow_exception(failure);
+        if (!first) throw InternalError("train: the reduction reported a failure that no rank holds");
+        throw Error(fmt::format("training stopped in epoch {}: rank {} of {} failed: {}", epoch + 1, first->rank,
+                                communicator_.size(), first->message));
       }
       apply_learning(network_, sums, eta, options_.layer_eta_scales);
       if (!weights_finite(network_)) {
@@ -284,9 +298,10 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
       counts[2] += static_cast<double>(fixed.batch_size());
       if (callbacks.on_batch) callbacks.on_batch(BatchProgress{epoch + 1, end - static_cast<Index>(epoch) * per_epoch, per_epoch});
-      // Agreed across ranks: a launcher delivers Ctrl-C to the ranks at different moments, and a rank
-      // stopping alone would leave its peers waiting in the next reduction.
-      if (callbacks.should_stop && communicator_.any(callbacks.should_stop())) {
+      if (stop) {
+        // Every rank stops here together; any() records that agreement (an MPI rank then finalises
+        // on its way out instead of leaving as if it had failed alone).
+        communicator_.any(true);
         throw Interrupted(fmt::format("training interrupted in epoch {} after batch {}", epoch + 1, b + 1));
       }
       if (callbacks.on_checkpoint && options_.checkpoint_every > 0 && (b + 1) % options_.checkpoint_every == 0 &&

@@ -209,9 +209,9 @@ TEST(TrainerTest, ShouldStopInterruptsBetweenBatches) {
   int batches = 0;
   TrainCallbacks cb;
   cb.on_batch = [&](const BatchProgress&) { ++batches; };
-  cb.should_stop = [&] { return batches == 3; };
+  cb.should_stop = [&] { return batches == 3; };  // asked while batch 4 is solved
   EXPECT_THROW(Trainer<double>(net, solver, TrainOptions{}).fit(data, cb), Interrupted);
-  EXPECT_EQ(batches, 3);
+  EXPECT_EQ(batches, 4);  // batch 4 is completed (and reported), then training stops
 }
 
 TEST(TrainerTest, EncodeReturnsEveryLayerInDataOrder) {
