@@ -57,6 +57,7 @@ struct LayerConfig {
   double gain = 0;         // 0 = network.gain
   double clip = 0;         // 0 = network.clip
   double eta_scale = 1;    // multiplier of this layer's learning rate
+  double cw_scale = 1;     // multiplier of every C^W constant of this layer
   std::string cw_file;
   std::string cl_file;
 };

@@ -16,6 +16,13 @@ std::string grid_text(const Grid& g) {
 }
 
 // The first neuron of `cw` without any input synapse, or -1.
+// The same synapses with every constant multiplied by `factor` (> 0, checked by the config).
+Structure scaled(const Structure& s, double factor) {
+  std::vector<double> values = s.values();
+  for (double& v : values) v *= factor;
+  return Structure::from_csr(s.rows(), s.cols(), s.row_ptr(), s.col_index(), std::move(values));
+}
+
 Index first_empty_row(const Structure& cw) {
   for (Index i = 0; i < cw.rows(); ++i)
     if (cw.row_ptr()[static_cast<std::size_t>(i) + 1] == cw.row_ptr()[static_cast<std::size_t>(i)]) return i;
@@ -88,6 +95,7 @@ Layer<T> build_layer(const Config& config, std::size_t p, const Grid& input) {
   } else {
     throw InternalError("build_network: unchecked layer type '" + lc.type + "'");
   }
+  if (lc.cw_scale != 1.0) cw = scaled(cw, lc.cw_scale);
   return Layer<T>(std::move(cw), std::move(cl), activation, grid);
 }
 

@@ -146,6 +146,11 @@ std::vector<Param> make_table() {
                         "gamma^(p-P) (eq. 17). A per-layer step size leaves the fixed points of learning unchanged; "
                         "eta_scale = gamma^(P-p) makes every layer learn at eta.",
                         [](auto& l) -> auto& { return l.eta_scale; }, positive));
+  t.push_back(per_layer("cw_scale", R, 1.0,
+                        "Multiplier of this layer's feedforward constants C^W (eq. 11). The cost then asks for "
+                        "output similarities cw_scale / k_p times the input's (the learnt W = C^W o A): below 1 "
+                        "when bounded neurons (tanh) cannot reach the input's similarity scale and saturate.",
+                        [](auto& l) -> auto& { return l.cw_scale; }, positive));
   t.push_back(per_layer("cw_file", S, "",
                         "`file`: NPY of shape (N_p, N_{p-1}) holding the non-negative constants C^W (zeros = no "
                         "synapse). Required for `file` layers.",

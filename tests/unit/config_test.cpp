@@ -268,6 +268,22 @@ TEST(BuildNetwork, ReferenceLayer) {
   EXPECT_EQ(net.gamma(), 0.0);
 }
 
+TEST(BuildNetwork, CwScaleMultipliesTheFeedforwardConstantsOnly) {
+  Config c;
+  const Network<double> plain = build_network<double>(c, Grid{28, 28, 1});
+  apply_override(c, "layers.0.cw_scale=0.05");
+  const Network<double> scaled = build_network<double>(c, Grid{28, 28, 1});
+  const Structure& a = plain.layer(0).cw();
+  const Structure& b = scaled.layer(0).cw();
+  EXPECT_EQ(a.row_ptr(), b.row_ptr());
+  EXPECT_EQ(a.col_index(), b.col_index());
+  for (Index s = 0; s < a.nnz(); ++s) EXPECT_EQ(b.values()[static_cast<std::size_t>(s)], 0.05);
+  EXPECT_EQ(plain.layer(0).cl(), scaled.layer(0).cl());
+  // The initial weights do not depend on the constants' values (N(0, 1/fan_in) on the synapses).
+  EXPECT_EQ(Eigen::MatrixXd(plain.layer(0).W()), Eigen::MatrixXd(scaled.layer(0).W()));
+  EXPECT_THAT(config_error([&] { apply_override(c, "layers.0.cw_scale=-1"); }), HasSubstr("layers.0.cw_scale"));
+}
+
 TEST(BuildNetwork, DenseStackWithPerLayerActivationAndPrecision) {
   Config c = parse_config(R"(
 [network]
