@@ -183,8 +183,9 @@ TrainOptions train_options(const Config& config);
 Activation layer_activation(const Config& config, std::size_t p);
 
 /// Valid settings that are likely to make a run fail, one sentence each naming the keys involved
-/// (empty when none): two adjacent layers with unbounded activations (linear, relu) joined by
-/// feedback (network.gamma > 0). The CLI prints them as warnings; nothing is refused.
+/// (empty when none): a layer whose first learning step exceeds its constants C^W (eq. 17's decay
+/// W / C^W overshoots), and two adjacent layers with unbounded activations (linear, relu) joined
+/// by feedback (network.gamma > 0). The CLI prints them as warnings; nothing is refused.
 std::vector<std::string> config_warnings(const Config& config);
 
 extern template Network<float> build_network<float>(const Config&, const Grid&);

@@ -149,7 +149,9 @@ std::vector<Param> make_table() {
   t.push_back(per_layer("cw_scale", R, 1.0,
                         "Multiplier of this layer's feedforward constants C^W (eq. 11). The cost then asks for "
                         "output similarities cw_scale / k_p times the input's (the learnt W = C^W o A): below 1 "
-                        "when bounded neurons (tanh) cannot reach the input's similarity scale and saturate.",
+                        "when bounded neurons (tanh) cannot reach the input's similarity scale and saturate. The "
+                        "decay W / C^W grows as 1 / cw_scale: keep the layer's step eta * eta_scale * gamma^(p-P) "
+                        "below cw_scale (train warns otherwise).",
                         [](auto& l) -> auto& { return l.cw_scale; }, positive));
   t.push_back(per_layer("cw_file", S, "",
                         "`file`: NPY of shape (N_p, N_{p-1}) holding the non-negative constants C^W (zeros = no "

@@ -1,4 +1,5 @@
 // Settings that are valid but likely to make a run fail, reported before it starts.
+#include <cmath>
 #include <fmt/format.h>
 
 #include "simmatch/activation.hpp"
@@ -12,10 +13,32 @@ bool unbounded(const Activation& a) { return a.kind() == ActivationKind::linear 
 
 std::string activation_name(const Activation& a) { return a.kind() == ActivationKind::linear ? "linear" : "relu"; }
 
+// Layer p's first learning step on W: eta * eta_scale * gamma^(p-P) (eq. 17, Network::layer_weight).
+double first_step(const Config& config, std::size_t p) {
+  const double gamma = config.network.gamma;
+  const auto top = static_cast<double>(config.layers.size()) - 1.0;
+  const double weight = gamma == 0.0 ? 1.0 : std::pow(gamma, static_cast<double>(p) - top);
+  return config.train.eta * config.layers[p].eta_scale * weight;
+}
+
 }  // namespace
 
 std::vector<std::string> config_warnings(const Config& config) {
   std::vector<std::string> out;
+  // eq. 17 moves W by step (A - W / C^W): with step / C^W > 1 the decay overshoots zero every
+  // update, so the weights oscillate and, past 2, grow without bound. Files' constants vary and
+  // are not checked here.
+  for (std::size_t p = 0; p < config.layers.size(); ++p) {
+    const LayerConfig& layer = config.layers[p];
+    if (layer.type == "file") continue;
+    const double ratio = first_step(config, p) / layer.cw_scale;
+    if (ratio <= 1.0) continue;
+    out.push_back(fmt::format(
+        "layer {} starts learning with step eta * eta_scale * gamma^(p-P) = {:.3g} against constants C^W = "
+        "layers.{}.cw_scale = {:.3g}: the decay W / C^W overshoots (step / C^W = {:.3g} > 1), so its weights may "
+        "oscillate or diverge; lower train.eta or layers.{}.eta_scale, or raise layers.{}.cw_scale",
+        p + 1, first_step(config, p), p, layer.cw_scale, ratio, p, p));
+  }
   if (!(config.network.gamma > 0)) return out;
   // Feedback couples layer p + 1 back into layer p with weight gamma (eq. 15); when neither layer
   // saturates, nothing bounds that loop and the activities can grow without limit.

@@ -350,6 +350,25 @@ TEST(ConfigWarnings, UnboundedLayersJoinedByFeedbackAreNamed) {
                                            "activation = \"clipped_relu\"\n", "x.toml")).empty());
 }
 
+TEST(ConfigWarnings, ALearningStepBeyondTheConstantsIsNamed) {
+  // Three layers, gamma 0.1: layer 1 learns at 100 eta. eta 5e-3 -> 0.5 <= C^W = 1: quiet.
+  const std::string three = "[network]\ngamma = 0.1\n[train]\neta = 5e-3\n[[layers]]\n[[layers]]\nstride = 1\n"
+                            "[[layers]]\nstride = 1\n";
+  Config c = parse_config(three, "x.toml");
+  EXPECT_TRUE(config_warnings(c).empty());
+  apply_override(c, "layers.0.cw_scale=0.1");  // 0.5 / 0.1 = 5: measured to end in NaN
+  auto warnings = config_warnings(c);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_THAT(warnings[0], HasSubstr("layer 1 starts learning with step eta * eta_scale * gamma^(p-P) = 0.5"));
+  EXPECT_THAT(warnings[0], HasSubstr("layers.0.cw_scale = 0.1"));
+  EXPECT_THAT(warnings[0], HasSubstr("step / C^W = 5 > 1"));
+  apply_override(c, "layers.0.eta_scale=0.1");  // 0.05 / 0.1: quiet again
+  EXPECT_TRUE(config_warnings(c).empty());
+  apply_override(c, "network.gamma=0");  // no feedback: every layer at eta
+  apply_override(c, "train.eta=2");
+  EXPECT_EQ(config_warnings(c).size(), 3u);
+}
+
 TEST(BuildNetwork, ConstantsFromFiles) {
   const auto dir = std::filesystem::temp_directory_path() / ("simmatch_build_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
