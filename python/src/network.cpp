@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <limits>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 
@@ -22,6 +23,7 @@
 #include "simmatch/learning.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/network.hpp"
+#include "simmatch/npy.hpp"
 #include "simmatch/objective.hpp"
 #include "simmatch/trainer.hpp"
 
@@ -237,6 +239,23 @@ Grid infer_input_shape(const Config& config, Index input_size, Index num_layers,
   return Grid{1, input_size, 1};
 }
 
+// The config, precision, gamma and input shape of a model whose network `m` already holds, from
+// the config text stored with it; `what` names the source in the config's messages.
+void adopt_stored_config(Model& m, const std::string& config_json, const std::string& what) {
+  try {
+    m.config = config_from_json(nlohmann::json::parse(config_json), what);
+  } catch (const std::exception&) {
+    // A model saved without a usable config (e.g. by C++ code with the default "{}"): the
+    // network itself is complete; only `config` falls back to the defaults.
+    m.config = Config();
+    m.config.source = what;
+  }
+  m.config.network.precision = m.precision();
+  m.config.network.gamma = m.visit([](const auto& net) { return net.gamma(); });
+  m.input_shape = infer_input_shape(m.config, m.input_size(), m.num_layers(),
+                                    m.visit([](const auto& net) { return net.layer(0).grid(); }));
+}
+
 std::unique_ptr<Model> load(py::handle path_obj) {
   const std::string path = fspath(path_obj);
   auto m = std::make_unique<Model>();
@@ -253,18 +272,62 @@ std::unique_ptr<Model> load(py::handle path_obj) {
       config_json = std::move(loaded.config_json);
     }
   }
-  try {
-    m->config = config_from_json(nlohmann::json::parse(config_json), path);
-  } catch (const std::exception&) {
-    // A model saved without a usable config (e.g. by C++ code with the default "{}"): the
-    // network itself is complete; only `config` falls back to the defaults.
-    m->config = Config();
-    m->config.source = path;
+  adopt_stored_config(*m, config_json, path);
+  return m;
+}
+
+// ---- pickling ------------------------------------------------------------------------------
+
+// pickle / copy.deepcopy / multiprocessing state: the arrays of the model file (each as NPY
+// bytes, so the weights round-trip bit for bit) plus what the file does not hold. Version 1.
+constexpr int kPickleVersion = 1;
+
+py::tuple pickle_state(const Model& mo) {
+  const std::string config = config_to_json(mo.config).dump();
+  std::map<std::string, std::string> serialized;
+  {
+    py::gil_scoped_release release;
+    std::shared_lock lock(mo.mutex);
+    mo.visit([&](const auto& net) {
+      for (const auto& [name, array] : model_arrays(net, config)) serialized[name] = serialize_npy(array);
+    });
   }
-  m->config.network.precision = m->precision();
-  m->config.network.gamma = m->visit([](const auto& net) { return net.gamma(); });
-  m->input_shape = infer_input_shape(m->config, m->input_size(), m->num_layers(),
-                                     m->visit([](const auto& net) { return net.layer(0).grid(); }));
+  py::dict arrays;
+  for (const auto& [name, bytes] : serialized) arrays[py::str(name)] = py::bytes(bytes);
+  const Grid& g = mo.input_shape;
+  return py::make_tuple(kPickleVersion, mo.precision(), arrays, py::make_tuple(g.height, g.width, g.channels),
+                        mo.epochs_trained, py::list(mo.history));
+}
+
+std::unique_ptr<Model> unpickle_state(const py::tuple& state) {
+  const std::string what = "pickled simmatch.Network";
+  if (state.size() != 6 || !py::isinstance<py::int_>(state[0]) || state[0].cast<int>() != kPickleVersion) {
+    throw py::value_error(fmt::format("{}: unsupported state (expected version {} with 6 fields)", what, kPickleVersion));
+  }
+  std::map<std::string, NpyArray> arrays;
+  for (auto item : state[2].cast<py::dict>()) {
+    const auto name = item.first.cast<std::string>();
+    arrays.emplace(name, parse_npy(item.second.cast<std::string>(), what + " array '" + name + "'"));
+  }
+  auto m = std::make_unique<Model>();
+  std::string config_json;
+  const auto precision = state[1].cast<std::string>();
+  {
+    py::gil_scoped_release release;
+    if (precision == "float64") {
+      auto loaded = model_from_arrays<double>(what, std::move(arrays));
+      m->f64 = std::make_unique<Network<double>>(std::move(loaded.network));
+      config_json = std::move(loaded.config_json);
+    } else {
+      auto loaded = model_from_arrays<float>(what, std::move(arrays));
+      m->f32 = std::make_unique<Network<float>>(std::move(loaded.network));
+      config_json = std::move(loaded.config_json);
+    }
+  }
+  adopt_stored_config(*m, config_json, what);
+  m->input_shape = grid_from_python(state[3], "input_shape");
+  m->epochs_trained = state[4].cast<int>();
+  m->history = py::list(state[5]);
   return m;
 }
 
@@ -740,7 +803,8 @@ is C-contiguous in the network's precision.)doc")
       .def_property_readonly("epochs_trained_", [](const Model& mo) { return mo.epochs_trained; })
       .def_property_readonly("history_", [](const Model& mo) { return mo.history; },
                              "Metrics of every epoch trained by fit (list of dicts).")
-      .def("__repr__", &network_repr);
+      .def("__repr__", &network_repr)
+      .def(py::pickle(&pickle_state, &unpickle_state));
 
   m.def("load", &load, py::arg("path"), "Reads a model written by Network.save or `simmatch train`.");
 }

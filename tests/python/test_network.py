@@ -1,7 +1,9 @@
 """Network bindings: construction from keywords, fit / partial_fit / transform / cost, dtype and
 shape handling, zero-copy paths, error messages, GIL release and Ctrl-C."""
 
+import copy
 import os
+import pickle
 import signal
 import threading
 import time
@@ -375,6 +377,66 @@ class SaveLoadTest(TempDirTest):
             f.write(b"not a zip file")
         with self.assertRaises(simmatch.Error):
             simmatch.load(self.path("junk.npz"))
+
+
+class PickleTest(unittest.TestCase):
+    def assert_same_network(self, a, b):
+        self.assertEqual(a.precision, b.precision)
+        self.assertEqual(a.input_shape, b.input_shape)
+        self.assertEqual(a.gamma, b.gamma)
+        for la, lb in zip(a.layers, b.layers):
+            np.testing.assert_array_equal(la.W_data, lb.W_data)
+            np.testing.assert_array_equal(la.L_data, lb.L_data)
+            self.assertEqual(la.cw, lb.cw)
+            self.assertEqual(la.cl, lb.cl)
+            self.assertEqual(la.activation, lb.activation)
+
+    def test_pickle_round_trip_keeps_weights_history_and_config(self):
+        X, _ = patterns(40)
+        for precision in ("float32", "float64"):
+            net = simmatch.Network(64, layers=[dict(type="dense", neurons=5), dict(type="dense", neurons=2)],
+                                   gamma=0.4, precision=precision, seed=9, activation="tanh", gain=2.0)
+            net.fit(X, epochs=2)
+            back = pickle.loads(pickle.dumps(net))
+            self.assert_same_network(net, back)
+            self.assertEqual(back.epochs_trained_, 2)
+            self.assertEqual(back.history_, net.history_)
+            self.assertEqual(back.config, net.config)
+            np.testing.assert_array_equal(back.transform(X), net.transform(X))
+            # Training goes on from the same state: one more epoch gives the same weights.
+            net.fit(X, epochs=1)
+            back.fit(X, epochs=1)
+            self.assert_same_network(net, back)
+
+    def test_deepcopy_is_independent(self):
+        X, _ = patterns(30)
+        net = small_network()
+        net.fit(X, epochs=1)
+        twin = copy.deepcopy(net)
+        self.assert_same_network(net, twin)
+        self.assertEqual(twin.input_shape, (8, 8, 1))
+        twin.fit(X, epochs=1)
+        self.assertFalse(np.array_equal(net.layers[0].W_data, twin.layers[0].W_data))
+
+    def test_custom_structures_survive(self):
+        cw = simmatch.Structure.local2d((8, 8), 4, 3.0, 3)
+        cl = simmatch.Structure.lateral2d((2, 2, 3), 1.0)
+        net = simmatch.Network((8, 8), layers=[dict(cw=cw, cl=cl, grid=(2, 2, 3), activation="linear")], eta=3e-3)
+        back = pickle.loads(pickle.dumps(net))
+        self.assert_same_network(net, back)
+        self.assertEqual(back.config, net.config)
+        X, _ = patterns(10)
+        np.testing.assert_array_equal(back.transform(X), net.transform(X))
+
+    def test_bad_state_is_a_value_error(self):
+        def unpickle(state):
+            simmatch.Network.__new__(simmatch.Network).__setstate__(state)
+        with self.assertRaisesRegex(ValueError, "unsupported state"):
+            unpickle((99,))
+        state = list(small_network().__getstate__())
+        state[2] = {name: b"not npy" for name in state[2]}
+        with self.assertRaisesRegex(simmatch.Error, "pickled simmatch.Network"):
+            unpickle(tuple(state))
 
 
 class ErrorHierarchyTest(unittest.TestCase):
