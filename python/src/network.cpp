@@ -276,6 +276,78 @@ std::unique_ptr<Model> load(py::handle path_obj) {
   return m;
 }
 
+// ---- setting weights -----------------------------------------------------------------------
+
+// The values for the synapses of `s` from `given`: a 1-D array of s.nnz() values in the
+// structure's order (like W_data), or a dense (rows, cols) matrix that is zero off the structure.
+// `what` names the argument ("W" / "L") in errors.
+std::vector<double> values_on_structure(const Structure& s, py::handle given, const std::string& what) {
+  const auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(given);
+  if (!a) throw py::type_error(fmt::format("{}: expected an array of numbers", what));
+  std::vector<double> out(static_cast<std::size_t>(s.nnz()));
+  if (a.ndim() == 1) {
+    if (a.shape(0) != s.nnz()) {
+      throw py::value_error(fmt::format("{}: {} values for {} synapses (1-D arrays follow the structure's order, "
+                                        "like W_data)", what, a.shape(0), s.nnz()));
+    }
+    std::copy_n(a.data(), out.size(), out.begin());
+  } else if (a.ndim() == 2) {
+    if (a.shape(0) != s.rows() || a.shape(1) != s.cols()) {
+      throw py::value_error(fmt::format("{}: shape ({}, {}), expected ({}, {})", what, a.shape(0), a.shape(1),
+                                        s.rows(), s.cols()));
+    }
+    const auto dense = a.unchecked<2>();
+    for (Index r = 0; r < s.rows(); ++r) {
+      Index k = s.row_ptr()[static_cast<std::size_t>(r)];
+      const Index end = s.row_ptr()[static_cast<std::size_t>(r) + 1];
+      for (Index c = 0; c < s.cols(); ++c) {
+        if (k < end && s.col_index()[static_cast<std::size_t>(k)] == c) {
+          out[static_cast<std::size_t>(k++)] = dense(r, c);
+        } else if (dense(r, c) != 0.0) {
+          throw py::value_error(fmt::format("{}: entry ({}, {}) is {} but there is no synapse there (the structure "
+                                            "allows only its own entries)", what, r, c, dense(r, c)));
+        }
+      }
+    }
+  } else {
+    throw py::value_error(fmt::format("{}: expected a 1-D array of synapse values or a 2-D matrix, got {} dimensions",
+                                      what, a.ndim()));
+  }
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    if (!std::isfinite(out[k])) throw py::value_error(fmt::format("{}: synapse {} holds {}", what, k, out[k]));
+  }
+  return out;
+}
+
+void set_weights(Model& mo, Index layer, py::handle W, py::handle L) {
+  if (layer < 0 || layer >= mo.num_layers()) {
+    throw py::index_error(fmt::format("layer {} does not exist (the network has {} layers)", layer, mo.num_layers()));
+  }
+  std::vector<double> w, l;
+  mo.visit([&](const auto& net) {
+    if (!W.is_none()) w = values_on_structure(net.layer(layer).cw(), W, "W");
+    if (L.is_none()) return;
+    const Structure& cl = net.layer(layer).cl();
+    l = values_on_structure(cl, L, "L");
+    // The dynamics have a Lyapunov function only for symmetric L (THEORY.md, eq. 15).
+    for (Index r = 0; r < cl.rows(); ++r) {
+      for (Index k = cl.row_ptr()[static_cast<std::size_t>(r)]; k < cl.row_ptr()[static_cast<std::size_t>(r) + 1]; ++k) {
+        const Index c = cl.col_index()[static_cast<std::size_t>(k)];
+        const double a = l[static_cast<std::size_t>(k)], b = l[static_cast<std::size_t>(cl.find(c, r))];
+        if (a != b) throw py::value_error(fmt::format("L: not symmetric: entry ({}, {}) is {} but ({}, {}) is {}", r, c, a, c, r, b));
+      }
+    }
+  });
+  py::gil_scoped_release release;
+  std::unique_lock lock(mo.mutex);
+  mo.visit([&](auto& net) {
+    using T = ScalarOf<decltype(net)>;
+    auto& target = net.layer(layer);
+    for (std::size_t k = 0; k < w.size(); ++k) target.W().valuePtr()[k] = static_cast<T>(w[k]);
+    for (std::size_t k = 0; k < l.size(); ++k) target.L().valuePtr()[k] = static_cast<T>(l[k]);
+  });
+}
+
 // ---- pickling ------------------------------------------------------------------------------
 
 // pickle / copy.deepcopy / multiprocessing state: the arrays of the model file (each as NPY
@@ -768,6 +840,15 @@ is C-contiguous in the network's precision.)doc")
             mo.history = py::list();
           },
           py::arg("seed") = py::none(), "Re-initialises the weights (seed: the seed parameter) and forgets the training history.")
+      .def(
+          "set_weights",
+          [](py::object self, Index layer, py::object W, py::object L) {
+            set_weights(self.cast<Model&>(), layer, W, L);
+            return self;
+          },
+          py::arg("layer"), py::kw_only(), py::arg("W") = py::none(), py::arg("L") = py::none(),
+          "Replaces layer `layer`'s W and/or L: a 1-D array of synapse values in the structure's order "
+          "(like W_data), or a dense matrix that is zero off the structure. Returns self.")
       .def("get_params", &get_params, "Every parameter by its short name (layers as a list of dicts).")
       .def(
           "set_params",

@@ -379,6 +379,54 @@ class SaveLoadTest(TempDirTest):
             simmatch.load(self.path("junk.npz"))
 
 
+class SetWeightsTest(unittest.TestCase):
+    def test_synapse_values_and_dense_matrices(self):
+        for precision in ("float32", "float64"):
+            net = small_network(precision=precision)
+            layer = net.layers[0]
+            w = np.arange(layer.cw.nnz, dtype=np.float64) / layer.cw.nnz
+            self.assertIs(net.set_weights(0, W=w), net)
+            np.testing.assert_array_equal(layer.W_data, w.astype(net.dtype))
+            dense = layer.W * 2  # a dense matrix, zero off the structure
+            net.set_weights(0, W=dense)
+            np.testing.assert_array_equal(layer.W, dense)
+            L = np.eye(32) * 3.0
+            net.set_weights(0, L=L)
+            np.testing.assert_array_equal(layer.L, L)
+            np.testing.assert_array_equal(layer.W, dense)  # untouched
+
+    def test_the_network_uses_the_new_weights(self):
+        a, b = small_network(seed=1), small_network(seed=2)
+        X, _ = patterns(10)
+        b.set_weights(0, W=a.layers[0].W_data, L=a.layers[0].L_data)
+        np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+    def test_bad_weights_name_the_problem(self):
+        net = small_network()
+        with self.assertRaisesRegex(ValueError, r"W: 3 values for \d+ synapses"):
+            net.set_weights(0, W=np.zeros(3))
+        with self.assertRaisesRegex(ValueError, r"W: shape \(2, 2\), expected \(32, 64\)"):
+            net.set_weights(0, W=np.zeros((2, 2)))
+        with self.assertRaisesRegex(ValueError, r"W: entry \(0, 3\) is 1 but there is no synapse there"):
+            net.set_weights(0, W=np.ones((32, 64)))
+        w = net.layers[0].W_data.copy()
+        w[5] = np.nan
+        with self.assertRaisesRegex(ValueError, "W: synapse 5 holds nan"):
+            net.set_weights(0, W=w)
+        L = np.eye(32)
+        L[0, 1] = 0.5  # the site's neurons 0 and 1 are joined, but (1, 0) stays 0
+        with self.assertRaisesRegex(ValueError, r"L: not symmetric: entry \(0, 1\) is 0.5 but \(1, 0\) is 0"):
+            net.set_weights(0, L=L)
+        with self.assertRaisesRegex(IndexError, "layer 1 does not exist"):
+            net.set_weights(1, W=w)
+        with self.assertRaises(TypeError):
+            net.set_weights(0, W="weights")
+        before = net.layers[0].W_data.copy()
+        with self.assertRaises(ValueError):  # a bad L leaves W as it was too
+            net.set_weights(0, W=np.zeros_like(before), L=L)
+        np.testing.assert_array_equal(net.layers[0].W_data, before)
+
+
 class PickleTest(unittest.TestCase):
     def assert_same_network(self, a, b):
         self.assertEqual(a.precision, b.precision)
