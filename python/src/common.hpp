@@ -27,6 +27,7 @@ void register_errors(py::module_& m);
 void register_structure(py::module_& m);
 void register_config(py::module_& m);
 void register_network(py::module_& m);
+void register_readout(py::module_& m);
 
 /// A NumPy array over memory owned by `base` (which the array keeps alive), optionally read-only.
 /// Used for zero-copy views of structures, weights and data sets.

@@ -85,4 +85,5 @@ PYBIND11_MODULE(_simmatch, m) {
   simmatch::python::register_structure(m);
   simmatch::python::register_config(m);
   simmatch::python::register_network(m);
+  simmatch::python::register_readout(m);
 }

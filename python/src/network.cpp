@@ -671,12 +671,12 @@ py::object structure_ref(py::object self, bool lateral) {
 }
 
 std::string network_repr(const Model& m) {
-  std::string sizes;
+  std::vector<Index> sizes;
   m.visit([&](const auto& net) {
-    for (const auto& l : net.layers()) sizes += (sizes.empty() ? "" : ", ") + std::to_string(l.size());
+    for (const auto& l : net.layers()) sizes.push_back(l.size());
   });
   return fmt::format("Network(input_shape=({}, {}, {}), layer_sizes=[{}], gamma={}, precision='{}', epochs_trained={})",
-                     m.input_shape.height, m.input_shape.width, m.input_shape.channels, sizes,
+                     m.input_shape.height, m.input_shape.width, m.input_shape.channels, fmt::join(sizes, ", "),
                      m.visit([](const auto& net) { return net.gamma(); }), m.precision(), m.epochs_trained);
 }
 

@@ -1,0 +1,83 @@
+// simmatch.linear_readout: the read-out of `simmatch evaluate` (a linear SVM through liblinear,
+// C chosen on a stratified validation split of the training set) on NumPy arrays.
+#include <fmt/format.h>
+#include <limits>
+
+#include "common.hpp"
+#include "simmatch/readout.hpp"
+
+namespace simmatch::python {
+
+namespace {
+
+// Labels as ints: a 1-D integer array (or sequence) of `samples` entries; `arg` names it in errors.
+std::vector<int> labels_from_python(py::handle value, const std::string& arg, Index samples) {
+  const auto a = py::array::ensure(value);
+  if (!a || (a.dtype().kind() != 'i' && a.dtype().kind() != 'u')) {
+    throw py::type_error(fmt::format("{}: expected integer class labels (e.g. np.int32)", arg));
+  }
+  if (a.ndim() != 1 || a.shape(0) != samples) {
+    throw py::value_error(fmt::format("{}: expected {} labels (one per sample), got an array of {} dimension(s) and "
+                                      "{} entries",
+                                      arg, samples, a.ndim(), a.size()));
+  }
+  const auto ints = py::array_t<long long, py::array::forcecast>::ensure(a);
+  std::vector<int> out(static_cast<std::size_t>(samples));
+  for (Index i = 0; i < samples; ++i) {
+    const long long v = ints.at(i);
+    if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) {
+      throw py::value_error(fmt::format("{}: label {} at sample {} does not fit in 32 bits", arg, v, i));
+    }
+    out[static_cast<std::size_t>(i)] = static_cast<int>(v);
+  }
+  return out;
+}
+
+py::object linear_readout(py::handle X_train, py::handle y_train, py::handle X_test, py::handle y_test,
+                          const std::vector<double>& c, const std::string& solver, bool balanced,
+                          double validation_fraction, double tolerance, std::uint64_t seed) {
+  const InputArray<float> train = input_array<float>(X_train, "X_train", -1, "");
+  const InputArray<float> test = input_array<float>(X_test, "X_test", -1, "");
+  if (test.features != train.features) {
+    throw py::value_error(fmt::format("X_test: samples have {} features but those of X_train have {}", test.features,
+                                      train.features));
+  }
+  ReadoutOptions options;
+  options.solver = parse_readout_solver(solver);
+  options.c_grid = c;
+  options.balanced = balanced;
+  options.validation_fraction = validation_fraction;
+  options.tolerance = tolerance;
+  options.seed = seed;
+  const std::vector<int> train_labels = labels_from_python(y_train, "y_train", train.samples);
+  const std::vector<int> test_labels = labels_from_python(y_test, "y_test", test.samples);
+  ReadoutReport report;
+  {
+    py::gil_scoped_release release;
+    // C-contiguous samples x features is the features x samples column-major matrix the read-out takes.
+    const Eigen::MatrixXf x_train = Eigen::Map<const Eigen::MatrixXf>(train.data, train.features, train.samples);
+    const Eigen::MatrixXf x_test = Eigen::Map<const Eigen::MatrixXf>(test.data, test.features, test.samples);
+    report = evaluate_readout(x_train, train_labels, x_test, test_labels, options);
+  }
+  return from_json(readout_to_json(report));
+}
+
+}  // namespace
+
+void register_readout(py::module_& m) {
+  m.def("linear_readout", &linear_readout, py::arg("X_train"), py::arg("y_train"), py::arg("X_test"),
+        py::arg("y_test"), py::kw_only(), py::arg("c") = std::vector<double>{0.01, 0.1, 1.0, 10.0}, py::arg("solver") = "primal",
+        py::arg("balanced") = false, py::arg("validation_fraction") = 0.2, py::arg("tolerance") = 1e-4,
+        py::arg("seed") = 0,
+        R"doc(Linear SVM read-out of representations, as `simmatch evaluate` does it.
+
+X_*: (samples, features) float arrays (e.g. Network.transform's output); y_*: integer labels.
+One-vs-rest L2-regularised squared-hinge SVM (scikit-learn's LinearSVC model) through liblinear;
+C is chosen from `c` on a stratified validation split (`validation_fraction`, `seed`) of the
+training set, then the model is refitted on all of it. solver: "primal" (trust-region Newton,
+classes in parallel) or "dual" (coordinate descent). Returns the report as a dict: c,
+validation [(c, accuracy)], train_accuracy, test_accuracy, test_error, classes, confusion
+(rows: true class), features, train_samples, test_samples, converged, solver, seconds.)doc");
+}
+
+}  // namespace simmatch::python
