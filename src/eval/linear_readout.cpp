@@ -2,6 +2,7 @@
 // samples) and the accuracy helpers. liblinear reports through a global print hook; it is pointed
 // at a per-thread flag that records whether the solver hit its iteration cap, so the library
 // itself never prints.
+#include <dlfcn.h>
 #include <linear.h>
 
 #include <algorithm>
@@ -21,6 +22,34 @@ namespace simmatch {
 namespace {
 
 thread_local bool hit_iteration_cap = false;
+
+// liblinear's solvers call the system BLAS (ddot, daxpy, dnrm2), which Debian points at OpenBLAS.
+// OpenBLAS splits long vectors over its threads, so the sums, and with them the fitted weights,
+// would change with the machine's thread count (measured: 12,545 features, 1 vs 2 threads). The
+// classes already train in parallel, so BLAS runs single-threaded while a read-out trains and
+// gets its thread count back afterwards. Looked up at run time: another BLAS needs nothing.
+class SingleThreadedBlas {
+public:
+  SingleThreadedBlas() {
+    set_ = reinterpret_cast<void (*)(int)>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    const auto get = reinterpret_cast<int (*)()>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    if (set_ == nullptr || get == nullptr) {
+      set_ = nullptr;
+      return;
+    }
+    previous_ = get();
+    set_(1);
+  }
+  ~SingleThreadedBlas() {
+    if (set_ != nullptr) set_(previous_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+private:
+  void (*set_)(int) = nullptr;
+  int previous_ = 1;
+};
 
 void record_liblinear_message(const char* text) {
   if (std::strstr(text, "max number of iterations") != nullptr) hit_iteration_cap = true;
@@ -144,6 +173,7 @@ LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int
   // Two classes: one problem, classes[0] positive (liblinear's convention). More: one per class.
   const Index problems = n_classes == 2 ? 1 : n_classes;
   std::vector<BinaryFit> fits(static_cast<std::size_t>(problems));
+  const SingleThreadedBlas single_threaded_blas;
   const bool parallel = options.solver == ReadoutSolver::primal;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (Index k = 0; k < problems; ++k) {

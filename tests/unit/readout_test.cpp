@@ -1,6 +1,7 @@
 // The liblinear read-out: separable problems are learnt, C is chosen on validation data, reports.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
 #include <omp.h>
 
 #include <cstdlib>
@@ -85,6 +86,34 @@ TEST(LinearReadout, ParallelClassesGiveTheSameModelAsOneThread) {
   omp_set_num_threads(threads);
   EXPECT_EQ(serial.weights(), parallel.weights());
   EXPECT_EQ(serial.biases(), parallel.biases());
+}
+
+TEST(LinearReadout, TheModelDoesNotDependOnBlasThreads) {
+  // liblinear's BLAS is OpenBLAS on Debian, which splits vectors this long over its threads.
+  using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
+  const auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  const auto get = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (set == nullptr || get == nullptr) GTEST_SKIP() << "liblinear's BLAS is not OpenBLAS";
+  const Index features = 12545, samples = 300;
+  Eigen::MatrixXf x(features, samples);
+  std::vector<int> y(static_cast<std::size_t>(samples));
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  for (Index t = 0; t < samples; ++t) {
+    y[static_cast<std::size_t>(t)] = static_cast<int>(t % 3);
+    for (Index f = 0; f < features; ++f) x(f, t) = noise(rng) + (f % 3 == t % 3 ? 0.05f : 0.0f);
+  }
+  const int before = get();
+  set(1);
+  const LinearReadout one = LinearReadout::fit(x, y, 1.0);
+  set(4);
+  const int asked = get();
+  const LinearReadout many = LinearReadout::fit(x, y, 1.0);
+  EXPECT_EQ(get(), asked);  // the caller's setting is given back
+  set(before);
+  EXPECT_EQ(one.weights(), many.weights());
+  EXPECT_EQ(one.biases(), many.biases());
 }
 
 TEST(LinearReadout, DualSolverIsReproducible) {
