@@ -338,13 +338,18 @@ class ConcurrencyTest(unittest.TestCase):
         self.assertEqual(net.transform(X).shape, (50, 32))
 
 
+def trained_dense_pair(X, precision):
+    """Two dense tanh layers with feedback, trained for 2 epochs on X (64 features)."""
+    net = simmatch.Network(64, layers=[dict(type="dense", neurons=5), dict(type="dense", neurons=2)],
+                           gamma=0.4, precision=precision, seed=9, activation="tanh", gain=2.0)
+    return net.fit(X, epochs=2)
+
+
 class SaveLoadTest(TempDirTest):
     def test_round_trip(self):
         X, _ = patterns(40)
         for precision in ("float32", "float64"):
-            net = simmatch.Network(64, layers=[dict(type="dense", neurons=5), dict(type="dense", neurons=2)],
-                                   gamma=0.4, precision=precision, seed=9, activation="tanh", gain=2.0)
-            net.fit(X, epochs=2)
+            net = trained_dense_pair(X, precision)
             path = self.path(f"model-{precision}.npz")
             net.save(path)
             back = simmatch.load(path)
@@ -442,9 +447,7 @@ class PickleTest(unittest.TestCase):
     def test_pickle_round_trip_keeps_weights_history_and_config(self):
         X, _ = patterns(40)
         for precision in ("float32", "float64"):
-            net = simmatch.Network(64, layers=[dict(type="dense", neurons=5), dict(type="dense", neurons=2)],
-                                   gamma=0.4, precision=precision, seed=9, activation="tanh", gain=2.0)
-            net.fit(X, epochs=2)
+            net = trained_dense_pair(X, precision)
             back = pickle.loads(pickle.dumps(net))
             self.assert_same_network(net, back)
             self.assertEqual(back.epochs_trained_, 2)
