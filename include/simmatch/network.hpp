@@ -50,6 +50,10 @@ private:
 
 /// P >= 1 layers and the feedback strength gamma >= 0. Layers are indexed p = 0..P-1 here
 /// (layer p here is layer p+1 of THEORY.md); the input is clamped and is not a layer.
+/// gamma^{p-P} in THEORY.md's numbering for layer p (0-based) of `num_layers`, i.e.
+/// gamma^(p - (num_layers-1)); 1 for gamma = 0, where the layers decouple (check 7).
+double feedback_layer_weight(double gamma, Index p, Index num_layers);
+
 template <typename T>
 class Network {
 public:
@@ -66,8 +70,7 @@ public:
 
   /// k_p = 1 + gamma for every layer but the last, 1 for the last.
   double k(Index p) const;
-  /// gamma^{p-P} in THEORY.md's numbering, i.e. gamma^(p - (P-1)) for 0-based p. For gamma = 0
-  /// the layers decouple (check 7) and each layer's own problem is weighted 1: this returns 1.
+  /// feedback_layer_weight(gamma, p, num_layers()): gamma^{p-P}, 1 for gamma = 0.
   double layer_weight(Index p) const;
 
   /// Reference initialisation, seeded: W ~ N(0, 1/fan_in) on its structure (fan_in = synapses

@@ -15,7 +15,6 @@ std::string grid_text(const Grid& g) {
   return std::to_string(g.height) + "x" + std::to_string(g.width) + "x" + std::to_string(g.channels);
 }
 
-// The first neuron of `cw` without any input synapse, or -1.
 // The same synapses with every constant multiplied by `factor` (> 0, checked by the config).
 Structure scaled(const Structure& s, double factor) {
   std::vector<double> values = s.values();
@@ -23,6 +22,7 @@ Structure scaled(const Structure& s, double factor) {
   return Structure::from_csr(s.rows(), s.cols(), s.row_ptr(), s.col_index(), std::move(values));
 }
 
+// The first neuron of `cw` without any input synapse, or -1.
 Index first_empty_row(const Structure& cw) {
   for (Index i = 0; i < cw.rows(); ++i)
     if (cw.row_ptr()[static_cast<std::size_t>(i) + 1] == cw.row_ptr()[static_cast<std::size_t>(i)]) return i;

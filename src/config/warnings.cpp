@@ -1,9 +1,9 @@
 // Settings that are valid but likely to make a run fail, reported before it starts.
-#include <cmath>
 #include <fmt/format.h>
 
 #include "simmatch/activation.hpp"
 #include "simmatch/config.hpp"
+#include "simmatch/network.hpp"
 
 namespace simmatch {
 
@@ -13,11 +13,10 @@ bool unbounded(const Activation& a) { return a.kind() == ActivationKind::linear 
 
 std::string activation_name(const Activation& a) { return a.kind() == ActivationKind::linear ? "linear" : "relu"; }
 
-// Layer p's first learning step on W: eta * eta_scale * gamma^(p-P) (eq. 17, Network::layer_weight).
+// Layer p's first learning step on W: eta * eta_scale * gamma^(p-P) (eq. 17).
 double first_step(const Config& config, std::size_t p) {
-  const double gamma = config.network.gamma;
-  const auto top = static_cast<double>(config.layers.size()) - 1.0;
-  const double weight = gamma == 0.0 ? 1.0 : std::pow(gamma, static_cast<double>(p) - top);
+  const double weight = feedback_layer_weight(config.network.gamma, static_cast<Index>(p),
+                                              static_cast<Index>(config.layers.size()));
   return config.train.eta * config.layers[p].eta_scale * weight;
 }
 

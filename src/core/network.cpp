@@ -66,6 +66,11 @@ Network<T>::Network(Index input_size, std::vector<Layer<T>> layers, double gamma
   }
 }
 
+double feedback_layer_weight(double gamma, Index p, Index num_layers) {
+  if (gamma == 0.0) return 1.0;
+  return std::pow(gamma, static_cast<double>(p - (num_layers - 1)));
+}
+
 template <typename T>
 double Network<T>::k(Index p) const {
   return p + 1 < num_layers() ? 1.0 + gamma_ : 1.0;
@@ -73,8 +78,7 @@ double Network<T>::k(Index p) const {
 
 template <typename T>
 double Network<T>::layer_weight(Index p) const {
-  if (gamma_ == 0.0) return 1.0;
-  return std::pow(gamma_, static_cast<double>(p - (num_layers() - 1)));
+  return feedback_layer_weight(gamma_, p, num_layers());
 }
 
 template <typename T>

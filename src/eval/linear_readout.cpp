@@ -101,7 +101,6 @@ struct BinaryFit {
 
 // One binary "positive against the rest" problem over the shared rows of `shared`: its own
 // labels y (+1 / -1) and costs C * weight_positive, C * weight_negative.
-
 BinaryFit fit_binary(const problem& shared, std::vector<double>& y, const parameter& base, double weight_positive,
                      double weight_negative, Index features) {
   problem prob = shared;
