@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <type_traits>
 
 #include "common.hpp"
 #include "simmatch/config.hpp"
@@ -256,21 +257,26 @@ void adopt_stored_config(Model& m, const std::string& config_json, const std::st
                                     m.visit([](const auto& net) { return net.layer(0).grid(); }));
 }
 
+// Moves a loaded network into `m` (its precision's slot); returns the config text stored with it.
+template <typename T>
+std::string adopt_network(Model& m, LoadedModel<T> loaded) {
+  auto network = std::make_unique<Network<T>>(std::move(loaded.network));
+  if constexpr (std::is_same_v<T, double>) {
+    m.f64 = std::move(network);
+  } else {
+    m.f32 = std::move(network);
+  }
+  return std::move(loaded.config_json);
+}
+
 std::unique_ptr<Model> load(py::handle path_obj) {
   const std::string path = fspath(path_obj);
   auto m = std::make_unique<Model>();
   std::string config_json;
   {
     py::gil_scoped_release release;
-    if (model_precision(path) == "float64") {
-      auto loaded = load_model<double>(path);
-      m->f64 = std::make_unique<Network<double>>(std::move(loaded.network));
-      config_json = std::move(loaded.config_json);
-    } else {
-      auto loaded = load_model<float>(path);
-      m->f32 = std::make_unique<Network<float>>(std::move(loaded.network));
-      config_json = std::move(loaded.config_json);
-    }
+    config_json = model_precision(path) == "float64" ? adopt_network(*m, load_model<double>(path))
+                                                     : adopt_network(*m, load_model<float>(path));
   }
   adopt_stored_config(*m, config_json, path);
   return m;
@@ -386,15 +392,8 @@ std::unique_ptr<Model> unpickle_state(const py::tuple& state) {
   const auto precision = state[1].cast<std::string>();
   {
     py::gil_scoped_release release;
-    if (precision == "float64") {
-      auto loaded = model_from_arrays<double>(what, std::move(arrays));
-      m->f64 = std::make_unique<Network<double>>(std::move(loaded.network));
-      config_json = std::move(loaded.config_json);
-    } else {
-      auto loaded = model_from_arrays<float>(what, std::move(arrays));
-      m->f32 = std::make_unique<Network<float>>(std::move(loaded.network));
-      config_json = std::move(loaded.config_json);
-    }
+    config_json = precision == "float64" ? adopt_network(*m, model_from_arrays<double>(what, std::move(arrays)))
+                                         : adopt_network(*m, model_from_arrays<float>(what, std::move(arrays)));
   }
   adopt_stored_config(*m, config_json, what);
   m->input_shape = grid_from_python(state[3], "input_shape");
