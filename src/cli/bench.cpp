@@ -35,7 +35,7 @@ struct BenchArgs {
   Index samples = 5000;
   Index encode_samples = 10000;
   Index warmup = 1000;
-  double tolerance = 1e-4;
+  double tolerance = 0;
   int newton_max_site = SolverOptions{}.newton_max_site;
   std::string mnist;
   std::uint64_t seed = 0;
@@ -222,7 +222,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--samples", args->samples, "Training samples timed")->check(CLI::PositiveNumber);
   cmd->add_option("--encode-samples", args->encode_samples, "Samples encoded (timed)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", args->warmup, "Untimed online-learning samples before timing (trains L)");
-  cmd->add_option("--tolerance", args->tolerance, "Solver tolerance");
+  cmd->add_option("--tolerance", args->tolerance, "Solver tolerance (0 = the method's default)");
   cmd->add_option("--newton-max-site", args->newton_max_site,
                   "Fast solver: per-site Newton up to this many neurons per site, Anderson above (0 = always Anderson)")
       ->capture_default_str()->check(CLI::Range(0, 256));

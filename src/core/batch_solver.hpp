@@ -12,6 +12,9 @@
 
 namespace simmatch::detail {
 
+template <typename T>
+class HessianWorkspace;
+
 enum class Scheme { euler, anderson };
 
 /// How a batch is split into sample chunks: `count` chunks of `per` samples (the last may be
@@ -47,10 +50,17 @@ void for_each_chunk(Index batch, ChunkFn&& solve_chunk) {
   }
 }
 
+/// The batched engine alone: `scheme` (Euler steps or Anderson) over sample chunks, each sample
+/// continuing from state.iterations already taken (its Euler schedule and step budget go on).
+template <typename T>
+void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
+                  Scheme scheme);
+
 /// Solves eq. 15 for the batch x into `state` (already sized by the caller, u = starting point,
 /// r = f(u)), with the stopping rule of `scheme` (see dynamics.hpp for both).
+/// `workspace` keeps the energy Hessian and its factorisations across calls (may be null).
 template <typename T>
 void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
-                   Scheme scheme);
+                   Scheme scheme, HessianWorkspace<T>* workspace);
 
 }  // namespace simmatch::detail

@@ -33,20 +33,6 @@ struct BlockLayer {
 };
 
 template <typename T>
-bool block_diagonal(const SparseWeights<T>& l, Index k, Index max_site) {
-  if (k < 1 || k > max_site || l.rows() != l.cols() || l.rows() % k != 0) return false;
-  const int* rp = l.outerIndexPtr();
-  const int* col = l.innerIndexPtr();
-  for (Index i = 0; i < l.rows(); ++i) {
-    const Index lo = i - i % k;
-    for (int e = rp[i]; e < rp[i + 1]; ++e) {
-      if (col[e] < lo || col[e] >= lo + k) return false;
-    }
-  }
-  return true;
-}
-
-template <typename T>
 BlockLayer<T> block_layer(const Layer<T>& layer) {
   BlockLayer<T> b;
   b.w = kernels::view_of(layer.W());
@@ -114,7 +100,7 @@ bool lu_solve(double* a, double* b, Index k_dynamic) {
 template <typename T>
 struct SampleNewton {
   std::vector<T> r, g, uold, du;
-  std::vector<double> fold, lam, sres, srr;
+  std::vector<double> fold, lam, sres, suu;
   std::vector<unsigned char> has_old;
   std::vector<double> jac, rhs, fp;  // one site's Newton system (k x k, k, k)
 
@@ -130,7 +116,7 @@ struct SampleNewton {
     fold.resize(static_cast<std::size_t>(sites));
     lam.resize(static_cast<std::size_t>(sites));
     sres.resize(static_cast<std::size_t>(sites));
-    srr.resize(static_cast<std::size_t>(sites));
+    suu.resize(static_cast<std::size_t>(sites));
     has_old.resize(static_cast<std::size_t>(sites));
   }
 
@@ -140,55 +126,35 @@ struct SampleNewton {
   int run(const BlockLayer<T>& b, const T* d, T* u, T* rout, const SolverOptions& opt, bool& ok) {
     const Index k = K > 0 ? K : b.k;
     const double tol2 = opt.tolerance * opt.tolerance;
-    const double gain2 = b.act.gain() * b.act.gain();
-    const ActivationKind kind = b.act.kind();
-    const T clip = static_cast<T>(b.act.clip());
     std::fill(has_old.begin(), has_old.end(), 0);
     ok = false;
     int it = 0;
     while (it < opt.max_steps) {
       ++it;
       b.act.apply(u, r.data(), b.n);
-      double res_all = 0, rr_all = 0;
-      // Layer input of eq. 15 per site, g_s = d_s - (L_s - I) r_s, and the stopping test's
-      // terms (the same residual as FastSolver: f(g) - r, or gain (g - u) for tanh).
+      double res_all = 0, uu_all = 0;
+      // Layer input of eq. 15 per site, g_s = d_s - (L_s - I) r_s, and the stopping test's terms:
+      // the residual of eq. 15, ||g - u||^2 against ||u||^2, as every solver (dynamics.hpp).
       for (Index s = 0; s < b.sites; ++s) {
         const T* ls = b.lb.data() + s * k * k;
         const Index o = s * k;
-        double res = 0, rr = 0;
+        double res = 0, uu = 0;
         for (Index i = 0; i < k; ++i) {
           T acc = 0;
           for (Index j = 0; j < k; ++j) acc += ls[i * k + j] * r[o + j];
           const T gi = d[o + i] + r[o + i] - acc;
           g[o + i] = gi;
-          const T ri = r[o + i];
-          double e = 0;
-          switch (kind) {
-            case ActivationKind::tanh: e = static_cast<double>(gi - u[o + i]); break;
-            case ActivationKind::linear: e = static_cast<double>(gi - ri); break;
-            case ActivationKind::relu: e = static_cast<double>(std::max(gi, T(0)) - ri); break;
-            case ActivationKind::clipped_relu: e = static_cast<double>(std::min(std::max(gi, T(0)), clip) - ri); break;
-          }
+          const double e = static_cast<double>(gi - u[o + i]);
           res += e * e;
-          rr += static_cast<double>(ri) * static_cast<double>(ri);
+          uu += static_cast<double>(u[o + i]) * static_cast<double>(u[o + i]);
         }
-        if (kind == ActivationKind::tanh) res *= gain2;
         sres[static_cast<std::size_t>(s)] = res;
-        srr[static_cast<std::size_t>(s)] = rr;
+        suu[static_cast<std::size_t>(s)] = uu;
         res_all += res;
-        rr_all += rr;
+        uu_all += uu;
       }
-      if (res_all <= tol2 * rr_all) {
+      if (res_all <= tol2 * uu_all) {
         ok = true;
-        // The test reads r only; units on a flat piece of a ReLU (f' = 0) may still hold a u
-        // left by a damped step. Where f(g) = r exactly, u = g is the fixed point of eq. 15 and
-        // leaves r, hence g and the residual, unchanged.
-        if (kind == ActivationKind::relu || kind == ActivationKind::clipped_relu) {
-          for (Index i = 0; i < b.n; ++i) {
-            const T fg = kind == ActivationKind::relu ? std::max(g[i], T(0)) : std::min(std::max(g[i], T(0)), clip);
-            if (slope(b.act, u[i], r[i]) == 0.0 && slope(b.act, g[i], fg) == 0.0 && fg == r[i]) u[i] = g[i];
-          }
-        }
         break;
       }
       if (it == opt.max_steps) break;
@@ -201,7 +167,7 @@ struct SampleNewton {
         const Index o = s * k;
         const T* ls = b.lb.data() + s * k * k;
         const auto ss = static_cast<std::size_t>(s);
-        if (sres[ss] <= 0.01 * tol2 * srr[ss]) continue;
+        if (sres[ss] <= 0.01 * tol2 * suu[ss]) continue;
         double fn = 0;
         for (Index i = 0; i < k; ++i) {
           const double f = static_cast<double>(u[o + i] - g[o + i]);
@@ -251,6 +217,20 @@ struct SampleNewton {
 }  // namespace
 
 template <typename T>
+bool lateral_block_diagonal(const SparseWeights<T>& l, Index k, Index max_site) {
+  if (k < 1 || k > max_site || l.rows() != l.cols() || l.rows() % k != 0) return false;
+  const int* rp = l.outerIndexPtr();
+  const int* col = l.innerIndexPtr();
+  for (Index i = 0; i < l.rows(); ++i) {
+    const Index lo = i - i % k;
+    for (int e = rp[i]; e < rp[i + 1]; ++e) {
+      if (col[e] < lo || col[e] >= lo + k) return false;
+    }
+  }
+  return true;
+}
+
+template <typename T>
 bool newton_blocks_apply(const Network<T>& network, Index max_site) {
   if (network.num_layers() > 1 && network.gamma() != 0.0) return false;
   for (Index p = 0; p < network.num_layers(); ++p) {
@@ -260,7 +240,7 @@ bool newton_blocks_apply(const Network<T>& network, Index max_site) {
     // take the Anderson path, which is equivalent for every activation.
     const ActivationKind kind = layer.activation().kind();
     if (kind != ActivationKind::tanh && kind != ActivationKind::linear) return false;
-    if (!block_diagonal(layer.L(), layer.grid().channels, max_site)) return false;
+    if (!lateral_block_diagonal(layer.L(), layer.grid().channels, max_site)) return false;
   }
   return true;
 }
@@ -314,6 +294,8 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   });
 }
 
+template bool lateral_block_diagonal<float>(const SparseWeights<float>&, Index, Index);
+template bool lateral_block_diagonal<double>(const SparseWeights<double>&, Index, Index);
 template bool newton_blocks_apply<float>(const Network<float>&, Index);
 template bool newton_blocks_apply<double>(const Network<double>&, Index);
 template void solve_block_newton<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,

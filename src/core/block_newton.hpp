@@ -12,6 +12,10 @@
 
 namespace simmatch::detail {
 
+/// True when L is block diagonal with contiguous k x k blocks (the sites of k neurons), 1 <= k <= max_site.
+template <typename T>
+bool lateral_block_diagonal(const SparseWeights<T>& l, Index k, Index max_site);
+
 /// True when every layer's L is block diagonal with contiguous k x k blocks (k = the layer
 /// grid's channels, 1 <= k <= max_site) and the layers do not feed back (one layer or
 /// gamma = 0): then the per-site Newton solver applies. A dense Newton step costs k^3 / 3

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
+#include <mutex>
 
 #include "simmatch/dynamics.hpp"
 #include "core/batch_solver.hpp"
+#include "core/energy_hessian.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -23,6 +25,20 @@ std::string solver_method_name(SolverMethod method) {
     case SolverMethod::fast: return "fast";
   }
   throw InternalError("unknown solver method");
+}
+
+std::string solver_path_name(SolverPath path) {
+  switch (path) {
+    case SolverPath::direct: return "direct";
+    case SolverPath::continued: return "continued";
+    case SolverPath::followed: return "followed";
+  }
+  throw InternalError("unknown solver path");
+}
+
+template <typename T>
+Index FixedPoints<T>::path_count(SolverPath which) const {
+  return static_cast<Index>(std::count(path.begin(), path.end(), which));
 }
 
 template <typename T>
@@ -72,6 +88,7 @@ void prepare_state(const Network<T>& network, Index batch, FixedPoints<T>& state
   }
   state.iterations.assign(static_cast<std::size_t>(batch), 0);
   state.converged.assign(static_cast<std::size_t>(batch), 0);
+  state.path.assign(static_cast<std::size_t>(batch), SolverPath::followed);
 }
 
 // Total input of layer p given the feedforward drive `ff` of that layer (W^(p) r^(p-1)).
@@ -121,11 +138,29 @@ double fixed_point_residual(const Network<T>& network, NonDeduced<ConstMatrixRef
 }
 
 template <typename T>
+double dynamics_residual(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, const FixedPoints<T>& state) {
+  check_input(network, x);
+  double worst = 0;
+  Matrix<T> in;
+  for (Index p = 0; p < network.num_layers(); ++p) {
+    layer_input(network, x, state.r, p, in);
+    const auto& up = state.u[static_cast<std::size_t>(p)];
+    for (Index b = 0; b < in.cols(); ++b) {
+      const double diff = static_cast<double>((in.col(b) - up.col(b)).norm());
+      const double scale = static_cast<double>(up.col(b).norm());
+      if (diff > 0) worst = std::max(worst, scale > 0 ? diff / scale : std::numeric_limits<double>::infinity());
+    }
+  }
+  return worst;
+}
+
+template <typename T>
 EulerSolver<T>::EulerSolver(SolverOptions options) : options_(options) {
   if (!(options_.step_initial > 0) || !(options_.step_min > 0) || !(options_.step_decay >= 0)) {
     throw ConfigError("euler solver: step_initial and step_min must be > 0 and step_decay >= 0");
   }
-  if (!(options_.tolerance > 0)) throw ConfigError("euler solver: tolerance must be > 0");
+  if (options_.tolerance == 0) options_.tolerance = kEulerTolerance;
+  if (!(options_.tolerance > 0)) throw ConfigError("euler solver: tolerance must be >= 0 (0 = the default)");
   if (options_.max_steps < 1) throw ConfigError("euler solver: max_steps must be >= 1");
 }
 
@@ -134,12 +169,20 @@ void EulerSolver<T>::solve(const Network<T>& network, ConstMatrixRef<T> x, Fixed
   check_input(network, x);
   prepare_state(network, x.cols(), state);
   // eq. 15 by Euler steps, batched over sample chunks (fast_solver.cpp holds the shared engine).
-  detail::solve_batched(network, x, state, options_, detail::Scheme::euler);
+  detail::solve_batched<T>(network, x, state, options_, detail::Scheme::euler, nullptr);
 }
 
 template <typename T>
-FastSolver<T>::FastSolver(SolverOptions options) : options_(options) {
-  if (!(options_.tolerance > 0)) throw ConfigError("fast solver: tolerance must be > 0");
+struct FastSolver<T>::Workspace {
+  std::mutex mutex;
+  detail::HessianWorkspace<T> hessian;
+};
+
+template <typename T>
+FastSolver<T>::FastSolver(SolverOptions options) : options_(options), workspace_(std::make_shared<Workspace>()) {
+  if (options_.tolerance == 0) options_.tolerance = kFastTolerance;
+  if (!(options_.tolerance > 0)) throw ConfigError("fast solver: tolerance must be >= 0 (0 = the default)");
+  if (!(options_.switch_tolerance > 0)) throw ConfigError("fast solver: switch_tolerance must be > 0");
   if (options_.max_steps < 1) throw ConfigError("fast solver: max_steps must be >= 1");
   if (options_.newton_max_site < 0 || options_.newton_max_site > 256) {
     throw ConfigError(fmt::format("fast solver: newton_max_site must be in [0, 256], got {}", options_.newton_max_site));
@@ -160,8 +203,13 @@ template <typename T>
 void FastSolver<T>::solve(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state) const {
   check_input(network, x);
   prepare_state(network, x.cols(), state);
-  // eq. 15's fixed point by Anderson acceleration (fast_solver.cpp).
-  detail::solve_batched(network, x, state, options_, detail::Scheme::anderson);
+  // eq. 15's fixed point: directly where it is unique, along the trajectory otherwise (fast_solver.cpp).
+  // The Hessian workspace is reused across solves; a concurrent solve on the same solver works
+  // with one of its own instead of waiting.
+  std::unique_lock<std::mutex> lock(workspace_->mutex, std::try_to_lock);
+  detail::HessianWorkspace<T> local;
+  detail::solve_batched<T>(network, x, state, options_, detail::Scheme::anderson,
+                           lock.owns_lock() ? &workspace_->hessian : &local);
 }
 
 template <typename T>
@@ -185,6 +233,8 @@ template void layer_input<float>(const Network<float>&, ConstMatrixRef<float>, c
                                  Index, Matrix<float>&);
 template void layer_input<double>(const Network<double>&, ConstMatrixRef<double>, const std::vector<Matrix<double>>&,
                                   Index, Matrix<double>&);
+template double dynamics_residual<float>(const Network<float>&, ConstMatrixRef<float>, const FixedPoints<float>&);
+template double dynamics_residual<double>(const Network<double>&, ConstMatrixRef<double>, const FixedPoints<double>&);
 template double fixed_point_residual<float>(const Network<float>&, ConstMatrixRef<float>,
                                             const std::vector<Matrix<float>>&);
 template double fixed_point_residual<double>(const Network<double>&, ConstMatrixRef<double>,

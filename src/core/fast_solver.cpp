@@ -18,6 +18,8 @@
 #include "core/batch_kernel.hpp"
 #include "core/batch_solver.hpp"
 #include "core/block_newton.hpp"
+#include "core/energy_hessian.hpp"
+#include "core/trajectory_solver.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -146,6 +148,10 @@ public:
     cols_.resize(static_cast<std::size_t>(count));
     for (Index c = 0; c < count; ++c) cols_[static_cast<std::size_t>(c)] = first + c;
     finished_.assign(static_cast<std::size_t>(count), 0);
+    // Steps a sample has already taken (a phase resumed by solve_batched); 0 from a fresh state.
+    start_.resize(static_cast<std::size_t>(count));
+    for (Index c = 0; c < count; ++c) start_[static_cast<std::size_t>(c)] = state.iterations[static_cast<std::size_t>(first + c)];
+    step_.resize(static_cast<std::size_t>(count));
 
     // The clamped input's drive W^(1) x, once per sample.
     const Index n0 = m_.layers[0].n;
@@ -178,23 +184,20 @@ public:
       best_.assign(static_cast<std::size_t>(count), std::numeric_limits<double>::infinity());
       fnorm_.assign(static_cast<std::size_t>(count), 0.0);
       head_ = 0;
-      step_.resize(static_cast<std::size_t>(count));
     }
 
     Index pending = 0;  // finished samples still occupying a column
     for (int n = 0; n < opt_.max_steps && bc_ > 0; ++n) {
-      if (scheme_ == Scheme::euler) {
-        euler_step(n);
-      } else {
-        anderson_residual(n);
-      }
-      const bool last = n + 1 == opt_.max_steps;
+      // Every scheme evaluates g(u) and the residual of the current iterate first, so a sample
+      // stops at a state whose residual ||g - u|| / ||u|| is below the tolerance in every layer.
+      residual(n);
       Index done_now = 0;
       for (Index c = 0; c < bc_; ++c) {
         if (finished_[static_cast<std::size_t>(c)]) continue;
         const bool ok = converged(c);
+        const bool last = start_[static_cast<std::size_t>(c)] + n + 1 >= opt_.max_steps;
         const Index b = cols_[static_cast<std::size_t>(c)];
-        state.iterations[static_cast<std::size_t>(b)] = n + 1;
+        state.iterations[static_cast<std::size_t>(b)] = start_[static_cast<std::size_t>(c)] + n + 1;
         if (ok || last) {
           state.converged[static_cast<std::size_t>(b)] = ok ? 1 : 0;
           store(state, c);
@@ -203,110 +206,74 @@ public:
         }
       }
       pending += done_now;
-      if (pending == bc_ || last) break;
+      if (pending == bc_) break;
       // Compaction costs about one iteration, so wait until an eighth of the chunk is idle.
       if (pending > 0 && pending * 8 >= bc_) {
         compact_all();
         pending = 0;
       }
-      if (scheme_ == Scheme::anderson) anderson_update();
+      if (scheme_ == Scheme::anderson) {
+        anderson_update();
+      } else {
+        euler_advance(n);
+      }
     }
   }
 
 private:
-  // Euler step of eq. 15 with the reference schedule; the stopping test of the original solver:
-  // ||du^(p)|| <= tol ||u^(p)|| (u after the step) for every layer.
-  void euler_step(int n) {
-    const T step = static_cast<T>(std::max(opt_.step_initial / (1.0 + opt_.step_decay * n), opt_.step_min));
-    m_.layer_input(drive_.data(), r_.data(), g_.data(), bc_);
-    std::fill(norms_.begin(), norms_.end(), 0.0);
-    for (std::size_t p = 0; p < m_.layers.size(); ++p) {
-      const auto& v = m_.layers[p];
-      double* nd = norms_.data() + 2 * static_cast<Index>(p) * bc_;
-      double* nu = nd + bc_;
-      for (Index i = v.offset; i < v.offset + v.n; ++i) {
-        T* ui = u_.data() + i * bc_;
-        const T* gi = g_.data() + i * bc_;
+  // Euler step of eq. 15 with the reference schedule, u <- u + h_n (g - u), h_n =
+  // max(step_initial / (1 + step_decay n), step_min), n counting the sample's own steps (a
+  // sample resumed after an earlier phase continues its schedule), g = g(u) from residual().
+  void euler_advance(int n) {
+    for (Index c = 0; c < bc_; ++c) {
+      const double k = static_cast<double>(start_[static_cast<std::size_t>(c)] + n);
+      step_[static_cast<std::size_t>(c)] =
+          static_cast<T>(std::max(opt_.step_initial / (1.0 + opt_.step_decay * k), opt_.step_min));
+    }
+    const T* __restrict h = step_.data();
+    for (Index i = 0; i < m_.total; ++i) {
+      T* __restrict ui = u_.data() + i * bc_;
+      const T* __restrict gi = g_.data() + i * bc_;
 #pragma omp simd
-        for (Index b = 0; b < bc_; ++b) {
-          const T du = step * (gi[b] - ui[b]);
-          ui[b] += du;
-          nd[b] += static_cast<double>(du) * static_cast<double>(du);
-          nu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
-        }
-      }
+      for (Index b = 0; b < bc_; ++b) ui[b] += h[b] * (gi[b] - ui[b]);
     }
     m_.activate(u_.data(), r_.data(), bc_);
   }
 
-  // Fixed-point residual of the current iterate (u, r = f(u)) for the Anderson scheme; see
-  // dynamics.hpp for why the test bounds ||r - f(g)|| / ||r||, the residual of THEORY.md check 2.
-  void anderson_residual(int n) {
+  // Layer inputs g = g(u) of the current iterate and, per layer and sample, the two terms of the
+  // residual of eq. 15, ||du/ds||^2 = ||g - u||^2 and ||u||^2 (docs/theory.md, "Solving eq. 15").
+  // With an Anderson history g_ then holds f = g - u, which drives the acceleration.
+  void residual(int n) {
     m_.layer_input(drive_.data(), r_.data(), g_.data(), bc_);
     std::fill(norms_.begin(), norms_.end(), 0.0);
-    if (depth_ > 0) std::fill(fnorm_.begin(), fnorm_.end(), 0.0);
+    const bool history = scheme_ == Scheme::anderson && depth_ > 0;
+    if (history) std::fill(fnorm_.begin(), fnorm_.end(), 0.0);
+    const bool complete = n > 0;
+    const T beta = static_cast<T>(opt_.anderson_mixing);
     for (std::size_t p = 0; p < m_.layers.size(); ++p) {
       const auto& v = m_.layers[p];
       double* nres = norms_.data() + 2 * static_cast<Index>(p) * bc_;
-      double* nr = nres + bc_;
-      const ActivationKind kind = v.act.kind();
-      const T gain = static_cast<T>(v.act.gain());
-      const T clip = static_cast<T>(v.act.clip());
+      double* nu = nres + bc_;
       for (Index i = v.offset; i < v.offset + v.n; ++i) {
         const T* ui = u_.data() + i * bc_;
-        const T* ri = r_.data() + i * bc_;
-        const T* gi = g_.data() + i * bc_;
-        double* fn = fnorm_.data();
-        // For the piecewise-linear activations f(g) is as cheap as the bound, so the residual
-        // is exact; for tanh |f(g) - f(u)| <= gain |g - u| bounds it without a second tanh.
-        switch (kind) {
-          case ActivationKind::tanh:
+        T* gi = g_.data() + i * bc_;
 #pragma omp simd
-            for (Index b = 0; b < bc_; ++b) {
-              const double d = static_cast<double>(gain * (gi[b] - ui[b]));
-              nres[b] += d * d;
-              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
-            }
-            break;
-          case ActivationKind::linear:
-#pragma omp simd
-            for (Index b = 0; b < bc_; ++b) {
-              const double d = static_cast<double>(gi[b] - ri[b]);
-              nres[b] += d * d;
-              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
-            }
-            break;
-          case ActivationKind::relu:
-#pragma omp simd
-            for (Index b = 0; b < bc_; ++b) {
-              const double d = static_cast<double>(std::max(gi[b], T(0)) - ri[b]);
-              nres[b] += d * d;
-              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
-            }
-            break;
-          case ActivationKind::clipped_relu:
-#pragma omp simd
-            for (Index b = 0; b < bc_; ++b) {
-              const double d = static_cast<double>(std::min(std::max(gi[b], T(0)), clip) - ri[b]);
-              nres[b] += d * d;
-              nr[b] += static_cast<double>(ri[b]) * static_cast<double>(ri[b]);
-            }
-            break;
+        for (Index b = 0; b < bc_; ++b) {
+          const double d = static_cast<double>(gi[b] - ui[b]);
+          nres[b] += d * d;
+          nu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
         }
-        if (depth_ > 0) {
-          // From here on g_ holds the u-space residual f = g - u, which drives the acceleration.
+        if (history) {
           // Complete the newest history columns: the slot holds dF = -f_{k-1} and
           // dG = dX - beta f_{k-1}, so adding f_k gives dF = f_k - f_{k-1}, dG = dX + beta dF.
-          T* gw = g_.data() + i * bc_;
+          double* fn = fnorm_.data();
           T* dfh = df_[static_cast<std::size_t>(head_)].data() + i * bc_;
           T* dgh = dg_[static_cast<std::size_t>(head_)].data() + i * bc_;
-          const bool complete = n > 0;
-          const T beta = static_cast<T>(opt_.anderson_mixing);
 #pragma omp simd
           for (Index b = 0; b < bc_; ++b) {
-            const T f = gw[b] - ui[b];
+            const T f = gi[b] - ui[b];
             fn[b] += static_cast<double>(f) * static_cast<double>(f);
-            gw[b] = f;
+            gi[b] = f;
             if (complete) {
               dfh[b] += f;
               dgh[b] += beta * f;
@@ -315,7 +282,7 @@ private:
         }
       }
     }
-    if (depth_ > 0 && n > 0) {
+    if (history && complete) {
       for (Index c = 0; c < bc_; ++c) {
         auto& u = used_[static_cast<std::size_t>(c)];
         u = std::min(u + 1, depth_);
@@ -368,6 +335,7 @@ private:
       compact(fnorm_, 1, bc_, keep);
     }
     compact(cols_, 1, bc_, keep);
+    compact(start_, 1, bc_, keep);
     compact(finished_, 1, bc_, keep);
     bc_ = static_cast<Index>(keep.size());
   }
@@ -529,9 +497,10 @@ private:
   Scheme scheme_;
   Index bc_ = 0;
   std::vector<Index> cols_;
+  std::vector<int> start_;
   std::vector<unsigned char> finished_;
   std::vector<T> drive_, u_, r_, g_, step_;
-  std::vector<double> norms_;  // per layer: [residual^2 | reference^2], each bc long
+  std::vector<double> norms_;  // per layer: [||g - u||^2 | ||u||^2], each bc long
   Index depth_ = 0;
   Index head_ = 0;
   std::vector<std::vector<T>> dg_, df_;  // ring of depth_ columns: dX + beta dF, and dF
@@ -549,9 +518,6 @@ SampleChunks split_into_chunks(Index batch, Index threads) {
   return SampleChunks{(batch + per - 1) / per, per};
 }
 
-namespace {
-
-// Anderson (or Euler) over the batch, one chunk of samples per OpenMP thread.
 template <typename T>
 void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
                   Scheme scheme) {
@@ -561,6 +527,8 @@ void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>
     solver.run(x, state, first, count);
   });
 }
+
+namespace {
 
 // Samples that Anderson left unconverged continue with per-site Newton from where they are.
 template <typename T>
@@ -605,12 +573,25 @@ void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
 
 template <typename T>
 void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
-                   Scheme scheme) {
+                   Scheme scheme, HessianWorkspace<T>* workspace) {
   const Index batch = x.cols();
   if (batch == 0) return;
+  if (scheme == Scheme::euler) {
+    solve_chunks(network, x, state, options, scheme);
+    return;
+  }
+  // Acceleration may jump straight to a fixed point only where there is one: otherwise the
+  // trajectory from the given state decides which one the dynamics reach.
+  HessianWorkspace<T> local;
+  HessianWorkspace<T>& ws = workspace ? *workspace : local;
+  if (!unique_fixed_point(network, ws)) {
+    solve_continued(network, ws, x, state, options);
+    return;
+  }
+  std::fill(state.path.begin(), state.path.end(), SolverPath::direct);
   // Lateral structure block diagonal by site and no feedback: the fixed point splits into small
   // per-site problems that Newton's method solves in a few iterations (block_newton.hpp).
-  if (scheme == Scheme::anderson && options.anderson_depth > 0 && newton_blocks_apply(network, options.newton_max_site)) {
+  if (options.anderson_depth > 0 && newton_blocks_apply(network, options.newton_max_site)) {
     if (largest_site(network) <= kNewtonFirstSite || options.max_steps <= kAndersonBeforeNewton) {
       solve_block_newton(network, x, state, options);
       return;
@@ -629,10 +610,14 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
   solve_chunks(network, x, state, options, scheme);
 }
 
-template void solve_batched<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
+template void solve_chunks<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
+                                  const SolverOptions&, Scheme);
+template void solve_chunks<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
                                    const SolverOptions&, Scheme);
+template void solve_batched<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
+                                   const SolverOptions&, Scheme, HessianWorkspace<float>*);
 template void solve_batched<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
-                                    const SolverOptions&, Scheme);
+                                    const SolverOptions&, Scheme, HessianWorkspace<double>*);
 
 }  // namespace detail
 }  // namespace simmatch

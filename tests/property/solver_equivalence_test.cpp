@@ -145,8 +145,8 @@ TEST_P(SolverEquivalence, Float64MatchesTightEuler) {
   EXPECT_EQ(got.converged_fraction(), 1.0);
   EXPECT_LE(max_relative_difference(got.r, ref.r), 1e-4);
   EXPECT_LE(max_relative_difference(got.u, ref.u), 1e-4);
-  // The stopping test guarantees the fixed-point residual of what it returns (check 2).
-  EXPECT_LE(fixed_point_residual(net, x, got.r), options.tolerance * (1 + 1e-9));
+  // The stopping test guarantees the residual of eq. 15 of what it returns.
+  EXPECT_LE(dynamics_residual(net, x, got), options.tolerance * (1 + 1e-9));
 
   // Fewer iterations than the reference Euler schedule at its default tolerance, even though
   // that Euler stops much further from the fixed point.
@@ -318,8 +318,14 @@ TEST(FastSolver, RejectsBadOptions) {
   bad.anderson_mixing = 0;
   EXPECT_THROW(FastSolver<float>{bad}, ConfigError);
   bad = SolverOptions{};
-  bad.tolerance = 0;
+  bad.tolerance = -1e-6;
   EXPECT_THROW(FastSolver<float>{bad}, ConfigError);
+  bad = SolverOptions{};
+  bad.switch_tolerance = 0;
+  EXPECT_THROW(FastSolver<float>{bad}, ConfigError);
+  // Tolerance 0 stands for each method's default.
+  EXPECT_EQ(FastSolver<float>{SolverOptions{}}.options().tolerance, kFastTolerance);
+  EXPECT_EQ(EulerSolver<float>{SolverOptions{}}.options().tolerance, kEulerTolerance);
   SolverOptions fast;
   fast.method = SolverMethod::fast;
   EXPECT_NE(dynamic_cast<FastSolver<float>*>(make_solver<float>(fast).get()), nullptr);

@@ -39,7 +39,7 @@ TEST(DynamicsTest, EnergyNeverIncreases) {
       one_step.step_initial = one_step.step_min = 0.02;
       one_step.step_decay = 0;
       one_step.tolerance = 1e-300;
-      one_step.max_steps = 1;
+      one_step.max_steps = 2;  // the residual at the start, one step, the residual after it
       EulerSolver<double> solver(one_step);
       FixedPoints<double> state;
       std::vector<double> previous(3, std::numeric_limits<double>::infinity());
@@ -85,13 +85,45 @@ TEST(DynamicsTest, ConvergedStateIsAFixedPoint) {
 TEST(DynamicsTest, ReferenceToleranceGivesASmallResidual) {
   Network<double> net = random_network<double>({8, 6}, 0.0, Activation::tanh(), 31);
   const Matrix<double> x = random_inputs<double>(8, 5, 32);
-  EulerSolver<double> solver;  // reference schedule, tolerance 1e-4
+  EulerSolver<double> solver;  // reference schedule, default tolerance kEulerTolerance
+  EXPECT_EQ(solver.options().tolerance, kEulerTolerance);
   FixedPoints<double> fp;
   solver.solve(net, x, fp);
   EXPECT_EQ(fp.converged_fraction(), 1.0);
-  // ||du|| <= tol ||u|| with du = step (input - u) and step >= 0.05 bounds the residual by ~tol / 0.05.
-  EXPECT_LT(fixed_point_residual(net, x, fp.r), 1e-4 / 0.05 * 5);
+  // The tolerance bounds the residual of eq. 15, ||du/ds|| / ||u||, of the returned state itself.
+  EXPECT_LE(dynamics_residual(net, x, fp), kEulerTolerance);
   for (int n : fp.iterations) EXPECT_GT(n, 1);
+}
+
+// Euler stops when, and only when, the documented residual ||g(u) - u|| / ||u|| (every layer) is
+// below the tolerance: the returned state meets it, and the state one step earlier did not.
+TEST(DynamicsTest, EulerStopsWhenAndOnlyWhenTheResidualIsBelowTheTolerance) {
+  for (const Activation& act : activations()) {
+    Network<double> net = random_network<double>({7, 6, 4}, 0.3, act, 33, 0.3,
+                                                 act.kind() == ActivationKind::linear ? 0.3 : 1.0);
+    const Matrix<double> x = random_inputs<double>(7, 6, 34);
+    for (double tol : {1e-3, 1e-6}) {
+      SolverOptions options;
+      options.tolerance = tol;
+      options.max_steps = 100000;
+      for (Index b = 0; b < x.cols(); ++b) {
+        const Matrix<double> xb = x.col(b);
+        FixedPoints<double> done;
+        EulerSolver<double>(options).solve(net, xb, done);
+        ASSERT_EQ(done.converged[0], 1) << act.name();
+        EXPECT_LE(dynamics_residual(net, xb, done), tol) << act.name();
+        const int evaluations = done.iterations[0];
+        ASSERT_GE(evaluations, 2);
+        // Stopped one evaluation earlier: the state before the last step, residual above tol.
+        SolverOptions shorter = options;
+        shorter.max_steps = evaluations - 1;
+        FixedPoints<double> before;
+        EulerSolver<double>(shorter).solve(net, xb, before);
+        EXPECT_EQ(before.converged[0], 0) << act.name();
+        EXPECT_GT(dynamics_residual(net, xb, before), tol) << act.name() << " tol " << tol;
+      }
+    }
+  }
 }
 
 // Check 3: at fixed r, dW = -(eta/2) dl_t/dW and dL = +(eta/2) dl_t/dL (finite differences).

@@ -1,0 +1,140 @@
+// Internal: the Hessian in the activities r of the energy that eq. 15 descends (half the
+// bracket of eq. 14), assembled once per network on its sparse pattern and factorised by a
+// sparse Cholesky decomposition, which succeeds exactly when the matrix is positive definite.
+// It decides whether eq. 15 has a unique fixed point (docs/theory.md, "Solving eq. 15") and
+// solves the implicit steps of the trajectory-following solver.
+#pragma once
+
+#include <Eigen/SparseCholesky>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "simmatch/network.hpp"
+
+namespace simmatch::detail {
+
+/// E(r)/2 = sum_p w_p ( -r^(p)T W^(p) r^(p-1) + r^(p)T L^(p) r^(p) / 2 + sum_i F(r^(p)_i) ),
+/// w_p = gamma^{p-P}, has the Hessian
+///   H = blockdiag( w_p (L^(p) + diag F''(r^(p))) ) - [ w_p W^(p) between layers p and p-1 ],
+/// and its gradient w_p (f^{-1}(r^(p)) - g^(p)) is w_p (u - g) = -w_p du/ds: eq. 15 descends E.
+/// With gamma = 0 and several layers there is no feedback, eq. 15 is a cascade, and each layer
+/// is its own system (its L^(p) + diag F'' alone, w_p = 1). Neurons are numbered as the layers
+/// stacked (layer p starts at offset(p)); a system covers the contiguous range of its layers.
+template <typename T>
+class EnergyHessian {
+public:
+  explicit EnergyHessian(const Network<T>& network);
+
+  /// New weight values of a network with the same pattern (pattern_key) as the one built from:
+  /// the pattern, and every factorisation's symbolic analysis, stay valid.
+  void refresh(const Network<T>& network);
+  /// A fingerprint of what the pattern depends on (sizes, coupling, synapse positions).
+  static std::uint64_t pattern_key(const Network<T>& network);
+
+  Index total() const { return total_; }
+  Index offset(Index p) const { return offsets_[static_cast<std::size_t>(p)]; }
+  /// One system when the layers are coupled by feedback (gamma > 0, P > 1), else one per layer.
+  Index systems() const { return static_cast<Index>(systems_.size()); }
+  bool coupled() const { return coupled_; }
+  Index system_begin(Index s) const { return systems_[static_cast<std::size_t>(s)].begin; }
+  Index system_size(Index s) const { return systems_[static_cast<std::size_t>(s)].matrix.rows(); }
+  /// w_p of the neuron's layer in its system: gamma^{p-P} when coupled, 1 otherwise.
+  double weight(Index neuron) const { return weight_[static_cast<std::size_t>(neuron)]; }
+
+  /// A Cholesky factorisation of one system, reusable across calls (the symbolic analysis is
+  /// done once). Not thread-safe: each thread keeps its own.
+  class Factor {
+  public:
+    bool ok() const { return ok_; }
+    /// x = (factorised matrix)^{-1} b for the system's neurons (b and x of system_size()).
+    void solve(const Eigen::VectorXd& b, Eigen::VectorXd& x) const;
+
+  private:
+    friend class EnergyHessian;
+    Eigen::SparseMatrix<double> work_;
+    Eigen::SimplicialLLT<Eigen::SparseMatrix<double>, Eigen::Lower, Eigen::AMDOrdering<int>> llt_;
+    const void* system_ = nullptr;  // the system work_ was copied from and analysed for
+    bool analysed_ = false;
+    bool ok_ = false;
+  };
+
+  /// Factorises H_s + w diag(fpp) - shift diag(metric) of system s, where fpp[i] (indexed by
+  /// stacked neuron) stands for F''(r_i) and metric[i] defaults to 1; neurons with bound[i] != 0
+  /// are removed (their rows and columns replaced by the identity). Returns whether the matrix
+  /// is positive definite.
+  bool factorize(Index s, const double* fpp, const unsigned char* bound, double shift, Factor& factor,
+                 const double* metric = nullptr) const;
+
+  /// Diagonal of the constant part (F'' = 0) at every neuron.
+  double constant_diagonal(Index neuron) const;
+
+  /// y = H x over all neurons (the constant part: F'' = 0, coupling included when coupled).
+  void multiply_constant(const Eigen::VectorXd& x, Eigen::VectorXd& y) const;
+
+  /// Frobenius norm of the columns of the constant part that belong to `bound` neurons, in the
+  /// metric diag(metric): entry (i, j) counts as H_ij / sqrt(metric_i metric_j).
+  double bound_columns_norm(const unsigned char* bound, const double* metric) const;
+
+  /// Largest |diagonal| of the constant part (a scale for positivity margins).
+  double diagonal_scale() const { return diagonal_scale_; }
+
+private:
+  struct System {
+    Index begin = 0;
+    Eigen::SparseMatrix<double> matrix;  // lower triangle, every diagonal entry present
+    std::vector<Index> diagonal;         // position of each diagonal entry in valuePtr()
+    std::vector<Index> rows, cols;       // local row / column of every stored entry
+  };
+  struct LayerPositions {
+    Index system = 0;
+    std::vector<Index> lateral;      // per synapse of L: its entry in the system, -1 above the diagonal
+    std::vector<Index> feedforward;  // per synapse of W (coupled layers above the first): its entry
+  };
+  std::vector<Index> offsets_;
+  std::vector<LayerPositions> layers_;
+  std::vector<double> weight_;
+  std::vector<System> systems_;
+  Index total_ = 0;
+  bool coupled_ = false;
+  double diagonal_scale_ = 0;
+};
+
+/// The Hessian of the network being solved and the Cholesky factors of its systems, kept across
+/// solves: training changes the weights but not the pattern, so each solve only refreshes the
+/// values and the factors keep their symbolic analyses. One set of factors per worker thread.
+/// Not thread-safe: its owner serialises access (FastSolver holds one behind a mutex).
+template <typename T>
+class HessianWorkspace {
+public:
+  /// The Hessian of `network`, rebuilt when its pattern changed, refreshed otherwise.
+  const EnergyHessian<T>& prepare(const Network<T>& network);
+  /// The factors of worker `worker` (one per system of the prepared Hessian).
+  std::vector<typename EnergyHessian<T>::Factor>& factors(std::size_t worker);
+
+private:
+  std::uint64_t key_ = 0;
+  std::optional<EnergyHessian<T>> hessian_;
+  std::vector<std::vector<typename EnergyHessian<T>::Factor>> factors_;
+};
+
+/// Lower bound of F''(r) over the whole range of the activation: 1/gain - 1 for tanh(gain u),
+/// 0 for linear, relu and clipped relu (docs/theory.md).
+double regulariser_curvature_bound(const Activation& activation);
+
+/// True when eq. 15 provably has exactly one fixed point: H with F'' replaced by its lower bound
+/// is positive definite (with a relative margin), so the energy is strictly convex on the whole
+/// box of activities and its only critical point is the fixed point. For the gamma = 0 cascade
+/// each layer's own system is checked, site by site where L is block diagonal by site (dense
+/// k x k Cholesky factorisations, cheap enough to run before every batch).
+template <typename T>
+bool unique_fixed_point(const Network<T>& network, HessianWorkspace<T>& workspace);
+template <typename T>
+bool unique_fixed_point(const Network<T>& network);
+
+extern template class EnergyHessian<float>;
+extern template class EnergyHessian<double>;
+extern template class HessianWorkspace<float>;
+extern template class HessianWorkspace<double>;
+
+}  // namespace simmatch::detail

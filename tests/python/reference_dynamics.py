@@ -1,0 +1,122 @@
+"""An independent float64 re-derivation of the neural dynamics (eq. 15 of docs/theory.md).
+
+Written from the equations alone, with NumPy and scipy.sparse, sharing no code with simmatch:
+it reads a model NPZ (docs/formats.md) and integrates
+
+    du^(p)/ds = -u^(p) + W^(p) r^(p-1) - (L^(p) - I) r^(p) + gamma W^(p+1)T r^(p+1),  r = f(u)
+
+from rest (u = 0) with the reference Euler schedule h_n = max(0.2 / (1 + 0.005 n), 0.05), until
+every layer's residual ||du/ds|| / ||u|| is below `tol` (checked at the current state, before a
+step), sample by sample. It is the yardstick the tests hold simmatch's solvers to.
+
+Usable as a script: reference_dynamics.py MODEL.npz INPUTS.npy OUT.npy [TOL] writes the top
+layer's activities (samples x N_P) for inputs of shape (samples, K).
+"""
+
+import json
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def load(path):
+    """The network of a model NPZ: gamma and per layer W, L (CSR float64) and the activation."""
+    m = np.load(path)
+    net = json.loads(m["network"].tobytes())
+
+    def csr(name):
+        return sp.csr_matrix((m[name + "_data"].astype(np.float64), m[name + "_indices"], m[name + "_indptr"]),
+                             shape=tuple(int(s) for s in m[name + "_shape"]))
+
+    layers = []
+    for p, spec in enumerate(net["layers"], start=1):
+        layers.append(dict(W=csr(f"W{p}"), L=csr(f"L{p}"), activation=spec["activation"],
+                           gain=float(spec["gain"]), clip=float(spec["clip"])))
+    return dict(gamma=float(net["gamma"]), layers=layers)
+
+
+def activate(layer, u):
+    kind = layer["activation"]
+    if kind == "linear":
+        return u.copy()
+    if kind == "tanh":
+        return np.tanh(layer["gain"] * u)
+    if kind == "relu":
+        return np.maximum(u, 0.0)
+    if kind == "clipped_relu":
+        return np.clip(u, 0.0, layer["clip"])
+    raise ValueError(kind)
+
+
+def velocity(net, x, r, u):
+    """du/ds of every layer (columns are samples)."""
+    P = len(net["layers"])
+    out = []
+    for p, layer in enumerate(net["layers"]):
+        below = x if p == 0 else r[p - 1]
+        g = layer["W"] @ below - layer["L"] @ r[p] + r[p]
+        if p + 1 < P and net["gamma"] != 0.0:
+            g = g + net["gamma"] * (net["layers"][p + 1]["W"].T @ r[p + 1])
+        out.append(g - u[p])
+    return out
+
+
+def euler_from_rest(net, X, tol=1e-10, max_steps=200000):
+    """Fixed points reached from rest for the samples X (samples x K). Returns (r, steps, converged):
+    r a list of (samples x N_p) arrays, steps and converged per sample."""
+    x = np.asarray(X, dtype=np.float64).T
+    B = x.shape[1]
+    u = [np.zeros((layer["W"].shape[0], B)) for layer in net["layers"]]
+    r = [activate(layer, up) for layer, up in zip(net["layers"], u)]
+    active = np.arange(B)
+    r_out = [np.zeros((B, layer["W"].shape[0])) for layer in net["layers"]]
+    steps = np.zeros(B, dtype=np.int64)
+    converged = np.zeros(B, dtype=bool)
+    n = 0
+    while active.size > 0:
+        xa = x[:, active]
+        v = velocity(net, xa, r, u)
+        done = np.ones(active.size, dtype=bool)
+        for vp, up in zip(v, u):
+            num = np.sum(vp * vp, axis=0)
+            den = np.sum(up * up, axis=0)
+            done &= num <= tol * tol * den
+        last = n >= max_steps
+        finish = done | last
+        if finish.any():
+            idx = active[finish]
+            for p in range(len(u)):
+                r_out[p][idx] = r[p][:, finish].T
+            steps[idx] = n
+            converged[idx] = done[finish]
+            keep = ~finish
+            active = active[keep]
+            u = [up[:, keep] for up in u]
+            r = [rp[:, keep] for rp in r]
+            v = [vp[:, keep] for vp in v]
+        if active.size == 0:
+            break
+        h = max(0.2 / (1.0 + 0.005 * n), 0.05)
+        u = [up + h * vp for up, vp in zip(u, v)]
+        r = [activate(layer, up) for layer, up in zip(net["layers"], u)]
+        n += 1
+    return r_out, steps, converged
+
+
+def relative_distance(a, b):
+    """Per-sample ||a - b|| / ||b|| for (samples x N) arrays."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-300)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (4, 5):
+        sys.exit("usage: reference_dynamics.py MODEL.npz INPUTS.npy OUT.npy [TOL]")
+    network = load(sys.argv[1])
+    inputs = np.load(sys.argv[2]).reshape(np.load(sys.argv[2]).shape[0], -1)
+    tolerance = float(sys.argv[4]) if len(sys.argv) == 5 else 1e-10
+    activities, taken, ok = euler_from_rest(network, inputs, tolerance)
+    np.save(sys.argv[3], activities[-1])
+    print(f"{int(ok.sum())} of {ok.size} converged, steps {int(taken.min())}..{int(taken.max())}")
