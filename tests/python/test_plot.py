@@ -1,5 +1,6 @@
 """simmatch.plot draws headless PNGs; the documented MNIST example runs (tiny, when the data are there)."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -111,6 +112,7 @@ class PlotConventionsTest(TempDirTest):
         self.assertEqual(len([a for a in simmatch.plot.receptive_fields(self.net, colorbar=False).axes
                               if a.get_label() == "<colorbar>"]), 0)
 
+    @unittest.skipUnless(importlib.util.find_spec("sklearn"), "scikit-learn is not installed")
     def test_estimators_are_accepted(self):
         est = simmatch.SimilarityMatching(layers=[dict(type="local2d", stride=2, radius=2.5, neurons_per_site=2)],
                                           epochs=2, cost_samples=10)
