@@ -27,14 +27,6 @@ TrainOptions run_options() {
 
 Network<double> fresh_network() { return test_support::random_network<double>({5, 3}, 0.0, Activation::tanh(), 8); }
 
-std::vector<double> all_weights(const Network<double>& net) {
-  std::vector<double> out;
-  for (const auto& layer : net.layers()) {
-    out.insert(out.end(), layer.W().valuePtr(), layer.W().valuePtr() + layer.W().nonZeros());
-    out.insert(out.end(), layer.L().valuePtr(), layer.L().valuePtr() + layer.L().nonZeros());
-  }
-  return out;
-}
 
 RunOutputs outputs_in(const std::filesystem::path& dir) {
   return RunOutputs{dir.string(), (dir / "model.npz").string(), (dir / "metrics.jsonl").string(),
@@ -88,9 +80,10 @@ TEST(RunTest, AResumedRunEndsWithTheUninterruptedModelAndLog) {
   resumed.open_outputs();
   resumed.train(at, 3, {});
   resumed.finish();
-  EXPECT_EQ(all_weights(second), all_weights(whole));
+  EXPECT_EQ(test_support::all_weights(second), test_support::all_weights(whole));
   EXPECT_EQ(costs(read_file((dir / "split" / "metrics.jsonl").string())), costs(uninterrupted.metrics_jsonl()));
-  EXPECT_EQ(all_weights(load_model<double>((dir / "split" / "model.npz").string()).network), all_weights(whole));
+  EXPECT_EQ(test_support::all_weights(load_model<double>((dir / "split" / "model.npz").string()).network),
+            test_support::all_weights(whole));
 }
 
 TEST(RunTest, ResumingRefusesAnotherConfigOrAMissingCheckpoint) {

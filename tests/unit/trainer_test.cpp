@@ -228,20 +228,6 @@ TEST(TrainerTest, EncodeReturnsEveryLayerInDataOrder) {
   EXPECT_LT((one.r[1].col(0) - all[1].col(5)).norm(), 1e-12);
 }
 
-namespace {
-
-// Every weight of a network, layer by layer (W then L), for comparisons.
-std::vector<double> all_weights(const Network<double>& net) {
-  std::vector<double> out;
-  for (const auto& layer : net.layers()) {
-    out.insert(out.end(), layer.W().valuePtr(), layer.W().valuePtr() + layer.W().nonZeros());
-    out.insert(out.end(), layer.L().valuePtr(), layer.L().valuePtr() + layer.L().nonZeros());
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
   Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
   const Dataset data = random_dataset(4, 12, 7);
@@ -258,7 +244,7 @@ TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
   // update W + eta (r x - W) at eta = 100 overflows.
   auto& w = net.layer(0).W();
   for (Index s = 0; s < w.nonZeros(); ++s) w.valuePtr()[s] = w.valuePtr()[s] > 0 ? 1e307 : -1e307;
-  const std::vector<double> before = all_weights(net);
+  const std::vector<double> before = test_support::all_weights(net);
   o.schedule = LearningRateSchedule::constant(100);
   try {
     Trainer<double>(net, solver, o).fit(data);
@@ -267,5 +253,5 @@ TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
     EXPECT_NE(std::string(e.what()).find("epoch 1, batch 1: weights became NaN/Inf"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("as they were before this batch"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(all_weights(net), before);
+  EXPECT_EQ(test_support::all_weights(net), before);
 }
