@@ -37,9 +37,14 @@ def layer(neurons_per_site):
     return [dict(type="local2d", stride=2, radius=4.0, neurons_per_site=neurons_per_site)]
 
 
+def scaler(args):
+    """StandardScaler: each pixel to mean 0 and variance 1 ("standard"), or to mean 0 only ("center")."""
+    return StandardScaler(with_std=args.scaler == "standard")
+
+
 def pipeline(args, neurons_per_site, verbose=0):
     return Pipeline([
-        ("scale", StandardScaler()),
+        ("scale", scaler(args)),
         ("simmatch", simmatch.SimilarityMatching(input_shape=(28, 28), layers=layer(neurons_per_site),
                                                  epochs=args.epochs, samples_per_epoch=args.samples_per_epoch,
                                                  cost_samples=0, seed=0, verbose=verbose)),
@@ -67,6 +72,8 @@ def main():
     parser.add_argument("--grid-train", type=int, default=3000, help="training images of the grid search")
     parser.add_argument("--cv", type=int, default=3, help="folds of the grid search")
     parser.add_argument("--max-iter", type=int, default=1000, help="LogisticRegression's max_iter")
+    parser.add_argument("--scaler", choices=["standard", "center"], default="center",
+                        help="StandardScaler() or StandardScaler(with_std=False)")
     parser.add_argument("--out", default="runs/fashion-pipeline")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -75,15 +82,15 @@ def main():
     X_test, y_test = fashion("test", args.test, args.data)
     print(f"Fashion-MNIST: {len(X)} training and {len(X_test)} test images of {X.shape[1]} pixels")
 
-    baseline = Pipeline([("scale", StandardScaler()), ("classify", LogisticRegression(max_iter=args.max_iter))])
+    baseline = Pipeline([("scale", scaler(args)), ("classify", LogisticRegression(max_iter=args.max_iter))])
     _, baseline_fit = timed("pixels pipeline fit", lambda: baseline.fit(X, y))
     baseline_accuracy = baseline.score(X_test, y_test)
-    print(f"StandardScaler + LogisticRegression on pixels: test accuracy {baseline_accuracy:.4f}")
+    print(f"{baseline.named_steps['scale']} + LogisticRegression on pixels: test accuracy {baseline_accuracy:.4f}")
 
     pipe = pipeline(args, args.neurons_per_site, verbose=1)
     _, pipe_fit = timed("simmatch pipeline fit", lambda: pipe.fit(X, y))
     accuracy, pipe_score = timed("simmatch pipeline score", lambda: pipe.score(X_test, y_test))
-    print(f"StandardScaler + SimilarityMatching ({args.neurons_per_site} per site) + LogisticRegression: "
+    print(f"{baseline.named_steps['scale']} + SimilarityMatching ({args.neurons_per_site} per site) + LogisticRegression: "
           f"test accuracy {accuracy:.4f}")
 
     grid = [int(n) for n in args.grid.split(",")]
@@ -99,7 +106,7 @@ def main():
     best_test = search.score(X_test, y_test)
     print(f"grid search best: {best} per site, test accuracy of its refit {best_test:.4f}")
 
-    results = dict(train=len(X), test=len(X_test), epochs=args.epochs, samples_per_epoch=args.samples_per_epoch,
+    results = dict(scaler=args.scaler, train=len(X), test=len(X_test), epochs=args.epochs, samples_per_epoch=args.samples_per_epoch,
                    neurons_per_site=args.neurons_per_site, baseline_accuracy=baseline_accuracy,
                    baseline_fit_seconds=baseline_fit, pipeline_accuracy=accuracy, pipeline_fit_seconds=pipe_fit,
                    pipeline_score_seconds=pipe_score, grid_train=args.grid_train, cv=args.cv, grid=rows,
