@@ -26,8 +26,9 @@ struct EpochProgress {
   double seconds_left = 0;        // at that rate
 };
 
-/// Turns the trainer's batch reports into EpochProgress at most every `interval` (the epoch's
-/// last batch always reports), timing each epoch from its first report.
+/// Turns the trainer's batch reports into EpochProgress at most every `interval`, the first one
+/// an interval into the epoch (the epoch's last batch always reports), timing each epoch from its
+/// first batch report.
 class ProgressMeter {
 public:
   ProgressMeter(int epochs, std::chrono::duration<double> interval);
@@ -38,7 +39,7 @@ private:
   std::chrono::duration<double> interval_;
   int current_epoch_ = 0;
   std::chrono::steady_clock::time_point epoch_start_;
-  std::optional<std::chrono::steady_clock::time_point> last_report_;  // none before the first report
+  std::chrono::steady_clock::time_point last_report_;
 };
 
 /// "epoch 2/10 [#########---------------------] 18000/60000  830 samples/s  ETA 50.6 s" (a

@@ -92,7 +92,7 @@ public:
     if (terminal_) {
       write("\r\x1b[K" + progress_bar(*progress));
       bar_shown_ = true;
-    } else {
+    } else if (progress->samples_done < progress->samples_in_epoch) {  // the epoch's summary follows
       write("simmatch: " + progress_line(*progress) + "\n");
     }
   }

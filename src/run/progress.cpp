@@ -41,9 +41,11 @@ std::optional<EpochProgress> ProgressMeter::update(const BatchProgress& p) {
   if (p.epoch != current_epoch_) {
     current_epoch_ = p.epoch;
     epoch_start_ = now;
+    // The first report of an epoch comes after one interval, when there is a rate to report.
+    last_report_ = now;
   }
   const bool last = p.samples_done >= p.samples_in_epoch;
-  if (!last && last_report_ && now - *last_report_ < interval_) return std::nullopt;
+  if (!last && now - last_report_ < interval_) return std::nullopt;
   last_report_ = now;
   EpochProgress out;
   out.epoch = p.epoch;

@@ -255,11 +255,20 @@ class EstimatorBehaviourTest(TempDirTest):
 
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
-            fast(layers=LOCAL, verbose=2, epochs=2).fit(self.X)
+            fast(layers=LOCAL, verbose=1, epochs=2).fit(self.X)
         lines = err.getvalue().splitlines()
-        self.assertIn("simmatch: epoch 1/2: 60/60 samples (100%)", "\n".join(lines))
-        self.assertTrue(any(line.startswith("simmatch: epoch 2/2: cost n/a  lr ") for line in lines), lines)
-
+        self.assertEqual(len(lines), 2, lines)  # short epochs: one summary each
+        self.assertTrue(lines[0].startswith("simmatch: epoch 1/2: cost n/a  lr 0.005  iterations "), lines)
+        # An epoch longer than the interval (0.5 s at verbose=2) reports its progress as it goes.
+        X, _ = patterns(2000, side=28, seed=3)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            est = fast(verbose=2, epochs=1, method="euler").fit(X)
+        progress = [line for line in err.getvalue().splitlines() if "samples (" in line]
+        if est.history_[0]["seconds"] > 0.6:  # about 1.7 s here: one sample per batch, so a report is due
+            self.assertTrue(progress, err.getvalue())
+        for line in progress:
+            self.assertRegex(line, r"^simmatch: epoch 1/1: \d+/2000 samples \(\d+%\), \d+ samples/s, ETA ")
 
 
 FASHION = "/usr/share/datasets/fashion-mnist"
