@@ -6,10 +6,12 @@ the first build must resume in the second to the first build's uninterrupted mod
 
     python3 tests/integration/compare_builds.py OLD/simmatch NEW/simmatch [--out DIR]
 
-Used to check that a refactoring changes no behaviour (issue 14): build the commit before it in
+Used to check that a refactoring changes no behaviour: build the commit before it in
 another folder (`git archive BASE | tar -x -C /tmp/base && cmake ... --target simmatch`) and run
-this from the repository root. Needs NumPy; data: data/mnist (setup.sh) and Fashion-MNIST
-(/usr/share/datasets/fashion-mnist); configs whose data are missing are reported as skipped.
+this from the repository root, or configure with -DSIMMATCH_REFERENCE_CLI=/tmp/base/build/simmatch
+and run `ctest -R cli.compare_builds` (tests/integration/compare_builds.cmake). Needs NumPy;
+data: data/mnist (setup.sh) and Fashion-MNIST (/usr/share/datasets/fashion-mnist); configs whose
+data are missing are reported as skipped.
 Exit status 0 when everything matches.
 """
 
