@@ -9,10 +9,13 @@ set -euo pipefail
 src=$1 build=$2 python=$3
 work=$(mktemp -d "${TMPDIR:-/tmp}/simmatch-pip.XXXXXX")
 inplace_before=$(ls "$src"/python/simmatch/_simmatch*.so 2>/dev/null || true)
+egg_info_before=$(ls -d "$src"/python/simmatch.egg-info 2>/dev/null || true)
 cleanup() {
   rm -rf "$work"
-  # An editable install builds the module in place; remove it unless it was there before.
+  # pip builds in the source tree: an editable install puts the module in place, and setuptools
+  # writes its metadata next to the package; remove what was not there before.
   if [ -z "$inplace_before" ]; then rm -f "$src"/python/simmatch/_simmatch*.so; fi
+  if [ -z "$egg_info_before" ]; then rm -rf "$src"/python/simmatch.egg-info; fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
