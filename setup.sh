@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything simmatch needs on Debian 12 (apt + npm), fetches the bundled data
-# sets and builds the project in ./build (Release). Safe to run again.
+# sets and builds the project in ./build (Release). Safe to run again. The Python packages
+# (scikit-learn, pandas, setuptools, wheel, venv, pip) serve the estimator, its tests and
+# `pip install .` (docs/python.md); PyPI is never contacted.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,6 +14,7 @@ APT_PACKAGES=(
   libeigen3-dev libopenblas-dev liblinear-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libfmt-dev libspdlog-dev libpng-dev zlib1g-dev libzip-dev zipcmp zipmerge ziptool
   pybind11-dev python3-pybind11 python3-dev python3-numpy python3-matplotlib python3-skimage
+  python3-sklearn python3-pandas python3-setuptools python3-wheel python3-venv python3-pip
   libopenmpi-dev openmpi-bin libgtest-dev libgmock-dev libbenchmark-dev libstb-dev
   dataset-fashion-mnist clang libomp-dev
 )

@@ -91,4 +91,15 @@ inline SolverOptions tight_euler(double tolerance = 1e-10) {
   return o;
 }
 
+/// Every weight of a network, layer by layer (W then L), for comparisons.
+template <typename T>
+std::vector<T> all_weights(const Network<T>& net) {
+  std::vector<T> out;
+  for (const auto& layer : net.layers()) {
+    out.insert(out.end(), layer.W().valuePtr(), layer.W().valuePtr() + layer.W().nonZeros());
+    out.insert(out.end(), layer.L().valuePtr(), layer.L().valuePtr() + layer.L().nonZeros());
+  }
+  return out;
+}
+
 }  // namespace simmatch::test_support

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct ReadoutOptions {
   double bias = 1.0;
   /// Seeds the validation split.
   std::uint64_t seed = 0;
+  /// Asked before each binary problem (one per class and value of C), possibly from several threads
+  /// at once; true stops the read-out with Interrupted. liblinear cannot stop inside a problem.
+  std::function<bool()> should_stop;
 };
 
 /// A trained one-vs-rest linear classifier over `features`-dimensional inputs. Classes are sorted

@@ -116,10 +116,30 @@ public:
   static const Communicator& default_communicator();
 
 private:
+  /// Solver steps, converged samples, samples and skipped samples of an epoch so far (this rank's,
+  /// or the resumed tally on rank 0), summed over the ranks at the epoch's end.
+  using EpochCounts = std::vector<double>;
+
+  /// One global batch (`global`: its data-set indices): this rank's share solved to its fixed
+  /// points (eq. 15), screened by the failure policies, the correlations summed over the ranks
+  /// and one update (eq. 17) at rate `eta`. Adds to `counts`; returns whether a stop was requested
+  /// on any rank. Throws (every rank together) when a rank failed; when the update makes a weight
+  /// NaN/Inf the weights are put back as they were before the batch and NumericalError is thrown.
+  bool train_batch(const Dataset& data, const std::vector<Index>& global, int epoch, Index batch, double eta,
+                   EpochCounts& counts, const TrainCallbacks& callbacks);
+
+  /// The epoch's metrics from its counts (summed over the ranks here) and wall time; cost NaN.
+  EpochMetrics epoch_metrics(int epoch, double eta, EpochCounts counts, double seconds) const;
+
+  /// The cost (eq. 11) on the fixed, seeded subset of options.cost_samples samples, each rank
+  /// solving its share.
+  double epoch_cost(const Dataset& data) const;
+
   Network<T>& network_;
   const DynamicsSolver<T>& solver_;
   TrainOptions options_;
   const Communicator& communicator_;
+  std::vector<T> before_update_;  // the weights before the current batch's update (save_weights)
 };
 
 /// Fixed points of every layer for every sample of `data`, in batches: result[p] is N_p x T.

@@ -42,7 +42,7 @@ def main():
     X, y = simmatch.load_data(format="mnist-json", path=args.digits, split="train", limit=args.train)
     X_test, y_test = simmatch.load_data(format="mnist-json", path=args.digits, split="test", limit=args.test)
 
-    # The reference layer of THEORY.md: stride 2 (14x14 sites), radius 4, lateral connections
+    # The reference layer of docs/theory.md: stride 2 (14x14 sites), radius 4, lateral connections
     # within a site, tanh; the learning rate decays as eta / (1 + 0.5 epoch).
     net = simmatch.Network(
         input_shape=X.shape[1:],

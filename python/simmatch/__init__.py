@@ -1,15 +1,14 @@
 """simmatch: structured and deep similarity-matching networks (Obeid, Ramambason & Pehlevan,
 NeurIPS 2019) on a C++ engine.
 
-    >>> import simmatch
-    >>> net = simmatch.Network(input_shape=(28, 28), layers=[dict(type="local2d", stride=2,
-    ...                        radius=4, neurons_per_site=4)], activation="tanh", seed=0)
-    >>> net.fit(X, epochs=2)          # X: (samples, 784) or (samples, 28, 28), float32/float64
-    >>> R = net.transform(X)          # fixed points of the top layer, (samples, 784)
+    >>> from simmatch import SimilarityMatching          # the scikit-learn transformer
+    >>> est = SimilarityMatching(input_shape=(28, 28), epochs=2, seed=0).fit(X)
+    >>> R = est.transform(X)          # fixed points of the top layer, (samples, 784)
 
-Everything below comes from the native module ``simmatch._simmatch``; ``simmatch.plot`` holds
-matplotlib helpers (imported on demand, so ``import simmatch`` never needs matplotlib).
-See docs/python.md.
+``simmatch.Network`` is the low-level API the estimator builds on (layers, weights, configs,
+checkpoints); ``simmatch.plot`` holds matplotlib helpers. ``SimilarityMatching`` and ``plot`` are
+imported on first use, so ``import simmatch`` needs neither scikit-learn nor matplotlib.
+See docs/python.md; the mathematics is in docs/theory.md.
 """
 
 from ._simmatch import (  # noqa: F401  (re-exported API)
@@ -44,6 +43,7 @@ __all__ = [
     "Network",
     "NumericalError",
     "ShapeError",
+    "SimilarityMatching",
     "Structure",
     "__version__",
     "default_config",
@@ -57,9 +57,15 @@ __all__ = [
 
 
 def __getattr__(name):
-    # `simmatch.plot` on first use: keeps matplotlib out of `import simmatch`.
-    if name == "plot":
-        import importlib
+    # On first use: keeps scikit-learn and matplotlib out of `import simmatch`.
+    import importlib
 
+    if name == "plot":
         return importlib.import_module(".plot", __name__)
+    if name == "SimilarityMatching":
+        return importlib.import_module(".estimator", __name__).SimilarityMatching
     raise AttributeError(f"module 'simmatch' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"plot", "SimilarityMatching"})

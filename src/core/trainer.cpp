@@ -15,6 +15,7 @@
 #include "simmatch/distributed.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/objective.hpp"
+#include "simmatch/weights.hpp"
 
 namespace simmatch {
 
@@ -67,16 +68,6 @@ std::vector<Index> rank_share(const std::vector<Index>& global, int rank, int si
   const Index begin = n * rank / size;
   const Index end = n * (rank + 1) / size;
   return {global.begin() + begin, global.begin() + end};
-}
-
-template <typename T>
-bool weights_finite(const Network<T>& network) {
-  for (const auto& layer : network.layers()) {
-    const Eigen::Map<const Vector<T>> w(layer.W().valuePtr(), layer.W().nonZeros());
-    const Eigen::Map<const Vector<T>> l(layer.L().valuePtr(), layer.L().nonZeros());
-    if (!w.allFinite() || !l.allFinite()) return false;
-  }
-  return true;
 }
 
 // Columns of the batch that enter the update, after the NaN and non-convergence policies;
@@ -230,9 +221,8 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
   for (int epoch = start.epoch; epoch < options_.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     const double eta = options_.schedule.at(static_cast<double>(epoch));
-    // [iterations, converged, samples, skipped] summed over ranks at the end of the epoch; a resumed
-    // epoch starts from the tally of the batches before the checkpoint (held once, by rank 0).
-    std::vector<double> counts(4, 0.0);
+    // A resumed epoch starts from the tally of the batches before the checkpoint (held once, by rank 0).
+    EpochCounts counts(4, 0.0);
     double seconds_before = 0;
     if (epoch == start.epoch && start.batch > 0) {
       if (communicator_.is_root()) {
@@ -240,63 +230,14 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
       }
       seconds_before = start.tally.seconds;
     }
+    const auto seconds_so_far = [&] {
+      return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
     const Index first_batch = epoch == start.epoch ? start.batch : 0;
-    FixedPoints<T> fixed;
     for (Index b = first_batch; b < batches; ++b) {
       const Index begin = static_cast<Index>(epoch) * per_epoch + b * options_.batch_size;
       const Index end = std::min(begin + options_.batch_size, static_cast<Index>(epoch + 1) * per_epoch);
-      const std::vector<Index> mine = rank_share(stream.range(begin, end), communicator_.rank(), communicator_.size());
-      // One collective per batch: the correlations travel with two flags (this rank failed, a stop
-      // was requested here), so every rank learns of a failure or a Ctrl-C in the same reduction
-      // and none waits forever in a later one.
-      std::exception_ptr failure;
-      Correlations sums = Correlations::zeros_like(network_);
-      try {
-        const Matrix<T> x = gather_batch<T>(data, mine);
-        fixed = FixedPoints<T>{};  // every sample starts from u = 0, as the reference does
-        solver_.solve(network_, x, fixed);
-        const std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
-        counts[3] += static_cast<double>(mine.size() - kept.size());
-        if (kept.size() == mine.size()) {
-          accumulate_correlations(network_, x, fixed, sums, false);
-        } else if (!kept.empty()) {
-          const FixedPoints<T> part = select_columns(fixed, kept);
-          accumulate_correlations(network_, Matrix<T>(x(Eigen::all, kept)), part, sums, false);
-        }
-      } catch (const Error&) {
-        failure = std::current_exception();
-      }
-      // A launcher delivers Ctrl-C to the ranks at different moments; agreeing on it in the batch's
-      // reduction makes every rank stop after the same batch.
-      bool stop = callbacks.should_stop && callbacks.should_stop();
-      bool failed = failure != nullptr;
-      if (communicator_.size() > 1) {
-        std::vector<double> flat = sums.pack();
-        flat.push_back(failed ? 1.0 : 0.0);
-        flat.push_back(stop ? 1.0 : 0.0);
-        communicator_.allreduce_sum(std::span<double>(flat));
-        stop = flat.back() > 0;
-        flat.pop_back();
-        failed = flat.back() > 0;
-        flat.pop_back();
-        if (!failed) sums.unpack(flat);
-      }
-      if (failed) {  // every rank is here together, so the message exchange below is safe
-        const std::optional<RankFailure> first = first_failure(communicator_, failure);
-        if (failure) std::rethrow_exception(failure);
-        if (!first) throw InternalError("train: the reduction reported a failure that no rank holds");
-        throw Error(fmt::format("training stopped in epoch {}: rank {} of {} failed: {}", epoch + 1, first->rank,
-                                communicator_.size(), first->message));
-      }
-      apply_learning(network_, sums, eta, options_.layer_eta_scales);
-      if (!weights_finite(network_)) {
-        throw NumericalError(fmt::format(
-            "epoch {}, batch {}: weights became NaN/Inf after the update (learning rate {} too large?)", epoch + 1,
-            b + 1, eta));
-      }
-      counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
-      counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
-      counts[2] += static_cast<double>(fixed.batch_size());
+      const bool stop = train_batch(data, stream.range(begin, end), epoch, b, eta, counts, callbacks);
       if (callbacks.on_batch) callbacks.on_batch(BatchProgress{epoch + 1, end - static_cast<Index>(epoch) * per_epoch, per_epoch});
       if (stop) {
         // Every rank stops here together; any() records that agreement (an MPI rank then finalises
@@ -308,38 +249,108 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
           b + 1 < batches) {
         std::vector<double> tally = counts;
         communicator_.allreduce_sum(std::span<double>(tally));
-        const double seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        callbacks.on_checkpoint(TrainPosition{epoch, b + 1, EpochTally{tally[0], tally[1], tally[2], tally[3], seconds}});
+        callbacks.on_checkpoint(TrainPosition{epoch, b + 1, EpochTally{tally[0], tally[1], tally[2], tally[3], seconds_so_far()}});
       }
     }
     communicator_.allreduce_sum(std::span<double>(counts));
-    EpochMetrics m;
-    m.epoch = epoch + 1;
-    m.learning_rate = eta;
-    m.samples = static_cast<Index>(counts[2]);
-    m.skipped = static_cast<Index>(counts[3]);
-    m.mean_iterations = counts[2] > 0 ? counts[0] / counts[2] : 0.0;
-    m.converged_fraction = counts[2] > 0 ? counts[1] / counts[2] : 0.0;
-    m.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    m.samples_per_second = m.seconds > 0 ? static_cast<double>(m.samples) / m.seconds : 0.0;
-    m.cost = std::numeric_limits<double>::quiet_NaN();
-    if (options_.cost_samples > 0) {
-      const std::vector<Index> all = cost_sample_indices(n, options_.cost_samples, options_.seed);
-      const Dataset shard = subset(data, rank_share(all, communicator_.rank(), communicator_.size()));
-      Correlations sums = shard.size() > 0 ? dataset_correlations(network_, solver_, shard)
-                                           : Correlations::zeros_like(network_);
-      if (communicator_.size() > 1) {
-        std::vector<double> flat = sums.pack();
-        communicator_.allreduce_sum(std::span<double>(flat));
-        sums.unpack(flat);
-      }
-      m.cost = structured_cost(network_, sums);
-    }
+    EpochMetrics m = epoch_metrics(epoch, eta, counts, seconds_so_far());
+    if (options_.cost_samples > 0) m.cost = epoch_cost(data);
     history.push_back(m);
     if (callbacks.on_epoch) callbacks.on_epoch(m, TrainPosition{epoch + 1, 0, {}});
     if (callbacks.on_checkpoint) callbacks.on_checkpoint(TrainPosition{epoch + 1, 0, {}});
   }
   return history;
+}
+
+template <typename T>
+bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& global, int epoch, Index batch,
+                             double eta, EpochCounts& counts, const TrainCallbacks& callbacks) {
+  const std::vector<Index> mine = rank_share(global, communicator_.rank(), communicator_.size());
+  // One collective per batch: the correlations travel with two flags (this rank failed, a stop
+  // was requested here), so every rank learns of a failure or a Ctrl-C in the same reduction
+  // and none waits forever in a later one.
+  std::exception_ptr failure;
+  Correlations sums = Correlations::zeros_like(network_);
+  FixedPoints<T> fixed;  // every sample starts from u = 0, as the reference does
+  try {
+    const Matrix<T> x = gather_batch<T>(data, mine);
+    solver_.solve(network_, x, fixed);
+    const std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
+    counts[3] += static_cast<double>(mine.size() - kept.size());
+    if (kept.size() == mine.size()) {
+      accumulate_correlations(network_, x, fixed, sums, false);
+    } else if (!kept.empty()) {
+      const FixedPoints<T> part = select_columns(fixed, kept);
+      accumulate_correlations(network_, Matrix<T>(x(Eigen::all, kept)), part, sums, false);
+    }
+  } catch (const Error&) {
+    failure = std::current_exception();
+  }
+  // A launcher delivers Ctrl-C to the ranks at different moments; agreeing on it in the batch's
+  // reduction makes every rank stop after the same batch.
+  bool stop = callbacks.should_stop && callbacks.should_stop();
+  bool failed = failure != nullptr;
+  if (communicator_.size() > 1) {
+    std::vector<double> flat = sums.pack();
+    flat.push_back(failed ? 1.0 : 0.0);
+    flat.push_back(stop ? 1.0 : 0.0);
+    communicator_.allreduce_sum(std::span<double>(flat));
+    stop = flat.back() > 0;
+    flat.pop_back();
+    failed = flat.back() > 0;
+    flat.pop_back();
+    if (!failed) sums.unpack(flat);
+  }
+  if (failed) {  // every rank is here together, so the message exchange below is safe
+    const std::optional<RankFailure> first = first_failure(communicator_, failure);
+    if (failure) std::rethrow_exception(failure);
+    if (!first) throw InternalError("train: the reduction reported a failure that no rank holds");
+    throw Error(fmt::format("training stopped in epoch {}: rank {} of {} failed: {}", epoch + 1, first->rank,
+                            communicator_.size(), first->message));
+  }
+  // Every rank applies the same update to the same weights, so every rank sees the same verdict.
+  save_weights(network_, before_update_);
+  apply_learning(network_, sums, eta, options_.layer_eta_scales);
+  if (!all_weights_finite(network_)) {
+    restore_weights(before_update_, network_);
+    throw NumericalError(fmt::format(
+        "epoch {}, batch {}: weights became NaN/Inf after the update (learning rate {} too large?); the weights are "
+        "left as they were before this batch",
+        epoch + 1, batch + 1, eta));
+  }
+  counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
+  counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
+  counts[2] += static_cast<double>(fixed.batch_size());
+  return stop;
+}
+
+template <typename T>
+EpochMetrics Trainer<T>::epoch_metrics(int epoch, double eta, EpochCounts counts, double seconds) const {
+  EpochMetrics m;
+  m.epoch = epoch + 1;
+  m.learning_rate = eta;
+  m.samples = static_cast<Index>(counts[2]);
+  m.skipped = static_cast<Index>(counts[3]);
+  m.mean_iterations = counts[2] > 0 ? counts[0] / counts[2] : 0.0;
+  m.converged_fraction = counts[2] > 0 ? counts[1] / counts[2] : 0.0;
+  m.seconds = seconds;
+  m.samples_per_second = m.seconds > 0 ? static_cast<double>(m.samples) / m.seconds : 0.0;
+  m.cost = std::numeric_limits<double>::quiet_NaN();
+  return m;
+}
+
+template <typename T>
+double Trainer<T>::epoch_cost(const Dataset& data) const {
+  const std::vector<Index> all = cost_sample_indices(data.size(), options_.cost_samples, options_.seed);
+  const Dataset shard = subset(data, rank_share(all, communicator_.rank(), communicator_.size()));
+  Correlations sums =
+      shard.size() > 0 ? dataset_correlations(network_, solver_, shard) : Correlations::zeros_like(network_);
+  if (communicator_.size() > 1) {
+    std::vector<double> flat = sums.pack();
+    communicator_.allreduce_sum(std::span<double>(flat));
+    sums.unpack(flat);
+  }
+  return structured_cost(network_, sums);
 }
 
 template <typename T>

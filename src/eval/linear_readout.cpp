@@ -6,6 +6,7 @@
 #include <linear.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -174,8 +175,13 @@ LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int
   std::vector<BinaryFit> fits(static_cast<std::size_t>(problems));
   const SingleThreadedBlas single_threaded_blas;
   const bool parallel = options.solver == ReadoutSolver::primal;
+  std::atomic<bool> stopped{false};
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (Index k = 0; k < problems; ++k) {
+    if (stopped || (options.should_stop && options.should_stop())) {
+      stopped = true;  // exceptions cannot leave an OpenMP loop: the remaining problems are skipped
+      continue;
+    }
     const int positive = out.classes_[static_cast<std::size_t>(k)];
     std::vector<double> y(labels.size());
     for (std::size_t i = 0; i < labels.size(); ++i) y[i] = labels[i] == positive ? +1.0 : -1.0;
@@ -184,6 +190,7 @@ LinearReadout LinearReadout::fit(const Eigen::MatrixXf& x, const std::vector<int
         fit_binary(prob->prob, y, param, class_weight[static_cast<std::size_t>(k)], negative_weight, x.rows());
   }
 
+  if (stopped) throw Interrupted("read-out interrupted");
   out.weights_.resize(problems, x.rows());
   out.biases_.resize(problems);
   for (Index k = 0; k < problems; ++k) {

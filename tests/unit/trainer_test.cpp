@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -225,4 +226,32 @@ TEST(TrainerTest, EncodeReturnsEveryLayerInDataOrder) {
   FixedPoints<double> one;
   solver.solve(net, data.x.col(5).cast<double>(), one);
   EXPECT_LT((one.r[1].col(0) - all[1].col(5)).norm(), 1e-12);
+}
+
+TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
+  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
+  const Dataset data = random_dataset(4, 12, 7);
+  EulerSolver<double> solver;
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 3;
+  o.shuffle = false;
+  o.cost_samples = 0;
+  o.schedule = LearningRateSchedule::constant(0.05);
+  o.samples_per_epoch = 6;
+  Trainer<double>(net, solver, o).fit(data);  // two ordinary batches first
+  // Weights near the top of the double range: the dynamics stay finite (tanh saturates), and the
+  // update W + eta (r x - W) at eta = 100 overflows.
+  auto& w = net.layer(0).W();
+  for (Index s = 0; s < w.nonZeros(); ++s) w.valuePtr()[s] = w.valuePtr()[s] > 0 ? 1e307 : -1e307;
+  const std::vector<double> before = test_support::all_weights(net);
+  o.schedule = LearningRateSchedule::constant(100);
+  try {
+    Trainer<double>(net, solver, o).fit(data);
+    FAIL() << "a diverging update was accepted";
+  } catch (const NumericalError& e) {
+    EXPECT_NE(std::string(e.what()).find("epoch 1, batch 1: weights became NaN/Inf"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("as they were before this batch"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(test_support::all_weights(net), before);
 }

@@ -1,6 +1,6 @@
 // Conversions shared by the binding files: grids, JSON, and the checked NumPy input arrays that
 // give the engine its K x T batches without a copy when dtype and layout allow.
-#include "common.hpp"
+#include "bindings.hpp"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -10,9 +10,10 @@ namespace simmatch::python {
 namespace {
 
 std::string shape_text(const py::array& a) {
-  std::string text = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) text += (d ? ", " : "") + std::to_string(a.shape(d));
-  return text + (a.ndim() == 1 ? ",)" : ")");
+  // fmt::join rather than string concatenation: GCC 12 under LTO warns falsely (-Wstringop-overflow)
+  // about the inlined std::string operator+.
+  const std::vector<py::ssize_t> dims(a.shape(), a.shape() + a.ndim());
+  return fmt::format("({}{})", fmt::join(dims, ", "), a.ndim() == 1 ? "," : "");
 }
 
 Index positive_int(py::handle v, const std::string& arg) {
@@ -121,9 +122,13 @@ InputArray<T> input_array(py::handle value, const std::string& arg, Index featur
                                       shape_text(a), a.ndim() == 1 ? "; use X[None, :] for a single sample" : ""));
   Index width = 1;
   for (py::ssize_t d = 1; d < a.ndim(); ++d) width *= a.shape(d);
-  if (features >= 0 && width != features)
-    throw py::value_error(fmt::format("{}: samples of shape {} have {} features but the network expects {}{}", arg,
-                                      shape_text(a), width, features, shape_hint));
+  if (features >= 0 && width != features) {
+    // A lone image (28, 28) where the network expects (samples, 28, 28) reads as 28 samples.
+    const std::string single =
+        a.size() == features ? fmt::format("; for one sample of shape {} pass X[None]", shape_text(a)) : "";
+    throw py::value_error(fmt::format("{}: samples of shape {} have {} features but the network expects {}{}{}", arg,
+                                      shape_text(a), width, features, shape_hint, single));
+  }
   if (a.shape(0) == 0) throw py::value_error(arg + ": no samples (shape " + shape_text(a) + ")");
   if (width == 0) throw py::value_error(arg + ": samples have no features (shape " + shape_text(a) + ")");
   // Zero copy when the array already is C-contiguous T: its bytes are the K x T column-major batch.

@@ -4,7 +4,7 @@
 
 #include <pybind11/operators.h>
 
-#include "common.hpp"
+#include "bindings.hpp"
 #include "simmatch/activation.hpp"
 #include "simmatch/structure.hpp"
 
@@ -50,19 +50,21 @@ std::vector<int> int_vector(py::handle value, const std::string& arg) {
 
 void register_structure(py::module_& m) {
   py::class_<Structure> s(m, "Structure", R"doc(
-Sparse non-negative structure constants C of one weight matrix (n_out x n_in, THEORY.md):
+Sparse non-negative structure constants C of one weight matrix (n_out x n_in, docs/theory.md):
 a synapse exists exactly where a constant is stored. Stored in CSR form; `indptr`, `indices`
 and `data` are read-only NumPy views (no copy) in the layout of scipy.sparse.csr_matrix, so
 ``scipy.sparse.csr_matrix((s.data, s.indices, s.indptr), shape=s.shape)`` rebuilds it.
 )doc");
   s.def_static("dense", &Structure::dense, py::arg("n_out"), py::arg("n_in"), py::arg("value") = 1.0,
-               "All-to-all constants, every one equal to `value` (> 0).")
+               "dense(n_out, n_in, value=1.0)\n--\n\nAll-to-all constants, every one equal to `value` (> 0).")
       .def_static(
           "local2d",
           [](py::handle input_shape, Index stride, double radius, Index neurons_per_site) {
             return Structure::local2d(grid_from_python(input_shape, "input_shape"), stride, radius, neurons_per_site);
           },
-          py::arg("input_shape"), py::arg("stride"), py::arg("radius"), py::arg("neurons_per_site"), R"doc(
+          py::arg("input_shape"), py::arg("stride"), py::arg("radius"), py::arg("neurons_per_site"), R"doc(local2d(input_shape, stride, radius, neurons_per_site)
+--
+
 Locally connected constants on a 2-D input of shape (height, width[, channels]): output sites
 on a (height/stride) x (width/stride) grid with `neurons_per_site` neurons each; a neuron sees
 the pixels whose centres lie within Euclidean distance `radius` of its site's centre.
@@ -74,11 +76,13 @@ the pixels whose centres lie within Euclidean distance `radius` of its site's ce
                 Structure::local2d_output(grid_from_python(input_shape, "input_shape"), stride, neurons_per_site));
           },
           py::arg("input_shape"), py::arg("stride"), py::arg("neurons_per_site"),
-          "Output grid (sites_y, sites_x, neurons_per_site) of `local2d` with the same arguments.")
+          "local2d_output(input_shape, stride, neurons_per_site)\n--\n\nOutput grid (sites_y, sites_x, neurons_per_site) of `local2d` with the same arguments.")
       .def_static(
           "lateral2d",
           [](py::handle sites, double radius) { return Structure::lateral2d(grid_from_python(sites, "sites"), radius); },
-          py::arg("sites"), py::arg("radius"), R"doc(
+          py::arg("sites"), py::arg("radius"), R"doc(lateral2d(sites, radius)
+--
+
 Lateral constants on a grid of sites (sites_y, sites_x, neurons_per_site): neurons of two sites
 connect when the sites lie within `radius` (site units); radius 0 joins the neurons of one site.
 )doc")
@@ -90,7 +94,7 @@ connect when the sites lie within `radius` (site units); radius 0 joins the neur
             const Eigen::MatrixXd dense = Eigen::Map<const RowMajor>(c.data(), c.shape(0), c.shape(1));
             return Structure::from_dense(dense, "constants");
           },
-          py::arg("constants"), "Constants from a dense 2-D array; zeros mean 'no synapse', negatives are an error.")
+          py::arg("constants"), "from_dense(constants)\n--\n\nConstants from a dense 2-D array; zeros mean 'no synapse', negatives are an error.")
       .def_static(
           "from_csr",
           [](py::handle shape, py::handle indptr, py::handle indices, py::handle data) {
@@ -102,7 +106,7 @@ connect when the sites lie within `radius` (site units); radius 0 joins the neur
                                        std::vector<double>(values.data(), values.data() + values.size()));
           },
           py::arg("shape"), py::arg("indptr"), py::arg("indices"), py::arg("data"),
-          "Constants from CSR arrays (as scipy.sparse.csr_matrix: sorted unique column indices per row).")
+          "from_csr(shape, indptr, indices, data)\n--\n\nConstants from CSR arrays (as scipy.sparse.csr_matrix: sorted unique column indices per row).")
       .def_property_readonly("shape", [](const Structure& st) { return py::make_tuple(st.rows(), st.cols()); })
       .def_property_readonly("nnz", &Structure::nnz, "Number of synapses.")
       .def_property_readonly(
@@ -138,11 +142,11 @@ connect when the sites lie within `radius` (site units); radius 0 joins the neur
                 view(r, st.col_index()[static_cast<std::size_t>(k)]) = st.values()[static_cast<std::size_t>(k)];
             return out;
           },
-          "Dense float64 copy (n_out x n_in); zeros where there is no synapse.")
+          "to_dense(self, /)\n--\n\nDense float64 copy (n_out x n_in); zeros where there is no synapse.")
       .def("find", &Structure::find, py::arg("row"), py::arg("col"),
-           "Position of synapse (row, col) in the CSR arrays, or -1.")
-      .def("is_symmetric", &Structure::is_symmetric)
-      .def("is_binary", &Structure::is_binary)
+           "find(self, /, row, col)\n--\n\nPosition of synapse (row, col) in the CSR arrays, or -1.")
+      .def("is_symmetric", &Structure::is_symmetric, "is_symmetric(self, /)\n--\n\nWhether C equals its transpose.")
+      .def("is_binary", &Structure::is_binary, "is_binary(self, /)\n--\n\nWhether every constant is 1.")
       .def_property_readonly("memory_bytes", &Structure::memory_bytes)
       .def(py::self == py::self)
       .def("__repr__", &structure_repr);
@@ -151,14 +155,15 @@ connect when the sites lie within `radius` (site units); radius 0 joins the neur
 Activation r = f(u) with its range [lower, upper] and the regulariser F of eq. 5
 (F'(r) = f^{-1}(r) - r, F(f(0)) = 0). Methods are vectorised over NumPy arrays.
 )doc");
-  a.def_static("linear", &Activation::linear, "f(u) = u; F = 0.")
-      .def_static("tanh", &Activation::tanh, py::arg("gain") = 1.0, "f(u) = tanh(gain u) on (-1, 1).")
-      .def_static("relu", &Activation::relu, "f(u) = max(u, 0); F = 0 on [0, inf).")
-      .def_static("clipped_relu", &Activation::clipped_relu, py::arg("upper") = 1.0, "f(u) = min(max(u, 0), upper).")
+  a.def_static("linear", &Activation::linear, "linear()\n--\n\nf(u) = u; F = 0.")
+      .def_static("tanh", &Activation::tanh, py::arg("gain") = 1.0, "tanh(gain=1.0)\n--\n\nf(u) = tanh(gain u) on (-1, 1).")
+      .def_static("relu", &Activation::relu, "relu()\n--\n\nf(u) = max(u, 0); F = 0 on [0, inf).")
+      .def_static("clipped_relu", &Activation::clipped_relu, py::arg("upper") = 1.0,
+                  "clipped_relu(upper=1.0)\n--\n\nf(u) = min(max(u, 0), upper).")
       .def_static(
           "from_name", [](const std::string& name, double gain, double upper) { return Activation::from_name(name, gain, upper); },
           py::arg("name"), py::arg("gain") = 1.0, py::arg("upper") = 1.0,
-          "'linear', 'tanh', 'relu' or 'clipped_relu'.")
+          "from_name(name, gain=1.0, upper=1.0)\n--\n\n'linear', 'tanh', 'relu' or 'clipped_relu'.")
       .def_property_readonly("name", &Activation::name)
       .def_property_readonly("gain", &Activation::gain)
       .def_property_readonly("clip", &Activation::clip)
@@ -169,35 +174,35 @@ Activation r = f(u) with its range [lower, upper] and the regulariser F of eq. 5
             return elementwise(u.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>(),
                                [&act](double x) { return act.f(x); });
           },
-          py::arg("u"), "r = f(u), elementwise (float64).")
+          py::arg("u"), "f(self, /, u)\n--\n\nr = f(u), elementwise (float64).")
       .def("__call__", [](const Activation& act, py::handle u) {
             return elementwise(u.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>(),
                                [&act](double x) { return act.f(x); });
-          }, py::arg("u"))
+          }, py::arg("u"), "__call__(self, /, u)\n--\n\nr = f(u), elementwise (float64).")
       .def(
           "derivative", [](const Activation& act, py::handle u) {
             return elementwise(u.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>(),
                                [&act](double x) { return act.derivative(x); });
           },
-          py::arg("u"), "f'(u), elementwise.")
+          py::arg("u"), "derivative(self, /, u)\n--\n\nf'(u), elementwise.")
       .def(
           "inverse", [](const Activation& act, py::handle r) {
             return elementwise(r.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>(),
                                [&act](double x) { return act.inverse(x); });
           },
-          py::arg("r"), "f^{-1}(r) on the open range, elementwise.")
+          py::arg("r"), "inverse(self, /, r)\n--\n\nf^{-1}(r) on the open range, elementwise.")
       .def(
           "regulariser", [](const Activation& act, py::handle r) {
             return elementwise(r.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>(),
                                [&act](double x) { return act.regulariser(x); });
           },
-          py::arg("r"), "F(r) of eq. 5 (+inf outside [lower, upper]), elementwise.")
+          py::arg("r"), "regulariser(self, /, r)\n--\n\nF(r) of eq. 5 (+inf outside [lower, upper]), elementwise.")
       .def(
           "regulariser_derivative", [](const Activation& act, py::handle r) {
             return elementwise(r.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>(),
                                [&act](double x) { return act.regulariser_derivative(x); });
           },
-          py::arg("r"), "F'(r) = f^{-1}(r) - r, elementwise.")
+          py::arg("r"), "regulariser_derivative(self, /, r)\n--\n\nF'(r) = f^{-1}(r) - r, elementwise.")
       .def(py::self == py::self)
       .def("__repr__", &activation_repr);
 }

@@ -11,7 +11,7 @@
 //   other simmatch::Error  -> simmatch.Error       (subclass of RuntimeError)
 //   simmatch::InternalError -> simmatch.InternalError (subclass of RuntimeError: a bug in simmatch)
 // Argument checks made by the bindings themselves raise plain TypeError / ValueError.
-#include "common.hpp"
+#include "bindings.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch::python {
@@ -80,6 +80,9 @@ void register_errors(py::module_& m) {
 
 PYBIND11_MODULE(_simmatch, m) {
   m.doc() = "Native core of simmatch: structured and deep similarity-matching networks (C++ engine).";
+  // Each docstring carries its own signature line (see bindings.hpp), so pybind11's are left out.
+  py::options options;
+  options.disable_function_signatures();
   m.attr("__version__") = SIMMATCH_VERSION;
   simmatch::python::register_errors(m);
   simmatch::python::register_structure(m);

@@ -1,9 +1,16 @@
 // simmatch.linear_readout: the read-out of `simmatch evaluate` (a linear SVM through liblinear,
-// C chosen on a stratified validation split of the training set) on NumPy arrays.
+// C chosen on a stratified validation split of the training set) on NumPy arrays; Ctrl-C stops it
+// between liblinear's binary problems.
 #include <fmt/format.h>
-#include <limits>
 
-#include "common.hpp"
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <future>
+#include <limits>
+#include <thread>
+
+#include "bindings.hpp"
 #include "simmatch/readout.hpp"
 
 namespace simmatch::python {
@@ -51,15 +58,34 @@ py::object linear_readout(py::handle X_train, py::handle y_train, py::handle X_t
   options.seed = seed;
   const std::vector<int> train_labels = labels_from_python(y_train, "y_train", train.samples);
   const std::vector<int> test_labels = labels_from_python(y_test, "y_test", test.samples);
-  ReadoutReport report;
-  {
-    py::gil_scoped_release release;
+  // Python runs signal handlers only in the main thread, and liblinear only returns between
+  // problems: the read-out runs in a worker while this thread waits without the GIL, taking it
+  // every 50 ms to check for Ctrl-C; a KeyboardInterrupt asks the worker to stop at its next problem.
+  std::atomic<bool> stop{false};
+  options.should_stop = [&stop] { return stop.load(); };
+  std::packaged_task<ReadoutReport()> task([&] {
     // C-contiguous samples x features is the features x samples column-major matrix the read-out takes.
     const Eigen::MatrixXf x_train = Eigen::Map<const Eigen::MatrixXf>(train.data, train.features, train.samples);
     const Eigen::MatrixXf x_test = Eigen::Map<const Eigen::MatrixXf>(test.data, test.features, test.samples);
-    report = evaluate_readout(x_train, train_labels, x_test, test_labels, options);
+    return evaluate_readout(x_train, train_labels, x_test, test_labels, options);
+  });
+  std::future<ReadoutReport> result = task.get_future();
+  std::optional<py::error_already_set> interrupted;
+  {
+    py::gil_scoped_release release;
+    std::thread worker(std::move(task));
+    while (result.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      if (interrupted) continue;
+      py::gil_scoped_acquire gil;
+      if (PyErr_CheckSignals() != 0) {
+        interrupted.emplace();  // takes the pending Python exception
+        stop = true;
+      }
+    }
+    worker.join();
   }
-  return from_json(readout_to_json(report));
+  if (interrupted) throw std::move(*interrupted);
+  return from_json(readout_to_json(result.get()));
 }
 
 }  // namespace
@@ -69,7 +95,10 @@ void register_readout(py::module_& m) {
         py::arg("y_test"), py::kw_only(), py::arg("c") = std::vector<double>{0.01, 0.1, 1.0, 10.0}, py::arg("solver") = "primal",
         py::arg("balanced") = false, py::arg("validation_fraction") = 0.2, py::arg("tolerance") = 1e-4,
         py::arg("seed") = 0,
-        R"doc(Linear SVM read-out of representations, as `simmatch evaluate` does it.
+        R"doc(linear_readout(X_train, y_train, X_test, y_test, *, c=[0.01, 0.1, 1.0, 10.0], solver='primal', balanced=False, validation_fraction=0.2, tolerance=0.0001, seed=0)
+--
+
+Linear SVM read-out of representations, as `simmatch evaluate` does it.
 
 X_*: (samples, features) float arrays (e.g. Network.transform's output); y_*: integer labels.
 One-vs-rest L2-regularised squared-hinge SVM (scikit-learn's LinearSVC model) through liblinear;
@@ -77,7 +106,8 @@ C is chosen from `c` on a stratified validation split (`validation_fraction`, `s
 training set, then the model is refitted on all of it. solver: "primal" (trust-region Newton,
 classes in parallel) or "dual" (coordinate descent). Returns the report as a dict: c,
 validation [(c, accuracy)], train_accuracy, test_accuracy, test_error, classes, confusion
-(rows: true class), features, train_samples, test_samples, converged, solver, seconds.)doc");
+(rows: true class), features, train_samples, test_samples, converged, solver, seconds.
+Ctrl-C stops it with KeyboardInterrupt once the binary problems under way finish.)doc");
 }
 
 }  // namespace simmatch::python

@@ -3,7 +3,7 @@
 // through the config so Python and the CLI read and preprocess data identically.
 #include <fmt/format.h>
 
-#include "common.hpp"
+#include "bindings.hpp"
 #include "simmatch/config.hpp"
 #include "simmatch/dataset.hpp"
 
@@ -89,7 +89,10 @@ void register_config(py::module_& m) {
         for (const ParamInfo& p : parameters()) out.append(param_dict(p));
         return out;
       },
-      R"doc(Every configuration parameter as a dict (key, type, default, doc, check, choices,
+      R"doc(parameters()
+--
+
+Every configuration parameter as a dict (key, type, default, doc, check, choices,
 per_layer). Keyword arguments of Network, from_config and load_data take the key either in
 full ("train.eta") or without its section ("eta"); per-layer keys go in the `layers` dicts.)doc");
 
@@ -99,11 +102,11 @@ full ("train.eta") or without its section ("eta"); per-layer keys go in the `lay
         return from_json(config_to_json(config_from(path, kwargs, "load_config()")));
       },
       py::arg("path"),
-      "The TOML config at `path` with keyword overrides applied, as a nested dict (what models store).");
+      "load_config(path, **overrides)\n--\n\nThe TOML config at `path` with keyword overrides applied, as a nested dict (what models store).");
 
   m.def(
       "default_config", []() { return from_json(config_to_json(Config())); },
-      "The parameter table's defaults as a nested dict.");
+      "default_config()\n--\n\nThe parameter table's defaults as a nested dict.");
 
   m.def(
       "load_data",
@@ -134,7 +137,9 @@ full ("train.eta") or without its section ("eta"); per-layer keys go in the `lay
         py::capsule owner(data.release(), [](void* p) { delete static_cast<Dataset*>(p); });
         return py::make_tuple(view(x, shape, owner, true), labels);
       },
-      py::arg("config") = py::none(), R"doc(
+      py::arg("config") = py::none(), R"doc(load_data(config=None, **keys)
+--
+
 Reads and preprocesses a data set exactly as `simmatch train` does: from a TOML config path (or
 a dict), with keyword overrides, or from keywords alone, e.g.
 ``load_data(format='mnist-json', path='data/mnist/package/src/digits', limit=1000)``.

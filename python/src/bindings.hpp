@@ -1,5 +1,11 @@
-// Shared pieces of the Python bindings: the register_<area> entry points that module.cpp calls,
-// and the conversions every binding file needs (NumPy views, JSON <-> Python, argument checks).
+// Shared pieces of the Python bindings: the register_<area> entry points that bind_module.cpp
+// calls (one bind_<area>.cpp file each), and the conversions every binding file needs (NumPy views,
+// JSON <-> Python, argument checks; implemented in convert.cpp).
+//
+// Signatures: bind_module.cpp turns off pybind11's generated signature lines, and every function's
+// docstring starts with its own "name(self, /, x, y=None)\n--\n\n" line, which CPython exposes as
+// __text_signature__, so inspect.signature() and help() show the real parameters. The stubs in
+// python/simmatch/_simmatch.pyi repeat them for IDEs (tests/python/test_signatures.py compares).
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -21,7 +27,7 @@ struct Config;
 
 namespace simmatch::python {
 
-// One function per binding file; module.cpp calls them in this order (errors first, so the
+// One function per binding file; bind_module.cpp calls them in this order (errors first, so the
 // exception types exist when the docstrings of later registrations mention them).
 void register_errors(py::module_& m);
 void register_structure(py::module_& m);
