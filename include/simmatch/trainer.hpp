@@ -56,6 +56,8 @@ struct EpochTally {
   double samples = 0;
   double skipped = 0;
   double seconds = 0;     // wall time spent in the epoch
+  double continued = 0;   // samples solved along the trajectory (SolverPath::continued)
+  double followed = 0;    // samples solved by Euler steps to the tolerance (SolverPath::followed)
 };
 
 /// Where training stands: enough to resume a run exactly (the permutations derive from the seed).
@@ -71,6 +73,9 @@ struct EpochMetrics {
   double cost = 0;               // NaN when cost_samples = 0
   double mean_iterations = 0;    // solver steps per sample during the epoch
   double converged_fraction = 0; // samples whose dynamics met the tolerance
+  /// How the solver reached the fixed points (dynamics.hpp, SolverPath): the rest went directly.
+  double continued_fraction = 0;  // Euler from rest, then implicit steps along the trajectory
+  double followed_fraction = 0;   // Euler steps all the way (every sample of the euler method)
   Index samples = 0;
   Index skipped = 0;  // samples left out by the failure policies
   double seconds = 0;

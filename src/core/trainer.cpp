@@ -222,11 +222,12 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
     const auto t0 = std::chrono::steady_clock::now();
     const double eta = options_.schedule.at(static_cast<double>(epoch));
     // A resumed epoch starts from the tally of the batches before the checkpoint (held once, by rank 0).
-    EpochCounts counts(4, 0.0);
+    EpochCounts counts(6, 0.0);
     double seconds_before = 0;
     if (epoch == start.epoch && start.batch > 0) {
       if (communicator_.is_root()) {
-        counts = {start.tally.iterations, start.tally.converged, start.tally.samples, start.tally.skipped};
+        counts = {start.tally.iterations, start.tally.converged, start.tally.samples,
+                  start.tally.skipped,    start.tally.continued, start.tally.followed};
       }
       seconds_before = start.tally.seconds;
     }
@@ -249,7 +250,8 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
           b + 1 < batches) {
         std::vector<double> tally = counts;
         communicator_.allreduce_sum(std::span<double>(tally));
-        callbacks.on_checkpoint(TrainPosition{epoch, b + 1, EpochTally{tally[0], tally[1], tally[2], tally[3], seconds_so_far()}});
+        callbacks.on_checkpoint(
+            TrainPosition{epoch, b + 1, EpochTally{tally[0], tally[1], tally[2], tally[3], seconds_so_far(), tally[4], tally[5]}});
       }
     }
     communicator_.allreduce_sum(std::span<double>(counts));
@@ -321,6 +323,8 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
   counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
   counts[2] += static_cast<double>(fixed.batch_size());
+  counts[4] += static_cast<double>(fixed.path_count(SolverPath::continued));
+  counts[5] += static_cast<double>(fixed.path_count(SolverPath::followed));
   return stop;
 }
 
@@ -333,6 +337,8 @@ EpochMetrics Trainer<T>::epoch_metrics(int epoch, double eta, EpochCounts counts
   m.skipped = static_cast<Index>(counts[3]);
   m.mean_iterations = counts[2] > 0 ? counts[0] / counts[2] : 0.0;
   m.converged_fraction = counts[2] > 0 ? counts[1] / counts[2] : 0.0;
+  m.continued_fraction = counts[2] > 0 ? counts[4] / counts[2] : 0.0;
+  m.followed_fraction = counts[2] > 0 ? counts[5] / counts[2] : 0.0;
   m.seconds = seconds;
   m.samples_per_second = m.seconds > 0 ? static_cast<double>(m.samples) / m.seconds : 0.0;
   m.cost = std::numeric_limits<double>::quiet_NaN();

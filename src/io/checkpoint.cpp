@@ -56,7 +56,9 @@ Json state_to_json(const CheckpointState& s) {
             {"converged", s.position.tally.converged},
             {"samples", s.position.tally.samples},
             {"skipped", s.position.tally.skipped},
-            {"seconds", s.position.tally.seconds}}},
+            {"seconds", s.position.tally.seconds},
+            {"continued", s.position.tally.continued},
+            {"followed", s.position.tally.followed}}},
           {"data", {{"samples", s.data.samples}, {"features", s.data.features}, {"crc32", s.data.crc32}}},
           {"metrics", s.metrics_jsonl}};
 }
@@ -142,8 +144,10 @@ public:
         }
         return v.get<double>();
       };
-      s.position.tally = EpochTally{count("iterations"), count("converged"), count("samples"), count("skipped"),
-                                    count("seconds")};
+      // The solver paths were added later: absent, the resumed epoch counts only its later samples.
+      auto optional_count = [&](const char* name) { return tally.contains(name) ? count(name) : 0.0; };
+      s.position.tally = EpochTally{count("iterations"), count("converged"), count("samples"),      count("skipped"),
+                                    count("seconds"),    optional_count("continued"), optional_count("followed")};
     }
     return s;
   }

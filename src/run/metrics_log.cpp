@@ -21,6 +21,8 @@ nlohmann::ordered_json metrics_to_json(const EpochMetrics& m) {
   line["cost"] = number(m.cost);
   line["mean_iterations"] = number(m.mean_iterations);
   line["converged_fraction"] = number(m.converged_fraction);
+  line["continued_fraction"] = number(m.continued_fraction);
+  line["followed_fraction"] = number(m.followed_fraction);
   line["samples"] = m.samples;
   line["skipped"] = m.skipped;
   line["seconds"] = number(m.seconds);
@@ -53,6 +55,9 @@ EpochMetrics metrics_from_json(const nlohmann::json& json, const std::string& wh
   m.cost = real("cost");
   m.mean_iterations = real("mean_iterations");
   m.converged_fraction = real("converged_fraction");
+  // Logs written before the solver reported its paths have neither: every sample went directly.
+  m.continued_fraction = json.contains("continued_fraction") ? real("continued_fraction") : 0.0;
+  m.followed_fraction = json.contains("followed_fraction") ? real("followed_fraction") : 0.0;
   m.samples = integer("samples");
   m.skipped = integer("skipped");
   m.seconds = real("seconds");

@@ -27,9 +27,15 @@ std::string format_duration(double seconds) {
 
 std::string epoch_summary(const EpochMetrics& m, int epochs) {
   const std::string cost = std::isfinite(m.cost) ? fmt::format("{:.6g}", m.cost) : std::string("n/a");
-  return fmt::format("epoch {}/{}: cost {}  lr {:.3g}  iterations {:.1f}  converged {:.1f}%  {} samples in {} "
+  // Which solver path the samples took, when not all went straight to a unique fixed point.
+  std::string paths;
+  if (m.continued_fraction > 0 || m.followed_fraction > 0) {
+    paths = fmt::format(" (along the trajectory: continued {:.1f}%, followed {:.1f}%)", 100.0 * m.continued_fraction,
+                        100.0 * m.followed_fraction);
+  }
+  return fmt::format("epoch {}/{}: cost {}  lr {:.3g}  iterations {:.1f}  converged {:.1f}%{}  {} samples in {} "
                      "({:.0f} samples/s)",
-                     m.epoch, epochs, cost, m.learning_rate, m.mean_iterations, 100.0 * m.converged_fraction,
+                     m.epoch, epochs, cost, m.learning_rate, m.mean_iterations, 100.0 * m.converged_fraction, paths,
                      m.samples, format_duration(m.seconds), m.samples_per_second);
 }
 

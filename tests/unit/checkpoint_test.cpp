@@ -73,7 +73,7 @@ TEST(CheckpointTest, RoundTripIsBitExactWithTheWholeState) {
   const Dataset data = random_dataset(6, 25, 3);
   TrainOptions o = small_options();
   o.seed = std::numeric_limits<std::uint64_t>::max() - 1;  // beyond 2^53: must survive JSON
-  CheckpointState state = checkpoint_state(o, data, TrainPosition{2, 5, EpochTally{123.25, 19, 20, 1, 0.1 + 0.2}},
+  CheckpointState state = checkpoint_state(o, data, TrainPosition{2, 5, EpochTally{123.25, 19, 20, 1, 0.1 + 0.2, 7, 2}},
                                            R"({"train": {"eta": 0.05}})");
   state.metrics_jsonl = "{\"epoch\":1}\n{\"epoch\":2}\n";
   save_checkpoint(path, net, state);
@@ -88,6 +88,8 @@ TEST(CheckpointTest, RoundTripIsBitExactWithTheWholeState) {
   EXPECT_EQ(s.position.tally.samples, 20);
   EXPECT_EQ(s.position.tally.skipped, 1);
   EXPECT_EQ(s.position.tally.seconds, 0.1 + 0.2);  // bit-exact through JSON
+  EXPECT_EQ(s.position.tally.continued, 7);
+  EXPECT_EQ(s.position.tally.followed, 2);
   EXPECT_EQ(s.epochs, 3);
   EXPECT_EQ(s.seed, o.seed);
   EXPECT_EQ(s.batch_size, 4);

@@ -255,3 +255,29 @@ TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
   }
   EXPECT_EQ(test_support::all_weights(net), before);
 }
+
+// The epoch metrics say how the solver reached the fixed points: directly where the network
+// provably has one, along the trajectory where it may not, by Euler steps with the euler method.
+TEST(TrainerTest, MetricsReportTheSolverPaths) {
+  TrainOptions o = small_options();
+  o.epochs = 1;
+  o.cost_samples = 0;
+  o.schedule = LearningRateSchedule::constant(1e-6);  // the weights, hence the paths, stay put
+  const Dataset data = random_dataset(8, 60, 2);
+  Network<double> convex = test_support::random_network<double>({8, 5}, 0.0, Activation::tanh(), 1);
+  Network<double> indefinite = convex;
+  // Off-diagonal lateral weights above the diagonal ones: L, hence the energy, is not convex.
+  auto& l = indefinite.layer(0).L();
+  for (Index i = 0; i < l.outerSize(); ++i) {
+    for (SparseWeights<double>::InnerIterator it(l, i); it; ++it) it.valueRef() = it.col() == i ? 0.3 : 0.9;
+  }
+  FastSolver<double> fast;
+  EpochMetrics direct = Trainer<double>(convex, fast, o).fit(data).back();
+  EXPECT_EQ(direct.continued_fraction, 0.0);
+  EXPECT_EQ(direct.followed_fraction, 0.0);
+  EpochMetrics along = Trainer<double>(indefinite, fast, o).fit(data).back();
+  EXPECT_GT(along.continued_fraction + along.followed_fraction, 0.99);
+  EulerSolver<double> euler;
+  EpochMetrics reference = Trainer<double>(convex, euler, o).fit(data).back();
+  EXPECT_EQ(reference.followed_fraction, 1.0);
+}
