@@ -7,13 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "simmatch/files.hpp"  // read_file and write_file_atomically lived here; callers still find them
 #include "simmatch/types.hpp"
 
 namespace simmatch {
-
-/// Readers refuse any file, archive entry or declared array larger than this (16 GiB), before
-/// allocating memory for it: a corrupt header must not be able to exhaust memory.
-inline constexpr std::uint64_t kMaxFileBytes = std::uint64_t{16} << 30;
 
 /// One array: NumPy dtype string ("<f4", "<f8", "|u1", "<i4", "<i8", ...), shape, C or Fortran
 /// order, and the raw little-endian bytes.
@@ -57,13 +54,5 @@ std::map<std::string, NpyArray> read_npz(const std::string& path);
 void write_npz(const std::string& path, const std::map<std::string, NpyArray>& arrays);
 /// One array of an NPZ, without decompressing the others; FormatError when `key` is missing.
 NpyArray read_npz_array(const std::string& path, const std::string& key);
-
-/// Writes `contents` to `path` atomically (temp file in the same folder, fsync, rename): readers
-/// see the old file or the new one, never a mix. On failure (IoError naming the path) the
-/// temporary file is removed and `path` is left as it was.
-void write_file_atomically(const std::string& path, const std::string& contents);
-/// Whole file as bytes; IoError naming the path when it cannot be read or is larger than
-/// kMaxFileBytes.
-std::string read_file(const std::string& path);
 
 }  // namespace simmatch

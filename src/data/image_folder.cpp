@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "simmatch/error.hpp"
-#include "simmatch/npy.hpp"
+#include "simmatch/files.hpp"
 
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION

@@ -6,7 +6,7 @@
 
 #include "simmatch/dataset.hpp"
 #include "simmatch/error.hpp"
-#include "simmatch/npy.hpp"
+#include "simmatch/files.hpp"
 
 namespace simmatch {
 namespace {

@@ -1,5 +1,6 @@
 // NPY parsing and writing: bit-exact round trips, every supported dtype and header version,
-// big-endian and Fortran-order input, every malformed case, and atomic writes.
+// big-endian and Fortran-order input, every malformed case, and writes that leave no trace when
+// they fail.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -248,8 +249,6 @@ TEST(NpyTest, RefusesArraysOverSixteenGiBBeforeAllocating) {
 TEST(NpyTest, MissingFileIsAnIoErrorNamingThePath) {
   const fs::path dir = test_dir();
   expect_error<IoError>([&] { read_npy((dir / "nope.npy").string()); }, {"nope.npy"});
-  expect_error<IoError>([&] { read_file((dir / "nope.txt").string()); }, {"nope.txt"});
-  expect_error<IoError>([&] { read_file(dir.string()); }, {"is a directory"});
 }
 
 TEST(NpyTest, SerializeRejectsInconsistentArrays) {
@@ -268,15 +267,6 @@ TEST(NpyTest, SerializeRejectsInconsistentArrays) {
   EXPECT_THROW(NpyArray::from_floats(&v, {1}).as_text(), FormatError);
 }
 
-TEST(NpyTest, AtomicWriteReplacesTheWholeFile) {
-  const fs::path dir = test_dir();
-  const std::string path = (dir / "f.txt").string();
-  write_file_atomically(path, std::string(10000, 'a'));
-  write_file_atomically(path, "short");
-  EXPECT_EQ(read_file(path), "short");
-  EXPECT_EQ(files_in(dir), std::vector<std::string>{"f.txt"});
-}
-
 TEST(NpyTest, FailedWriteLeavesTargetAndNoTemporaryFiles) {
   const fs::path dir = test_dir();
   const std::string path = (dir / "model.npy").string();
@@ -289,14 +279,7 @@ TEST(NpyTest, FailedWriteLeavesTargetAndNoTemporaryFiles) {
   broken.shape = {5};
   EXPECT_THROW(write_npy(path, broken), ShapeError);
   EXPECT_EQ(read_file(path), before);
-  // A rename that fails (the target is a non-empty folder) must remove its temporary file.
-  fs::create_directories(dir / "busy" / "inside");
-  expect_error<IoError>([&] { write_file_atomically((dir / "busy").string(), "data"); }, {"busy", "rename"});
-  EXPECT_TRUE(fs::is_directory(dir / "busy" / "inside"));
-  // Writing into a folder that does not exist fails before creating anything.
-  EXPECT_THROW(write_file_atomically((dir / "no" / "such" / "f").string(), "x"), IoError);
-  EXPECT_EQ(files_in(dir), (std::vector<std::string>{"busy", "model.npy"}));
-  EXPECT_EQ(read_file(path), before);
+  EXPECT_EQ(files_in(dir), (std::vector<std::string>{"model.npy"}));
 }
 
 TEST(NpyTest, AgreesWithNumpyBothWays) {
