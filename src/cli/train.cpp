@@ -59,10 +59,11 @@ private:
 std::string grid_text(const Grid& g) { return fmt::format("{}x{}x{}", g.height, g.width, g.channels); }
 
 // Keys a resumed run may change: more epochs, the checkpoint frequency, where outputs go and where
-// the data live (the data themselves are compared by checksum). Anything else would make the
+// the data live (the data themselves are compared by checksum), and the memory budget (a limit of
+// the machine, absent from checkpoints written before it existed). Anything else would make the
 // resumed model differ from the uninterrupted one.
 const std::vector<std::string> kResumableChanges = {"train.epochs", "train.checkpoint_every", "output", "data.path",
-                                                    "data.labels"};
+                                                    "data.labels", "memory_budget_gib"};
 
 // Loads the checkpoint at `path` into `network` after checking that it belongs to this run;
 // returns where to continue and the metrics log up to there.
