@@ -49,7 +49,8 @@ public:
   const std::string& origin() const { return origin_; }
   bool allows(std::uint64_t bytes) const { return bytes <= bytes_; }
 
-  /// "the memory budget of 5.9 GiB (<origin>; change it with SIMMATCH_MEMORY_BUDGET or memory_budget_gib)"
+  /// "the memory budget of 5.9 GiB (<origin>; change it with SIMMATCH_MEMORY_BUDGET or
+  /// memory_budget_gib)", or "the 1.2 GiB left of the memory budget of 5.9 GiB (...)" after minus().
   std::string describe() const;
   /// "<what> needs <bytes> (<human>), over <describe()>": the message of a refusal.
   std::string refusal(std::uint64_t bytes, const std::string& what) const;
@@ -58,11 +59,12 @@ public:
   void require(std::uint64_t bytes, const std::string& what) const {
     if (!allows(bytes)) throw E(refusal(bytes, what));
   }
-  /// The budget left once `bytes` are spent (0 when they exceed it), with the same origin.
+  /// The budget left once `bytes` are spent (0 when they exceed it), with the same origin and total.
   MemoryBudget minus(std::uint64_t bytes) const;
 
 private:
   std::uint64_t bytes_;
+  std::uint64_t total_;  // the whole budget, before any minus()
   std::string origin_;
 };
 

@@ -7,6 +7,7 @@
 #include "simmatch/dataset.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/files.hpp"
+#include "simmatch/memory_budget.hpp"
 
 namespace simmatch {
 namespace {
@@ -76,9 +77,11 @@ private:
 
 std::vector<float> read_digit_file(const std::string& path, const MemoryBudget& budget) {
   // The text, plus at most one float per two bytes of it ("0," per value).
+  const std::uint64_t limit = budget.bytes() / 3;
   const std::string text =
-      read_file(path, budget.bytes() / 3,
-                fmt::format("a third of what is left of {} (parsing holds the text and its values)", budget.describe()));
+      read_file(path, limit,
+                fmt::format("{}, a third of {}, as parsing holds the text and up to twice its size in values",
+                            format_bytes(limit), budget.describe()));
   std::vector<float> values;
   values.reserve(text.size() / 2);
   DigitsHandler handler(values);

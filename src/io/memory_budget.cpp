@@ -80,7 +80,8 @@ MemoryLimits MemoryLimits::of_this_process() {
   return limits;
 }
 
-MemoryBudget::MemoryBudget(std::uint64_t bytes, std::string origin) : bytes_(bytes), origin_(std::move(origin)) {}
+MemoryBudget::MemoryBudget(std::uint64_t bytes, std::string origin)
+    : bytes_(bytes), total_(bytes), origin_(std::move(origin)) {}
 
 MemoryBudget MemoryBudget::default_for(const MemoryLimits& limits) {
   std::uint64_t smallest = kMax;
@@ -115,7 +116,8 @@ MemoryBudget MemoryBudget::resolve(double gib, const std::string& origin) {
 }
 
 std::string MemoryBudget::describe() const {
-  return fmt::format("the memory budget of {} ({}; change it with {} or {})", format_bytes(bytes_), origin_,
+  const std::string left = bytes_ < total_ ? fmt::format("the {} left of ", format_bytes(bytes_)) : "";
+  return fmt::format("{}the memory budget of {} ({}; change it with {} or {})", left, format_bytes(total_), origin_,
                      kEnvironmentVariable, kConfigKey);
 }
 
@@ -126,7 +128,9 @@ std::string MemoryBudget::refusal(std::uint64_t bytes, const std::string& what) 
 }
 
 MemoryBudget MemoryBudget::minus(std::uint64_t bytes) const {
-  return MemoryBudget(bytes >= bytes_ ? 0 : bytes_ - bytes, origin_);
+  MemoryBudget left = *this;
+  left.bytes_ = bytes >= bytes_ ? 0 : bytes_ - bytes;
+  return left;
 }
 
 std::string format_bytes(std::uint64_t bytes) {

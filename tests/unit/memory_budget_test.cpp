@@ -110,6 +110,9 @@ TEST(MemoryBudgetTest, RefusalNamesWhatTheSizeAndHowToChangeIt) {
   EXPECT_EQ(budget.minus(kGiB / 4).bytes(), 3 * kGiB / 4);
   EXPECT_EQ(budget.minus(2 * kGiB).bytes(), 0u);
   EXPECT_EQ(budget.minus(1).origin(), "a test budget");
+  EXPECT_THAT(budget.minus(kGiB / 4).refusal(kGiB, "z"),
+              HasSubstr("z needs 1073741824 bytes (1.0 GiB), over the 768.0 MiB left of the memory budget of 1.0 GiB "
+                        "(a test budget;"));
 }
 
 TEST(MemoryBudgetTest, SizesSaturateInsteadOfWrapping) {
