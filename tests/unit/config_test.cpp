@@ -484,7 +484,7 @@ TEST(BuildNetwork, LayersTooLargeForTheBudgetNameTheirKeyBeforeAllocating) {
   apply_overrides(c, {"layers.0.type=dense", "layers.0.neurons=100000"});
   std::string message = config_error([&] { build_network<float>(c, Grid{28, 28, 1}); });
   EXPECT_THAT(message, HasSubstr("command line: key 'layers.0.neurons': layer 1 (dense: 100000 neurons, "
-                                  "78400000 synapses in C^W and 10000000000 in C^L) needs 322510400000 bytes"));
+                                  "78400000 synapses in C^W and 10000000000 in C^L) needs 886900800000 bytes"));
   EXPECT_THAT(message, HasSubstr("over the memory budget"));
   for (const char* nps : {"100000", "10000000"}) {
     Config local;
@@ -501,26 +501,26 @@ TEST(BuildNetwork, LayersTooLargeForTheBudgetNameTheirKeyBeforeAllocating) {
 }
 
 TEST(BuildNetwork, MemoryBudgetKeyAndVariableSetTheLimit) {
-  // The reference layer on 28 x 28: 35,968 + 3,136 synapses and 784 neurons, 1,263,872 bytes in
-  // float32 by the builder's count (32 bytes per synapse, 16 per neuron).
+  // The reference layer on 28 x 28: 35,968 + 3,136 synapses and 784 neurons, 3,453,696 bytes in
+  // float32 by the builder's count (88 bytes per synapse, 16 per neuron).
   Config c;
   EXPECT_EQ(build_network<float>(c, Grid{28, 28, 1}).num_synapses(), 35968 + 3136);
   {
-    const BudgetVariable variable("1263871B");
+    const BudgetVariable variable("3453695B");
     const std::string message = config_error([&] { build_network<float>(c, Grid{28, 28, 1}); });
     EXPECT_THAT(message, HasSubstr("key 'layers.0.neurons_per_site'"));
-    EXPECT_THAT(message, HasSubstr("784 neurons, 35968 synapses in C^W and 3136 in C^L) needs 1263872 bytes"));
-    EXPECT_THAT(message, HasSubstr("SIMMATCH_MEMORY_BUDGET=1263871B"));
+    EXPECT_THAT(message, HasSubstr("784 neurons, 35968 synapses in C^W and 3136 in C^L) needs 3453696 bytes"));
+    EXPECT_THAT(message, HasSubstr("SIMMATCH_MEMORY_BUDGET=3453695B"));
   }
   {
-    const BudgetVariable variable("1263872B");
+    const BudgetVariable variable("3453696B");
     EXPECT_NO_THROW(build_network<float>(c, Grid{28, 28, 1}));
     // The key, when > 0, replaces the variable: 0.001 GiB is 1,073,741 bytes.
     apply_overrides(c, {"memory_budget_gib=0.001"});
     const std::string message = config_error([&] { build_network<float>(c, Grid{28, 28, 1}); });
     EXPECT_THAT(message, HasSubstr("key 'layers.0.neurons_per_site'"));
     EXPECT_THAT(message, HasSubstr("command line: memory_budget_gib = 0.001"));
-    apply_overrides(c, {"memory_budget_gib=0.0012"});  // 1,288,490 bytes
+    apply_overrides(c, {"memory_budget_gib=0.0033"});  // 3,543,348 bytes
     EXPECT_NO_THROW(build_network<float>(c, Grid{28, 28, 1}));
   }
 }
