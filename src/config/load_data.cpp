@@ -29,7 +29,6 @@ Dataset interleave_by_label(const Dataset& data) {
 }
 
 Dataset first_samples(const Dataset& data, Index limit) {
-  if (limit <= 0 || limit >= data.size()) return data;
   std::vector<Index> order(static_cast<std::size_t>(limit));
   for (Index t = 0; t < limit; ++t) order[static_cast<std::size_t>(t)] = t;
   return subset(data, order);
@@ -67,7 +66,7 @@ Dataset load_data(const Config& config) {
   } else {
     throw InternalError("load_data: unchecked data.format '" + dc.format + "'");
   }
-  data = first_samples(data, dc.limit);
+  if (dc.limit > 0 && dc.limit < data.size()) data = first_samples(data, dc.limit);  // else no copy
   if (data.size() == 0) throw FormatError(dc.path + ": the data set has no samples");
   check_finite(data, dc.path);
 

@@ -165,14 +165,6 @@ std::uint32_t big_endian_u32(const unsigned char* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
 }
 
-// One IDX file as read: its value type, its sizes and its raw big-endian values, row-major.
-struct IdxArray {
-  unsigned type_code = 0;
-  std::vector<Index> dims;
-  std::uint64_t count = 0;
-  std::vector<char> raw;
-};
-
 std::string dims_text(const std::vector<Index>& dims) {
   std::string out;
   for (std::size_t i = 0; i < dims.size(); ++i) out += (i ? " x " : "") + std::to_string(dims[i]);
@@ -200,75 +192,99 @@ void decode(const char* in, std::size_t count, unsigned code, float* out) {
   }
 }
 
-// Reads an IDX file's header and raw values. `float_bytes_per_value` is what the caller builds
-// from each value besides the raw bytes; the sum is checked against `budget` before any data
-// are allocated, as is (for gzip) what the compressed bytes can possibly hold.
-IdxArray read_idx_array(const std::string& path, const MemoryBudget& budget, std::uint64_t float_bytes_per_value) {
-  ByteStream in(path);
-  unsigned char magic[4];
-  if (in.read(reinterpret_cast<char*>(magic), 4) != 4) {
-    throw FormatError(fmt::format("{}: truncated: the 4-byte IDX magic is missing ({} bytes)", path, in.offset()));
+// One IDX file: its header read and checked on construction, its values decoded on demand chunk
+// by chunk into the caller's floats, so that no more than one chunk of raw bytes is ever held.
+class IdxFile {
+public:
+  explicit IdxFile(const std::string& path) : path_(path), in_(path) {
+    unsigned char magic[4];
+    if (in_.read(reinterpret_cast<char*>(magic), 4) != 4) {
+      throw FormatError(fmt::format("{}: truncated: the 4-byte IDX magic is missing ({} bytes)", path, in_.offset()));
+    }
+    if (magic[0] != 0 || magic[1] != 0) {
+      throw FormatError(fmt::format("{}: not an IDX file: magic {:02X} {:02X} {:02X} {:02X} at offset 0 does not "
+                                    "start with 00 00",
+                                    path, magic[0], magic[1], magic[2], magic[3]));
+    }
+    type_ = idx_type(magic[2], path);
+    code_ = magic[2];
+    const unsigned ndims = magic[3];
+    if (ndims < 1 || ndims > 4) {
+      throw FormatError(fmt::format("{}: IDX file declares {} dimensions at offset 3 (1 to 4 supported)", path, ndims));
+    }
+    std::vector<unsigned char> raw_dims(4 * ndims);
+    if (in_.read(reinterpret_cast<char*>(raw_dims.data()), raw_dims.size()) != raw_dims.size()) {
+      throw FormatError(fmt::format("{}: truncated: header declares {} dimensions but the file ends at offset {}",
+                                    path, ndims, in_.offset()));
+    }
+    for (unsigned k = 0; k < ndims; ++k) {
+      const std::uint32_t d = big_endian_u32(&raw_dims[4 * k]);
+      if (d == 0) throw FormatError(fmt::format("{}: dimension {} (offset {}) is zero", path, k, 4 + 4 * k));
+      dims_.push_back(d);
+      count_ = saturating_mul(count_, d);  // up to (2^32 - 1)^4: saturates rather than wraps
+    }
+    header_bytes_ = 4 + 4 * std::uint64_t{ndims};
+    data_bytes_ = saturating_mul(count_, type_.size);
   }
-  if (magic[0] != 0 || magic[1] != 0) {
-    throw FormatError(fmt::format("{}: not an IDX file: magic {:02X} {:02X} {:02X} {:02X} at offset 0 does not start "
-                                  "with 00 00",
-                                  path, magic[0], magic[1], magic[2], magic[3]));
-  }
-  const IdxType type = idx_type(magic[2], path);
-  const unsigned ndims = magic[3];
-  if (ndims < 1 || ndims > 4) {
-    throw FormatError(fmt::format("{}: IDX file declares {} dimensions at offset 3 (1 to 4 supported)", path, ndims));
-  }
-  std::vector<unsigned char> raw_dims(4 * ndims);
-  if (in.read(reinterpret_cast<char*>(raw_dims.data()), raw_dims.size()) != raw_dims.size()) {
-    throw FormatError(fmt::format("{}: truncated: header declares {} dimensions but the file ends at offset {}", path,
-                                  ndims, in.offset()));
-  }
-  IdxArray array;
-  array.type_code = magic[2];
-  std::uint64_t count = 1;  // at most (2^32 - 1)^4: saturating arithmetic keeps it meaningful
-  for (unsigned k = 0; k < ndims; ++k) {
-    const std::uint32_t d = big_endian_u32(&raw_dims[4 * k]);
-    if (d == 0) throw FormatError(fmt::format("{}: dimension {} (offset {}) is zero", path, k, 4 + 4 * k));
-    array.dims.push_back(d);
-    count = saturating_mul(count, d);
-  }
-  array.count = count;
-  const std::uint64_t header_bytes = 4 + 4 * std::uint64_t{ndims};
-  const std::uint64_t data_bytes = saturating_mul(count, type.size);
-  auto truncated = [&](std::uint64_t remain) {
-    const std::string declared = type.size == 1 && magic[2] == 0x08
-                                     ? fmt::format("{} bytes", dims_text(array.dims))
-                                     : fmt::format("{} {} values ({} bytes)", dims_text(array.dims), type.name, data_bytes);
-    return FormatError(fmt::format("{}: truncated: header declares {} but only {} remain after offset {}", path,
-                                   declared, remain, header_bytes));
-  };
-  // Before allocating anything: the budget, then (a plain file's size is known) the file size.
-  budget.require<FormatError>(saturating_add(data_bytes, saturating_mul(count, float_bytes_per_value)),
-                              fmt::format("{}: an array of {} {} values (declared by its header)", path,
-                                          dims_text(array.dims), type.name));
-  if (!in.compressed() && in.file_size() - header_bytes < data_bytes) throw truncated(in.file_size() - header_bytes);
 
-  // Reserved, then filled in chunks: a gzip stream's real length is unknown until inflated, and
-  // pages are touched only as data arrive, so memory grows with data that really exist however
-  // large the header claims the array is, and inflating never goes past the declared size.
-  std::vector<char>& raw = array.raw;
-  raw.reserve(static_cast<std::size_t>(data_bytes));
-  constexpr std::size_t kChunk = std::size_t{16} << 20;
-  while (raw.size() < data_bytes) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, data_bytes - raw.size()));
-    const std::size_t old = raw.size();
-    raw.resize(old + want);
-    const std::size_t got = in.read(raw.data() + old, want);
-    if (got < want) throw truncated(old + got);
+  unsigned type_code() const { return code_; }
+  const std::vector<Index>& dims() const { return dims_; }
+  std::uint64_t count() const { return count_; }
+
+  // Before the caller allocates: what it keeps per value plus one chunk of raw bytes against the
+  // budget, then (a plain file's size is known) the declared data against the file.
+  void check(const MemoryBudget& budget, std::uint64_t bytes_per_value) const {
+    budget.require<FormatError>(saturating_add(saturating_mul(count_, bytes_per_value), chunk_bytes()),
+                                fmt::format("{}: an array of {} {} values (declared by its header)", path_,
+                                            dims_text(dims_), type_.name));
+    if (!in_.compressed() && in_.file_size() - header_bytes_ < data_bytes_) {
+      throw truncated(in_.file_size() - header_bytes_);
+    }
   }
-  char extra;
-  if (in.read(&extra, 1) != 0) {
-    throw FormatError(fmt::format("{}: unexpected data after the {} declared values, at offset {}", path,
-                                  dims_text(array.dims), header_bytes + data_bytes));
+
+  // Decodes the count() values into out[0, count()), then checks that nothing follows them. A
+  // gzip stream is inflated chunk by chunk, never past the declared size, and the caller's
+  // pages are written only as data arrive.
+  void decode_into(float* out) {
+    std::vector<char> chunk(static_cast<std::size_t>(chunk_bytes()));
+    std::uint64_t done = 0;
+    while (done < data_bytes_) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), data_bytes_ - done));
+      const std::size_t got = in_.read(chunk.data(), want);
+      if (got < want) throw truncated(done + got);
+      decode(chunk.data(), want / type_.size, code_, out + done / type_.size);
+      done += want;
+    }
+    char extra;
+    if (in_.read(&extra, 1) != 0) {
+      throw FormatError(fmt::format("{}: unexpected data after the {} declared values, at offset {}", path_,
+                                    dims_text(dims_), header_bytes_ + data_bytes_));
+    }
   }
-  return array;
-}
+
+private:
+  // A whole number of values, 16 MiB at most.
+  std::uint64_t chunk_bytes() const {
+    return std::min<std::uint64_t>(data_bytes_, (std::uint64_t{16} << 20) / type_.size * type_.size);
+  }
+
+  FormatError truncated(std::uint64_t remain) const {
+    const std::string declared = code_ == 0x08 ? fmt::format("{} bytes", dims_text(dims_))
+                                               : fmt::format("{} {} values ({} bytes)", dims_text(dims_), type_.name,
+                                                             data_bytes_);
+    return FormatError(fmt::format("{}: truncated: header declares {} but only {} remain after offset {}", path_,
+                                   declared, remain, header_bytes_));
+  }
+
+  std::string path_;
+  ByteStream in_;
+  unsigned code_ = 0;
+  IdxType type_{};
+  std::vector<Index> dims_;
+  std::uint64_t count_ = 1;
+  std::uint64_t header_bytes_ = 0;
+  std::uint64_t data_bytes_ = 0;
+};
 
 Grid grid_of(const std::vector<Index>& dims) {
   switch (dims.size()) {
@@ -284,31 +300,33 @@ Grid grid_of(const std::vector<Index>& dims) {
 Dataset read_idx(const std::string& images_path, const std::string& labels_path, const MemoryBudget& budget) {
   Dataset data;
   {
-    // The raw bytes and the float32 matrix they are decoded into.
-    const IdxArray images = read_idx_array(images_path, budget, sizeof(float));
-    data.shape = grid_of(images.dims);
+    IdxFile images(images_path);
+    images.check(budget, sizeof(float));
+    data.shape = grid_of(images.dims());
     // Row-major T x K values are exactly the bytes of the column-major K x T matrix.
-    data.x.resize(data.shape.size(), images.dims[0]);
-    decode(images.raw.data(), static_cast<std::size_t>(images.count), images.type_code, data.x.data());
+    data.x.resize(data.shape.size(), images.dims()[0]);
+    images.decode_into(data.x.data());
   }
   const Index samples = data.size();
   if (!labels_path.empty()) {
-    // Raw bytes, floats and ints, next to the images already held.
-    const std::uint64_t held = saturating_mul(static_cast<std::uint64_t>(data.x.size()), sizeof(float));
-    const IdxArray labels = read_idx_array(labels_path, budget.minus(held), sizeof(float) + sizeof(int));
-    if (labels.dims.size() != 1) {
-      throw FormatError(fmt::format("{}: labels must be 1-D, the header declares {}", labels_path, dims_text(labels.dims)));
+    IdxFile labels(labels_path);
+    if (labels.dims().size() != 1) {
+      throw FormatError(fmt::format("{}: labels must be 1-D, the header declares {}", labels_path,
+                                    dims_text(labels.dims())));
     }
-    if (labels.type_code == 0x0D || labels.type_code == 0x0E) {
+    if (labels.type_code() == 0x0D || labels.type_code() == 0x0E) {
       throw FormatError(fmt::format("{}: labels must be integers, the header declares floating-point values",
                                     labels_path));
     }
-    if (labels.dims[0] != samples) {
-      throw ShapeError(fmt::format("{} holds {} labels but {} holds {} images", labels_path, labels.dims[0], images_path,
-                                   samples));
+    if (labels.dims()[0] != samples) {
+      throw ShapeError(fmt::format("{} holds {} labels but {} holds {} images", labels_path, labels.dims()[0],
+                                   images_path, samples));
     }
-    std::vector<float> values(static_cast<std::size_t>(labels.count));
-    decode(labels.raw.data(), values.size(), labels.type_code, values.data());
+    // Floats and ints, next to the images already held.
+    labels.check(budget.minus(saturating_mul(static_cast<std::uint64_t>(data.x.size()), sizeof(float))),
+                 sizeof(float) + sizeof(int));
+    std::vector<float> values(static_cast<std::size_t>(labels.count()));
+    labels.decode_into(values.data());
     data.labels.reserve(values.size());
     // Values are decoded to float, which holds every integer of magnitude below 2^24 exactly; a
     // larger int32 label may come back altered (2^24 + 1 reads as 2^24), and 2^31 - 1 rounds to

@@ -168,10 +168,11 @@ TEST(IdxTest, RefusesHeadersOverTheBudgetBeforeAllocating) {
                             {"huge.idx", "4000000000 x 4000000000 x 4000000000 float64", "more than 2^64 bytes",
                              "memory budget of 64.0 MiB"});
   // A gzip bomb: 12 GB of zeros declared, 100 bytes there; refused before inflating anything.
+  // What is held: the float32 values and one 16 MiB chunk of raw bytes.
   write_gz(dir / "big.idx.gz", make_idx(0x08, {60000, 200000}, std::string(100, '\0')));
   expect_error<FormatError>([&] { read_idx((dir / "big.idx.gz").string(), "", budget); },
-                            {"big.idx.gz", "60000 x 200000 ubyte", "needs 60000000000 bytes", "a test budget"});
-  // Raw bytes plus their float32 values: 10 x 10 x 10 ubyte images need 1000 + 4000 bytes.
+                            {"big.idx.gz", "60000 x 200000 ubyte", "needs 48016777216 bytes", "a test budget"});
+  // 10 x 10 x 10 ubyte images: their 4000 bytes of float32 and a chunk of all 1000 raw bytes.
   write_plain(dir / "small.idx", make_idx(0x08, {10, 10, 10}, std::string(1000, '\1')));
   expect_error<FormatError>([&] { read_idx((dir / "small.idx").string(), "", MemoryBudget(4999, "b")); },
                             {"small.idx", "needs 5000 bytes"});
