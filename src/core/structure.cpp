@@ -126,20 +126,23 @@ std::uint64_t product(Index a, Index b) {
   return saturating_mul(static_cast<std::uint64_t>(std::max<Index>(a, 0)), static_cast<std::uint64_t>(std::max<Index>(b, 0)));
 }
 
-void check_local2d(const Grid& input, Index stride, double& radius, Index neurons_per_site, Grid& out) {
+// Checks local2d's arguments; returns its output grid and the radius clamped to the input's
+// diagonal (every pixel lies within it of every site centre: a larger radius changes nothing,
+// and clamping keeps the index arithmetic in range, 1e20 overflowing an Index).
+std::pair<Grid, double> check_local2d(const Grid& input, Index stride, double radius, Index neurons_per_site) {
   if (!(radius >= 0) || !std::isfinite(radius)) {
     throw ConfigError(fmt::format("local2d: radius must be finite and >= 0, got {}", radius));
   }
-  out = Structure::local2d_output(input, stride, neurons_per_site);
+  const Grid out = Structure::local2d_output(input, stride, neurons_per_site);
   // Rows and columns in range first, so that no product below can overflow.
   require_index_range(saturating_index(saturating_mul(product(input.height, input.width), input.channels)), "cols");
   require_index_range(saturating_index(saturating_mul(product(out.height, out.width), neurons_per_site)), "rows");
-  // Every pixel lies within the grid's diagonal of every site centre: a larger radius changes
-  // nothing, and clamping keeps the index arithmetic in range (1e20 overflows an Index).
-  radius = std::min(radius, std::hypot(static_cast<double>(input.height), static_cast<double>(input.width)));
+  return {out, std::min(radius, std::hypot(static_cast<double>(input.height), static_cast<double>(input.width)))};
 }
 
-Index check_lateral2d(const Grid& sites, double& radius) {
+// Checks lateral2d's arguments; returns the radius clamped to the grid's diagonal (as in local2d:
+// beyond it every site is reached) and the whole sites it reaches along an axis.
+std::pair<double, Index> check_lateral2d(const Grid& sites, double radius) {
   if (!(radius >= 0) || !std::isfinite(radius)) {
     throw ConfigError(fmt::format("lateral2d: radius must be finite and >= 0, got {}", radius));
   }
@@ -148,18 +151,20 @@ Index check_lateral2d(const Grid& sites, double& radius) {
                                   sites.height, sites.width, sites.channels));
   }
   require_index_range(saturating_index(saturating_mul(product(sites.height, sites.width), sites.channels)), "rows");
-  // As in local2d: beyond the diagonal every site is reached, and the casts stay in range.
   radius = std::min(radius, std::hypot(static_cast<double>(sites.height), static_cast<double>(sites.width)));
-  return static_cast<Index>(std::floor(radius));
+  return {radius, static_cast<Index>(std::floor(radius))};
 }
 
 }  // namespace
 
 Index Structure::dense_synapses(Index n_out, Index n_in) { return saturating_index(product(n_out, n_in)); }
 
-Index Structure::local2d_synapses(const Grid& input, Index stride, double radius, Index neurons_per_site, Index limit) {
-  Grid out;
-  check_local2d(input, stride, radius, neurons_per_site, out);
+Index Structure::local2d_synapses(const Grid& input, Index stride, double radius_given, Index neurons_per_site,
+                                  Index limit) {
+  // Named variables, not a structured binding: lambdas below capture them (clang 14 cannot).
+  const std::pair<Grid, double> checked = check_local2d(input, stride, radius_given, neurons_per_site);
+  const Grid out = checked.first;
+  const double radius = checked.second;
   const std::uint64_t per_pixel = product(input.channels, neurons_per_site);
   std::uint64_t total = 0;
   const Index sites = out.height * out.width;
@@ -172,8 +177,10 @@ Index Structure::local2d_synapses(const Grid& input, Index stride, double radius
   return saturating_index(total);
 }
 
-Index Structure::lateral2d_synapses(const Grid& sites, double radius, Index limit) {
-  const Index reach = check_lateral2d(sites, radius);
+Index Structure::lateral2d_synapses(const Grid& sites, double radius_given, Index limit) {
+  const std::pair<double, Index> checked = check_lateral2d(sites, radius_given);
+  const double radius = checked.first;
+  const Index reach = checked.second;
   const std::uint64_t per_site_pair = product(sites.channels, sites.channels);
   std::uint64_t total = 0;
   for (Index i = 0; i < sites.height && total <= static_cast<std::uint64_t>(limit); ++i) {
@@ -213,9 +220,10 @@ Grid Structure::local2d_output(const Grid& input, Index stride, Index neurons_pe
   return Grid{input.height / stride, input.width / stride, neurons_per_site};
 }
 
-Structure Structure::local2d(const Grid& input, Index stride, double radius, Index neurons_per_site) {
-  Grid out;
-  check_local2d(input, stride, radius, neurons_per_site, out);
+Structure Structure::local2d(const Grid& input, Index stride, double radius_given, Index neurons_per_site) {
+  const std::pair<Grid, double> checked = check_local2d(input, stride, radius_given, neurons_per_site);
+  const Grid out = checked.first;
+  const double radius = checked.second;
   const Index synapses = local2d_synapses(input, stride, radius, neurons_per_site, kMaxSynapses);
   return build_rows(out.size(), input.size(), synapses, [&](Index row, auto emit) {
     const Index site = row / neurons_per_site;
@@ -227,8 +235,10 @@ Structure Structure::local2d(const Grid& input, Index stride, double radius, Ind
   });
 }
 
-Structure Structure::lateral2d(const Grid& sites, double radius) {
-  const Index reach = check_lateral2d(sites, radius);
+Structure Structure::lateral2d(const Grid& sites, double radius_given) {
+  const std::pair<double, Index> checked = check_lateral2d(sites, radius_given);
+  const double radius = checked.first;
+  const Index reach = checked.second;
   const Index nps = sites.channels;
   const Index synapses = lateral2d_synapses(sites, radius, kMaxSynapses);
   return build_rows(sites.size(), sites.size(), synapses, [&](Index row, auto emit) {

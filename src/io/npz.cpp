@@ -1,7 +1,8 @@
 // NPZ archives (numpy.savez's format): a zip of "<key>.npy" entries, read and written with libzip.
 // Reading decompresses only the entries asked for, each streamed into an array sized by its own
-// NPY header and bounded by the declared entry size and the memory budget. Writing builds the archive in memory and hands it to write_file_atomically, so a model file on
-// disk is always either the old one or the complete new one.
+// NPY header and bounded by the declared entry size and the memory budget. Writing builds the
+// archive in memory and hands it to write_file_atomically, so a model file on disk is always
+// either the old one or the complete new one.
 #include <zip.h>
 
 #include <algorithm>
@@ -72,6 +73,42 @@ struct EntryCloser {
   void operator()(zip_file_t* file) const { zip_fclose(file); }
 };
 
+// What the zip directory declares for an entry, checked against what its compressed bytes can
+// hold before anything is allocated for it.
+void check_declared_size(const zip_stat_t& st, const std::string& what) {
+  if (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size) {
+    throw FormatError(fmt::format("{}: declares {} bytes but stores {} (an uncompressed entry holds exactly its size)",
+                                  what, st.size, st.comp_size));
+  }
+  if (st.comp_method == ZIP_CM_DEFLATE && st.size > saturating_add(saturating_mul(st.comp_size, kMaxDeflateRatio), 1024)) {
+    throw FormatError(fmt::format("{}: declares {} bytes, more than its {} deflated bytes can hold (deflate expands at "
+                                  "most {} times)",
+                                  what, st.size, st.comp_size, kMaxDeflateRatio));
+  }
+}
+
+// Reads an entry's NPY preamble and header (the first bytes of an entry of `size` bytes), so that
+// its array is sized from its own header, checked against the entry size.
+npy_detail::Layout read_layout(zip_file_t* file, std::uint64_t size, const std::string& what) {
+  char prefix[npy_detail::kPreambleBytes];
+  const std::uint64_t prefix_len = read_some(file, prefix, std::min<std::uint64_t>(sizeof prefix, size), 0, size, what);
+  const npy_detail::Preamble p = npy_detail::parse_preamble(std::string_view(prefix, prefix_len), what);
+  if (size < p.header_start + p.header_len) {
+    throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
+                                  what, p.header_len, size - std::min<std::uint64_t>(size, p.header_start),
+                                  p.header_start));
+  }
+  std::string header(p.header_start + p.header_len, '\0');
+  std::memcpy(header.data(), prefix, prefix_len);
+  const std::uint64_t rest = header.size() - prefix_len;
+  if (read_some(file, header.data() + prefix_len, rest, prefix_len, size, what) != rest) {
+    throw FormatError(fmt::format("{}: truncated: the NPY header ends before its {} declared bytes", what, p.header_len));
+  }
+  const npy_detail::Layout layout = npy_detail::parse_layout(p, std::string_view(header).substr(p.header_start), what);
+  npy_detail::check_data_length(layout, size - layout.data_start, what);
+  return layout;
+}
+
 // "<key>.npy" -> "<key>"; an entry of another kind cannot be an array.
 std::string key_of(const std::string& name, const std::string& path) {
   constexpr std::string_view suffix = ".npy";
@@ -141,39 +178,10 @@ NpyArray NpzReader::read(const std::string& key) {
     throw FormatError(fmt::format("{}: cannot read entry '{}.npy': {}", impl_->path, key, zip_strerror(za)));
   }
   const std::string what = fmt::format("{}: entry '{}'", impl_->path, st.name);
-  // What the directory declares, checked against what the compressed bytes can hold before
-  // anything is allocated for it.
-  if (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size) {
-    throw FormatError(fmt::format("{}: declares {} bytes but stores {} (an uncompressed entry holds exactly its size)",
-                                  what, st.size, st.comp_size));
-  }
-  if (st.comp_method == ZIP_CM_DEFLATE && st.size > saturating_add(saturating_mul(st.comp_size, kMaxDeflateRatio), 1024)) {
-    throw FormatError(fmt::format("{}: declares {} bytes, more than its {} deflated bytes can hold (deflate expands at "
-                                  "most {} times)",
-                                  what, st.size, st.comp_size, kMaxDeflateRatio));
-  }
+  check_declared_size(st, what);
   std::unique_ptr<zip_file_t, EntryCloser> file(zip_fopen_index(za, found->second, 0));
   if (!file) throw FormatError(fmt::format("{}: cannot open: {}", what, zip_strerror(za)));
-
-  // The NPY preamble and header first, so the array is sized from its own header.
-  char prefix[npy_detail::kPreambleBytes];
-  const std::uint64_t prefix_len = read_some(file.get(), prefix, std::min<std::uint64_t>(sizeof prefix, st.size), 0,
-                                             st.size, what);
-  const npy_detail::Preamble p = npy_detail::parse_preamble(std::string_view(prefix, prefix_len), what);
-  if (st.size < p.header_start + p.header_len) {
-    throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
-                                  what, p.header_len, st.size - std::min<std::uint64_t>(st.size, p.header_start),
-                                  p.header_start));
-  }
-  std::string header(p.header_start + p.header_len, '\0');
-  std::memcpy(header.data(), prefix, prefix_len);
-  const std::uint64_t rest = header.size() - prefix_len;
-  if (read_some(file.get(), header.data() + prefix_len, rest, prefix_len, st.size, what) != rest) {
-    throw FormatError(fmt::format("{}: truncated: the NPY header ends before its {} declared bytes", what, p.header_len));
-  }
-  const npy_detail::Layout layout =
-      npy_detail::parse_layout(p, std::string_view(header).substr(p.header_start), what);
-  npy_detail::check_data_length(layout, st.size - layout.data_start, what);
+  const npy_detail::Layout layout = read_layout(file.get(), st.size, what);
   impl_->remaining.require<FormatError>(
       layout.data_bytes, fmt::format("{}: an array of {} values of dtype {}", what, layout.data_bytes / layout.dtype.size,
                                      layout.header.dtype));

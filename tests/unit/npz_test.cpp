@@ -265,7 +265,8 @@ TEST(NpzTest, BudgetCoversEveryArrayReadThroughOneReader) {
   EXPECT_EQ(read_npz(path, MemoryBudget(8000, "t")).size(), 2u);
   NpzReader reader(path, MemoryBudget(7999, "t"));
   (void)reader.read("a");
-  expect_error<FormatError>([&] { reader.read("b"); }, {"'b.npy'", "needs 4000 bytes", "memory budget of 3.9 KiB"});
+  expect_error<FormatError>([&] { reader.read("b"); },
+                            {"'b.npy'", "needs 4000 bytes", "over the 3.9 KiB left of the memory budget of 7.8 KiB"});
 }
 
 TEST(NpzTest, InflatingStopsOneBytePastTheDeclaredSize) {
