@@ -80,7 +80,7 @@ public:
   std::uint64_t offset() const { return offset_; }
 
 private:
-  static constexpr std::size_t kBuffer = std::size_t{1} << 20;
+  static constexpr std::size_t kBuffer = std::size_t{64} << 10;
 
   // Refills the input buffer when it is used up; false at the end of the file.
   bool fill() {

@@ -59,13 +59,17 @@ std::string read_file(const std::string& path, std::uint64_t max_bytes, const st
   const bool regular = S_ISREG(st.st_mode);
   if (regular && static_cast<std::uint64_t>(st.st_size) > max_bytes) throw too_large();
   std::string bytes;
-  if (regular) bytes.reserve(static_cast<std::size_t>(st.st_size));
-  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  if (regular) bytes.reserve(static_cast<std::size_t>(st.st_size) + 1);
+  constexpr std::uint64_t kChunk = std::uint64_t{1} << 20;
   while (true) {
     const std::size_t old = bytes.size();
-    // One byte beyond the limit is enough to know the file is over it.
+    // One byte beyond the limit is enough to know the file is over it. A regular file is read in
+    // one go, its size and one byte more; after that (and for other files) the reads grow with
+    // what has arrived, since each read's room is zero-filled first.
     const std::uint64_t room = max_bytes - std::min<std::uint64_t>(old, max_bytes) + 1;
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, room));
+    const std::uint64_t chunk = regular && old == 0 ? static_cast<std::uint64_t>(st.st_size) + 1
+                                                    : std::clamp<std::uint64_t>(old, 4096, kChunk);
+    const std::size_t want = static_cast<std::size_t>(std::min(chunk, room));
     bytes.resize(old + want);
     const ssize_t n = ::read(fd.get(), bytes.data() + old, want);
     if (n < 0) {
