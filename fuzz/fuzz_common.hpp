@@ -32,6 +32,11 @@ inline std::string write_scratch(const std::string& name, std::string_view bytes
   return path;
 }
 
+/// Readers refuse sizes over the memory budget; one well under libFuzzer's -malloc_limit_mb
+/// (1 GiB in run.sh) makes an input declaring gigabytes an expected Error instead of a finding.
+/// Called from each target's LLVMFuzzerInitialize; an explicit SIMMATCH_MEMORY_BUDGET is kept.
+inline void use_fuzzing_memory_budget() { ::setenv("SIMMATCH_MEMORY_BUDGET", "256M", 0); }
+
 /// Parts of `data` separated by kSeparator (at most `max_parts`; the last takes the rest), so one
 /// input can describe an images file and its labels, or a config and its overrides.
 inline constexpr std::string_view kSeparator = "\n@@\n";

@@ -1,5 +1,7 @@
 // libFuzzer target: TOML configs through the parameter table, key=value overrides (lines after a
-// separator), the JSON round trip, and building small networks from what passes validation.
+// separator), the JSON round trip, and building networks from what passes validation (any but
+// small ones under a 1 MiB memory budget).
+#include <algorithm>
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -10,17 +12,21 @@
 
 namespace {
 
-// Building a network allocates what the config asks for; keep to configs whose size is small by
-// construction and that read no files, so the target explores validation rather than memory.
+// Configs whose size is small by construction are built with the default budget.
 bool small_enough(const simmatch::Config& c) {
   if (c.layers.size() > 4) return false;
   for (const auto& l : c.layers) {
-    if (l.type == "file" || l.neurons > 64 || l.neurons_per_site > 8 || l.stride > 8) return false;
+    if (l.neurons > 64 || l.neurons_per_site > 8 || l.stride > 8) return false;
   }
   return true;
 }
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  simmatch::fuzz::use_fuzzing_memory_budget();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace simmatch;
@@ -39,8 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const Config again = config_from_json(json, "fuzz.json");
     (void)again;
     (void)train_options(config);
-    if (small_enough(config)) {
-      const Network<float> net = build_network<float>(config, Grid{6, 6, 1});
+    // Other configs that read no files are built under a 1 MiB budget: the size checks, which
+    // count layers from their parameters, must refuse every one too large for it.
+    Config built = config;
+    const bool reads_files =
+        std::any_of(built.layers.begin(), built.layers.end(), [](const auto& l) { return l.type == "file"; });
+    if (!small_enough(built)) built.memory_budget_gib = 1.0 / 1024;
+    if (!reads_files) {
+      const Network<float> net = build_network<float>(built, Grid{6, 6, 1});
       (void)net;
     }
   } catch (const Error&) {

@@ -7,6 +7,11 @@
 #include "simmatch/dataset.hpp"
 #include "simmatch/error.hpp"
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  simmatch::fuzz::use_fuzzing_memory_budget();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace simmatch;
   const auto parts = fuzz::split_input(data, size, 2);

@@ -8,6 +8,7 @@
 #include "simmatch/error.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  simmatch::fuzz::use_fuzzing_memory_budget();
   for (int d = 1; d < 10; ++d) simmatch::fuzz::write_scratch(std::to_string(d) + ".json", R"({"data": []})");
   return 0;
 }

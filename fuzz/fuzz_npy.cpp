@@ -8,6 +8,11 @@
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  simmatch::fuzz::use_fuzzing_memory_budget();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace simmatch;
   const std::string bytes(reinterpret_cast<const char*>(data), size);

@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,55 @@ w("config", "two_layers.toml",
   b'[network]\nactivation = "relu"\n[[layers]]\ntype = "local2d"\nstride = 3\nradius = 1.5\n'
   b'neurons_per_site = 2\nlateral_radius = 1.0\n[[layers]]\ntype = "dense"\nneurons = 5\n'
   b'activation = "linear"\n[train]\nepochs = 1\n')
+
+# Hostile inputs of issue 15 (memory budget, finite models, no silent overflow), each a regression
+# seed: the readers must refuse them with a simmatch::Error.
+v11 = bytearray(npy(np.arange(3, dtype="<f4")))
+v11[7] = 1  # version 1.1: NumPy writes and reads only x.0
+w("npy", "regression_version_1_1.npy", bytes(v11))
+liar = bytearray(npy(np.zeros(4, dtype="<f4")))
+hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }"
+hdr += " " * ((64 - (10 + len(hdr) + 1) % 64) % 64) + "\n"
+w("npy", "oversized_declaration.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + bytes(16))
+
+
+def rezip(entries, method=zipfile.ZIP_STORED):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", method) as z:
+        for name, data in entries.items():
+            z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data, compress_type=method)
+    return b.getvalue()
+
+
+with zipfile.ZipFile(C / "npz" / "model.npz") as z:
+    model = {name: z.read(name) for name in z.namelist()}
+nan_model = dict(model)
+weights = np.load(io.BytesIO(model["W1_data.npy"]))
+weights[0] = np.nan
+nan_model["W1_data.npy"] = npy(weights)
+w("npz", "regression_nan_weight.npz", rezip(nan_model))
+grid_model = dict(model)
+net = json.loads(np.load(io.BytesIO(model["network.npy"])).tobytes())
+n = int(np.prod(net["layers"][0]["grid"]))
+net["layers"][0]["grid"] = [n * pow(3, -1, 2**64) % 2**64, 3, 1]  # the product wraps to n
+grid_model["network.npy"] = npy(np.frombuffer(json.dumps(net).encode(), dtype="u1"))
+w("npz", "regression_grid_overflow.npz", rezip(grid_model))
+lying = bytearray(rezip(model))
+for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+    at = lying.find(signature)
+    while at >= 0:
+        name_at = at + (30 if signature == b"PK\x03\x04" else 46)
+        if lying[name_at:name_at + 11] == b"W1_data.npy":
+            lying[at + size_at:at + size_at + 4] = struct.pack("<I", 3 << 30)  # declares 3 GiB
+        at = lying.find(signature, at + 4)
+w("npz", "regression_lying_size.npz", bytes(lying))
+w("npz", "unused_bomb.npz", rezip({"a.npy": npy(np.arange(3, dtype="<f4")), "bomb.npy": npy(np.zeros(1 << 18, "<f4"))},
+                                  zipfile.ZIP_DEFLATED))
+
+w("idx", "regression_gzip_trailing.idx", gzip.compress(idx(imgs, 0x08), mtime=0) + b"trailing bytes")
+w("idx", "gzip_oversized_declaration.idx",
+  gzip.compress(bytes([0, 0, 8, 2]) + struct.pack(">II", 60000, 100000) + bytes(100), mtime=0))
+
+w("config", "regression_huge_layers.toml",
+  b'[[layers]]\nneurons_per_site = 10000000\n[[layers]]\ntype = "dense"\nneurons = 100000\n' + SEP +
+  b"train.batch_size=9223372036854775807\nmemory_budget_gib=0.5\n")

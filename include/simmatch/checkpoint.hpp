@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "simmatch/dataset.hpp"
+#include "simmatch/memory_budget.hpp"
 #include "simmatch/network.hpp"
 #include "simmatch/trainer.hpp"
 
@@ -44,7 +45,12 @@ struct CheckpointState {
   std::string metrics_jsonl;
 };
 
-/// The state of a run of `options` over `data` at `position`.
+/// ConfigError naming train.epochs, train.samples_per_epoch and train.batch_size when the sample
+/// positions of a run, (epochs + 1) x per_epoch + batch_size, overflow Index.
+void check_sample_positions(const TrainOptions& options, Index per_epoch);
+
+/// The state of a run of `options` over `data` at `position`; checks the run with
+/// check_sample_positions first.
 CheckpointState checkpoint_state(const TrainOptions& options, const Dataset& data, const TrainPosition& position,
                                  const std::string& config_json = "{}");
 
@@ -63,9 +69,10 @@ struct LoadedCheckpoint {
 
 /// Reads a checkpoint; FormatError naming the file and field for anything malformed (missing or
 /// invalid state, a position outside the run, non-finite weights). Weights are converted to T
-/// when stored in the other precision.
+/// when stored in the other precision. Only the state and the model's arrays are decompressed,
+/// within `budget`.
 template <typename T>
-LoadedCheckpoint<T> load_checkpoint(const std::string& path);
+LoadedCheckpoint<T> load_checkpoint(const std::string& path, const MemoryBudget& budget = MemoryBudget::from_environment());
 
 /// Checks that a run set up as `current` (with `network` freshly built from the current config)
 /// can continue from `saved` (read from `path`) and give the model an uninterrupted run gives:
@@ -84,8 +91,8 @@ std::vector<std::string> config_differences(const std::string& saved_json, const
 
 extern template void save_checkpoint<float>(const std::string&, const Network<float>&, const CheckpointState&);
 extern template void save_checkpoint<double>(const std::string&, const Network<double>&, const CheckpointState&);
-extern template LoadedCheckpoint<float> load_checkpoint<float>(const std::string&);
-extern template LoadedCheckpoint<double> load_checkpoint<double>(const std::string&);
+extern template LoadedCheckpoint<float> load_checkpoint<float>(const std::string&, const MemoryBudget&);
+extern template LoadedCheckpoint<double> load_checkpoint<double>(const std::string&, const MemoryBudget&);
 extern template void check_resumable<float>(const std::string&, const LoadedCheckpoint<float>&,
                                             const CheckpointState&, const Network<float>&);
 extern template void check_resumable<double>(const std::string&, const LoadedCheckpoint<double>&,

@@ -96,6 +96,7 @@ struct Config {
   TrainConfig train;
   OutputConfig output;
   std::uint64_t seed = 0;
+  double memory_budget_gib = 0;  // 0 = MemoryBudget::from_environment()
   /// Where the config came from (file path, "command line", ...), used in error messages;
   /// not a parameter.
   std::string source = "defaults";

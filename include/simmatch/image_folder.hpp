@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "simmatch/dataset.hpp"
+#include "simmatch/memory_budget.hpp"
 #include "simmatch/types.hpp"
 
 namespace simmatch {
@@ -19,8 +20,10 @@ struct GrayImage {
 };
 
 /// Reads one image (any format stb_image knows: PNG, JPEG, BMP, GIF, PNM, TGA), converted to
-/// grayscale luma. IoError when the file cannot be read, FormatError when it is not an image.
-GrayImage read_gray_image(const std::string& path);
+/// grayscale luma. IoError when the file cannot be read or is larger than `budget`, FormatError
+/// when it is not an image or the size its header declares would take more than `budget` to
+/// decode (checked before decoding).
+GrayImage read_gray_image(const std::string& path, const MemoryBudget& budget = MemoryBudget::from_environment());
 
 /// Image files (.png, .jpg, .jpeg, .bmp, .pgm, .ppm; any case) directly inside `folder`, sorted
 /// by name. IoError when `folder` is not a readable folder or holds no image.
@@ -45,9 +48,12 @@ struct PatchOptions {
 
 /// Patches of the images in `files` as a Dataset (values in [0, 1], shape {height, width, 1},
 /// labels = index of the source file). Images smaller than a patch are skipped; ConfigError when
-/// none is large enough or a size is not positive. Unreadable files throw FormatError unless
-/// options.skip_unreadable, in which case their paths are appended to `skipped` (when given).
+/// none is large enough, a size is not positive or the patches alone exceed `budget`.
+/// Unreadable files (and images over what is left of `budget` next to the patches and the images
+/// kept) throw FormatError unless options.skip_unreadable, in which case their paths are appended
+/// to `skipped` (when given).
 Dataset image_patches(const std::vector<std::string>& files, const PatchOptions& options,
-                      std::vector<std::string>* skipped = nullptr);
+                      std::vector<std::string>* skipped = nullptr,
+                      const MemoryBudget& budget = MemoryBudget::from_environment());
 
 }  // namespace simmatch

@@ -22,9 +22,11 @@ struct LoadedModel {
 };
 
 /// Reads a model written by save_model, converting weights to T when stored in the other
-/// precision. Throws FormatError naming the file and the array at fault.
+/// precision. Only the model's own arrays are decompressed (others are ignored unread), their
+/// declared sizes summed against `budget`. Throws FormatError naming the file and the array at
+/// fault, including the first weight or constant that is not finite.
 template <typename T>
-LoadedModel<T> load_model(const std::string& path);
+LoadedModel<T> load_model(const std::string& path, const MemoryBudget& budget = MemoryBudget::from_environment());
 
 /// The arrays save_model writes, so that other files (checkpoints) can store a model plus arrays
 /// of their own in one NPZ that load_model still opens.
@@ -36,7 +38,12 @@ std::map<std::string, NpyArray> model_arrays(const Network<T>& network, const st
 template <typename T>
 LoadedModel<T> model_from_arrays(const std::string& path, std::map<std::string, NpyArray> arrays);
 
-/// "float32" or "float64": the precision a model file stores its weights in.
-std::string model_precision(const std::string& path);
+/// The arrays of a model file that load_model uses (the network description, the config and each
+/// layer's arrays), read from an open archive; the archive's other entries are not decompressed.
+std::map<std::string, NpyArray> read_model_arrays(NpzReader& npz);
+
+/// "float32" or "float64": the precision a model file stores its weights in (only the `network`
+/// entry is read).
+std::string model_precision(const std::string& path, const MemoryBudget& budget = MemoryBudget::from_environment());
 
 }  // namespace simmatch

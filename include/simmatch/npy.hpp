@@ -4,16 +4,15 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "simmatch/files.hpp"  // read_file and write_file_atomically lived here; callers still find them
+#include "simmatch/memory_budget.hpp"
 #include "simmatch/types.hpp"
 
 namespace simmatch {
-
-/// Readers refuse any file, archive entry or declared array larger than this (16 GiB), before
-/// allocating memory for it: a corrupt header must not be able to exhaust memory.
-inline constexpr std::uint64_t kMaxFileBytes = std::uint64_t{16} << 30;
 
 /// One array: NumPy dtype string ("<f4", "<f8", "|u1", "<i4", "<i8", ...), shape, C or Fortran
 /// order, and the raw little-endian bytes.
@@ -43,27 +42,52 @@ struct NpyArray {
 /// '<' when parsed, so an NpyArray in memory is always little-endian).
 std::size_t dtype_size(const std::string& dtype, const std::string& what = "array");
 
-/// Parses NPY bytes (format versions 1.0, 2.0 and 3.0); `what` names the source in error
-/// messages (FormatError: magic, header, dtype, byte order, shape vs data length).
+/// Parses NPY bytes (format versions 1.0, 2.0 and 3.0 only, as NumPy); `what` names the source
+/// in error messages (FormatError: magic, version, header, dtype, byte order, shape vs data length).
+/// The data are already in memory, so no budget applies.
 NpyArray parse_npy(const std::string& bytes, const std::string& what);
 std::string serialize_npy(const NpyArray& array);
 
-NpyArray read_npy(const std::string& path);
+/// Reads an NPY file. The shape its header declares is checked against the file size and the
+/// budget (FormatError naming the file) before the data are allocated.
+NpyArray read_npy(const std::string& path, const MemoryBudget& budget = MemoryBudget::from_environment());
+/// Only the header of an NPY file: dtype, shape and order, with `bytes` left empty; checked like
+/// read_npy but for the budget. Lets a reader size what it will build before reading any data.
+NpyArray read_npy_header(const std::string& path);
 void write_npy(const std::string& path, const NpyArray& array);
 
 /// NPZ: a zip archive of "<name>.npy" entries; keys are the names without ".npy". Entries are
 /// written uncompressed (numpy.savez's layout). FormatError names the file and the entry.
-std::map<std::string, NpyArray> read_npz(const std::string& path);
+/// read_npz decompresses every entry, their declared sizes summed against the budget.
+std::map<std::string, NpyArray> read_npz(const std::string& path,
+                                         const MemoryBudget& budget = MemoryBudget::from_environment());
 void write_npz(const std::string& path, const std::map<std::string, NpyArray>& arrays);
 /// One array of an NPZ, without decompressing the others; FormatError when `key` is missing.
-NpyArray read_npz_array(const std::string& path, const std::string& key);
+NpyArray read_npz_array(const std::string& path, const std::string& key,
+                        const MemoryBudget& budget = MemoryBudget::from_environment());
 
-/// Writes `contents` to `path` atomically (temp file in the same folder, fsync, rename): readers
-/// see the old file or the new one, never a mix. On failure (IoError naming the path) the
-/// temporary file is removed and `path` is left as it was.
-void write_file_atomically(const std::string& path, const std::string& contents);
-/// Whole file as bytes; IoError naming the path when it cannot be read or is larger than
-/// kMaxFileBytes.
-std::string read_file(const std::string& path);
+/// An NPZ archive open for reading single arrays: only the entries asked for are decompressed.
+/// Opening checks the zip directory and that every entry is a unique "<key>.npy"; each read
+/// checks the entry's declared size against what its compressed bytes can hold and, with the
+/// sizes of every array read through this reader before, against the budget, before allocating,
+/// and never inflates beyond the declared size.
+class NpzReader {
+public:
+  NpzReader(const std::string& path, const MemoryBudget& budget = MemoryBudget::from_environment());
+  ~NpzReader();
+  NpzReader(const NpzReader&) = delete;
+  NpzReader& operator=(const NpzReader&) = delete;
+
+  const std::string& path() const;
+  /// Keys in archive order.
+  const std::vector<std::string>& keys() const;
+  bool contains(const std::string& key) const;
+  /// FormatError naming the file when `key` is missing.
+  NpyArray read(const std::string& key);
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace simmatch

@@ -2,6 +2,7 @@
 // non-negative constants, stored sparsely (CSR) so memory grows with the number of synapses.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,17 @@ public:
   /// sites (i, j) and (i', j') connect (constant 1) when sqrt((i-i')^2 + (j-j')^2) <= radius,
   /// in site units; radius 0 joins the neurons of the same site only. Self-connections included.
   static Structure lateral2d(const Grid& sites, double radius);
+
+  /// Synapses the builders above create, counted from their parameters alone (nothing is
+  /// allocated), so that a size can be refused before building: the exact count when it is at
+  /// most `limit`, else some value > `limit` (counting stops early); products saturate at
+  /// INT64_MAX instead of overflowing. Same argument checks as the builders (a grid of more than
+  /// 2^31 - 1 neurons is a ShapeError). The builders refuse more than 2^31 - 1 synapses in one
+  /// matrix with a ShapeError before allocating, and allocate exactly the count.
+  static Index dense_synapses(Index n_out, Index n_in);
+  static Index local2d_synapses(const Grid& input, Index stride, double radius, Index neurons_per_site,
+                                Index limit = std::numeric_limits<Index>::max());
+  static Index lateral2d_synapses(const Grid& sites, double radius, Index limit = std::numeric_limits<Index>::max());
 
   /// Constants from a dense n_out x n_in matrix: zeros are dropped; negative or non-finite
   /// entries throw ConfigError naming `what` (e.g. the file they came from).

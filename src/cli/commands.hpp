@@ -15,6 +15,12 @@ void register_features(CLI::App& app);
 void register_patches(CLI::App& app);
 void register_bench(CLI::App& app);
 
+/// Makes `app` refuse, as command-line errors (exit 2, one line), a first argument that is
+/// neither an option nor a subcommand (checked before --help is acted on, so `simmatch predict
+/// --help` is an error, not the main help) and any integer option value outside the range of a
+/// 64-bit integer (CLI11 2.1 would saturate it silently). Call once every subcommand is registered.
+void add_strict_checks(CLI::App& app, int argc, char** argv);
+
 /// Parses argv and runs the chosen subcommand. Exit codes: 0 success (and --help, --version),
 /// 1 bad input (simmatch::Error: one line "simmatch: error: ..." on stderr), 2 command-line
 /// syntax, 3 internal error.

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   simmatch::cli::register_features(app);
   simmatch::cli::register_patches(app);
   simmatch::cli::register_bench(app);
+  simmatch::cli::add_strict_checks(app, argc, argv);
 
   return simmatch::cli::run_app(app, argc, argv);
 }

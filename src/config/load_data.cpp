@@ -5,7 +5,9 @@
 #include <map>
 
 #include "config/param_table.hpp"
+#include "simmatch/checkpoint.hpp"
 #include "simmatch/error.hpp"
+#include "simmatch/memory_budget.hpp"
 
 namespace simmatch {
 namespace {
@@ -27,7 +29,6 @@ Dataset interleave_by_label(const Dataset& data) {
 }
 
 Dataset first_samples(const Dataset& data, Index limit) {
-  if (limit <= 0 || limit >= data.size()) return data;
   std::vector<Index> order(static_cast<std::size_t>(limit));
   for (Index t = 0; t < limit; ++t) order[static_cast<std::size_t>(t)] = t;
   return subset(data, order);
@@ -51,18 +52,21 @@ bool looks_like_bytes(const Dataset& data) {
 Dataset load_data(const Config& config) {
   const DataConfig& dc = config.data;
   if (dc.path.empty()) fail(config.source_of("data.path"), "data.path", "no data file given (set data.path)");
+  const MemoryBudget budget =
+      MemoryBudget::resolve(config.memory_budget_gib, config.source_of(MemoryBudget::kConfigKey) + ": " +
+                                                          MemoryBudget::kConfigKey);
   Dataset data;
   if (dc.format == "mnist-json") {
-    const Index per_digit = dc.limit > 0 ? (dc.limit + 9) / 10 : 0;
-    data = interleave_by_label(read_mnist_json(dc.path, mnist_split_from_name(dc.split), per_digit));
+    const Index per_digit = dc.limit > 0 ? dc.limit / 10 + (dc.limit % 10 != 0 ? 1 : 0) : 0;
+    data = interleave_by_label(read_mnist_json(dc.path, mnist_split_from_name(dc.split), per_digit, budget));
   } else if (dc.format == "idx") {
-    data = read_idx(dc.path, dc.labels);
+    data = read_idx(dc.path, dc.labels, budget);
   } else if (dc.format == "npy") {
-    data = read_npy_dataset(dc.path, dc.labels);
+    data = read_npy_dataset(dc.path, dc.labels, budget);
   } else {
     throw InternalError("load_data: unchecked data.format '" + dc.format + "'");
   }
-  data = first_samples(data, dc.limit);
+  if (dc.limit > 0 && dc.limit < data.size()) data = first_samples(data, dc.limit);  // else no copy
   if (data.size() == 0) throw FormatError(dc.path + ": the data set has no samples");
   check_finite(data, dc.path);
 
@@ -88,6 +92,14 @@ TrainOptions train_options(const Config& config) {
   options.checkpoint_every = tc.checkpoint_every;
   options.on_nan = failure_policy_from_name(tc.on_nan);
   options.on_nonconvergence = failure_policy_from_name(tc.on_nonconvergence);
+  // Sample positions must stay within Index; the data size is not known here, so a run's
+  // smallest epoch (one sample) is checked now and the real one by checkpoint_state.
+  try {
+    check_sample_positions(options, tc.samples_per_epoch > 0 ? tc.samples_per_epoch : 1);
+  } catch (const ConfigError& e) {
+    const std::string key = tc.batch_size >= tc.samples_per_epoch ? "train.batch_size" : "train.samples_per_epoch";
+    fail(config.source_of(key), key, e.what());
+  }
   // Left empty (eq. 17 as written) unless a layer sets its own scale.
   if (std::any_of(config.layers.begin(), config.layers.end(), [](const LayerConfig& l) { return l.eta_scale != 1.0; })) {
     for (const LayerConfig& layer : config.layers) options.layer_eta_scales.push_back(layer.eta_scale);

@@ -4,6 +4,7 @@
 
 #include "config/param_table.hpp"
 #include "simmatch/error.hpp"
+#include "simmatch/memory_budget.hpp"
 
 namespace simmatch::config_detail {
 namespace {
@@ -258,6 +259,11 @@ std::vector<Param> make_table() {
                      [](auto& c) -> auto& { return c.output.checkpoint; }));
   t.push_back(global("seed", I, train.seed, "Seed of the weight initialisation and of the sample order.",
                      [](auto& c) -> auto& { return c.seed; }, non_negative));
+  t.push_back(global(MemoryBudget::kConfigKey, R, 0.0,
+                     "The most one reader or network build may allocate, in GiB, for the sizes its input declares "
+                     "(data and constants files, the layers' neurons and synapses), checked before allocating; 0 = "
+                     "`SIMMATCH_MEMORY_BUDGET` when set, else a quarter of the machine's memory (docs/reliability.md).",
+                     [](auto& c) -> auto& { return c.memory_budget_gib; }, non_negative));
   return t;
 }
 

@@ -1,21 +1,22 @@
 // TOML config files and key=value overrides, both funnelled through the parameter table.
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <cstdint>
 
 #include <toml++/toml.h>
 
 #include "config/param_table.hpp"
 #include "simmatch/error.hpp"
+#include "simmatch/files.hpp"
 
 namespace simmatch {
 namespace {
 
 using json = nlohmann::json;
 using config_detail::fail;
+
+// Configs are a few kilobytes; the limit keeps `simmatch train /dev/zero` (or a data file given in
+// place of the config) from reading gigabytes before failing.
+constexpr std::uint64_t kMaxConfigBytes = std::uint64_t{1} << 20;
 
 json toml_to_json(const toml::node& node, const std::string& what, const std::string& key) {
   if (const auto* table = node.as_table()) {
@@ -136,14 +137,8 @@ Config parse_config(const std::string& text, const std::string& what) {
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw IoError("cannot read config file '" + path + "': is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read config file '" + path + "': " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw IoError("cannot read config file '" + path + "': read error");
-  Config config = parse_config(text.str(), path);
+  // read_file's errors name the path: "<path>: cannot open: ...", "<path>: larger than ...".
+  Config config = parse_config(read_file(path, kMaxConfigBytes, "the 1.0 MiB limit of config files"), path);
   apply_overrides(config, overrides);
   return config;
 }

@@ -6,7 +6,8 @@
 
 #include "simmatch/dataset.hpp"
 #include "simmatch/error.hpp"
-#include "simmatch/npy.hpp"
+#include "simmatch/files.hpp"
+#include "simmatch/memory_budget.hpp"
 
 namespace simmatch {
 namespace {
@@ -74,10 +75,15 @@ private:
   bool seen_data_ = false;
 };
 
-std::vector<float> read_digit_file(const std::string& path) {
-  const std::string text = read_file(path);
+std::vector<float> read_digit_file(const std::string& path, const MemoryBudget& budget) {
+  // The text, plus at most one float per two bytes of it ("0," per value).
+  const std::uint64_t limit = budget.bytes() / 3;
+  const std::string text =
+      read_file(path, limit,
+                fmt::format("{}, a third of {}, as parsing holds the text and up to twice its size in values",
+                            format_bytes(limit), budget.describe()));
   std::vector<float> values;
-  values.reserve(text.size() / 2);  // at least "0," per value: an upper bound
+  values.reserve(text.size() / 2);
   DigitsHandler handler(values);
   const bool ok = nlohmann::json::sax_parse(text, &handler);
   if (!ok || !handler.seen_data()) {
@@ -109,14 +115,16 @@ MnistSplit mnist_split_from_name(const std::string& name) {
   throw ConfigError(fmt::format("unknown MNIST split '{}' (expected train, test or all)", name));
 }
 
-Dataset read_mnist_json(const std::string& dir, MnistSplit split, Index limit_per_digit) {
+Dataset read_mnist_json(const std::string& dir, MnistSplit split, Index limit_per_digit, const MemoryBudget& budget) {
   if (limit_per_digit < 0) throw ConfigError(fmt::format("limit_per_digit must be >= 0, got {}", limit_per_digit));
   // Pick the images of each digit first, then copy them once into the K x T matrix.
   std::vector<std::vector<float>> digits(10);
   std::vector<std::vector<Index>> chosen(10);
   Index total = 0;
+  std::uint64_t held = 0;  // bytes of the digits read so far
   for (int d = 0; d < 10; ++d) {
-    digits[d] = read_digit_file(fmt::format("{}/{}.json", dir, d));
+    digits[d] = read_digit_file(fmt::format("{}/{}.json", dir, d), budget.minus(held));
+    held = saturating_add(held, digits[d].size() * sizeof(float));
     const Index images = static_cast<Index>(digits[d].size()) / kPixels;
     for (Index i = 0; i < images; ++i) {
       if (limit_per_digit > 0 && static_cast<Index>(chosen[d].size()) == limit_per_digit) break;
@@ -124,6 +132,9 @@ Dataset read_mnist_json(const std::string& dir, MnistSplit split, Index limit_pe
     }
     total += static_cast<Index>(chosen[d].size());
   }
+  budget.require<FormatError>(
+      saturating_add(held, saturating_mul(static_cast<std::uint64_t>(total), kPixels * sizeof(float))),
+      fmt::format("{}: the digits read and the {} images chosen from them", dir, total));
   Dataset data;
   data.shape = Grid{28, 28, 1};
   data.x.resize(kPixels, total);

@@ -1,5 +1,6 @@
 // Data sets stored as NPY: samples along the first axis, features (or image rows, columns and
 // channels) along the others, with an optional 1-D integer labels NPY.
+#include <algorithm>
 #include <climits>
 #include <cmath>
 
@@ -18,8 +19,15 @@ std::string shape_text(const std::vector<Index>& shape) {
   return out + ")";
 }
 
-std::vector<int> read_labels(const std::string& path, Index samples, const std::string& images_path) {
-  const NpyArray array = read_npy(path);
+std::vector<int> read_labels(const std::string& path, Index samples, const std::string& images_path,
+                             const MemoryBudget& budget) {
+  // The raw values, their doubles and the ints kept.
+  const NpyArray header = read_npy_header(path);
+  const auto count = static_cast<std::uint64_t>(header.num_elements());
+  budget.require<FormatError>(saturating_add(saturating_mul(count, dtype_size(header.dtype, path)),
+                                             saturating_mul(count, sizeof(double) + sizeof(int))),
+                              fmt::format("{}: {} labels read as numbers", path, count));
+  const NpyArray array = read_npy(path, budget);
   const char kind = array.dtype.size() == 3 ? array.dtype[1] : '?';
   if (kind != 'i' && kind != 'u') {
     throw FormatError(fmt::format("{}: labels must have an integer dtype, not {}", path, array.dtype));
@@ -44,9 +52,9 @@ std::vector<int> read_labels(const std::string& path, Index samples, const std::
 
 }  // namespace
 
-Dataset read_npy_dataset(const std::string& path, const std::string& labels_path) {
-  const NpyArray array = read_npy(path);
-  const auto& s = array.shape;
+Dataset read_npy_dataset(const std::string& path, const std::string& labels_path, const MemoryBudget& budget) {
+  const NpyArray header = read_npy_header(path);
+  const auto& s = header.shape;
   Dataset data;
   switch (s.size()) {
     case 2: data.shape = Grid{1, s[1], 1}; break;
@@ -58,10 +66,24 @@ Dataset read_npy_dataset(const std::string& path, const std::string& labels_path
   }
   const Index samples = s[0];
   if (data.shape.size() == 0) throw ShapeError(fmt::format("{}: samples of shape {} hold no values", path, shape_text(s)));
-  // to_floats returns C order: the row-major T x K values are the column-major K x T matrix.
-  const std::vector<float> values = array.to_floats();
-  data.x = Eigen::Map<const Eigen::MatrixXf>(values.data(), data.shape.size(), samples);
-  if (!labels_path.empty()) data.labels = read_labels(labels_path, samples, path);
+  // Before reading any data: the raw values, their float32 conversion and the matrix it is
+  // copied into (one sample at least, so that an empty array of huge samples is refused too).
+  const auto values_held = saturating_mul(static_cast<std::uint64_t>(std::max<Index>(samples, 1)),
+                                          static_cast<std::uint64_t>(data.shape.size()));
+  const std::uint64_t need = saturating_add(saturating_mul(values_held, dtype_size(header.dtype, path)),
+                                            saturating_mul(values_held, 2 * sizeof(float)));
+  budget.require<FormatError>(need, fmt::format("{}: {} values of shape {} read as float32", path, values_held,
+                                                shape_text(s)));
+  {
+    const NpyArray array = read_npy(path, budget);
+    // to_floats returns C order: the row-major T x K values are the column-major K x T matrix.
+    const std::vector<float> values = array.to_floats();
+    data.x = Eigen::Map<const Eigen::MatrixXf>(values.data(), data.shape.size(), samples);
+  }
+  if (!labels_path.empty()) {
+    const auto held = saturating_mul(static_cast<std::uint64_t>(data.x.size()), sizeof(float));
+    data.labels = read_labels(labels_path, samples, path, budget.minus(held));
+  }
   return data;
 }
 

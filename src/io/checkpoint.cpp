@@ -177,6 +177,20 @@ bool is_ignored(const std::string& key, const std::vector<std::string>& ignored)
 
 }  // namespace
 
+void check_sample_positions(const TrainOptions& options, Index per_epoch) {
+  // The trainer numbers samples epoch * per_epoch + batch * batch_size and adds batch_size to
+  // find a batch's end; all of it must stay within Index.
+  const auto positions = saturating_add(
+      saturating_mul(static_cast<std::uint64_t>(std::max(options.epochs, 0)) + 1,
+                     static_cast<std::uint64_t>(std::max<Index>(per_epoch, 0))),
+      static_cast<std::uint64_t>(std::max<Index>(options.batch_size, 0)));
+  if (positions > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
+    throw ConfigError(fmt::format("train: (epochs + 1) x {} samples per epoch + batch_size {} overflows a 64-bit "
+                                  "sample count (train.epochs = {}, train.samples_per_epoch, train.batch_size)",
+                                  per_epoch, options.batch_size, options.epochs));
+  }
+}
+
 DatasetFingerprint fingerprint(const Dataset& data) {
   DatasetFingerprint f;
   f.samples = data.size();
@@ -206,7 +220,10 @@ CheckpointState checkpoint_state(const TrainOptions& options, const Dataset& dat
   s.batch_size = options.batch_size;
   s.samples_per_epoch = options.samples_per_epoch;
   const Index per_epoch = options.samples_per_epoch > 0 ? options.samples_per_epoch : data.size();
-  s.batches_per_epoch = std::max<Index>(1, (per_epoch + options.batch_size - 1) / std::max<Index>(1, options.batch_size));
+  check_sample_positions(options, per_epoch);
+  // Ceiling division that cannot overflow (per_epoch + batch_size - 1 can).
+  const Index batch = std::max<Index>(1, options.batch_size);
+  s.batches_per_epoch = std::max<Index>(1, per_epoch / batch + (per_epoch % batch != 0 ? 1 : 0));
   s.learning_rate = options.schedule.at(static_cast<double>(position.epoch));
   s.data = fingerprint(data);
   s.config_json = config_json;
@@ -229,13 +246,12 @@ void save_checkpoint(const std::string& path, const Network<T>& network, const C
 }
 
 template <typename T>
-LoadedCheckpoint<T> load_checkpoint(const std::string& path) {
-  auto arrays = read_npz(path);
-  const auto it = arrays.find(kStateKey);
-  if (it == arrays.end()) {
+LoadedCheckpoint<T> load_checkpoint(const std::string& path, const MemoryBudget& budget) {
+  NpzReader npz(path, budget);
+  if (!npz.contains(kStateKey)) {
     throw FormatError(fmt::format("{}: not a checkpoint (no '{}' array; is it a model file?)", path, kStateKey));
   }
-  const NpyArray& raw = it->second;
+  const NpyArray raw = npz.read(kStateKey);
   if (raw.dtype != "|u1" || raw.shape.size() != 1) {
     throw FormatError(fmt::format("{}: array '{}' must be 1-D |u1 JSON text", path, kStateKey));
   }
@@ -246,10 +262,8 @@ LoadedCheckpoint<T> load_checkpoint(const std::string& path) {
     throw FormatError(fmt::format("{}: array '{}': invalid JSON: {}", path, kStateKey, e.what()));
   }
   CheckpointState state = StateReader(path, json).read();
-  LoadedModel<T> model = model_from_arrays<T>(path, std::move(arrays));
-  if (!weights_finite(model.network)) {
-    throw FormatError(fmt::format("{}: the weights hold NaN/Inf; this is not a usable checkpoint", path));
-  }
+  // model_from_arrays refuses weights that are not finite, naming the array and entry.
+  LoadedModel<T> model = model_from_arrays<T>(path, read_model_arrays(npz));
   state.config_json = std::move(model.config_json);
   return LoadedCheckpoint<T>{std::move(model.network), std::move(state)};
 }
@@ -324,8 +338,8 @@ std::vector<std::string> config_differences(const std::string& saved_json, const
 
 template void save_checkpoint<float>(const std::string&, const Network<float>&, const CheckpointState&);
 template void save_checkpoint<double>(const std::string&, const Network<double>&, const CheckpointState&);
-template LoadedCheckpoint<float> load_checkpoint<float>(const std::string&);
-template LoadedCheckpoint<double> load_checkpoint<double>(const std::string&);
+template LoadedCheckpoint<float> load_checkpoint<float>(const std::string&, const MemoryBudget&);
+template LoadedCheckpoint<double> load_checkpoint<double>(const std::string&, const MemoryBudget&);
 template void check_resumable<float>(const std::string&, const LoadedCheckpoint<float>&, const CheckpointState&,
                                      const Network<float>&);
 template void check_resumable<double>(const std::string&, const LoadedCheckpoint<double>&, const CheckpointState&,

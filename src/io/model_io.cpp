@@ -4,8 +4,10 @@
 #include "simmatch/model_io.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -138,7 +140,7 @@ public:
   double number(const Json& object, const char* name, const std::string& where) const {
     const Json& v = field(object, name, where);
     if (!v.is_number()) fail("network", fmt::format("{}: \"{}\" is not a number", where, name));
-    return v.get<double>();
+    return v.get<double>();  // finite: JSON has no NaN or Inf, and the parser refuses 1e999
   }
   Index integer(const Json& object, const char* name, const std::string& where) const {
     const Json& v = field(object, name, where);
@@ -162,6 +164,9 @@ public:
     const NpyArray& constants = vector("C" + stem + "_data", {"<f8"}, nnz);
     std::vector<double> values(static_cast<std::size_t>(nnz));
     if (nnz) std::memcpy(values.data(), constants.bytes.data(), values.size() * sizeof(double));
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      if (!std::isfinite(values[k])) fail("C" + stem + "_data", fmt::format("entry {} is {}; constants must be finite", k, values[k]));
+    }
     try {
       return Structure::from_csr(shape[0], shape[1], std::move(indptr), std::move(indices), std::move(values));
     } catch (const Error& e) {
@@ -170,20 +175,30 @@ public:
   }
 
   // Copies the stored weights of <stem> onto `weights` (which already carry the pattern),
-  // bit-exactly when the precisions agree.
+  // bit-exactly when the precisions agree. Every weight must be finite, also once converted
+  // (a float64 weight of 1e300 has no float32 value): NaN activities would follow from it.
   template <typename T>
   void copy_weights(const std::string& stem, const std::string& precision, SparseWeights<T>& weights) const {
-    const NpyArray& data = vector(stem + "_data", {precision == "float32" ? "<f4" : "<f8"}, weights.nonZeros());
+    const std::string key = stem + "_data";
+    const NpyArray& data = vector(key, {precision == "float32" ? "<f4" : "<f8"}, weights.nonZeros());
     T* out = weights.valuePtr();
     const auto n = static_cast<std::size_t>(weights.nonZeros());
+    const auto copy = [&]<typename S>(S) {
+      std::vector<S> stored(n);
+      if (n) std::memcpy(stored.data(), data.bytes.data(), n * sizeof(S));
+      for (std::size_t k = 0; k < n; ++k) {
+        if (!std::isfinite(stored[k])) fail(key, fmt::format("entry {} is {}; weights must be finite", k, stored[k]));
+        out[k] = static_cast<T>(stored[k]);
+        if (!std::isfinite(out[k])) {
+          fail(key, fmt::format("entry {} is {}, which is not finite in {}", k, stored[k],
+                                precision_name<T>()));
+        }
+      }
+    };
     if (precision == "float32") {
-      std::vector<float> stored(n);
-      if (n) std::memcpy(stored.data(), data.bytes.data(), n * sizeof(float));
-      for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(stored[k]);
+      copy(float{});
     } else {
-      std::vector<double> stored(n);
-      if (n) std::memcpy(stored.data(), data.bytes.data(), n * sizeof(double));
-      for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(stored[k]);
+      copy(double{});
     }
   }
 
@@ -218,8 +233,9 @@ void save_model(const std::string& path, const Network<T>& network, const std::s
 }
 
 template <typename T>
-LoadedModel<T> load_model(const std::string& path) {
-  return model_from_arrays<T>(path, read_npz(path));
+LoadedModel<T> load_model(const std::string& path, const MemoryBudget& budget) {
+  NpzReader npz(path, budget);
+  return model_from_arrays<T>(path, read_model_arrays(npz));
 }
 
 template <typename T>
@@ -241,7 +257,15 @@ LoadedModel<T> model_from_arrays(const std::string& path, Arrays arrays) {
         !std::all_of(grid_json.begin(), grid_json.end(), [](const Json& v) { return v.is_number_unsigned(); })) {
       file.fail("network", fmt::format("{}: \"grid\" must be [height, width, channels]", where));
     }
-    const Grid grid{grid_json[0].get<Index>(), grid_json[1].get<Index>(), grid_json[2].get<Index>()};
+    // The product in checked arithmetic: [2^62 + 196, 4, 1] would wrap to 784 neurons.
+    constexpr auto kMaxNeurons = static_cast<std::uint64_t>(std::numeric_limits<int>::max());
+    const auto h = grid_json[0].get<std::uint64_t>(), w = grid_json[1].get<std::uint64_t>(),
+               c = grid_json[2].get<std::uint64_t>();
+    if (saturating_mul(saturating_mul(h, w), c) > kMaxNeurons) {
+      file.fail("network", fmt::format("{}: \"grid\" [{}, {}, {}] holds more than {} neurons", where, h, w, c,
+                                       kMaxNeurons));
+    }
+    const Grid grid{static_cast<Index>(h), static_cast<Index>(w), static_cast<Index>(c)};
     const Json& name = file.field(lj, "activation", where);
     if (!name.is_string()) file.fail("network", fmt::format("{}: \"activation\" is not a string", where));
     const std::string wp = fmt::format("W{}", i + 1), lp = fmt::format("L{}", i + 1);
@@ -271,10 +295,32 @@ LoadedModel<T> model_from_arrays(const std::string& path, Arrays arrays) {
   }
 }
 
-std::string model_precision(const std::string& path) {
+std::string model_precision(const std::string& path, const MemoryBudget& budget) {
   Arrays arrays;
-  arrays.emplace("network", read_npz_array(path, "network"));
+  arrays.emplace("network", read_npz_array(path, "network", budget));
   return ModelReader(path, std::move(arrays)).network().at("precision").get<std::string>();
+}
+
+Arrays read_model_arrays(NpzReader& npz) {
+  Arrays arrays;
+  // Whatever is missing or malformed is left for model_from_arrays to report in its own words.
+  if (!npz.contains("network")) return arrays;
+  arrays.emplace("network", npz.read("network"));
+  const Json net = ModelReader(npz.path(), arrays).network();
+  const auto layers = net.find("layers");
+  if (layers == net.end() || !layers->is_array()) return arrays;
+  std::vector<std::string> keys{"config"};
+  for (std::size_t p = 1; p <= layers->size(); ++p) {
+    for (const char* matrix : {"W", "L"}) {
+      const std::string stem = fmt::format("{}{}", matrix, p);
+      for (const char* part : {"_data", "_indices", "_indptr", "_shape"}) keys.push_back(stem + part);
+      keys.push_back("C" + stem + "_data");
+    }
+  }
+  for (const std::string& key : keys) {
+    if (npz.contains(key)) arrays.emplace(key, npz.read(key));
+  }
+  return arrays;
 }
 
 template void save_model<float>(const std::string&, const Network<float>&, const std::string&);
@@ -283,7 +329,7 @@ template Arrays model_arrays<float>(const Network<float>&, const std::string&);
 template Arrays model_arrays<double>(const Network<double>&, const std::string&);
 template LoadedModel<float> model_from_arrays<float>(const std::string&, Arrays);
 template LoadedModel<double> model_from_arrays<double>(const std::string&, Arrays);
-template LoadedModel<float> load_model<float>(const std::string&);
-template LoadedModel<double> load_model<double>(const std::string&);
+template LoadedModel<float> load_model<float>(const std::string&, const MemoryBudget&);
+template LoadedModel<double> load_model<double>(const std::string&, const MemoryBudget&);
 
 }  // namespace simmatch

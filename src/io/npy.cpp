@@ -1,23 +1,17 @@
-// NPY arrays (NumPy's format, versions 1.0-3.0) parsed and written without NumPy, plus the two
-// file primitives every writer and reader shares: atomic writes and bounded whole-file reads.
+// NPY arrays (NumPy's format, versions 1.0, 2.0 and 3.0) parsed and written without NumPy.
 #include "simmatch/npy.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string_view>
 
 #include <fmt/format.h>
 
+#include "io/npy_parts.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -26,23 +20,13 @@ namespace simmatch {
 // little-endian host, which every platform simmatch targets is.
 static_assert(std::endian::native == std::endian::little, "simmatch assumes a little-endian host");
 
+namespace npy_detail {
 namespace {
 
 constexpr std::string_view kMagic = "\x93NUMPY";
 // NumPy itself refuses headers over 10000 bytes by default; 1 MiB leaves room for huge shapes
 // while keeping a corrupt length field from allocating gigabytes.
 constexpr std::size_t kMaxHeaderBytes = std::size_t{1} << 20;
-
-// A dtype split into its parts: kind 'f', 'i', 'u' or 'b'; size in bytes; whether stored big-endian.
-struct DtypeInfo {
-  char kind = 0;
-  std::size_t size = 0;
-  bool big_endian = false;
-  // The little-endian spelling NumPy uses ("|u1" for one-byte types).
-  std::string canonical() const {
-    return fmt::format("{}{}{}", size == 1 ? '|' : '<', kind, size);
-  }
-};
 
 DtypeInfo parse_dtype(const std::string& dtype, const std::string& what) {
   auto fail = [&]() {
@@ -77,20 +61,22 @@ std::string shape_text(const std::vector<Index>& shape) {
   return out;
 }
 
-// Element count of `shape`, or throws FormatError when it (times the item size) would exceed the
-// 16 GiB limit; checked before any allocation so that no header can request absurd memory.
-// The non-zero dimensions are bounded too: an empty array of shape (0, 2^60, 2^60) holds no bytes,
-// but a reader computing the size of one sample (2^60 * 2^60) would overflow (found by fuzz_npy).
+// Element count of `shape`. The product of the non-zero dimensions times the item size is
+// bounded by 2^62 bytes, more than any machine holds, so that no size computed from a shape can
+// overflow an Index: an empty array of shape (0, 2^60, 2^60) holds no bytes, but a reader
+// computing the size of one sample (2^60 * 2^60) would overflow (found by fuzz_npy). Whether the
+// data fit in memory is the readers' memory budget's question.
 Index checked_count(const std::vector<Index>& shape, std::size_t item_size, const std::string& what) {
+  constexpr std::uint64_t kMaxBytes = std::uint64_t{1} << 62;
   std::uint64_t count = 1;
   std::uint64_t extent = 1;  // product of the non-zero dimensions
-  const std::uint64_t limit = kMaxFileBytes / item_size;
+  const std::uint64_t limit = kMaxBytes / item_size;
   for (Index d : shape) {
     if (d < 0) throw FormatError(fmt::format("{}: negative dimension {} in shape", what, d));
     const auto ud = static_cast<std::uint64_t>(d);
     if (ud != 0 && extent > limit / ud) {
-      throw FormatError(fmt::format("{}: shape {} of {}-byte values exceeds the 16 GiB limit", what,
-                                    shape_text(shape), item_size));
+      throw FormatError(fmt::format("{}: shape {} of {}-byte values exceeds 2^62 bytes", what, shape_text(shape),
+                                    item_size));
     }
     if (ud != 0) extent *= ud;
     count *= ud;
@@ -99,12 +85,6 @@ Index checked_count(const std::vector<Index>& shape, std::size_t item_size, cons
 }
 
 // --- The header: a Python dict literal such as {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
-
-struct Header {
-  std::string dtype;
-  bool fortran_order = false;
-  std::vector<Index> shape;
-};
 
 class HeaderParser {
 public:
@@ -220,14 +200,8 @@ private:
   std::size_t pos_ = 0;
 };
 
-// Where the header sits: after the magic, the version and the little-endian length field.
-struct Preamble {
-  std::size_t header_start = 0;
-  std::size_t header_len = 0;
-};
+}  // namespace
 
-// Reads the fixed part at the start of an NPY file; `prefix` holds its first bytes (at least 12
-// when the file has them).
 Preamble parse_preamble(std::string_view prefix, const std::string& what) {
   if (prefix.size() < 6 || prefix.substr(0, 6) != kMagic) {
     throw FormatError(fmt::format("{}: not an NPY file (missing the \\x93NUMPY magic at offset 0)", what));
@@ -237,31 +211,26 @@ Preamble parse_preamble(std::string_view prefix, const std::string& what) {
   }
   const auto major = static_cast<unsigned char>(prefix[6]);
   const auto u8 = [&](std::size_t i) { return static_cast<std::size_t>(static_cast<unsigned char>(prefix[i])); };
+  const auto minor = static_cast<unsigned char>(prefix[7]);
+  // NumPy writes and reads only x.0; a minor version it does not know is not a file it made.
+  if ((major != 1 && major != 2 && major != 3) || minor != 0) {
+    throw FormatError(fmt::format("{}: unsupported NPY format version {}.{} at offset 6 (1.0, 2.0 and 3.0 are read)",
+                                  what, major, minor));
+  }
   Preamble p;
   if (major == 1) {
     p.header_start = 10;
     p.header_len = u8(8) | (u8(9) << 8);
   } else if (major == 2 || major == 3) {
-    if (prefix.size() < 12) throw FormatError(fmt::format("{}: truncated NPY preamble ({} bytes)", what, prefix.size()));
+    if (prefix.size() < kPreambleBytes) throw FormatError(fmt::format("{}: truncated NPY preamble ({} bytes)", what, prefix.size()));
     p.header_start = 12;
     p.header_len = u8(8) | (u8(9) << 8) | (u8(10) << 16) | (u8(11) << 24);
-  } else {
-    throw FormatError(fmt::format("{}: unsupported NPY format version {}.{} at offset 6", what, major,
-                                  static_cast<unsigned char>(prefix[7])));
   }
   if (p.header_len > kMaxHeaderBytes) {
     throw FormatError(fmt::format("{}: NPY header length {} exceeds the 1 MiB limit", what, p.header_len));
   }
   return p;
 }
-
-// The validated description of the data that follows the header.
-struct Layout {
-  Header header;
-  DtypeInfo dtype;
-  std::size_t data_start = 0;
-  std::uint64_t data_bytes = 0;
-};
 
 Layout parse_layout(const Preamble& p, std::string_view header_text, const std::string& what) {
   Layout layout;
@@ -287,8 +256,6 @@ void check_data_length(const Layout& layout, std::uint64_t available, const std:
   }
 }
 
-// Fills the array from its validated layout and raw data, converting big-endian data to the
-// little-endian image every NpyArray holds.
 NpyArray make_array(const Layout& layout, std::vector<char> data) {
   NpyArray array;
   array.dtype = layout.dtype.canonical();
@@ -301,6 +268,17 @@ NpyArray make_array(const Layout& layout, std::vector<char> data) {
   array.bytes = std::move(data);
   return array;
 }
+
+}  // namespace npy_detail
+
+namespace {
+
+using npy_detail::checked_count;
+using npy_detail::DtypeInfo;
+using npy_detail::Layout;
+using npy_detail::parse_dtype;
+using npy_detail::Preamble;
+using npy_detail::shape_text;
 
 // One element of a little-endian array as Out.
 template <typename Out>
@@ -379,6 +357,38 @@ NpyArray from_values(const T* data, std::vector<Index> shape, const char* dtype)
 
 std::string errno_text() { return std::strerror(errno); }
 
+// An NPY file opened for reading: its size and layout, checked against each other; the data not read.
+struct OpenedNpy {
+  std::ifstream in;
+  Layout layout;
+};
+
+OpenedNpy open_npy(const std::string& path) {
+  // Read the header first and compare what it declares with the file size, so that a corrupt
+  // header never makes us allocate before the data are known to be there.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw IoError(fmt::format("{}: cannot read: is a directory", path));
+  OpenedNpy file{std::ifstream(path, std::ios::binary), {}};
+  if (!file.in) throw IoError(fmt::format("{}: cannot open: {}", path, errno_text()));
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw IoError(fmt::format("{}: cannot read its size: {}", path, ec.message()));
+  std::string prefix(static_cast<std::size_t>(std::min<std::uint64_t>(size, npy_detail::kPreambleBytes)), '\0');
+  file.in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+  if (!file.in) throw IoError(fmt::format("{}: read failed at offset 0", path));
+  const Preamble p = npy_detail::parse_preamble(prefix, path);
+  if (size < p.header_start + p.header_len) {
+    throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
+                                  path, p.header_len, size - p.header_start, p.header_start));
+  }
+  std::string header(p.header_len, '\0');
+  file.in.seekg(static_cast<std::streamoff>(p.header_start));
+  file.in.read(header.data(), static_cast<std::streamsize>(header.size()));
+  if (!file.in) throw IoError(fmt::format("{}: read failed at offset {}", path, p.header_start));
+  file.layout = npy_detail::parse_layout(p, header, path);
+  npy_detail::check_data_length(file.layout, size - file.layout.data_start, path);
+  return file;
+}
+
 }  // namespace
 
 std::size_t dtype_size(const std::string& dtype, const std::string& what) { return parse_dtype(dtype, what).size; }
@@ -420,14 +430,15 @@ std::string NpyArray::as_text() const {
 
 NpyArray parse_npy(const std::string& bytes, const std::string& what) {
   const std::string_view all = bytes;
-  const Preamble p = parse_preamble(all.substr(0, 12), what);
+  const Preamble p = npy_detail::parse_preamble(all.substr(0, npy_detail::kPreambleBytes), what);
   if (all.size() < p.header_start + p.header_len) {
     throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
                                   what, p.header_len, all.size() - p.header_start, p.header_start));
   }
-  const Layout layout = parse_layout(p, all.substr(p.header_start, p.header_len), what);
-  check_data_length(layout, all.size() - layout.data_start, what);
-  return make_array(layout, std::vector<char>(bytes.begin() + static_cast<std::ptrdiff_t>(layout.data_start), bytes.end()));
+  const Layout layout = npy_detail::parse_layout(p, all.substr(p.header_start, p.header_len), what);
+  npy_detail::check_data_length(layout, all.size() - layout.data_start, what);
+  return npy_detail::make_array(
+      layout, std::vector<char>(bytes.begin() + static_cast<std::ptrdiff_t>(layout.data_start), bytes.end()));
 }
 
 std::string serialize_npy(const NpyArray& array) {
@@ -456,7 +467,7 @@ std::string serialize_npy(const NpyArray& array) {
   header += '\n';
   std::string out;
   out.reserve(total + array.bytes.size());
-  out += kMagic;
+  out += npy_detail::kMagic;
   out += static_cast<char>(v2 ? 2 : 1);
   out += '\0';
   const std::size_t len = header.size();
@@ -471,100 +482,21 @@ std::string serialize_npy(const NpyArray& array) {
   return out;
 }
 
-NpyArray read_npy(const std::string& path) {
-  // Read the header first and compare what it declares with the file size, so that a corrupt
-  // header never makes us allocate before the data is known to be there.
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw IoError(fmt::format("{}: cannot read: is a directory", path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(fmt::format("{}: cannot open: {}", path, errno_text()));
-  const std::uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot read its size: {}", path, ec.message()));
-  std::string prefix(static_cast<std::size_t>(std::min<std::uint64_t>(size, 12)), '\0');
-  in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
-  if (!in) throw IoError(fmt::format("{}: read failed at offset 0", path));
-  const Preamble p = parse_preamble(prefix, path);
-  if (size < p.header_start + p.header_len) {
-    throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
-                                  path, p.header_len, size - p.header_start, p.header_start));
-  }
-  std::string header(p.header_len, '\0');
-  in.seekg(static_cast<std::streamoff>(p.header_start));
-  in.read(header.data(), static_cast<std::streamsize>(header.size()));
-  if (!in) throw IoError(fmt::format("{}: read failed at offset {}", path, p.header_start));
-  const Layout layout = parse_layout(p, header, path);
-  check_data_length(layout, size - layout.data_start, path);
+NpyArray read_npy(const std::string& path, const MemoryBudget& budget) {
+  OpenedNpy file = open_npy(path);
+  const Layout& layout = file.layout;
+  budget.require<FormatError>(layout.data_bytes, fmt::format("{}: an array of {} values of dtype {} (declared by its header)",
+                                                             path, shape_text(layout.header.shape), layout.header.dtype));
   std::vector<char> data(static_cast<std::size_t>(layout.data_bytes));
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!in) throw IoError(fmt::format("{}: read failed at offset {}", path, layout.data_start));
-  return make_array(layout, std::move(data));
+  file.in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  if (!file.in) throw IoError(fmt::format("{}: read failed at offset {}", path, layout.data_start));
+  return npy_detail::make_array(layout, std::move(data));
 }
+
+NpyArray read_npy_header(const std::string& path) { return npy_detail::make_array(open_npy(path).layout, {}); }
 
 void write_npy(const std::string& path, const NpyArray& array) {
   write_file_atomically(path, serialize_npy(array));
-}
-
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw IoError(fmt::format("{}: cannot read: is a directory", path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(fmt::format("{}: cannot open: {}", path, errno_text()));
-  const std::uint64_t size = std::filesystem::file_size(path, ec);
-  if (ec) throw IoError(fmt::format("{}: cannot read its size: {}", path, ec.message()));
-  if (size > kMaxFileBytes) {
-    throw IoError(fmt::format("{}: file is {} bytes, over the 16 GiB limit", path, size));
-  }
-  std::string bytes(static_cast<std::size_t>(size), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  if (static_cast<std::uint64_t>(in.gcount()) != size) {
-    throw IoError(fmt::format("{}: read failed after {} of {} bytes", path, in.gcount(), size));
-  }
-  return bytes;
-}
-
-void write_file_atomically(const std::string& path, const std::string& contents) {
-  // A unique name in the same folder (so rename is atomic on the same file system); O_EXCL
-  // guards against collisions with other writers, and mode 0666 lets the umask decide.
-  static std::atomic<unsigned> counter{0};
-  std::random_device entropy;
-  std::string temp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
-    temp = fmt::format("{}.tmp-{}-{}-{:08x}", path, ::getpid(), counter++, entropy());
-    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) throw IoError(fmt::format("{}: cannot create a temporary file next to it: {}", path, errno_text()));
-
-  auto abandon = [&](const std::string& step) {
-    const std::string why = errno_text();
-    if (fd >= 0) ::close(fd);
-    ::unlink(temp.c_str());
-    throw IoError(fmt::format("{}: write failed ({}): {}; the file was left unchanged", path, step, why));
-  };
-  const char* p = contents.data();
-  std::size_t left = contents.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, std::min<std::size_t>(left, std::size_t{1} << 30));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      abandon("write");
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) abandon("fsync");
-  const int closed = ::close(fd);
-  fd = -1;
-  if (closed != 0) abandon("close");
-  if (::rename(temp.c_str(), path.c_str()) != 0) abandon("rename");
-  // Persist the rename itself; failure here cannot un-write the file, so it is not an error.
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
 }
 
 }  // namespace simmatch

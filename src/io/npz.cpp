@@ -1,14 +1,20 @@
 // NPZ archives (numpy.savez's format): a zip of "<key>.npy" entries, read and written with libzip.
-// Writing builds the archive in memory and hands it to write_file_atomically, so a model file on
-// disk is always either the old one or the complete new one.
+// Reading decompresses only the entries asked for, each streamed into an array sized by its own
+// NPY header and bounded by the declared entry size and the memory budget. Writing builds the
+// archive in memory and hands it to write_file_atomically, so a model file on disk is always
+// either the old one or the complete new one.
 #include <zip.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 
+#include "io/npy_parts.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
 
@@ -43,44 +49,64 @@ Archive open_archive(const std::string& path) {
   return Archive(za);
 }
 
-// Decompresses entry `index` and parses it as NPY; `remaining` is the byte budget left for the
-// whole archive, checked against the size the zip directory declares before allocating.
-NpyArray read_entry(zip_t* za, zip_uint64_t index, const std::string& path, std::uint64_t& remaining) {
-  zip_stat_t st;
-  zip_stat_init(&st);
-  if (zip_stat_index(za, index, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME) || !(st.valid & ZIP_STAT_SIZE)) {
-    throw FormatError(fmt::format("{}: cannot read entry {}: {}", path, index, zip_strerror(za)));
-  }
-  const std::string what = fmt::format("{}: entry '{}'", path, st.name);
-  if (st.size > remaining) {
-    throw FormatError(fmt::format("{}: declares {} uncompressed bytes, over the 16 GiB limit", what, st.size));
-  }
-  remaining -= st.size;
-  zip_file_t* file = zip_fopen_index(za, index, 0);
-  if (!file) throw FormatError(fmt::format("{}: cannot open: {}", what, zip_strerror(za)));
-  std::string bytes(static_cast<std::size_t>(st.size), '\0');
-  std::uint64_t done = 0;
-  while (done < st.size) {
-    const zip_int64_t n = zip_fread(file, bytes.data() + done, st.size - done);
-    if (n < 0) {
-      const std::string why = zip_file_strerror(file);
-      zip_fclose(file);
-      throw FormatError(fmt::format("{}: corrupt data after {} of {} bytes: {}", what, done, st.size, why));
+// Deflate encodes at most 258 repeated bytes in about two bits, so a deflated stream expands at
+// most 1032 times (plus its block headers): an entry declaring more than that is lying.
+constexpr std::uint64_t kMaxDeflateRatio = 1032;
+
+// Reads up to `n` bytes of an open entry; FormatError naming the entry when its data are corrupt.
+std::uint64_t read_some(zip_file_t* file, char* out, std::uint64_t n, std::uint64_t done, std::uint64_t declared,
+                        const std::string& what) {
+  std::uint64_t got = 0;
+  while (got < n) {
+    const zip_int64_t r = zip_fread(file, out + got, n - got);
+    if (r < 0) {
+      throw FormatError(fmt::format("{}: corrupt data after {} of {} bytes: {}", what, done + got, declared,
+                                    zip_file_strerror(file)));
     }
-    if (n == 0) break;
-    done += static_cast<std::uint64_t>(n);
+    if (r == 0) break;
+    got += static_cast<std::uint64_t>(r);
   }
-  // libzip checks the CRC only when a read reaches the end of the entry, so ask for one more byte.
-  char extra = 0;
-  const zip_int64_t tail = done == st.size ? zip_fread(file, &extra, 1) : 0;
-  const std::string why = tail < 0 ? zip_file_strerror(file) : "";
-  zip_fclose(file);
-  if (done != st.size) {
-    throw FormatError(fmt::format("{}: truncated: {} of the {} declared bytes could be read", what, done, st.size));
+  return got;
+}
+
+struct EntryCloser {
+  void operator()(zip_file_t* file) const { zip_fclose(file); }
+};
+
+// What the zip directory declares for an entry, checked against what its compressed bytes can
+// hold before anything is allocated for it.
+void check_declared_size(const zip_stat_t& st, const std::string& what) {
+  if (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size) {
+    throw FormatError(fmt::format("{}: declares {} bytes but stores {} (an uncompressed entry holds exactly its size)",
+                                  what, st.size, st.comp_size));
   }
-  if (tail < 0) throw FormatError(fmt::format("{}: corrupt data: {}", what, why));
-  if (tail > 0) throw FormatError(fmt::format("{}: holds more than the {} bytes it declares", what, st.size));
-  return parse_npy(bytes, what);
+  if (st.comp_method == ZIP_CM_DEFLATE && st.size > saturating_add(saturating_mul(st.comp_size, kMaxDeflateRatio), 1024)) {
+    throw FormatError(fmt::format("{}: declares {} bytes, more than its {} deflated bytes can hold (deflate expands at "
+                                  "most {} times)",
+                                  what, st.size, st.comp_size, kMaxDeflateRatio));
+  }
+}
+
+// Reads an entry's NPY preamble and header (the first bytes of an entry of `size` bytes), so that
+// its array is sized from its own header, checked against the entry size.
+npy_detail::Layout read_layout(zip_file_t* file, std::uint64_t size, const std::string& what) {
+  char prefix[npy_detail::kPreambleBytes];
+  const std::uint64_t prefix_len = read_some(file, prefix, std::min<std::uint64_t>(sizeof prefix, size), 0, size, what);
+  const npy_detail::Preamble p = npy_detail::parse_preamble(std::string_view(prefix, prefix_len), what);
+  if (size < p.header_start + p.header_len) {
+    throw FormatError(fmt::format("{}: truncated: NPY header declares {} bytes but only {} remain after offset {}",
+                                  what, p.header_len, size - std::min<std::uint64_t>(size, p.header_start),
+                                  p.header_start));
+  }
+  std::string header(p.header_start + p.header_len, '\0');
+  std::memcpy(header.data(), prefix, prefix_len);
+  const std::uint64_t rest = header.size() - prefix_len;
+  if (read_some(file, header.data() + prefix_len, rest, prefix_len, size, what) != rest) {
+    throw FormatError(fmt::format("{}: truncated: the NPY header ends before its {} declared bytes", what, p.header_len));
+  }
+  const npy_detail::Layout layout = npy_detail::parse_layout(p, std::string_view(header).substr(p.header_start), what);
+  npy_detail::check_data_length(layout, size - layout.data_start, what);
+  return layout;
 }
 
 // "<key>.npy" -> "<key>"; an entry of another kind cannot be an array.
@@ -110,29 +136,89 @@ std::string source_bytes(zip_source_t* src) {
 
 }  // namespace
 
-std::map<std::string, NpyArray> read_npz(const std::string& path) {
-  Archive za = open_archive(path);
-  const zip_int64_t count = zip_get_num_entries(za.get(), 0);
-  std::map<std::string, NpyArray> arrays;
-  std::uint64_t budget = kMaxFileBytes;
+struct NpzReader::Impl {
+  std::string path;
+  Archive archive;
+  std::vector<std::string> keys;
+  std::map<std::string, zip_uint64_t> index;
+  MemoryBudget remaining;
+};
+
+NpzReader::NpzReader(const std::string& path, const MemoryBudget& budget)
+    : impl_(new Impl{path, open_archive(path), {}, {}, budget}) {
+  // Only the directory is read here: names are checked, no entry is decompressed.
+  zip_t* za = impl_->archive.get();
+  const zip_int64_t count = zip_get_num_entries(za, 0);
   for (zip_int64_t i = 0; i < count; ++i) {
-    const char* name = zip_get_name(za.get(), static_cast<zip_uint64_t>(i), 0);
+    const char* name = zip_get_name(za, static_cast<zip_uint64_t>(i), 0);
     if (!name) throw FormatError(fmt::format("{}: cannot read the name of entry {}", path, i));
     const std::string entry = name;
     if (!entry.empty() && entry.back() == '/') continue;  // a folder entry holds no data
     std::string key = key_of(entry, path);
-    if (arrays.count(key)) throw FormatError(fmt::format("{}: entry '{}' appears twice", path, entry));
-    arrays.emplace(std::move(key), read_entry(za.get(), static_cast<zip_uint64_t>(i), path, budget));
+    if (impl_->index.count(key)) throw FormatError(fmt::format("{}: entry '{}' appears twice", path, entry));
+    impl_->index.emplace(key, static_cast<zip_uint64_t>(i));
+    impl_->keys.push_back(std::move(key));
   }
+}
+
+NpzReader::~NpzReader() = default;
+
+const std::string& NpzReader::path() const { return impl_->path; }
+const std::vector<std::string>& NpzReader::keys() const { return impl_->keys; }
+bool NpzReader::contains(const std::string& key) const { return impl_->index.count(key) != 0; }
+
+NpyArray NpzReader::read(const std::string& key) {
+  const auto found = impl_->index.find(key);
+  if (found == impl_->index.end()) throw FormatError(fmt::format("{}: array '{}' is missing", impl_->path, key));
+  zip_t* za = impl_->archive.get();
+  zip_stat_t st;
+  zip_stat_init(&st);
+  if (zip_stat_index(za, found->second, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME) || !(st.valid & ZIP_STAT_SIZE) ||
+      !(st.valid & ZIP_STAT_COMP_SIZE) || !(st.valid & ZIP_STAT_COMP_METHOD)) {
+    throw FormatError(fmt::format("{}: cannot read entry '{}.npy': {}", impl_->path, key, zip_strerror(za)));
+  }
+  const std::string what = fmt::format("{}: entry '{}'", impl_->path, st.name);
+  check_declared_size(st, what);
+  std::unique_ptr<zip_file_t, EntryCloser> file(zip_fopen_index(za, found->second, 0));
+  if (!file) throw FormatError(fmt::format("{}: cannot open: {}", what, zip_strerror(za)));
+  const npy_detail::Layout layout = read_layout(file.get(), st.size, what);
+  impl_->remaining.require<FormatError>(
+      layout.data_bytes, fmt::format("{}: an array of {} values of dtype {}", what, layout.data_bytes / layout.dtype.size,
+                                     layout.header.dtype));
+
+  // Reserved, not filled: pages are touched only as inflated data arrive, so a declared size
+  // that the stream does not deliver costs address space, not memory.
+  std::vector<char> data;
+  data.reserve(static_cast<std::size_t>(layout.data_bytes));
+  constexpr std::uint64_t kChunk = std::uint64_t{16} << 20;
+  while (data.size() < layout.data_bytes) {
+    const std::size_t old = data.size();
+    const std::uint64_t want = std::min<std::uint64_t>(kChunk, layout.data_bytes - old);
+    data.resize(old + static_cast<std::size_t>(want));
+    const std::uint64_t got = read_some(file.get(), data.data() + old, want, layout.data_start + old, st.size, what);
+    if (got < want) {
+      throw FormatError(fmt::format("{}: truncated: {} of the {} declared bytes could be read", what,
+                                    layout.data_start + old + got, st.size));
+    }
+  }
+  // libzip checks the CRC only when a read reaches the end of the entry, so ask for one more byte.
+  char extra = 0;
+  const zip_int64_t tail = zip_fread(file.get(), &extra, 1);
+  if (tail < 0) throw FormatError(fmt::format("{}: corrupt data: {}", what, zip_file_strerror(file.get())));
+  if (tail > 0) throw FormatError(fmt::format("{}: holds more than the {} bytes it declares", what, st.size));
+  impl_->remaining = impl_->remaining.minus(layout.data_bytes);
+  return npy_detail::make_array(layout, std::move(data));
+}
+
+std::map<std::string, NpyArray> read_npz(const std::string& path, const MemoryBudget& budget) {
+  NpzReader reader(path, budget);
+  std::map<std::string, NpyArray> arrays;
+  for (const std::string& key : reader.keys()) arrays.emplace(key, reader.read(key));
   return arrays;
 }
 
-NpyArray read_npz_array(const std::string& path, const std::string& key) {
-  Archive za = open_archive(path);
-  const zip_int64_t index = zip_name_locate(za.get(), (key + ".npy").c_str(), 0);
-  if (index < 0) throw FormatError(fmt::format("{}: array '{}' is missing", path, key));
-  std::uint64_t budget = kMaxFileBytes;
-  return read_entry(za.get(), static_cast<zip_uint64_t>(index), path, budget);
+NpyArray read_npz_array(const std::string& path, const std::string& key, const MemoryBudget& budget) {
+  return NpzReader(path, budget).read(key);
 }
 
 void write_npz(const std::string& path, const std::map<std::string, NpyArray>& arrays) {

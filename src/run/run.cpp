@@ -73,8 +73,9 @@ RunOutputs run_outputs(const OutputConfig& output) {
 }
 
 const std::vector<std::string>& resumable_keys() {
+  // The memory budget is a limit of the machine (absent from checkpoints written before it existed).
   static const std::vector<std::string> keys = {"train.epochs", "train.checkpoint_every", "output", "data.path",
-                                                "data.labels"};
+                                                "data.labels", "memory_budget_gib"};
   return keys;
 }
 

@@ -73,7 +73,31 @@ printf 'not a zip' >"$TMP/bad.npz"
 expect_error "malformed model" "$TMP/bad.npz" "$SIMMATCH" encode "$TMP/bad.npz" "$DIGITS" "$TMP/reps.npy"
 expect_error "missing model" "$TMP/none.npz" "$SIMMATCH" encode "$TMP/none.npz" "$DIGITS" "$TMP/reps.npy"
 
-# Command-line syntax: exit code 2 with one line.
+# A config that never ends is refused at its 1 MiB limit, not read until memory runs out.
+expect_error "config that never ends" "/dev/zero: larger than the 1.0 MiB limit of config files" \
+  "$SIMMATCH" train /dev/zero
+
+# Command-line syntax: exit code 2 with one line naming what is wrong.
+expect_syntax_error() {
+  local name=$1 expected=$2
+  shift 2
+  "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
+  local rc=$?
+  if [ "$rc" = 2 ] && [ "$(wc -l <"$TMP/err.txt")" = 1 ] && grep -qF -- "$expected" "$TMP/err.txt" &&
+    [ ! -s "$TMP/out.txt" ]; then
+    pass "$name: $(cat "$TMP/err.txt")"
+  else
+    fail "$name: exit $rc, stdout: $(head -c 200 "$TMP/out.txt"), stderr: $(cat "$TMP/err.txt")"
+  fi
+}
+expect_syntax_error "unknown subcommand" "simmatch: error: unknown subcommand 'nonsense' (subcommands: train," \
+  "$SIMMATCH" nonsense
+expect_syntax_error "help of an unknown subcommand" "unknown subcommand 'predict'" "$SIMMATCH" predict --help
+expect_syntax_error "integer beyond 64 bits" "--batch-size: out of range for a 64-bit integer: 99999999999999999999" \
+  "$SIMMATCH" encode a b c --batch-size 99999999999999999999
+expect_syntax_error "negative unsigned integer" "--seed: must not be negative, got -1" \
+  "$SIMMATCH" patches a b --seed -1
+
 for args in "train" "bogus" "train $TINY --no-such-flag" "encode a b" "evaluate --raw --solver newton"; do
   # shellcheck disable=SC2086
   "$SIMMATCH" $args >/dev/null 2>"$TMP/err.txt"

@@ -67,6 +67,35 @@ printf '\x00\x00\x08\x02\x00\x00\x00\x02\x00\x00\x00\x02\x01\x02\x03\x04' >"$TMP
 printf '\x00\x00\x0c\x01\x00\x00\x00\x02\x00\x00\x00\x01\x7f\xff\xff\xff' >"$TMP/labels.idx"
 expect_error "IDX label out of range" "$TMP/labels.idx: label of sample 1" "$SIMMATCH" train "$TMP/dense.toml" \
   data.format=idx "data.path=$TMP/images.idx" "data.labels=$TMP/labels.idx" "output.dir=$OUT"
+# A model holding NaN: it used to load and encode with exit status 0, writing NaN activities.
+if have_python; then
+  "$PYTHON" - "$TMP/good_model.npz" "$TMP/nan_model.npz" <<'PY' || fail "writing nan_model.npz"
+import struct, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    entries = {name: z.read(name) for name in z.namelist()}
+w = bytearray(entries["W1_data.npy"])
+header_end = 10 + struct.unpack("<H", w[8:10])[0]
+w[header_end + 8:header_end + 12] = struct.pack("<f", float("nan"))  # weight 2
+entries["W1_data.npy"] = bytes(w)
+with zipfile.ZipFile(sys.argv[2], "w") as z:
+    for name, data in entries.items():
+        z.writestr(name, data)
+PY
+  expect_error "model with a NaN weight" "$TMP/nan_model.npz: array 'W1_data': entry 2 is nan" \
+    "$SIMMATCH" encode "$TMP/nan_model.npz" "$TMP/good.npy" "$TMP/reps.npy" --format npy
+  [ -e "$TMP/reps.npy" ] && fail "encode wrote representations of a NaN model"
+fi
+# NPY versions NumPy does not write.
+cp "$TMP/good.npy" "$TMP/v11.npy"
+printf '\x01' | dd of="$TMP/v11.npy" bs=1 seek=7 conv=notrunc 2>/dev/null
+expect_error "NPY version 1.1" "$TMP/v11.npy: unsupported NPY format version 1.1" "${TRAIN[@]}" "data.path=$TMP/v11.npy"
+# A legal 254-byte file name: the temporary name used to push it past NAME_MAX.
+LONG=$(printf 'm%.0s' $(seq 250)).npz
+if "${TRAIN[@]}" "data.path=$TMP/good.npy" "output.model=$LONG" 2>"$TMP/long.err" && [ -s "$OUT/$LONG" ]; then
+  pass "a 254-byte model file name is written"
+else
+  fail "254-byte model file name: $(cat "$TMP/long.err")"
+fi
 # A damaged checkpoint is refused by --resume, naming the file.
 printf 'PK\x03\x04 not really a zip' >"$OUT/checkpoint.npz"
 expect_error "damaged checkpoint" "$OUT/checkpoint.npz" "${TRAIN[@]}" "data.path=$TMP/good.npy" --resume

@@ -2,6 +2,7 @@
 // refusal to write NaN weights or to resume a different run, and a FormatError naming the file and
 // field for each broken part of a checkpoint.
 #include <gtest/gtest.h>
+#include <zip.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -261,12 +262,52 @@ TEST(CheckpointTest, BrokenStateNamesTheFileAndField) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::memcpy(arrays.at("W1_data").bytes.data(), &nan, sizeof nan);
   write_npz(path, arrays);
-  expect_error<FormatError>([&] { load_checkpoint<float>(path); }, {path, "NaN/Inf"});
+  expect_error<FormatError>([&] { load_checkpoint<float>(path); }, {path, "'W1_data'", "entry 0 is nan"});
 
   arrays = base;
   arrays.erase("L1_data");
   write_npz(path, arrays);
   expect_error<FormatError>([&] { load_checkpoint<float>(path); }, {path, "'L1_data'", "missing"});
+}
+
+TEST(CheckpointTest, SamplePositionsThatOverflowAreRefused) {
+  // train.batch_size = 2^63 - 1 made the batch count overflow to 0: the run trained on nothing
+  // and wrote a model.
+  const Dataset data = random_dataset(5, 12, 1);
+  TrainOptions o = small_options();
+  o.batch_size = std::numeric_limits<Index>::max();
+  expect_error<ConfigError>([&] { checkpoint_state(o, data, {}); }, {"batch_size 9223372036854775807", "overflows"});
+  o = small_options();
+  o.samples_per_epoch = std::numeric_limits<Index>::max() / 2;
+  expect_error<ConfigError>([&] { check_sample_positions(o, o.samples_per_epoch); }, {"train.samples_per_epoch"});
+  // A batch larger than the data is one batch of everything, not an overflow.
+  o = small_options();
+  o.samples_per_epoch = 0;
+  o.batch_size = std::numeric_limits<Index>::max() / 4;
+  EXPECT_EQ(checkpoint_state(o, data, {}).batches_per_epoch, 1);
+  o.batch_size = 5;
+  EXPECT_EQ(checkpoint_state(o, data, {}).batches_per_epoch, 3);
+}
+
+TEST(CheckpointTest, OnlyTheStateAndTheModelArraysAreRead) {
+  // An unused 32 MiB deflated entry beside them is left alone under a 4 MiB budget.
+  const fs::path dir = test_dir();
+  auto arrays = saved_arrays(dir);
+  const std::string path = (dir / "c.npz").string();
+  write_npz(path, arrays);
+  const std::vector<float> zeros(std::size_t{8} << 20, 0.0f);
+  const std::string bomb = serialize_npy(NpyArray::from_floats(zeros.data(), {static_cast<Index>(zeros.size())}));
+  int code = 0;
+  zip_t* za = zip_open(path.c_str(), 0, &code);
+  ASSERT_NE(za, nullptr);
+  const zip_int64_t index = zip_file_add(za, "junk.npy", zip_source_buffer(za, bomb.data(), bomb.size(), 0), 0);
+  ASSERT_GE(index, 0);
+  ASSERT_EQ(zip_set_file_compression(za, static_cast<zip_uint64_t>(index), ZIP_CM_DEFLATE, 9), 0);
+  ASSERT_EQ(zip_close(za), 0);
+  const MemoryBudget budget(std::uint64_t{4} << 20, "a test budget");
+  const LoadedCheckpoint<float> loaded = load_checkpoint<float>(path, budget);
+  EXPECT_EQ(loaded.state.position.epoch, 1);
+  expect_error<FormatError>([&] { read_npz(path, budget); }, {"'junk.npy'", "memory budget"});
 }
 
 }  // namespace simmatch

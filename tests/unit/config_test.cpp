@@ -1,5 +1,6 @@
 // The parameter table and everything generated from it: TOML reading and its checks, key=value
 // overrides, JSON round trip, docs/parameters.md freshness, and assembling networks from configs.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,6 +19,15 @@ namespace {
 using ::testing::HasSubstr;
 
 // The message of the ConfigError thrown by `f`, or a failure.
+// Sets SIMMATCH_MEMORY_BUDGET for one scope.
+class BudgetVariable {
+public:
+  explicit BudgetVariable(const char* value) { ::setenv("SIMMATCH_MEMORY_BUDGET", value, 1); }
+  ~BudgetVariable() { ::unsetenv("SIMMATCH_MEMORY_BUDGET"); }
+  BudgetVariable(const BudgetVariable&) = delete;
+  BudgetVariable& operator=(const BudgetVariable&) = delete;
+};
+
 template <typename F>
 std::string config_error(F&& f) {
   try {
@@ -440,6 +450,112 @@ TEST(TrainOptionsFromConfig, MapsEveryKey) {
   c = parse_config("[[layers]]\n[[layers]]\ntype = \"dense\"\nneurons = 3\neta_scale = 0.1\n", "x.toml");
   EXPECT_EQ(train_options(c).layer_eta_scales, (std::vector<double>{1.0, 0.1}));
   EXPECT_THAT(config_error([&] { apply_override(c, "layers.0.eta_scale=0"); }), HasSubstr("layers.0.eta_scale"));
+}
+
+// ---- hostile sizes: config files, layers and runs too large for the memory budget ------------
+
+TEST(Config, ConfigFilesOverTheirLimitAreRefusedWhileReading) {
+  // `simmatch train /dev/zero` read without limit until the kernel killed it.
+  try {
+    load_config("/dev/zero");
+    ADD_FAILURE() << "no exception";
+  } catch (const IoError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/dev/zero: larger than the 1.0 MiB limit of config files"));
+  }
+  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_config_big_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "big.toml").string();
+  std::ofstream(path) << "# " << std::string((1 << 20) - 3, 'x') << "\n";  // 1 MiB: still read
+  EXPECT_NO_THROW(load_config(path));
+  std::ofstream(path, std::ios::app) << "#\n";
+  EXPECT_THROW(load_config(path), IoError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, MemoryBudgetKey) {
+  EXPECT_EQ(Config{}.memory_budget_gib, 0.0);
+  EXPECT_EQ(parse_config("memory_budget_gib = 2.5\n", "x.toml").memory_budget_gib, 2.5);
+  EXPECT_THAT(parse_error("memory_budget_gib = -1\n"), HasSubstr("key 'memory_budget_gib': must be >= 0"));
+}
+
+TEST(BuildNetwork, LayersTooLargeForTheBudgetNameTheirKeyBeforeAllocating) {
+  // Each used to allocate 1-4 GB and end in "out of memory" naming no key.
+  Config c;
+  apply_overrides(c, {"layers.0.type=dense", "layers.0.neurons=100000"});
+  std::string message = config_error([&] { build_network<float>(c, Grid{28, 28, 1}); });
+  EXPECT_THAT(message, HasSubstr("command line: key 'layers.0.neurons': layer 1 (dense: 100000 neurons, "
+                                  "78400000 synapses in C^W and 10000000000 in C^L) needs 886900800000 bytes"));
+  EXPECT_THAT(message, HasSubstr("over the memory budget"));
+  for (const char* nps : {"100000", "10000000"}) {
+    Config local;
+    apply_overrides(local, {std::string("layers.0.neurons_per_site=") + nps});
+    message = config_error([&] { build_network<float>(local, Grid{28, 28, 1}); });
+    EXPECT_THAT(message, HasSubstr("key 'layers.0.neurons_per_site': layer 1 (local2d, 14 x 14 sites of")) << nps;
+    EXPECT_THAT(message, HasSubstr("over the memory budget")) << nps;
+  }
+  // A second layer is counted with the first.
+  Config two;
+  apply_overrides(two, {"layers.1.type=dense", "layers.1.neurons=60000"});
+  EXPECT_THAT(config_error([&] { build_network<float>(two, Grid{28, 28, 1}); }),
+              HasSubstr("key 'layers.1.neurons': layer 2 (dense: 60000 neurons"));
+}
+
+TEST(BuildNetwork, MemoryBudgetKeyAndVariableSetTheLimit) {
+  // The reference layer on 28 x 28: 35,968 + 3,136 synapses and 784 neurons, 3,453,696 bytes in
+  // float32 by the builder's count (88 bytes per synapse, 16 per neuron).
+  Config c;
+  EXPECT_EQ(build_network<float>(c, Grid{28, 28, 1}).num_synapses(), 35968 + 3136);
+  {
+    const BudgetVariable variable("3453695B");
+    const std::string message = config_error([&] { build_network<float>(c, Grid{28, 28, 1}); });
+    EXPECT_THAT(message, HasSubstr("key 'layers.0.neurons_per_site'"));
+    EXPECT_THAT(message, HasSubstr("784 neurons, 35968 synapses in C^W and 3136 in C^L) needs 3453696 bytes"));
+    EXPECT_THAT(message, HasSubstr("SIMMATCH_MEMORY_BUDGET=3453695B"));
+  }
+  {
+    const BudgetVariable variable("3453696B");
+    EXPECT_NO_THROW(build_network<float>(c, Grid{28, 28, 1}));
+    // The key, when > 0, replaces the variable: 0.001 GiB is 1,073,741 bytes.
+    apply_overrides(c, {"memory_budget_gib=0.001"});
+    const std::string message = config_error([&] { build_network<float>(c, Grid{28, 28, 1}); });
+    EXPECT_THAT(message, HasSubstr("key 'layers.0.neurons_per_site'"));
+    EXPECT_THAT(message, HasSubstr("command line: memory_budget_gib = 0.001"));
+    apply_overrides(c, {"memory_budget_gib=0.0033"});  // 3,543,348 bytes
+    EXPECT_NO_THROW(build_network<float>(c, Grid{28, 28, 1}));
+  }
+}
+
+TEST(LoadData, DataOverTheBudgetNamesTheFileAndTheBudget) {
+  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_data_budget_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "x.npy").string();
+  const std::vector<float> values(100000, 1.0f);
+  write_npy(path, NpyArray::from_floats(values.data(), {1000, 100}));
+  Config c;
+  apply_overrides(c, {"data.format=npy", "data.path=" + path, "memory_budget_gib=0.0005"});
+  try {
+    load_data(c);
+    ADD_FAILURE() << "no exception";
+  } catch (const FormatError& e) {
+    EXPECT_THAT(e.what(), HasSubstr(path));
+    EXPECT_THAT(e.what(), HasSubstr("needs 1200000 bytes"));  // raw, float32 values, matrix
+    EXPECT_THAT(e.what(), HasSubstr("command line: memory_budget_gib = 0.0005"));
+  }
+  apply_overrides(c, {"memory_budget_gib=0.002"});
+  EXPECT_EQ(load_data(c).size(), 1000);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrainOptionsFromConfig, BatchCountsThatWouldOverflowAreRefused) {
+  // train.batch_size = 2^63 - 1 made the batch count overflow to 0: a run that trained nothing
+  // wrote a model.
+  Config c;
+  apply_overrides(c, {"train.batch_size=9223372036854775807"});
+  EXPECT_THAT(config_error([&] { train_options(c); }), HasSubstr("command line: key 'train.batch_size'"));
+  apply_overrides(c, {"train.batch_size=1", "train.samples_per_epoch=4611686018427387904"});
+  EXPECT_THAT(config_error([&] { train_options(c); }), HasSubstr("key 'train.samples_per_epoch'"));
+  apply_overrides(c, {"train.batch_size=4611686018427387904", "train.samples_per_epoch=0"});
+  EXPECT_EQ(train_options(c).batch_size, std::int64_t{1} << 62);  // one batch of everything
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // IDX readers: plain and gzipped files of every value type, labels, and each malformed case
-// (magic, type, dimensions, truncation, gzip corruption, size limit), plus the real
+// (magic, type, dimensions, truncation, gzip corruption and trailing bytes, memory budget), plus the real
 // Fashion-MNIST files when the system has them.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -159,13 +159,56 @@ TEST(IdxTest, RejectsBadMagicTypeAndDimensions) {
   check(make_idx(0x08, {1, 2}, "\x01\x02\x03"), "unexpected data");
 }
 
-TEST(IdxTest, RefusesHeadersOverSixteenGiBBeforeAllocating) {
+TEST(IdxTest, RefusesHeadersOverTheBudgetBeforeAllocating) {
   const fs::path dir = test_dir();
+  const MemoryBudget budget(std::uint64_t{64} << 20, "a test budget");
+  // (4e9)^3 float64 values: the product saturates instead of wrapping.
   write_plain(dir / "huge.idx", make_idx(0x0E, {4000000000u, 4000000000u, 4000000000u}, "tiny"));
-  expect_error<FormatError>([&] { read_idx((dir / "huge.idx").string()); }, {"huge.idx", "16 GiB"});
-  // Just under the limit in a gzip: the reader must stop at the real data, not allocate 15 GiB.
+  expect_error<FormatError>([&] { read_idx((dir / "huge.idx").string(), "", budget); },
+                            {"huge.idx", "4000000000 x 4000000000 x 4000000000 float64", "more than 2^64 bytes",
+                             "memory budget of 64.0 MiB"});
+  // A gzip bomb: 12 GB of zeros declared, 100 bytes there; refused before inflating anything.
+  // What is held: the float32 values and one 16 MiB chunk of raw bytes.
   write_gz(dir / "big.idx.gz", make_idx(0x08, {60000, 200000}, std::string(100, '\0')));
-  expect_error<FormatError>([&] { read_idx((dir / "big.idx.gz").string()); }, {"big.idx.gz: truncated"});
+  expect_error<FormatError>([&] { read_idx((dir / "big.idx.gz").string(), "", budget); },
+                            {"big.idx.gz", "60000 x 200000 ubyte", "needs 48016777216 bytes", "a test budget"});
+  // 10 x 10 x 10 ubyte images: their 4000 bytes of float32 and a chunk of all 1000 raw bytes.
+  write_plain(dir / "small.idx", make_idx(0x08, {10, 10, 10}, std::string(1000, '\1')));
+  expect_error<FormatError>([&] { read_idx((dir / "small.idx").string(), "", MemoryBudget(4999, "b")); },
+                            {"small.idx", "needs 5000 bytes"});
+  EXPECT_EQ(read_idx((dir / "small.idx").string(), "", MemoryBudget(5000, "b")).size(), 10);
+}
+
+TEST(IdxTest, GzipInflatesOnlyWhatExistsUpToTheDeclaredSize) {
+  // Within the budget, a header declaring more than the stream holds is a truncation found while
+  // inflating (memory grows with the real data), and a stream holding more is refused one byte
+  // past the declared size.
+  const fs::path dir = test_dir();
+  write_gz(dir / "short.idx.gz", make_idx(0x08, {1000, 1000}, std::string(100, '\0')));
+  expect_error<FormatError>([&] { read_idx((dir / "short.idx.gz").string()); },
+                            {"short.idx.gz: truncated", "1000 x 1000 bytes", "only 100 remain"});
+  write_gz(dir / "long.idx.gz", make_idx(0x08, {2, 2}, std::string(1 << 20, '\0')));
+  expect_error<FormatError>([&] { read_idx((dir / "long.idx.gz").string()); },
+                            {"long.idx.gz", "unexpected data after the 2 x 2 declared values"});
+}
+
+TEST(IdxTest, BytesAfterTheGzipStreamAreAnError) {
+  // zlib's gzread ignores them; simmatch used to read such a file as if they were not there.
+  const fs::path dir = test_dir();
+  write_gz(dir / "ok.idx.gz", images_idx());
+  const std::string gz = read_all(dir / "ok.idx.gz");
+  write_plain(dir / "junk.idx.gz", gz + "trailing garbage");
+  expect_error<FormatError>([&] { read_idx((dir / "junk.idx.gz").string()); },
+                            {"junk.idx.gz", "unexpected bytes after the gzip stream", "offset " + std::to_string(gz.size())});
+  write_plain(dir / "zeros.idx.gz", gz + std::string(3, '\0'));
+  EXPECT_THROW(read_idx((dir / "zeros.idx.gz").string()), FormatError);
+  // Several gzip members one after the other (`cat a.gz b.gz`) are one valid stream.
+  const std::string whole = images_idx();
+  write_gz(dir / "a.gz", whole.substr(0, 10));
+  write_gz(dir / "b.gz", whole.substr(10));
+  write_plain(dir / "two.idx.gz", read_all(dir / "a.gz") + read_all(dir / "b.gz"));
+  write_gz(dir / "labels.idx.gz", labels_idx());
+  expect_images(read_idx((dir / "two.idx.gz").string(), (dir / "labels.idx.gz").string()));
 }
 
 TEST(IdxTest, CorruptGzipIsAFormatError) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
@@ -111,6 +112,21 @@ TEST(MnistJsonTest, MalformedFilesNameTheFile) {
   check("{}", "no \"data\" array");
   fs::remove(seven);
   expect_error<IoError>([&] { read_mnist_json(dir.string(), MnistSplit::all); }, {"7.json"});
+}
+
+TEST(MnistJsonTest, FilesOverTheBudgetAreRefusedWhileReading) {
+  // Parsing holds a file's text and up to one float per two bytes of it: three times its size.
+  const fs::path dir = test_dir();
+  write_digits(dir);
+  const auto size = static_cast<std::uint64_t>(fs::file_size(dir / "0.json"));
+  expect_error<IoError>([&] { read_mnist_json(dir.string(), MnistSplit::all, 0, MemoryBudget(3 * size - 1, "t")); },
+                        {(dir / "0.json").string(), "larger than", "a third of the memory budget of"});
+  // The budget covers every digit read and the images chosen from them, not each file alone.
+  std::uint64_t total = 0;
+  for (int d = 0; d < 10; ++d) total += fs::file_size(dir / (std::to_string(d) + ".json"));
+  expect_error<Error>([&] { read_mnist_json(dir.string(), MnistSplit::all, 0, MemoryBudget(3 * size + 100, "t")); },
+                      {"memory budget"});
+  EXPECT_EQ(read_mnist_json(dir.string(), MnistSplit::all, 0, MemoryBudget(3 * total, "t")).size(), 75);
 }
 
 TEST(MnistJsonTest, ReadsTheRealPackage) {

@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <zip.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -279,6 +283,71 @@ TEST(ModelIoTest, BadNetworkDescriptionIsNamed) {
   expect_broken([](auto& a) { edit_network(a, [](auto& n) { n["layers"][1]["grid"] = {2, 2, 1}; }); },
                 {"layer 2", "inconsistent"});
   expect_broken([](auto& a) { a["config"] = NpyArray::from_bytes("[1, 2"); }, {"'config'", "invalid JSON"});
+}
+
+TEST(ModelIoTest, NonFiniteWeightsAndConstantsAreNamedWithTheFirstEntry) {
+  // Such a model used to load, and encode wrote NaN activities with exit status 0.
+  const auto set = [](std::map<std::string, NpyArray>& a, const std::string& key, std::size_t k, double v) {
+    NpyArray& array = a.at(key);
+    if (array.dtype == "<f4") {
+      const float f = static_cast<float>(v);
+      std::memcpy(array.bytes.data() + k * sizeof(float), &f, sizeof(float));
+    } else {
+      std::memcpy(array.bytes.data() + k * sizeof(double), &v, sizeof(double));
+    }
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  expect_broken([&](auto& a) {
+                  set(a, "W1_data", 5, nan);
+                  set(a, "W1_data", 7, nan);
+                },
+                {"'W1_data'", "entry 5 is nan", "weights must be finite"});
+  expect_broken([&](auto& a) { set(a, "L2_data", 3, -inf); }, {"'L2_data'", "entry 3 is -inf"});
+  expect_broken([&](auto& a) { set(a, "CW1_data", 2, inf); }, {"'CW1_data'", "entry 2 is inf", "constants must be finite"});
+  expect_broken([&](auto& a) { set(a, "CL1_data", 0, nan); }, {"'CL1_data'", "entry 0 is nan"});
+}
+
+TEST(ModelIoTest, Float64WeightsBeyondFloat32AreRefusedWhenLoadedAsFloat32) {
+  const fs::path dir = test_dir();
+  Network<double> network = two_layer_network<double>();
+  network.layer(1).W().valuePtr()[4] = 1e300;
+  const std::string path = (dir / "big.npz").string();
+  save_model(path, network, kConfig);
+  EXPECT_EQ(load_model<double>(path).network.layer(1).W().valuePtr()[4], 1e300);
+  expect_error<FormatError>([&] { load_model<float>(path); }, {path, "'W2_data'", "entry 4", "not finite in float32"});
+}
+
+TEST(ModelIoTest, GridProductsAreCheckedInsteadOfWrapping) {
+  // [2^62 + 8, 4, 1] holds 2^64 + 32 neurons, which wrapped to layer 1's 32 and loaded.
+  expect_broken(
+      [](auto& a) {
+        edit_network(a, [](auto& n) { n["layers"][0]["grid"] = {(std::uint64_t{1} << 62) + 8, 4, 1}; });
+      },
+      {"'network'", "layer 1", "\"grid\" [4611686018427387912, 4, 1]", "more than 2147483647 neurons"});
+}
+
+TEST(ModelIoTest, EntriesOtherThanTheModelsAreNotDecompressed) {
+  // A deflate bomb of 32 MiB (32 KiB on disk) beside the model's arrays, never used: loading the
+  // model under a 4 MiB budget succeeds only if the bomb is left alone.
+  const fs::path dir = test_dir();
+  const std::string path = (dir / "m.npz").string();
+  save_model(path, two_layer_network<float>(), kConfig);
+  const std::vector<float> zeros(std::size_t{8} << 20, 0.0f);
+  const std::string bomb = serialize_npy(NpyArray::from_floats(zeros.data(), {static_cast<Index>(zeros.size())}));
+  int code = 0;
+  zip_t* za = zip_open(path.c_str(), 0, &code);
+  ASSERT_NE(za, nullptr);
+  const zip_int64_t index = zip_file_add(za, "junk.npy", zip_source_buffer(za, bomb.data(), bomb.size(), 0), 0);
+  ASSERT_GE(index, 0);
+  ASSERT_EQ(zip_set_file_compression(za, static_cast<zip_uint64_t>(index), ZIP_CM_DEFLATE, 9), 0);
+  ASSERT_EQ(zip_close(za), 0);
+  ASSERT_LT(fs::file_size(path), std::uintmax_t{1} << 20);
+  const MemoryBudget budget(std::uint64_t{4} << 20, "a test budget");
+  const LoadedModel<float> model = load_model<float>(path, budget);
+  EXPECT_TRUE(same_bytes(model.network.layer(0).W(), two_layer_network<float>().layer(0).W()));
+  EXPECT_EQ(model_precision(path, budget), "float32");
+  expect_error<FormatError>([&] { read_npz(path, budget); }, {path, "'junk.npy'", "memory budget"});
 }
 
 TEST(ModelIoTest, FilesThatAreNotModels) {

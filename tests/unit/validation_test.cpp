@@ -144,10 +144,17 @@ TEST(ValidationTest, FuzzNpyEmptyArraysWithHugeDimensionsAreRefused) {
   std::string header = dict + std::string(64 - (10 + dict.size() + 1) % 64, ' ') + "\n";
   const std::string bytes = std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size() & 0xff) +
                             static_cast<char>(header.size() >> 8) + header;
-  expect_error<FormatError>([&] { parse_npy(bytes, "empty.npy"); }, {"empty.npy", "16 GiB limit"});
+  expect_error<FormatError>([&] { parse_npy(bytes, "empty.npy"); }, {"empty.npy", "exceeds 2^62 bytes"});
   const fs::path dir = test_dir();
   write_bytes(dir / "empty.npy", bytes);
-  expect_error<FormatError>([&] { read_npy_dataset((dir / "empty.npy").string()); }, {"empty.npy", "16 GiB limit"});
+  expect_error<FormatError>([&] { read_npy_dataset((dir / "empty.npy").string()); }, {"empty.npy", "exceeds 2^62 bytes"});
+  // Within 2^62 bytes, one sample of 2^50 values is still more than any budget holds.
+  const std::string big = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1073741824, 1048576), }";
+  header = big + std::string(64 - (10 + big.size() + 1) % 64, ' ') + "\n";
+  write_bytes(dir / "big.npy", std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(header.size() & 0xff) +
+                                   static_cast<char>(header.size() >> 8) + header);
+  expect_error<FormatError>([&] { read_npy_dataset((dir / "big.npy").string(), "", MemoryBudget(1 << 30, "t")); },
+                            {"big.npy", "1125899906842624 values", "memory budget"});
   // An empty data set of sensible shape is still read (and refused later for having no samples).
   const float none[1] = {0};
   write_npy((dir / "ok.npy").string(), NpyArray::from_floats(none, {0, 4}));

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 
 #include "simmatch/error.hpp"
-#include "simmatch/npy.hpp"
+#include "simmatch/files.hpp"
 
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
@@ -34,14 +34,30 @@ bool is_image_name(const std::filesystem::path& path) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".pgm" || ext == ".ppm";
 }
 
+// An upper bound of what decoding holds per image: stb_image's decompressed rows (up to 16 bits
+// per channel), its image, the grayscale conversion, and our float32 copy.
+std::uint64_t decoded_bytes(int w, int h, int channels) {
+  const auto pixels = saturating_mul(static_cast<std::uint64_t>(std::max(w, 0)), static_cast<std::uint64_t>(std::max(h, 0)));
+  return saturating_mul(pixels, 4 * static_cast<std::uint64_t>(std::max(channels, 1)) + 1 + sizeof(float));
+}
+
 }  // namespace
 
-GrayImage read_gray_image(const std::string& path) {
-  const std::string bytes = read_file(path);
+GrayImage read_gray_image(const std::string& path, const MemoryBudget& budget) {
+  const std::string bytes = read_file(path, budget.bytes(), budget.describe());
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     throw FormatError(fmt::format("{}: image file too large", path));
   }
+  // The size the image declares, before stb_image allocates for it: a 100-byte PNG may claim
+  // 16384 x 16384 pixels.
   int w = 0, h = 0, channels = 0;
+  if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h,
+                            &channels) == 0) {
+    throw FormatError(fmt::format("{}: not a readable image ({})", path, stbi_failure_reason()));
+  }
+  budget.minus(bytes.size()).require<FormatError>(decoded_bytes(w, h, channels),
+                                                  fmt::format("{}: a {} x {} image of {} channel(s) decoded", path, w,
+                                                              h, channels));
   unsigned char* data = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
                                               &w, &h, &channels, 1);
   if (data == nullptr) throw FormatError(fmt::format("{}: not a readable image ({})", path, stbi_failure_reason()));
@@ -81,18 +97,27 @@ GrayImage downsample(const GrayImage& image, Index factor) {
 }
 
 Dataset image_patches(const std::vector<std::string>& files, const PatchOptions& options,
-                      std::vector<std::string>* skipped) {
+                      std::vector<std::string>* skipped, const MemoryBudget& budget) {
   if (options.height < 1 || options.width < 1 || options.count < 1) {
     throw ConfigError(fmt::format("patches: size {} x {} and count {} must be positive", options.height, options.width,
                                   options.count));
   }
+  // The patches matrix, known before any image is read.
+  const std::uint64_t patch_bytes = saturating_mul(
+      saturating_mul(static_cast<std::uint64_t>(options.height), static_cast<std::uint64_t>(options.width)),
+      saturating_mul(static_cast<std::uint64_t>(options.count), sizeof(float)));
+  budget.require<ConfigError>(saturating_add(patch_bytes, saturating_mul(static_cast<std::uint64_t>(options.count),
+                                                                        sizeof(int))),
+                              fmt::format("patches: {} patches of {} x {} pixels", options.count, options.height,
+                                          options.width));
+  std::uint64_t held = patch_bytes;  // the images kept so far, and the patches to come
   std::vector<GrayImage> images;
   std::vector<int> source;
   std::vector<double> positions;
   for (std::size_t f = 0; f < files.size(); ++f) {
     GrayImage image;
     try {
-      image = downsample(read_gray_image(files[f]), options.downsample);
+      image = downsample(read_gray_image(files[f], budget.minus(held)), options.downsample);
     } catch (const FormatError&) {
       if (!options.skip_unreadable) throw;
       if (skipped != nullptr) skipped->push_back(files[f]);
@@ -100,6 +125,7 @@ Dataset image_patches(const std::vector<std::string>& files, const PatchOptions&
     }
     if (image.height() < options.height || image.width() < options.width) continue;
     positions.push_back(static_cast<double>((image.height() - options.height + 1) * (image.width() - options.width + 1)));
+    held = saturating_add(held, static_cast<std::uint64_t>(image.pixels.size()) * sizeof(float));
     images.push_back(std::move(image));
     source.push_back(static_cast<int>(f));
   }

@@ -1,0 +1,25 @@
+// Whole-file I/O shared by every reader and writer: bounded reads (devices and pipes included) and
+// atomic writes (a temporary file in the same folder, fsync, rename).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace simmatch {
+
+/// The whole file as bytes. The limit is enforced while reading, so a device or pipe that never
+/// ends (/dev/zero, /dev/stdin) is refused as fast as a large file: IoError naming the path and
+/// `limit_text` (e.g. "the 1.0 MiB limit of config files") when it holds more than `max_bytes`,
+/// and when it cannot be opened or read.
+std::string read_file(const std::string& path, std::uint64_t max_bytes, const std::string& limit_text);
+/// read_file under MemoryBudget::from_environment().
+std::string read_file(const std::string& path);
+
+/// Writes `contents` to `path` atomically (temp file in the same folder, fsync, rename): readers
+/// see the old file or the new one, never a mix. On failure (IoError naming the path) the
+/// temporary file is removed and `path` is left as it was. The temporary file is named
+/// `<name>.tmp-<pid>-<n>-<random>`, with `<name>` shortened when needed so that the temporary
+/// name stays within the file system's NAME_MAX: any legal target name can be written.
+void write_file_atomically(const std::string& path, const std::string& contents);
+
+}  // namespace simmatch
