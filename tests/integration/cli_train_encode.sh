@@ -24,12 +24,13 @@ if have_python; then
   "$PYTHON" - "$RUN/metrics.jsonl" <<'PY' && pass "metrics are valid JSON, cost decreases" || fail "metrics check"
 import json, math, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-keys = ["epoch", "learning_rate", "cost", "mean_iterations", "converged_fraction", "samples", "skipped",
-        "seconds", "samples_per_second"]
+keys = ["epoch", "learning_rate", "cost", "mean_iterations", "converged_fraction", "continued_fraction",
+        "followed_fraction", "samples", "skipped", "seconds", "samples_per_second"]
 for i, row in enumerate(rows):
     assert list(row) == keys, row
     assert row["epoch"] == i + 1 and row["samples"] == 200 and row["skipped"] == 0, row
     assert 0 <= row["converged_fraction"] <= 1 and row["seconds"] > 0, row
+    assert 0 <= row["continued_fraction"] + row["followed_fraction"] <= 1, row
     assert all(isinstance(row[k], (int, float)) and math.isfinite(row[k]) for k in keys), row
 assert rows[-1]["cost"] < rows[0]["cost"], [r["cost"] for r in rows]
 assert rows[-1]["learning_rate"] < rows[0]["learning_rate"]

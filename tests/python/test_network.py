@@ -154,7 +154,8 @@ class FitTransformTest(unittest.TestCase):
         self.assertEqual(net.epochs_trained_, 2)
         self.assertEqual([m["epoch"] for m in seen], [1, 2])
         self.assertEqual(set(seen[0]), {"epoch", "learning_rate", "cost", "mean_iterations", "converged_fraction",
-                                        "samples", "skipped", "seconds", "samples_per_second"})
+                                        "continued_fraction", "followed_fraction", "samples", "skipped", "seconds",
+                                        "samples_per_second"})
 
     def test_callback_may_use_the_network(self):
         # The callback runs between epochs without the network's lock: no deadlock.

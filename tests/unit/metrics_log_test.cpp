@@ -21,6 +21,8 @@ EpochMetrics sample_metrics(int epoch) {
   m.cost = 0.125 * epoch;
   m.mean_iterations = 31.5;
   m.converged_fraction = 0.75;
+  m.continued_fraction = 0.25;
+  m.followed_fraction = 0.125;
   m.samples = 200;
   m.skipped = 2;
   m.seconds = 1.5;
@@ -35,7 +37,8 @@ TEST(MetricsLogTest, LinesHaveTheLogsKeysInOrderAndNullForMissingValues) {
   m.cost = std::numeric_limits<double>::quiet_NaN();
   EXPECT_EQ(metrics_line(m),
             "{\"epoch\":3,\"learning_rate\":0.0016666666666666668,\"cost\":null,\"mean_iterations\":31.5,"
-            "\"converged_fraction\":0.75,\"samples\":200,\"skipped\":2,\"seconds\":1.5,"
+            "\"converged_fraction\":0.75,\"continued_fraction\":0.25,\"followed_fraction\":0.125,\"samples\":200,"
+            "\"skipped\":2,\"seconds\":1.5,"
             "\"samples_per_second\":133.33333333333334}\n");
 }
 
@@ -95,4 +98,16 @@ TEST(ProgressTest, TheMeterReportsAtMostEveryIntervalAndAlwaysAtTheEpochsEnd) {
   ASSERT_TRUE(p);
   EXPECT_EQ(progress_line(*p).rfind("epoch 2/3: 25/100 samples (25%), ", 0), 0u) << progress_line(*p);
   EXPECT_EQ(progress_bar(*p).rfind("epoch 2/3 [########----------------------] 25/100 ", 0), 0u) << progress_bar(*p);
+}
+
+// Logs written before the solver reported its paths read back with every sample gone directly.
+TEST(MetricsLogTest, LogsWithoutSolverPathsReadAsDirect) {
+  const std::string old =
+      "{\"epoch\":1,\"learning_rate\":0.005,\"cost\":-1.5,\"mean_iterations\":9.5,\"converged_fraction\":1.0,"
+      "\"samples\":200,\"skipped\":0,\"seconds\":1.5,\"samples_per_second\":133.3}\n";
+  const std::vector<EpochMetrics> read = parse_metrics_log(old, "old.jsonl");
+  ASSERT_EQ(read.size(), 1u);
+  EXPECT_EQ(read[0].continued_fraction, 0.0);
+  EXPECT_EQ(read[0].followed_fraction, 0.0);
+  EXPECT_EQ(read[0].mean_iterations, 9.5);
 }
