@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include "core/block_newton.hpp"
+#include "core/energy_hessian.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
@@ -129,6 +130,7 @@ void run_bench(const BenchArgs& args) {
   const Index nnz_w = net.layer(0).cw().nnz();
   const Index nnz_l = net.layer(0).cl().nnz();
   const std::string path = so.method == SolverMethod::euler ? ""
+                           : !detail::unique_fixed_point(net) ? " (fixed point not provably unique: Euler, then implicit steps)"
                            : !detail::newton_blocks_apply(net, so.newton_max_site) ? " (Anderson)"
                            : detail::largest_site(net) <= detail::kNewtonFirstSite
                                ? " (per-site Newton)"
@@ -172,6 +174,7 @@ void run_bench(const BenchArgs& args) {
       return idx;
     }());
   double encode_iters = 0;
+  Index encode_direct = 0;
   t0 = std::chrono::steady_clock::now();
   c0 = cpu_seconds();
   {
@@ -182,6 +185,7 @@ void run_bench(const BenchArgs& args) {
       fixed = FixedPoints<T>{};
       solver->solve(net, x, fixed);
       encode_iters += fixed.mean_iterations() * static_cast<double>(count);
+      encode_direct += fixed.path_count(SolverPath::direct);
     }
   }
   const double encode_s = seconds_since(t0);
@@ -205,6 +209,12 @@ void run_bench(const BenchArgs& args) {
              "{:.0f} samples per CPU-s)\n",
              encode_rate, enc.size(), encode_iters, flops_encode * encode_rate / 1e9,
              static_cast<double>(enc.size()) / std::max(encode_cpu, 1e-9));
+  // Which path the solver took (dynamics.hpp): straight to a provably unique fixed point, or along
+  // the trajectory where the trained network may have several.
+  const double train_direct = history.empty() ? 0.0 : 1.0 - history[0].continued_fraction - history[0].followed_fraction;
+  fmt::print("paths:  direct (unique fixed point) {:.1f}% of training and {:.1f}% of encoding samples; the rest along "
+             "the trajectory from rest\n",
+             100.0 * train_direct, 100.0 * static_cast<double>(encode_direct) / static_cast<double>(enc.size()));
   if (args.peak) fmt::print("peak:   {:>10.1f} GFLOP/s float32 GEMM (Eigen, {} threads)\n", measured_gemm_peak(), omp_get_max_threads());
   fmt::print("memory: {:>10.1f} MB peak RSS\n", static_cast<double>(usage.ru_maxrss) / 1024.0);
 }
