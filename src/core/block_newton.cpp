@@ -262,11 +262,6 @@ bool newton_blocks_apply(const Network<T>& network, Index max_site) {
   if (network.num_layers() > 1 && network.gamma() != 0.0) return false;
   for (Index p = 0; p < network.num_layers(); ++p) {
     const auto& layer = network.layer(p);
-    // Newton needs a smooth map: at the kinks of the ReLUs the Jacobian jumps, and in the -O1
-    // sanitizer build the ReLU cases reached a point 45-58 % away from Euler's. Those networks
-    // take the Anderson path, which is equivalent for every activation.
-    const ActivationKind kind = layer.activation().kind();
-    if (kind != ActivationKind::tanh && kind != ActivationKind::linear) return false;
     if (!lateral_block_diagonal(layer.L(), layer.grid().channels, max_site)) return false;
   }
   return true;
