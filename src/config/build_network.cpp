@@ -245,7 +245,18 @@ Network<T> build_network(const Config& config, const Grid& input_shape) {
   return network;
 }
 
+template <typename T>
+Network<T> reference_network(Index neurons_per_site, std::uint64_t seed) {
+  Config config;
+  config.source = "the reference network";
+  config.layers.at(0).neurons_per_site = neurons_per_site;
+  config.seed = seed;
+  return build_network<T>(config, Grid{28, 28, 1});
+}
+
 template Network<float> build_network<float>(const Config&, const Grid&);
 template Network<double> build_network<double>(const Config&, const Grid&);
+template Network<float> reference_network<float>(Index, std::uint64_t);
+template Network<double> reference_network<double>(Index, std::uint64_t);
 
 }  // namespace simmatch

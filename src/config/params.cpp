@@ -16,8 +16,11 @@ constexpr Check positive{Op::greater, 0, std::nullopt, false};
 constexpr Check non_negative{Op::greater_equal, 0, std::nullopt, false};
 constexpr Check at_least_one{Op::greater_equal, 1, std::nullopt, false};
 const Check non_empty{Op::none, 0, std::nullopt, true};
-const Check count{Op::greater_equal, 0, 1e9, false};  // stored in an int
-const Check count_from_one{Op::greater_equal, 1, 1e9, false};
+// Counts stored in an int (train.epochs, solver.max_steps) stay far below INT_MAX.
+constexpr double kIntCountMax = 1e9;
+const Check epochs{Op::greater_equal, kMinEpochs, kIntCountMax, false};
+const Check count_from_one{Op::greater_equal, 1, kIntCountMax, false};
+constexpr Check batch_size{Op::greater_equal, static_cast<double>(kMinBatchSize), std::nullopt, false};
 constexpr Check none{};
 
 std::string check_text(const Check& check) {
@@ -37,6 +40,16 @@ json to_json(const Field& field) {
 template <typename Field>
 void from_json_value(Field& field, const json& value) {
   field = value.get<Field>();
+}
+
+// Choices held as the library's enums are read and written by name.
+json to_json(SolverMethod method) { return solver_method_name(method); }
+void from_json_value(SolverMethod& method, const json& value) {
+  method = solver_method_from_name(value.get<std::string>());
+}
+json to_json(FailurePolicy policy) { return failure_policy_name(policy); }
+void from_json_value(FailurePolicy& policy, const json& value) {
+  policy = failure_policy_from_name(value.get<std::string>());
 }
 
 // A global parameter bound to a field through `ref`, a generic lambda (auto& config) -> auto&.
@@ -163,16 +176,9 @@ std::vector<Param> make_table() {
                         "connections).",
                         [](auto& l) -> auto& { return l.cl_file; }));
   // solver
-  {
-    Param method = global("solver.method", C, solver_method_name(solver.method),
-                          "Fixed-point solver of eq. 15: `euler` (reference schedule) or `fast`.",
-                          [](auto& c) -> auto& { return c.solver.method; }, none, {"euler", "fast"});
-    method.get = [](const Config& c, std::size_t) { return json(solver_method_name(c.solver.method)); };
-    method.set = [](Config& c, std::size_t, const json& v) {
-      c.solver.method = solver_method_from_name(v.get<std::string>());
-    };
-    t.push_back(std::move(method));
-  }
+  t.push_back(global("solver.method", C, solver_method_name(solver.method),
+                     "Fixed-point solver of eq. 15: `euler` (reference schedule) or `fast`.",
+                     [](auto& c) -> auto& { return c.solver.method; }, none, {"euler", "fast"}));
   t.push_back(global("solver.tolerance", R, solver.tolerance,
                      "Stop a sample at the first state whose residual of eq. 15, ||du/ds|| / ||u|| = ||g(u) - u|| / ||u||, "
                      "is <= tolerance in every layer (every solver). 0 = the method's default: 1e-4 for `euler` (the "
@@ -197,7 +203,7 @@ std::vector<Param> make_table() {
   t.push_back(global("solver.anderson_depth", I, solver.anderson_depth,
                      "`fast` solver: Anderson history depth (0 = plain damped iteration).",
                      [](auto& c) -> auto& { return c.solver.anderson_depth; },
-                     Check{Op::greater_equal, 0, 8, false}));
+                     Check{Op::greater_equal, 0, kMaxAndersonDepth, false}));
   t.push_back(global("solver.anderson_mixing", R, solver.anderson_mixing, "`fast` solver: Anderson mixing beta.",
                      [](auto& c) -> auto& { return c.solver.anderson_mixing; }, Check{Op::greater, 0, 1, false}));
   t.push_back(global("solver.anderson_restart", R, solver.anderson_restart,
@@ -207,16 +213,16 @@ std::vector<Param> make_table() {
                      "`fast` solver: per-site Newton for lateral structure within sites of at most this many neurons "
                      "(no feedback); larger sites use Anderson; 0 = always Anderson.",
                      [](auto& c) -> auto& { return c.solver.newton_max_site; },
-                     Check{Op::greater_equal, 0, 256, false}));
+                     Check{Op::greater_equal, 0, kMaxNewtonSite, false}));
   // train
   t.push_back(global("train.epochs", I, train.epochs, "Number of epochs.",
-                     [](auto& c) -> auto& { return c.train.epochs; }, count));
+                     [](auto& c) -> auto& { return c.train.epochs; }, epochs));
   t.push_back(global("train.samples_per_epoch", I, train.samples_per_epoch,
                      "Samples per epoch (0 = the whole data set); epochs walk seeded permutations of the data.",
                      [](auto& c) -> auto& { return c.train.samples_per_epoch; }, non_negative));
   t.push_back(global("train.batch_size", I, train.batch_size,
                      "Samples per weight update (1 = the exact online rule of eq. 17).",
-                     [](auto& c) -> auto& { return c.train.batch_size; }, at_least_one));
+                     [](auto& c) -> auto& { return c.train.batch_size; }, batch_size));
   t.push_back(global("train.eta", R, train.schedule.initial(), "Initial learning rate.",
                      [](auto& c) -> auto& { return c.train.eta; }, positive));
   t.push_back(global("train.schedule", C, train.schedule.is_constant() ? "constant" : "inverse",

@@ -65,6 +65,32 @@ TEST(Config, DefaultsAreTheReferenceAndTheCoreDefaults) {
   EXPECT_NO_THROW(validate_config(c));
 }
 
+TEST(Config, TheReferenceNetworkIsTheOneTheBenchmarksMeasure) {
+  // bench/kernels_bench.cpp and `simmatch bench` take reference_network(); it must stay the layer
+  // they built by hand before (docs/performance.md's figures are of that network).
+  for (const Index nps : {Index{1}, Index{4}, Index{16}}) {
+    const Grid input{28, 28, 1};
+    const Grid out = Structure::local2d_output(input, 2, nps);
+    std::vector<Layer<float>> layers;
+    layers.emplace_back(Structure::local2d(input, 2, 4.0, nps),
+                        Structure::lateral2d(Grid{out.height, out.width, nps}, 0.0), Activation::tanh(), out);
+    Network<float> by_hand(input.size(), std::move(layers), 0.0);
+    by_hand.initialise(7);
+    const Network<float> reference = reference_network<float>(nps, 7);
+    ASSERT_EQ(reference.num_layers(), 1);
+    const Layer<float>& a = reference.layer(0);
+    const Layer<float>& b = by_hand.layer(0);
+    EXPECT_EQ(reference.gamma(), by_hand.gamma());
+    EXPECT_EQ(reference.input_size(), by_hand.input_size());
+    EXPECT_EQ(a.activation(), b.activation());
+    EXPECT_EQ(a.grid().height, b.grid().height);
+    EXPECT_EQ(a.grid().width, b.grid().width);
+    EXPECT_EQ(a.grid().channels, b.grid().channels);
+    EXPECT_EQ(Eigen::MatrixXf(a.W()), Eigen::MatrixXf(b.W()));
+    EXPECT_EQ(Eigen::MatrixXf(a.L()), Eigen::MatrixXf(b.L()));
+  }
+}
+
 TEST(Config, ParsesEveryKindOfValue) {
   const Config c = parse_config(R"(
 seed = 12
