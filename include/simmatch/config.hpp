@@ -171,9 +171,9 @@ Config config_from_json(const nlohmann::json& json, const std::string& what);
 template <typename T>
 Network<T> build_network(const Config& config, const Grid& input_shape);
 
-/// The reference network of THEORY.md, as the benchmarks measure it: the table's defaults (one
-/// local2d tanh layer, stride 2, radius 4, lateral radius 0, gamma 0) on a 28x28 input, with
-/// `neurons_per_site` neurons at each site, initialised with `seed`.
+/// The reference layer of docs/theory.md ("Reference defaults"), as the benchmarks measure it:
+/// the table's defaults (one local2d tanh layer, stride 2, radius 4, lateral radius 0, gamma 0) on
+/// a 28x28 input, with `neurons_per_site` neurons at each site, initialised with `seed`.
 template <typename T>
 Network<T> reference_network(Index neurons_per_site, std::uint64_t seed);
 
