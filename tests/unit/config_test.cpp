@@ -65,23 +65,21 @@ TEST(Config, DefaultsAreTheReferenceAndTheCoreDefaults) {
   EXPECT_NO_THROW(validate_config(c));
 }
 
-TEST(Config, TheReferenceNetworkIsTheOneTheBenchmarksMeasure) {
-  // bench/kernels_bench.cpp and `simmatch bench` take reference_network(); it must stay the layer
-  // they built by hand before (docs/performance.md's figures are of that network).
+TEST(Config, TheReferenceNetworkIsTheOneTheDefaultsBuild) {
+  // bench/kernels_bench.cpp and `simmatch bench` measure reference_network(); it must be the
+  // network the parameter table's defaults describe (docs/theory.md, "Reference defaults"), weight
+  // for weight, at any number of neurons per site.
   for (const Index nps : {Index{1}, Index{4}, Index{16}}) {
-    const Grid input{28, 28, 1};
-    const Grid out = Structure::local2d_output(input, 2, nps);
-    std::vector<Layer<float>> layers;
-    layers.emplace_back(Structure::local2d(input, 2, 4.0, nps),
-                        Structure::lateral2d(Grid{out.height, out.width, nps}, 0.0), Activation::tanh(), out);
-    Network<float> by_hand(input.size(), std::move(layers), 0.0);
-    by_hand.initialise(7);
+    Config config;
+    config.layers.at(0).neurons_per_site = nps;
+    config.seed = 7;
+    const Network<float> from_defaults = build_network<float>(config, Grid{28, 28, 1});
     const Network<float> reference = reference_network<float>(nps, 7);
-    ASSERT_EQ(reference.num_layers(), 1);
+    ASSERT_EQ(reference.num_layers(), from_defaults.num_layers());
     const Layer<float>& a = reference.layer(0);
-    const Layer<float>& b = by_hand.layer(0);
-    EXPECT_EQ(reference.gamma(), by_hand.gamma());
-    EXPECT_EQ(reference.input_size(), by_hand.input_size());
+    const Layer<float>& b = from_defaults.layer(0);
+    EXPECT_EQ(reference.gamma(), from_defaults.gamma());
+    EXPECT_EQ(reference.input_size(), from_defaults.input_size());
     EXPECT_EQ(a.activation(), b.activation());
     EXPECT_EQ(a.grid().height, b.grid().height);
     EXPECT_EQ(a.grid().width, b.grid().width);
