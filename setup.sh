@@ -16,7 +16,7 @@ APT_PACKAGES=(
   pybind11-dev python3-pybind11 python3-dev python3-numpy python3-matplotlib python3-skimage
   python3-sklearn python3-pandas python3-setuptools python3-wheel python3-venv python3-pip
   libopenmpi-dev openmpi-bin libgtest-dev libgmock-dev libbenchmark-dev libstb-dev
-  dataset-fashion-mnist clang libomp-dev
+  dataset-fashion-mnist clang clang-tidy libomp-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/batch_kernel.hpp"
+#include "simmatch/config.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/learning.hpp"
 
@@ -15,13 +16,7 @@ namespace simmatch {
 namespace {
 
 Network<float> reference_layer(Index nps) {
-  const Grid input{28, 28, 1};
-  const Grid out = Structure::local2d_output(input, 2, nps);
-  std::vector<Layer<float>> layers;
-  layers.emplace_back(Structure::local2d(input, 2, 4.0, nps), Structure::lateral2d(Grid{out.height, out.width, nps}, 0.0),
-                      Activation::tanh(), out);
-  Network<float> net(input.size(), std::move(layers), 0.0);
-  net.initialise(1);
+  Network<float> net = reference_network<float>(nps, 1);
   // A lateral matrix like a trained one: diagonal ~0.3 and small couplings, so the dynamics
   // take a realistic number of iterations instead of the identity's trivial few. The couplings'
   // spread shrinks as 1/sqrt(nps) (0.05 at 4 per site) so L stays positive definite: a site's

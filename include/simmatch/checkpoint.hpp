@@ -45,12 +45,8 @@ struct CheckpointState {
   std::string metrics_jsonl;
 };
 
-/// ConfigError naming train.epochs, train.samples_per_epoch and train.batch_size when the sample
-/// positions of a run, (epochs + 1) x per_epoch + batch_size, overflow Index.
-void check_sample_positions(const TrainOptions& options, Index per_epoch);
-
 /// The state of a run of `options` over `data` at `position`; checks the run with
-/// check_sample_positions first.
+/// check_sample_positions (trainer.hpp) first.
 CheckpointState checkpoint_state(const TrainOptions& options, const Dataset& data, const TrainPosition& position,
                                  const std::string& config_json = "{}");
 

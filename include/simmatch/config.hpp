@@ -18,63 +18,61 @@
 
 namespace simmatch {
 
-// Every field below is declared (default, doc, check) once, in the parameter table of
-// src/config/params.cpp; the constructors fill in the table's defaults. Relative paths are
-// resolved against the current working directory, not the config file's folder.
+// Every parameter is declared (default, doc, check) once, in the parameter table of
+// src/config/params.cpp: the fields below have no defaults of their own ({} only keeps a lone
+// struct initialised); Config's constructor fills in the table's. Fields that the library's own
+// option types already declare are held as those types (solver: SolverOptions, train: the
+// trainer's TrainLoopOptions), so each appears once in the code too. Relative paths are resolved
+// against the current working directory, not the config file's folder.
 
 struct DataConfig {
-  std::string format;   // data.format: mnist-json | idx | npy
-  std::string path;     // data.path
-  std::string labels;   // data.labels
-  std::string split;    // data.split: train | test | all (mnist-json)
-  Index limit = 0;      // data.limit
+  std::string format;  // data.format: mnist-json | idx | npy
+  std::string path;    // data.path
+  std::string labels;  // data.labels
+  std::string split;   // data.split: train | test | all (mnist-json)
+  Index limit{};       // data.limit
 };
 
 struct PreprocessConfig {
-  std::string scale;          // preprocess.scale: auto | none | byte
-  bool subtract_mean = true;  // preprocess.subtract_mean
+  std::string scale;    // preprocess.scale: auto | none | byte
+  bool subtract_mean{};  // preprocess.subtract_mean
 };
 
 struct NetworkConfig {
-  double gamma = 0;
+  double gamma{};
   std::string activation;
-  double gain = 1;
-  double clip = 1;
-  std::string precision;  // float32 | float64
+  double gain{};
+  double clip{};
+  std::string precision;  // float32 | float64: precision_from_name() (precision.hpp) reads it
 };
 
 /// One [[layers]] entry; keys "layers.<name>" (per-layer activation/gain/clip override the
-/// network's when set).
+/// network's when set). The constructor sets the table's per-layer defaults.
 struct LayerConfig {
   LayerConfig();
   std::string type;  // dense | local2d | file
-  Index neurons = 0;
-  Index stride = 1;
-  double radius = 0;
-  Index neurons_per_site = 1;
-  double lateral_radius = 0;
+  Index neurons{};
+  Index stride{};
+  double radius{};
+  Index neurons_per_site{};
+  double lateral_radius{};
   std::string activation;  // "" = network.activation
-  double gain = 0;         // 0 = network.gain
-  double clip = 0;         // 0 = network.clip
-  double eta_scale = 1;    // multiplier of this layer's learning rate
-  double cw_scale = 1;     // multiplier of every C^W constant of this layer
+  double gain{};           // 0 = network.gain
+  double clip{};           // 0 = network.clip
+  double eta_scale{};      // multiplier of this layer's learning rate
+  double cw_scale{};       // multiplier of every C^W constant of this layer
   std::string cw_file;
   std::string cl_file;
 };
 
-struct TrainConfig {
-  int epochs = 0;
-  Index samples_per_epoch = 0;
-  Index batch_size = 1;
-  double eta = 0;
-  std::string schedule;  // constant | inverse
-  double decay = 0;
-  double floor = 0;
-  Index cost_samples = 0;
-  bool shuffle = true;
-  Index checkpoint_every = 0;
-  std::string on_nan;             // stop | skip
-  std::string on_nonconvergence;  // stop | skip | keep
+/// [train]: the trainer's loop options as trainer.hpp declares them, and the learning-rate
+/// schedule as the table spells it; train_options() turns these into the trainer's
+/// LearningRateSchedule.
+struct TrainConfig : TrainLoopOptions {
+  double eta{};          // train.eta: initial learning rate
+  std::string schedule;  // train.schedule: constant | inverse
+  double decay{};        // train.decay (inverse)
+  double floor{};        // train.floor (inverse)
 };
 
 struct OutputConfig {
@@ -95,8 +93,8 @@ struct Config {
   SolverOptions solver;
   TrainConfig train;
   OutputConfig output;
-  std::uint64_t seed = 0;
-  double memory_budget_gib = 0;  // 0 = MemoryBudget::from_environment()
+  std::uint64_t seed{};
+  double memory_budget_gib{};  // 0 = MemoryBudget::from_environment()
   /// Where the config came from (file path, "command line", ...), used in error messages;
   /// not a parameter.
   std::string source = "defaults";
@@ -173,11 +171,19 @@ Config config_from_json(const nlohmann::json& json, const std::string& what);
 template <typename T>
 Network<T> build_network(const Config& config, const Grid& input_shape);
 
+/// The reference layer of docs/theory.md ("Reference defaults"), as the benchmarks measure it:
+/// the table's defaults (one local2d tanh layer, stride 2, radius 4, lateral radius 0, gamma 0) on
+/// a 28x28 input, with `neurons_per_site` neurons at each site, initialised with `seed`.
+template <typename T>
+Network<T> reference_network(Index neurons_per_site, std::uint64_t seed);
+
 /// The data set named by config.data, limited to data.limit samples and preprocessed
 /// (scale, subtract each sample's mean); checked for NaN/Inf.
 Dataset load_data(const Config& config);
 
-/// Trainer options from config.train and config.seed.
+/// Trainer options: config.train's loop options, its schedule, config.seed and the layers'
+/// eta_scale. ConfigError naming train.batch_size or train.samples_per_epoch when the sample
+/// positions would overflow (check_sample_positions, for the smallest epoch the data allow).
 TrainOptions train_options(const Config& config);
 
 /// The activation of layer p (per-layer override, else the network's).
@@ -191,5 +197,7 @@ std::vector<std::string> config_warnings(const Config& config);
 
 extern template Network<float> build_network<float>(const Config&, const Grid&);
 extern template Network<double> build_network<double>(const Config&, const Grid&);
+extern template Network<float> reference_network<float>(Index, std::uint64_t);
+extern template Network<double> reference_network<double>(Index, std::uint64_t);
 
 }  // namespace simmatch

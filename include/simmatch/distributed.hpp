@@ -1,11 +1,12 @@
-// Distributed runs: choosing the communicator (MPI under an MPI launcher, else one process), how
-// work is split across ranks, agreeing on failures, and sharded encoding gathered on rank 0.
+// Distributed runs (src/dist/): choosing the communicator (MPI under an MPI launcher, else one
+// process), how work is split across ranks, agreeing on failures, and sharded encoding on rank 0.
 #pragma once
 
 #include <cstdint>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -63,6 +64,13 @@ std::optional<RankFailure> first_failure(const Communicator& comm, std::exceptio
 /// when no rank failed; throws otherwise: the failing ranks their own error, the others an Error
 /// "stopped while <what>: rank r of N failed: <rank r's message>".
 void agree_on_failure(const Communicator& comm, const std::string& what, std::exception_ptr failure);
+
+/// One collective for a reduction and the news that must travel with it: sums `values` over the
+/// ranks in place and replaces each of `flags` by its OR over the ranks. The flags ride as extra
+/// 0/1 entries at the end of the same reduction, so a rank's failure or stop request reaches every
+/// rank in a collective they all make anyway, and none goes on to wait in a later one for a peer
+/// that has stopped. Every rank must pass as many values and flags. A no-op on one rank.
+void allreduce_sum_and_any(const Communicator& comm, std::vector<double>& values, std::span<bool> flags);
 
 /// The columns [first_col, first_col + mine.cols()) of a rows x total_cols matrix are held by this
 /// rank; returns the whole matrix on rank 0 (an empty matrix elsewhere). Every column must be held

@@ -59,6 +59,11 @@ struct SolverOptions {
 inline constexpr double kEulerTolerance = 1e-4;
 inline constexpr double kFastTolerance = 3e-7;
 
+/// Bounds of the fast solver's options (SolverOptions): the deepest Anderson history, which also
+/// sizes the small dense solve of the mixing step, and the largest site solved by per-site Newton.
+inline constexpr int kMaxAndersonDepth = 8;
+inline constexpr int kMaxNewtonSite = 256;
+
 /// How the fast solver reached a sample's fixed point (FixedPoints::path).
 enum class SolverPath : unsigned char {
   /// The fixed point is provably unique (the energy is strictly convex): accelerated from rest.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace simmatch {
 
@@ -21,5 +22,16 @@ std::string read_file(const std::string& path);
 /// `<name>.tmp-<pid>-<n>-<random>`, with `<name>` shortened when needed so that the temporary
 /// name stays within the file system's NAME_MAX: any legal target name can be written.
 void write_file_atomically(const std::string& path, const std::string& contents);
+
+/// A temporary file that write_file_atomically left behind (a write cut short by a kill).
+struct TemporaryFile {
+  std::string path;
+  long writer_pid = 0;  // the process that wrote it (from its name)
+};
+/// The temporary files next to `path` that write_file_atomically(path, ...) names, shortened
+/// names included, with the pid of their writer: any process's, finished or not. Files of other
+/// targets are not listed, even those whose name begins like `path`'s. Empty when the folder
+/// cannot be read.
+std::vector<TemporaryFile> temporary_files_of(const std::string& path);
 
 }  // namespace simmatch

@@ -10,6 +10,7 @@
 #include "simmatch/communicator.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/network.hpp"
 
@@ -24,15 +25,19 @@ enum class FailurePolicy {
 FailurePolicy failure_policy_from_name(const std::string& name);
 std::string failure_policy_name(FailurePolicy policy);
 
-struct TrainOptions {
+/// The smallest number of epochs a run may ask for (train.epochs): none.
+inline constexpr int kMinEpochs = 0;
+
+/// The options of the training loop that a config's [train] table sets as they are: declared
+/// here once, with the defaults the parameter table (src/config/params.cpp) states, and held by
+/// Config::train. Bounds: epochs >= kMinEpochs, batch_size >= kMinBatchSize, the counts >= 0.
+struct TrainLoopOptions {
   int epochs = 10;
   /// Samples per epoch; 0 = the whole data set. Epochs walk a stream of seeded permutations of
   /// the data set (a new permutation each time the data are exhausted).
   Index samples_per_epoch = 0;
   /// Global batch size; 1 is the exact online rule of eq. 17.
   Index batch_size = 1;
-  LearningRateSchedule schedule = LearningRateSchedule::inverse_decay(5e-3, 0.5, 1e-4);
-  std::uint64_t seed = 0;
   bool shuffle = true;
   /// Size of the fixed, seeded random subset of the data set on which the cost (eq. 11) is
   /// evaluated after each epoch (the whole set when larger); 0 disables it.
@@ -43,10 +48,23 @@ struct TrainOptions {
   FailurePolicy on_nonconvergence = FailurePolicy::keep;
   /// Call TrainCallbacks::on_checkpoint every this many batches (0 = only at epoch ends).
   Index checkpoint_every = 0;
+};
+
+/// Everything the Trainer needs: the loop options, and what a config spells elsewhere (the
+/// schedule as train.eta/schedule/decay/floor, the top-level seed, each layer's eta_scale), which
+/// train_options(config) assembles.
+struct TrainOptions : TrainLoopOptions {
+  LearningRateSchedule schedule = LearningRateSchedule::inverse_decay(5e-3, 0.5, 1e-4);
+  std::uint64_t seed = 0;
   /// Per-layer multipliers of the learning rate (layer p learns at eta * scale[p] * gamma^(p-P));
   /// empty = 1 for every layer, else one entry > 0 per layer (see apply_learning).
   std::vector<double> layer_eta_scales;
 };
+
+/// ConfigError naming train.epochs, train.samples_per_epoch and train.batch_size when the sample
+/// positions of a run, (epochs + 1) x per_epoch + batch_size, overflow Index. Trainer::fit checks
+/// this before its first batch.
+void check_sample_positions(const TrainOptions& options, Index per_epoch);
 
 /// What the current epoch has counted before a mid-epoch position, summed over all ranks, so that
 /// a run resumed there reports the whole epoch's metrics (not only the batches after the resume).
@@ -111,6 +129,8 @@ public:
 
   /// Trains from `start` (default: the beginning) to options.epochs. With N ranks, `data` is
   /// this rank's view of the whole data set and each rank solves its share of every global batch.
+  /// ShapeError for data that do not fit the network, ConfigError (check_sample_positions) for a
+  /// run whose sample positions would overflow.
   std::vector<EpochMetrics> fit(const Dataset& data, const TrainCallbacks& callbacks = {},
                                 TrainPosition start = {});
 
@@ -146,20 +166,6 @@ private:
   const Communicator& communicator_;
   std::vector<T> before_update_;  // the weights before the current batch's update (save_weights)
 };
-
-/// Fixed points of every layer for every sample of `data`, in batches: result[p] is N_p x T.
-template <typename T>
-std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver,
-                              const Dataset& data, Index batch_size = 256);
-
-/// Summed correlations of `data`'s first `max_samples` samples (0 = all) at their fixed points.
-template <typename T>
-Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver,
-                                  const Dataset& data, Index max_samples = 0, Index batch_size = 256);
-
-/// The columns `indices` of data.x as a K x B matrix in precision T.
-template <typename T>
-Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices);
 
 extern template class Trainer<float>;
 extern template class Trainer<double>;

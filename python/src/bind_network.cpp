@@ -9,6 +9,7 @@
 #include "model.hpp"
 #include "simmatch/config.hpp"
 #include "simmatch/error.hpp"
+#include "simmatch/precision.hpp"
 
 namespace simmatch::python {
 
@@ -27,8 +28,8 @@ std::string dtype_to_precision(py::handle value) {
   // np.float32, np.dtype('float64'), 'f4'...: normalise through NumPy.
   try {
     const auto dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(value));
-    if (dt.kind() == 'f' && dt.itemsize() == 4) return "float32";
-    if (dt.kind() == 'f' && dt.itemsize() == 8) return "float64";
+    if (dt.kind() == 'f' && dt.itemsize() == 4) return precision_name(Precision::float32);
+    if (dt.kind() == 'f' && dt.itemsize() == 8) return precision_name(Precision::float64);
     return py::str(static_cast<const py::handle&>(dt)).cast<std::string>();
   } catch (py::error_already_set&) {
     throw py::type_error("precision: expected 'float32' or 'float64'");
@@ -111,11 +112,14 @@ std::unique_ptr<Network<T>> build(const Config& config, const Grid& input, const
 
 void build_model(Model& m, const std::vector<CustomLayer>& custom) {
   py::gil_scoped_release release;
-  if (m.config.network.precision == "float64") {
-    m.f64 = build<double>(m.config, m.input_shape, custom);
-  } else {
-    m.f32 = build<float>(m.config, m.input_shape, custom);
-  }
+  with_precision(precision_from_name(m.config.network.precision), [&](auto type) {
+    using T = typename decltype(type)::type;
+    if constexpr (std::is_same_v<T, double>) {
+      m.f64 = build<double>(m.config, m.input_shape, custom);
+    } else {
+      m.f32 = build<float>(m.config, m.input_shape, custom);
+    }
+  });
 }
 
 // The settings that are valid but likely to fail (config_warnings) as Python RuntimeWarnings.

@@ -96,10 +96,6 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
   return py::float_(total);
 }
 
-void check_batch_size(Index batch_size) {
-  if (batch_size < 1) throw py::value_error(fmt::format("batch_size: must be >= 1, got {}", batch_size));
-}
-
 }  // namespace
 
 void define_network_encoding(py::class_<Model>& cls) {
@@ -110,7 +106,7 @@ void define_network_encoding(py::class_<Model>& cls) {
            check_batch_size(batch_size);
            return mo.visit([&](const auto& net) { return transform_impl(mo, net, X, layer, batch_size); });
          },
-         py::arg("X"), py::arg("layer") = py::none(), py::arg("batch_size") = 256,
+         py::arg("X"), py::arg("layer") = py::none(), py::arg("batch_size") = kDefaultEncodeBatch,
          "transform(self, /, X, layer=None, batch_size=256)\n--\n\n"
          "Fixed points of the dynamics (eq. 15) for every sample of X: the top layer's activities\n"
          "(samples x N_P) by default, layer p's for layer=p (negative counts from the top), or a list of\n"
@@ -123,7 +119,7 @@ void define_network_encoding(py::class_<Model>& cls) {
             check_batch_size(batch_size);
             return mo.visit([&](const auto& net) { return cost_impl(mo, net, X, per_layer, batch_size); });
           },
-          py::arg("X"), py::arg("per_layer") = false, py::arg("batch_size") = 256,
+          py::arg("X"), py::arg("per_layer") = false, py::arg("batch_size") = kDefaultEncodeBatch,
           "cost(self, /, X, per_layer=False, batch_size=256)\n--\n\n"
           "The structured deep similarity-matching cost (eq. 11) of X at its fixed points (a list of the "
           "per-layer terms with per_layer=True).")
@@ -131,7 +127,7 @@ void define_network_encoding(py::class_<Model>& cls) {
           "score",
           [](py::object self, py::handle X) {
             Model& mo = self.cast<Model&>();
-            return -mo.visit([&](const auto& net) { return cost_impl(mo, net, X, false, 256); }).template cast<double>();
+            return -mo.visit([&](const auto& net) { return cost_impl(mo, net, X, false, kDefaultEncodeBatch); }).template cast<double>();
           },
           py::arg("X"),
           "score(self, /, X)\n--\n\n"

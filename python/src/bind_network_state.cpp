@@ -60,8 +60,9 @@ std::unique_ptr<Model> load(py::handle path_obj) {
   std::string config_json;
   {
     py::gil_scoped_release release;
-    config_json = model_precision(path) == "float64" ? adopt_network(*m, load_model<double>(path))
-                                                     : adopt_network(*m, load_model<float>(path));
+    config_json = with_precision(precision_from_name(model_precision(path)), [&](auto type) {
+      return adopt_network(*m, load_model<typename decltype(type)::type>(path));
+    });
   }
   adopt_stored_config(*m, config_json, path);
   return m;
@@ -128,11 +129,12 @@ std::unique_ptr<Model> unpickle_state(const py::tuple& state) {
   }
   auto m = std::make_unique<Model>();
   std::string config_json;
-  const auto precision = state[1].cast<std::string>();
+  const Precision precision = precision_from_name(state[1].cast<std::string>());
   {
     py::gil_scoped_release release;
-    config_json = precision == "float64" ? adopt_network(*m, model_from_arrays<double>(what, std::move(arrays)))
-                                         : adopt_network(*m, model_from_arrays<float>(what, std::move(arrays)));
+    config_json = with_precision(precision, [&](auto type) {
+      return adopt_network(*m, model_from_arrays<typename decltype(type)::type>(what, std::move(arrays)));
+    });
   }
   adopt_stored_config(*m, config_json, what);
   m->input_shape = grid_from_python(state[3], "input_shape");

@@ -222,8 +222,10 @@ py::object fit(py::object self, py::object X, std::optional<int> epochs, std::op
   if (!checkpoint.is_none()) request.checkpoint = fspath(checkpoint);
   if (resume && request.checkpoint.empty())
     throw py::value_error("resume=True needs checkpoint=path, the checkpoint to continue from");
-  if (epochs && *epochs < 0) throw py::value_error(fmt::format("epochs: must be >= 0, got {}", *epochs));
-  if (batch_size && *batch_size < 1) throw py::value_error(fmt::format("batch_size: must be >= 1, got {}", *batch_size));
+  if (epochs && *epochs < kMinEpochs) {
+    throw py::value_error(fmt::format("epochs: must be >= {}, got {}", kMinEpochs, *epochs));
+  }
+  if (batch_size) check_batch_size(*batch_size);
   const std::shared_ptr<const Dataset> data = training_data(m, X, "X");
   m.visit([&](auto& net) { fit_network(m, net, *data, request); });
   return self;
@@ -244,7 +246,7 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
   options.cost_samples = 0;
   options.schedule = LearningRateSchedule::constant(eta);
   if (batch_size) {
-    if (*batch_size < 1) throw py::value_error(fmt::format("batch_size: must be >= 1, got {}", *batch_size));
+    check_batch_size(*batch_size);
     options.batch_size = *batch_size;
   }
   const SolverOptions solver_options = m.config.solver;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "simmatch/precision.hpp"
 #include "simmatch/structure.hpp"
 #include "simmatch/types.hpp"
 
@@ -63,10 +64,10 @@ std::string parameter_key(const std::string& name);
 /// simmatch.ConfigError for a bad value. Does not validate across keys.
 void apply_keywords(Config& config, const py::dict& kwargs, const std::string& context);
 
-/// NumPy dtype name of a float type: "float32" / "float64".
+/// NumPy dtype name of a float type: "float32" / "float64" (NumPy's names are the precisions').
 template <typename T>
 const char* dtype_name() {
-  return sizeof(T) == 4 ? "float32" : "float64";
+  return precision_name(precision_of<T>());
 }
 
 /// An input array checked against a network: C-contiguous, of dtype T, samples x features with

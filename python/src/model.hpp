@@ -21,6 +21,7 @@
 #include "simmatch/config.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/network.hpp"
+#include "simmatch/precision.hpp"
 #include "simmatch/trainer.hpp"
 
 namespace simmatch::python {
@@ -52,7 +53,7 @@ public:
   }
   Index input_size() const { return f64 ? f64->input_size() : f32->input_size(); }
   Index num_layers() const { return f64 ? f64->num_layers() : f32->num_layers(); }
-  const char* precision() const { return f64 ? "float64" : "float32"; }
+  const char* precision() const { return precision_name(f64 ? Precision::float64 : Precision::float32); }
 
   /// " (input_shape (28, 28, 1))": appended to size errors so the user sees what was expected.
   std::string shape_hint() const {
@@ -68,6 +69,14 @@ public:
 /// The scalar type of a Network<T> reached through Model::visit.
 template <typename Net>
 using ScalarOf = std::remove_cvref_t<decltype(std::declval<Net&>().layer(0).W().valuePtr()[0])>;
+
+/// ValueError naming the keyword for a batch_size below kMinBatchSize (fit, partial_fit, transform,
+/// cost): argument checks of the bindings raise plain ValueError.
+inline void check_batch_size(Index batch_size) {
+  if (batch_size < kMinBatchSize) {
+    throw py::value_error(fmt::format("batch_size: must be >= {}, got {}", kMinBatchSize, batch_size));
+  }
+}
 
 /// os.fspath(path) as a string.
 std::string fspath(py::handle path);

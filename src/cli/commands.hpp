@@ -1,5 +1,6 @@
-// The `simmatch` subcommands: each file src/cli/<name>.cpp registers one subcommand on the app,
-// and run_app() parses the command line and turns every error into a message and an exit code.
+// The `simmatch` subcommands: each file src/cli/<name>_command.cpp registers one subcommand on the
+// app (`evaluate`: evaluate.cpp), and run_app() (run_app.cpp) parses the command
+// line and turns every error into a message and an exit code.
 #pragma once
 
 #include <CLI/CLI.hpp>

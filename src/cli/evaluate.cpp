@@ -12,6 +12,7 @@
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/precision.hpp"
 #include "simmatch/readout.hpp"
 
 namespace simmatch::cli {
@@ -161,10 +162,9 @@ void run_evaluate(const EvaluateArgs& args) {
     f = raw_features(args);
   } else if (!args.train_features.empty()) {
     f = file_features(args);
-  } else if (model_precision(args.model_path) == "float64") {
-    f = model_features<double>(args);
   } else {
-    f = model_features<float>(args);
+    f = with_precision(precision_from_name(model_precision(args.model_path)),
+                       [&](auto type) { return model_features<typename decltype(type)::type>(args); });
   }
   const ReadoutReport report = evaluate_readout(f.train, f.train_labels, f.test, f.test_labels, options);
   std::cout << readout_summary(report) << std::flush;

@@ -245,7 +245,26 @@ Network<T> build_network(const Config& config, const Grid& input_shape) {
   return network;
 }
 
+// Built from the structure builders directly, not through build_network(Config): the benchmarks
+// that take it answer sizes beyond any memory budget with the builders' own limits (`simmatch
+// bench --neurons-per-site 10000000`: "more than 2147483647 synapses"), not a config key's. A test
+// (config_test.cpp) checks it is the network the table's defaults build.
+template <typename T>
+Network<T> reference_network(Index neurons_per_site, std::uint64_t seed) {
+  const Grid input{28, 28, 1};
+  const Grid out = Structure::local2d_output(input, 2, neurons_per_site);
+  std::vector<Layer<T>> layers;
+  layers.emplace_back(Structure::local2d(input, 2, 4.0, neurons_per_site),
+                      Structure::lateral2d(Grid{out.height, out.width, neurons_per_site}, 0.0), Activation::tanh(),
+                      out);
+  Network<T> network(input.size(), std::move(layers), 0.0);
+  network.initialise(seed);
+  return network;
+}
+
 template Network<float> build_network<float>(const Config&, const Grid&);
 template Network<double> build_network<double>(const Config&, const Grid&);
+template Network<float> reference_network<float>(Index, std::uint64_t);
+template Network<double> reference_network<double>(Index, std::uint64_t);
 
 }  // namespace simmatch

@@ -1,11 +1,10 @@
-// The data set and trainer options a Config names: reader by format, sample limit, the reference
-// preprocessing (scale, subtract each sample's mean) and a NaN/Inf check.
+// The data set a Config names: reader by format, sample limit, the reference preprocessing (scale,
+// subtract each sample's mean) and a NaN/Inf check.
 #include <algorithm>
 #include <cmath>
 #include <map>
 
 #include "config/param_table.hpp"
-#include "simmatch/checkpoint.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/memory_budget.hpp"
 
@@ -76,35 +75,6 @@ Dataset load_data(const Config& config) {
   // Finite values can still overflow once centred (3e38 minus a mean of -1e38 is Inf in float).
   check_finite(data, dc.path + " (after preprocessing)");
   return data;
-}
-
-TrainOptions train_options(const Config& config) {
-  const TrainConfig& tc = config.train;
-  TrainOptions options;
-  options.epochs = tc.epochs;
-  options.samples_per_epoch = tc.samples_per_epoch;
-  options.batch_size = tc.batch_size;
-  options.schedule = tc.schedule == "constant" ? LearningRateSchedule::constant(tc.eta)
-                                               : LearningRateSchedule::inverse_decay(tc.eta, tc.decay, tc.floor);
-  options.seed = config.seed;
-  options.shuffle = tc.shuffle;
-  options.cost_samples = tc.cost_samples;
-  options.checkpoint_every = tc.checkpoint_every;
-  options.on_nan = failure_policy_from_name(tc.on_nan);
-  options.on_nonconvergence = failure_policy_from_name(tc.on_nonconvergence);
-  // Sample positions must stay within Index; the data size is not known here, so a run's
-  // smallest epoch (one sample) is checked now and the real one by checkpoint_state.
-  try {
-    check_sample_positions(options, tc.samples_per_epoch > 0 ? tc.samples_per_epoch : 1);
-  } catch (const ConfigError& e) {
-    const std::string key = tc.batch_size >= tc.samples_per_epoch ? "train.batch_size" : "train.samples_per_epoch";
-    fail(config.source_of(key), key, e.what());
-  }
-  // Left empty (eq. 17 as written) unless a layer sets its own scale.
-  if (std::any_of(config.layers.begin(), config.layers.end(), [](const LayerConfig& l) { return l.eta_scale != 1.0; })) {
-    for (const LayerConfig& layer : config.layers) options.layer_eta_scales.push_back(layer.eta_scale);
-  }
-  return options;
 }
 
 }  // namespace simmatch

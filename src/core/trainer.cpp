@@ -1,5 +1,5 @@
-// The training loop (mini-batches of eq. 15 fixed points + eq. 17 updates), encoding, and
-// data-set correlations for the cost.
+// The training loop: mini-batches of eq. 15 fixed points, each followed by one eq. 17 update, with
+// each rank solving its share of every batch; epoch metrics and the cost on a fixed subset.
 #include "simmatch/trainer.hpp"
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <random>
 
 #include "simmatch/distributed.hpp"
+#include "simmatch/saturating.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/objective.hpp"
 #include "simmatch/weights.hpp"
@@ -64,9 +65,7 @@ private:
 
 // The part of a global batch this rank solves: a contiguous slice, as even as possible.
 std::vector<Index> rank_share(const std::vector<Index>& global, int rank, int size) {
-  const auto n = static_cast<Index>(global.size());
-  const Index begin = n * rank / size;
-  const Index end = n * (rank + 1) / size;
+  const auto [begin, end] = rank_range(static_cast<Index>(global.size()), rank, size);
   return {global.begin() + begin, global.begin() + end};
 }
 
@@ -124,6 +123,16 @@ std::vector<Index> cost_sample_indices(Index n, Index wanted, std::uint64_t seed
   return order;
 }
 
+// Samples in an epoch of a data set of `n`.
+Index samples_per_epoch(const TrainOptions& o, Index n) { return o.samples_per_epoch > 0 ? o.samples_per_epoch : n; }
+
+// Positions [begin, end) of batch `batch` of epoch `epoch` in the endless stream of samples (see
+// check_sample_positions: they fit in Index).
+std::pair<Index, Index> batch_positions(const TrainOptions& o, Index per_epoch, int epoch, Index batch) {
+  const Index begin = static_cast<Index>(epoch) * per_epoch + batch * o.batch_size;
+  return {begin, std::min(begin + o.batch_size, static_cast<Index>(epoch + 1) * per_epoch)};
+}
+
 void check_options(const TrainOptions& o, Index layers) {
   if (!o.layer_eta_scales.empty() && static_cast<Index>(o.layer_eta_scales.size()) != layers) {
     throw ConfigError(fmt::format("train: {} per-layer learning-rate scales (layers.eta_scale) for a network of {} layers",
@@ -140,8 +149,10 @@ void check_options(const TrainOptions& o, Index layers) {
   if (o.checkpoint_every < 0) {
     throw ConfigError(fmt::format("train: checkpoint_every must be >= 0, got {}", o.checkpoint_every));
   }
-  if (o.epochs < 0) throw ConfigError(fmt::format("train: epochs must be >= 0, got {}", o.epochs));
-  if (o.batch_size < 1) throw ConfigError(fmt::format("train: batch_size must be >= 1, got {}", o.batch_size));
+  if (o.epochs < kMinEpochs) throw ConfigError(fmt::format("train: epochs must be >= {}, got {}", kMinEpochs, o.epochs));
+  if (o.batch_size < kMinBatchSize) {
+    throw ConfigError(fmt::format("train: batch_size must be >= {}, got {}", kMinBatchSize, o.batch_size));
+  }
   if (o.samples_per_epoch < 0) {
     throw ConfigError(fmt::format("train: samples_per_epoch must be >= 0, got {}", o.samples_per_epoch));
   }
@@ -149,6 +160,20 @@ void check_options(const TrainOptions& o, Index layers) {
 }
 
 }  // namespace
+
+void check_sample_positions(const TrainOptions& options, Index per_epoch) {
+  // The trainer numbers samples epoch * per_epoch + batch * batch_size and adds batch_size to
+  // find a batch's end; all of it must stay within Index.
+  const auto positions = saturating_add(
+      saturating_mul(static_cast<std::uint64_t>(std::max(options.epochs, 0)) + 1,
+                     static_cast<std::uint64_t>(std::max<Index>(per_epoch, 0))),
+      static_cast<std::uint64_t>(std::max<Index>(options.batch_size, 0)));
+  if (positions > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
+    throw ConfigError(fmt::format("train: (epochs + 1) x {} samples per epoch + batch_size {} overflows a 64-bit "
+                                  "sample count (train.epochs = {}, train.samples_per_epoch, train.batch_size)",
+                                  per_epoch, options.batch_size, options.epochs));
+  }
+}
 
 FailurePolicy failure_policy_from_name(const std::string& name) {
   if (name == "stop") return FailurePolicy::stop;
@@ -167,17 +192,6 @@ std::string failure_policy_name(FailurePolicy policy) {
 }
 
 template <typename T>
-Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices) {
-  Matrix<T> batch(data.dim(), static_cast<Index>(indices.size()));
-  for (std::size_t c = 0; c < indices.size(); ++c) {
-    const Index i = indices[c];
-    if (i < 0 || i >= data.size()) throw ShapeError(fmt::format("batch: sample index {} outside [0, {})", i, data.size()));
-    batch.col(static_cast<Index>(c)) = data.x.col(i).template cast<T>();
-  }
-  return batch;
-}
-
-template <typename T>
 Trainer<T>::Trainer(Network<T>& network, const DynamicsSolver<T>& solver, TrainOptions options,
                     const Communicator& communicator)
     : network_(network), solver_(solver), options_(std::move(options)), communicator_(communicator) {
@@ -192,15 +206,14 @@ const Communicator& Trainer<T>::default_communicator() {
 
 template <typename T>
 Index Trainer<T>::batches_per_epoch(Index dataset_size) const {
-  const Index per_epoch = options_.samples_per_epoch > 0 ? options_.samples_per_epoch : dataset_size;
-  return (per_epoch + options_.batch_size - 1) / options_.batch_size;
+  return batch_count(samples_per_epoch(options_, dataset_size), options_.batch_size);
 }
 
 template <typename T>
 std::vector<Index> Trainer<T>::batch_indices(Index dataset_size, int epoch, Index batch) const {
-  const Index per_epoch = options_.samples_per_epoch > 0 ? options_.samples_per_epoch : dataset_size;
-  const Index begin = static_cast<Index>(epoch) * per_epoch + batch * options_.batch_size;
-  const Index end = std::min(begin + options_.batch_size, static_cast<Index>(epoch + 1) * per_epoch);
+  const Index per_epoch = samples_per_epoch(options_, dataset_size);
+  check_sample_positions(options_, per_epoch);
+  const auto [begin, end] = batch_positions(options_, per_epoch, epoch, batch);
   SampleStream stream(dataset_size, options_.seed, options_.shuffle);
   return stream.range(begin, end);
 }
@@ -213,7 +226,8 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
   }
   if (data.size() == 0) throw ShapeError("train: the data set is empty");
   const Index n = data.size();
-  const Index per_epoch = options_.samples_per_epoch > 0 ? options_.samples_per_epoch : n;
+  const Index per_epoch = samples_per_epoch(options_, n);
+  check_sample_positions(options_, per_epoch);
   const Index batches = batches_per_epoch(n);
   SampleStream stream(n, options_.seed, options_.shuffle);
   std::vector<EpochMetrics> history;
@@ -236,8 +250,7 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
     };
     const Index first_batch = epoch == start.epoch ? start.batch : 0;
     for (Index b = first_batch; b < batches; ++b) {
-      const Index begin = static_cast<Index>(epoch) * per_epoch + b * options_.batch_size;
-      const Index end = std::min(begin + options_.batch_size, static_cast<Index>(epoch + 1) * per_epoch);
+      const auto [begin, end] = batch_positions(options_, per_epoch, epoch, b);
       const bool stop = train_batch(data, stream.range(begin, end), epoch, b, eta, counts, callbacks);
       if (callbacks.on_batch) callbacks.on_batch(BatchProgress{epoch + 1, end - static_cast<Index>(epoch) * per_epoch, per_epoch});
       if (stop) {
@@ -290,19 +303,14 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   }
   // A launcher delivers Ctrl-C to the ranks at different moments; agreeing on it in the batch's
   // reduction makes every rank stop after the same batch.
-  bool stop = callbacks.should_stop && callbacks.should_stop();
-  bool failed = failure != nullptr;
+  bool flags[2] = {failure != nullptr, callbacks.should_stop && callbacks.should_stop()};  // failed, stop
   if (communicator_.size() > 1) {
     std::vector<double> flat = sums.pack();
-    flat.push_back(failed ? 1.0 : 0.0);
-    flat.push_back(stop ? 1.0 : 0.0);
-    communicator_.allreduce_sum(std::span<double>(flat));
-    stop = flat.back() > 0;
-    flat.pop_back();
-    failed = flat.back() > 0;
-    flat.pop_back();
-    if (!failed) sums.unpack(flat);
+    allreduce_sum_and_any(communicator_, flat, flags);
+    if (!flags[0]) sums.unpack(flat);
   }
+  const bool failed = flags[0];
+  const bool stop = flags[1];
   if (failed) {  // every rank is here together, so the message exchange below is safe
     const std::optional<RankFailure> first = first_failure(communicator_, failure);
     if (failure) std::rethrow_exception(failure);
@@ -359,59 +367,7 @@ double Trainer<T>::epoch_cost(const Dataset& data) const {
   return structured_cost(network_, sums);
 }
 
-template <typename T>
-std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
-                              Index batch_size) {
-  if (data.dim() != network.input_size()) {
-    throw ShapeError(fmt::format("encode: samples have {} features but the network expects {}", data.dim(),
-                                 network.input_size()));
-  }
-  if (batch_size < 1) throw ConfigError(fmt::format("encode: batch size must be >= 1, got {}", batch_size));
-  std::vector<Matrix<T>> out;
-  for (const auto& layer : network.layers()) out.emplace_back(layer.size(), data.size());
-  FixedPoints<T> fixed;
-  for (Index begin = 0; begin < data.size(); begin += batch_size) {
-    const Index count = std::min(batch_size, data.size() - begin);
-    const Matrix<T> x = data.x.middleCols(begin, count).template cast<T>();
-    fixed = FixedPoints<T>{};
-    solver.solve(network, x, fixed);
-    for (std::size_t p = 0; p < out.size(); ++p) out[p].middleCols(begin, count) = fixed.r[p];
-  }
-  return out;
-}
-
-template <typename T>
-Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
-                                  Index max_samples, Index batch_size) {
-  if (data.dim() != network.input_size()) {
-    throw ShapeError(fmt::format("cost: samples have {} features but the network expects {}", data.dim(),
-                                 network.input_size()));
-  }
-  if (batch_size < 1) throw ConfigError(fmt::format("cost: batch size must be >= 1, got {}", batch_size));
-  const Index n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
-  Correlations sums = Correlations::zeros_like(network);
-  FixedPoints<T> fixed;
-  for (Index begin = 0; begin < n; begin += batch_size) {
-    const Index count = std::min(batch_size, n - begin);
-    const Matrix<T> x = data.x.middleCols(begin, count).template cast<T>();
-    fixed = FixedPoints<T>{};
-    solver.solve(network, x, fixed);
-    accumulate_correlations(network, x, fixed, sums, true);
-  }
-  return sums;
-}
-
 template class Trainer<float>;
 template class Trainer<double>;
-template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
-template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
-template std::vector<Matrix<float>> encode<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
-                                                  Index);
-template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                    const Dataset&, Index);
-template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
-                                                  Index, Index);
-template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                   const Dataset&, Index, Index);
 
 }  // namespace simmatch

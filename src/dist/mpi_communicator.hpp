@@ -1,5 +1,5 @@
 // The MPI communicator's factory, declared without <mpi.h> so that the code choosing a communicator
-// (src/core/distributed.cpp) compiles the same with and without MPI. Built only with SIMMATCH_WITH_MPI.
+// (src/dist/launcher.cpp) compiles the same with and without MPI. Built only with SIMMATCH_WITH_MPI.
 #pragma once
 
 #include <memory>

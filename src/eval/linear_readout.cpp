@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -29,27 +30,49 @@ thread_local bool hit_iteration_cap = false;
 // would change with the machine's thread count (measured: 12,545 features, 1 vs 2 threads). The
 // classes already train in parallel, so BLAS runs single-threaded while a read-out trains and
 // gets its thread count back afterwards. Looked up at run time: another BLAS needs nothing.
+//
+// OpenBLAS's thread count is one setting of the whole process, so read-outs that overlap (Python
+// threads) share one scope: the first to start saves the count and sets 1, the last to finish
+// restores it. Each saving and restoring on its own would let the first to finish turn the threads
+// back on under the other, and the other restore the 1 it had saved. This is the library's only
+// static mutable state, mirroring the process-wide state it guards.
 class SingleThreadedBlas {
 public:
   SingleThreadedBlas() {
-    set_ = reinterpret_cast<void (*)(int)>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-    const auto get = reinterpret_cast<int (*)()>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-    if (set_ == nullptr || get == nullptr) {
-      set_ = nullptr;
-      return;
+    Shared& shared = state();
+    const std::lock_guard lock(shared.mutex);
+    if (shared.set == nullptr) return;
+    if (shared.users++ == 0) {
+      shared.previous = shared.get();
+      shared.set(1);
     }
-    previous_ = get();
-    set_(1);
   }
   ~SingleThreadedBlas() {
-    if (set_ != nullptr) set_(previous_);
+    Shared& shared = state();
+    const std::lock_guard lock(shared.mutex);
+    if (shared.set == nullptr) return;
+    if (--shared.users == 0) shared.set(shared.previous);
   }
   SingleThreadedBlas(const SingleThreadedBlas&) = delete;
   SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
 
 private:
-  void (*set_)(int) = nullptr;
-  int previous_ = 1;
+  struct Shared {
+    Shared()
+        : set(reinterpret_cast<void (*)(int)>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))),
+          get(reinterpret_cast<int (*)()>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
+      if (get == nullptr) set = nullptr;
+    }
+    std::mutex mutex;
+    void (*set)(int);
+    int (*get)();
+    int users = 0;     // read-outs training now
+    int previous = 1;  // the thread count before the first of them started
+  };
+  static Shared& state() {
+    static Shared shared;  // initialised once, thread-safely
+    return shared;
+  }
 };
 
 void record_liblinear_message(const char* text) {

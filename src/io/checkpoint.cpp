@@ -177,20 +177,6 @@ bool is_ignored(const std::string& key, const std::vector<std::string>& ignored)
 
 }  // namespace
 
-void check_sample_positions(const TrainOptions& options, Index per_epoch) {
-  // The trainer numbers samples epoch * per_epoch + batch * batch_size and adds batch_size to
-  // find a batch's end; all of it must stay within Index.
-  const auto positions = saturating_add(
-      saturating_mul(static_cast<std::uint64_t>(std::max(options.epochs, 0)) + 1,
-                     static_cast<std::uint64_t>(std::max<Index>(per_epoch, 0))),
-      static_cast<std::uint64_t>(std::max<Index>(options.batch_size, 0)));
-  if (positions > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
-    throw ConfigError(fmt::format("train: (epochs + 1) x {} samples per epoch + batch_size {} overflows a 64-bit "
-                                  "sample count (train.epochs = {}, train.samples_per_epoch, train.batch_size)",
-                                  per_epoch, options.batch_size, options.epochs));
-  }
-}
-
 DatasetFingerprint fingerprint(const Dataset& data) {
   DatasetFingerprint f;
   f.samples = data.size();
@@ -221,9 +207,7 @@ CheckpointState checkpoint_state(const TrainOptions& options, const Dataset& dat
   s.samples_per_epoch = options.samples_per_epoch;
   const Index per_epoch = options.samples_per_epoch > 0 ? options.samples_per_epoch : data.size();
   check_sample_positions(options, per_epoch);
-  // Ceiling division that cannot overflow (per_epoch + batch_size - 1 can).
-  const Index batch = std::max<Index>(1, options.batch_size);
-  s.batches_per_epoch = std::max<Index>(1, per_epoch / batch + (per_epoch % batch != 0 ? 1 : 0));
+  s.batches_per_epoch = std::max<Index>(1, batch_count(per_epoch, std::max(kMinBatchSize, options.batch_size)));
   s.learning_rate = options.schedule.at(static_cast<double>(position.epoch));
   s.data = fingerprint(data);
   s.config_json = config_json;

@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
@@ -43,6 +45,56 @@ private:
 std::size_t name_max(const std::string& folder) {
   const long n = ::pathconf(folder.empty() ? "." : folder.c_str(), _PC_NAME_MAX);
   return n > 0 ? static_cast<std::size_t>(n) : std::size_t{NAME_MAX};
+}
+
+// `path` as its folder ("" or ending in '/') and its file name.
+std::pair<std::string, std::string> split_path(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return {"", path};
+  return {path.substr(0, slash + 1), path.substr(slash + 1)};
+}
+
+// The naming scheme of temporary files: `<name>.tmp-<pid>-<n>-<8 hex digits>`, where a target
+// name near NAME_MAX (`limit`) leaves no room for the suffix and keeps only a prefix of itself.
+constexpr std::string_view kTemporaryMark = ".tmp-";
+
+std::string temporary_suffix(long pid, unsigned n, unsigned random) {
+  return fmt::format("{}{}-{}-{:08x}", kTemporaryMark, pid, n, random);
+}
+
+std::string temporary_name(const std::string& name, const std::string& suffix, std::size_t limit) {
+  const std::size_t keep = std::min(name.size(), limit > suffix.size() ? limit - suffix.size() : 0);
+  return name.substr(0, keep) + suffix;
+}
+
+bool all_of_class(std::string_view text, bool (*member)(char)) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), member);
+}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+
+// The pid in `file` when it is a temporary name of target `name` (temporary_name), else 0.
+long temporary_writer(std::string_view file, const std::string& name, std::size_t limit) {
+  const std::size_t mark = file.rfind(kTemporaryMark);
+  if (mark == std::string_view::npos) return 0;
+  const std::string_view kept = file.substr(0, mark);
+  // The whole name, or a shortened one: a proper prefix that filled the name to the limit.
+  const bool whole = kept == name;
+  const bool shortened = kept.size() < name.size() && name.compare(0, kept.size(), kept) == 0 && file.size() == limit;
+  if (!whole && !shortened) return 0;
+  // <pid>-<n>-<8 hex digits>
+  const std::string_view rest = file.substr(mark + kTemporaryMark.size());
+  const std::size_t dash1 = rest.find('-');
+  const std::size_t dash2 = dash1 == std::string_view::npos ? dash1 : rest.find('-', dash1 + 1);
+  if (dash2 == std::string_view::npos) return 0;
+  const std::string_view pid = rest.substr(0, dash1);
+  const std::string_view count = rest.substr(dash1 + 1, dash2 - dash1 - 1);
+  const std::string_view random = rest.substr(dash2 + 1);
+  if (!all_of_class(pid, is_digit) || !all_of_class(count, is_digit) || random.size() != 8 ||
+      !all_of_class(random, is_hex) || pid.size() > 9) {
+    return 0;
+  }
+  return std::stol(std::string(pid));
 }
 
 }  // namespace
@@ -96,17 +148,12 @@ void write_file_atomically(const std::string& path, const std::string& contents)
   // guards against collisions with other writers, and mode 0666 lets the umask decide.
   static std::atomic<unsigned> counter{0};
   std::random_device entropy;
-  const std::size_t slash = path.rfind('/');
-  const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const auto [folder, name] = split_path(path);
   const std::size_t limit = name_max(folder);
   std::string temp;
   int raw_fd = -1;
   for (int attempt = 0; attempt < 16 && raw_fd < 0; ++attempt) {
-    const std::string suffix = fmt::format(".tmp-{}-{}-{:08x}", ::getpid(), counter++, entropy());
-    // A target name near NAME_MAX leaves no room for the suffix: keep a prefix of it instead.
-    const std::size_t keep = std::min(name.size(), limit > suffix.size() ? limit - suffix.size() : 0);
-    temp = folder + name.substr(0, keep) + suffix;
+    temp = folder + temporary_name(name, temporary_suffix(::getpid(), counter++, entropy()), limit);
     raw_fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (raw_fd < 0 && errno != EEXIST) break;
   }
@@ -139,6 +186,18 @@ void write_file_atomically(const std::string& path, const std::string& contents)
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+std::vector<TemporaryFile> temporary_files_of(const std::string& path) {
+  const auto [folder, name] = split_path(path);
+  const std::size_t limit = name_max(folder);
+  std::vector<TemporaryFile> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(folder.empty() ? "." : folder, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (const long pid = temporary_writer(file, name, limit); pid > 0) found.push_back({folder + file, pid});
+  }
+  return found;
 }
 
 }  // namespace simmatch

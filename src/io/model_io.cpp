@@ -15,6 +15,7 @@
 
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/precision.hpp"
 
 namespace simmatch {
 namespace {
@@ -24,11 +25,6 @@ using Arrays = std::map<std::string, NpyArray>;
 
 constexpr const char* kFormatName = "simmatch-model";
 constexpr int kFormatVersion = 1;
-
-template <typename T>
-constexpr const char* precision_name() {
-  return std::is_same_v<T, float> ? "float32" : "float64";
-}
 
 // --- Writing -------------------------------------------------------------------------------
 
@@ -69,7 +65,7 @@ Json describe(const Network<T>& network) {
                       {"clip", layer.activation().clip()}});
   }
   return {{"format", kFormatName},         {"version", kFormatVersion},
-          {"precision", precision_name<T>()}, {"input_size", network.input_size()},
+          {"precision", precision_name(precision_of<T>())}, {"input_size", network.input_size()},
           {"gamma", network.gamma()},      {"layers", std::move(layers)}};
 }
 
@@ -191,7 +187,7 @@ public:
         out[k] = static_cast<T>(stored[k]);
         if (!std::isfinite(out[k])) {
           fail(key, fmt::format("entry {} is {}, which is not finite in {}", k, stored[k],
-                                precision_name<T>()));
+                                precision_name(precision_of<T>())));
         }
       }
     };

@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <signal.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 
 #include "simmatch/distributed.hpp"
 #include "simmatch/error.hpp"
+#include "simmatch/files.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/progress.hpp"
@@ -23,17 +23,14 @@ namespace {
 
 std::string grid_text(const Grid& g) { return fmt::format("{}x{}x{}", g.height, g.width, g.channels); }
 
-// Temporary files of checkpoint writes cut short by a kill (`<path>.tmp-<pid>-...`, see
-// write_file_atomically) whose writer is gone; a run killed repeatedly would otherwise pile them up.
+// Temporary files of checkpoint writes cut short by a kill (temporary_files_of) whose writer is
+// gone; a run killed repeatedly would otherwise pile them up.
 void remove_stale_temporaries(const std::string& path) {
-  const std::filesystem::path p(path);
-  const std::string prefix = p.filename().string() + ".tmp-";
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(p.parent_path().empty() ? "." : p.parent_path(), ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove(entry.path(), ec);
+  for (const TemporaryFile& temporary : temporary_files_of(path)) {
+    if (::kill(static_cast<pid_t>(temporary.writer_pid), 0) != 0 && errno == ESRCH) {
+      std::error_code ec;
+      std::filesystem::remove(temporary.path, ec);
+    }
   }
 }
 
@@ -111,7 +108,9 @@ TrainPosition TrainingRun<T>::resume(const std::string& flag) {
 
 template <typename T>
 void TrainingRun<T>::set_epochs(int epochs) {
-  if (epochs < 0) throw ConfigError(fmt::format("train: epochs must be >= 0, got {}", epochs));
+  if (epochs < kMinEpochs) {
+    throw ConfigError(fmt::format("train: epochs must be >= {}, got {}", kMinEpochs, epochs));
+  }
   options_.epochs = epochs;
   state_.epochs = epochs;
 }

@@ -65,6 +65,30 @@ TEST(Config, DefaultsAreTheReferenceAndTheCoreDefaults) {
   EXPECT_NO_THROW(validate_config(c));
 }
 
+TEST(Config, TheReferenceNetworkIsTheOneTheDefaultsBuild) {
+  // bench/kernels_bench.cpp and `simmatch bench` measure reference_network(); it must be the
+  // network the parameter table's defaults describe (docs/theory.md, "Reference defaults"), weight
+  // for weight, at any number of neurons per site.
+  for (const Index nps : {Index{1}, Index{4}, Index{16}}) {
+    Config config;
+    config.layers.at(0).neurons_per_site = nps;
+    config.seed = 7;
+    const Network<float> from_defaults = build_network<float>(config, Grid{28, 28, 1});
+    const Network<float> reference = reference_network<float>(nps, 7);
+    ASSERT_EQ(reference.num_layers(), from_defaults.num_layers());
+    const Layer<float>& a = reference.layer(0);
+    const Layer<float>& b = from_defaults.layer(0);
+    EXPECT_EQ(reference.gamma(), from_defaults.gamma());
+    EXPECT_EQ(reference.input_size(), from_defaults.input_size());
+    EXPECT_EQ(a.activation(), b.activation());
+    EXPECT_EQ(a.grid().height, b.grid().height);
+    EXPECT_EQ(a.grid().width, b.grid().width);
+    EXPECT_EQ(a.grid().channels, b.grid().channels);
+    EXPECT_EQ(Eigen::MatrixXf(a.W()), Eigen::MatrixXf(b.W()));
+    EXPECT_EQ(Eigen::MatrixXf(a.L()), Eigen::MatrixXf(b.L()));
+  }
+}
+
 TEST(Config, ParsesEveryKindOfValue) {
   const Config c = parse_config(R"(
 seed = 12

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 #include "simmatch/error.hpp"
 #include "simmatch/readout.hpp"
@@ -114,6 +115,38 @@ TEST(LinearReadout, TheModelDoesNotDependOnBlasThreads) {
   set(before);
   EXPECT_EQ(one.weights(), many.weights());
   EXPECT_EQ(one.biases(), many.biases());
+}
+
+TEST(LinearReadout, OverlappingReadoutsGiveTheBlasThreadsBack) {
+  // Read-outs on two threads at once (Python threads) share OpenBLAS's one thread count: the count
+  // is 1 while either trains, and the caller's count comes back when both are done, whichever
+  // finishes first.
+  using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
+  const auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  const auto get = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (set == nullptr || get == nullptr) GTEST_SKIP() << "liblinear's BLAS is not OpenBLAS";
+  Eigen::MatrixXf small_x, large_x;
+  std::vector<int> small_y, large_y;
+  blobs(20, 5, small_x, small_y, 1.0f);
+  blobs(400, 50, large_x, large_y, 1.0f);
+  const int before = get();
+  set(3);
+  const LinearReadout reference = LinearReadout::fit(large_x, large_y, 1.0);
+  for (int round = 0; round < 4; ++round) {
+    std::vector<std::thread> threads;
+    std::vector<LinearReadout> large(2);
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&, t] {
+        large[static_cast<std::size_t>(t)] = LinearReadout::fit(large_x, large_y, 1.0);
+        for (int i = 0; i < 3; ++i) (void)LinearReadout::fit(small_x, small_y, 1.0);
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(get(), 3);
+    for (const LinearReadout& r : large) EXPECT_EQ(r.weights(), reference.weights());
+  }
+  set(before);
 }
 
 TEST(LinearReadout, DualSolverIsReproducible) {

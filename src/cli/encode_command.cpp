@@ -11,6 +11,7 @@
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/precision.hpp"
 
 namespace simmatch::cli {
 namespace {
@@ -92,11 +93,9 @@ void encode_with(const EncodeArgs& args, const Communicator& comm) {
 void run_encode(const EncodeArgs& args) {
   // MPI under mpirun/srun (samples split across ranks, one NPY in the original order), else one process.
   const auto comm = make_communicator();
-  const std::string precision = agree(*comm, "reading the model", [&] { return model_precision(args.model_path); });
-  if (precision == "float64")
-    encode_with<double>(args, *comm);
-  else
-    encode_with<float>(args, *comm);
+  const Precision precision =
+      agree(*comm, "reading the model", [&] { return precision_from_name(model_precision(args.model_path)); });
+  with_precision(precision, [&](auto type) { encode_with<typename decltype(type)::type>(args, *comm); });
 }
 
 }  // namespace

@@ -5,9 +5,10 @@
 #include <unistd.h>
 
 #include "cli/commands.hpp"
-#include "cli/progress.hpp"
+#include "cli/terminal_progress.hpp"
 #include "simmatch/config.hpp"
 #include "simmatch/distributed.hpp"
+#include "simmatch/precision.hpp"
 #include "simmatch/run.hpp"
 
 namespace simmatch::cli {
@@ -57,10 +58,9 @@ void run_train(const TrainArgs& args) {
   hooks.on_epoch = [&](const EpochMetrics& m) { progress.epoch(m); };
   hooks.should_stop = [] { return stop_requested != 0; };
   StopOnSignal stop_on_signal;
-  if (config.network.precision == "float64")
-    train_config<double>(config, data, *comm, args.resume, hooks);
-  else
-    train_config<float>(config, data, *comm, args.resume, hooks);
+  with_precision(precision_from_name(config.network.precision), [&](auto type) {
+    train_config<typename decltype(type)::type>(config, data, *comm, args.resume, hooks);
+  });
 }
 
 }  // namespace

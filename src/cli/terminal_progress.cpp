@@ -1,5 +1,5 @@
 // Progress bar / log lines of `simmatch train` on stderr.
-#include "cli/progress.hpp"
+#include "cli/terminal_progress.hpp"
 
 #include <chrono>
 #include <iostream>

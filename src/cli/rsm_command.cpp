@@ -13,6 +13,7 @@
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/png.hpp"
+#include "simmatch/precision.hpp"
 #include "simmatch/rsm.hpp"
 
 namespace simmatch::cli {
@@ -106,10 +107,8 @@ void run_rsm(const RsmArgs& args) {
     throw ConfigError("give either a MODEL file or --features FILE.npy ... (not both)");
   }
   if (!args.model_path.empty()) {
-    if (model_precision(args.model_path) == "float64")
-      run_model<double>(args);
-    else
-      run_model<float>(args);
+    with_precision(precision_from_name(model_precision(args.model_path)),
+                   [&](auto type) { run_model<typename decltype(type)::type>(args); });
     return;
   }
   std::vector<Level> levels;

@@ -15,11 +15,13 @@
 
 #include "core/block_newton.hpp"
 #include "core/energy_hessian.hpp"
+#include "simmatch/config.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/network.hpp"
+#include "simmatch/precision.hpp"
 #include "simmatch/trainer.hpp"
 
 namespace simmatch::cli {
@@ -32,7 +34,7 @@ struct BenchArgs {
   Index neurons_per_site = 4;
   Index batch = 100;
   std::string solver = "fast";
-  std::string precision = "float32";
+  std::string precision = precision_name(Precision::float32);
   Index samples = 5000;
   Index encode_samples = 10000;
   Index warmup = 1000;
@@ -98,18 +100,6 @@ double measured_gemm_peak() {
     best = std::max(best, 2.0 * n * n * n / seconds_since(t0) / 1e9);
   }
   return best;
-}
-
-template <typename T>
-Network<T> reference_network(Index nps, std::uint64_t seed) {
-  const Grid input{28, 28, 1};
-  const Grid out = Structure::local2d_output(input, 2, nps);
-  std::vector<Layer<T>> layers;
-  layers.emplace_back(Structure::local2d(input, 2, 4.0, nps), Structure::lateral2d(Grid{out.height, out.width, nps}, 0.0),
-                      Activation::tanh(), out);
-  Network<T> net(input.size(), std::move(layers), 0.0);
-  net.initialise(seed);
-  return net;
 }
 
 template <typename T>
@@ -228,7 +218,8 @@ void register_bench(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch", args->batch, "Mini-batch size (1 = exact online learning)")->check(CLI::PositiveNumber);
   cmd->add_option("--solver", args->solver, "euler or fast")->check(CLI::IsMember({"euler", "fast"}));
-  cmd->add_option("--precision", args->precision, "float32 or float64")->check(CLI::IsMember({"float32", "float64"}));
+  cmd->add_option("--precision", args->precision, "float32 or float64")
+      ->check(CLI::IsMember({precision_name(Precision::float32), precision_name(Precision::float64)}));
   cmd->add_option("--samples", args->samples, "Training samples timed")->check(CLI::PositiveNumber);
   cmd->add_option("--encode-samples", args->encode_samples, "Samples encoded (timed)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", args->warmup, "Untimed online-learning samples before timing (trains L)");
@@ -240,11 +231,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Seed of the synthetic data and the initialisation");
   cmd->add_flag("!--no-peak", args->peak, "Skip the GEMM peak measurement");
   cmd->callback([args] {
-    if (args->precision == "float64") {
-      run_bench<double>(*args);
-    } else {
-      run_bench<float>(*args);
-    }
+    with_precision(precision_from_name(args->precision), [&](auto type) { run_bench<typename decltype(type)::type>(*args); });
   });
 }
 

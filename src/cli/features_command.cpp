@@ -13,6 +13,7 @@
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/png.hpp"
+#include "simmatch/precision.hpp"
 #include "simmatch/receptive_fields.hpp"
 
 namespace simmatch::cli {
@@ -95,10 +96,8 @@ void run_with(const FeaturesArgs& args) {
 }
 
 void run_features(const FeaturesArgs& args) {
-  if (model_precision(args.model_path) == "float64")
-    run_with<double>(args);
-  else
-    run_with<float>(args);
+  with_precision(precision_from_name(model_precision(args.model_path)),
+                 [&](auto type) { run_with<typename decltype(type)::type>(args); });
 }
 
 }  // namespace

@@ -1,0 +1,54 @@
+// Encoding: the fixed points (eq. 15) of a whole data set, solved in batches with fixed weights,
+// and the correlations summed over them (for the cost of eq. 11). No learning, no ranks.
+#pragma once
+
+#include <vector>
+
+#include "simmatch/dataset.hpp"
+#include "simmatch/dynamics.hpp"
+#include "simmatch/learning.hpp"
+#include "simmatch/network.hpp"
+
+namespace simmatch {
+
+/// Samples solved together when encoding, unless a caller says otherwise (CLI --batch-size,
+/// Python's batch_size keyword). Any size gives the same fixed points; this one keeps the
+/// solver's matrices in cache-friendly blocks.
+inline constexpr Index kDefaultEncodeBatch = 256;
+/// The smallest batch, for encoding and for training (train.batch_size): one sample.
+inline constexpr Index kMinBatchSize = 1;
+
+/// Batches of at most `batch_size` (>= 1) that cover `samples` (>= 0) samples: a ceiling division
+/// that cannot overflow, whatever the batch size.
+constexpr Index batch_count(Index samples, Index batch_size) {
+  return samples / batch_size + (samples % batch_size != 0 ? 1 : 0);
+}
+
+/// Fixed points of every layer for every sample of `data`, in batches of `batch_size` (>= 1):
+/// result[p] is N_p x T. ShapeError when the samples do not fit the network.
+template <typename T>
+std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
+                              Index batch_size = kDefaultEncodeBatch);
+
+/// Summed correlations of `data`'s first `max_samples` samples (0 = all) at their fixed points.
+template <typename T>
+Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
+                                  Index max_samples = 0, Index batch_size = kDefaultEncodeBatch);
+
+/// The columns `indices` of data.x as a K x B matrix in precision T (ShapeError for an index
+/// outside the data set).
+template <typename T>
+Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices);
+
+extern template std::vector<Matrix<float>> encode<float>(const Network<float>&, const DynamicsSolver<float>&,
+                                                         const Dataset&, Index);
+extern template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
+                                                           const Dataset&, Index);
+extern template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&,
+                                                         const Dataset&, Index, Index);
+extern template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
+                                                          const Dataset&, Index, Index);
+extern template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
+extern template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
+
+}  // namespace simmatch

@@ -1,0 +1,92 @@
+// Encoding a data set: batches of samples solved to their fixed points (eq. 15) with fixed weights,
+// kept as representations or summed into correlations.
+#include "simmatch/encode.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <string>
+
+#include "simmatch/error.hpp"
+
+namespace simmatch {
+namespace {
+
+// `what` names the caller in messages ("encode", "cost").
+template <typename T>
+void check_encoding(const Network<T>& network, const Dataset& data, Index batch_size, const std::string& what) {
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("{}: samples have {} features but the network expects {}", what, data.dim(),
+                                 network.input_size()));
+  }
+  if (batch_size < kMinBatchSize) {
+    throw ConfigError(fmt::format("{}: batch size must be >= {}, got {}", what, kMinBatchSize, batch_size));
+  }
+}
+
+// Solves samples [0, n) of `data` in batches of at most `batch_size`, each from rest, and hands
+// every batch to visit(first sample, inputs, fixed points). The loop advances by the count
+// solved, so a batch size near the largest Index cannot overflow it.
+template <typename T, typename Visit>
+void solve_in_batches(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index n,
+                      Index batch_size, Visit&& visit) {
+  FixedPoints<T> fixed;
+  for (Index begin = 0; begin < n;) {
+    const Index count = std::min(batch_size, n - begin);
+    const Matrix<T> x = data.x.middleCols(begin, count).template cast<T>();
+    fixed = FixedPoints<T>{};
+    solver.solve(network, x, fixed);
+    visit(begin, x, fixed);
+    begin += count;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
+                              Index batch_size) {
+  check_encoding(network, data, batch_size, "encode");
+  std::vector<Matrix<T>> out;
+  for (const auto& layer : network.layers()) out.emplace_back(layer.size(), data.size());
+  solve_in_batches(network, solver, data, data.size(), batch_size,
+                   [&](Index begin, const Matrix<T>& x, const FixedPoints<T>& fixed) {
+                     for (std::size_t p = 0; p < out.size(); ++p) out[p].middleCols(begin, x.cols()) = fixed.r[p];
+                   });
+  return out;
+}
+
+template <typename T>
+Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
+                                  Index max_samples, Index batch_size) {
+  check_encoding(network, data, batch_size, "cost");
+  const Index n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
+  Correlations sums = Correlations::zeros_like(network);
+  solve_in_batches(network, solver, data, n, batch_size, [&](Index, const Matrix<T>& x, const FixedPoints<T>& fixed) {
+    accumulate_correlations(network, x, fixed, sums, true);
+  });
+  return sums;
+}
+
+template <typename T>
+Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices) {
+  Matrix<T> batch(data.dim(), static_cast<Index>(indices.size()));
+  for (std::size_t c = 0; c < indices.size(); ++c) {
+    const Index i = indices[c];
+    if (i < 0 || i >= data.size()) throw ShapeError(fmt::format("batch: sample index {} outside [0, {})", i, data.size()));
+    batch.col(static_cast<Index>(c)) = data.x.col(i).template cast<T>();
+  }
+  return batch;
+}
+
+template std::vector<Matrix<float>> encode<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
+                                                  Index);
+template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
+                                                    const Dataset&, Index);
+template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
+                                                  Index, Index);
+template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
+                                                   const Dataset&, Index, Index);
+template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
+template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
+
+}  // namespace simmatch
