@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/eval_common.hpp"
 #include "simmatch/config.hpp"
 #include "simmatch/distributed.hpp"
 #include "simmatch/error.hpp"
@@ -94,7 +95,7 @@ void run_encode(const EncodeArgs& args) {
   // MPI under mpirun/srun (samples split across ranks, one NPY in the original order), else one process.
   const auto comm = make_communicator();
   const Precision precision =
-      agree(*comm, "reading the model", [&] { return precision_from_name(model_precision(args.model_path)); });
+      agree(*comm, "reading the model", [&] { return run_precision(args.model_path, args.overrides); });
   with_precision(precision, [&](auto type) { encode_with<typename decltype(type)::type>(args, *comm); });
 }
 

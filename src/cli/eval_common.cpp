@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "simmatch/error.hpp"
+#include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
 
 namespace simmatch::cli {
@@ -17,6 +18,22 @@ void add_data_options(CLI::App* cmd, DataArgs& args, const std::string& prefix, 
   cmd->add_option("--" + prefix + "labels", args.labels, what + " labels file (IDX or NPY)");
   cmd->add_option("--" + prefix + "limit", args.limit, what + ": use only the first N samples (0 = all)")
       ->check(CLI::NonNegativeNumber);
+}
+
+Precision run_precision(const std::string& model_path, const std::vector<std::string>& overrides) {
+  // The last override that names the key wins, as in apply_overrides.
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const auto eq = it->find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = it->substr(0, eq);
+    key.erase(0, key.find_first_not_of(" \t"));
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (key != "network.precision") continue;
+    Config checked;
+    apply_override(checked, *it);  // ConfigError naming the key for a value other than float32/float64
+    return precision_from_name(checked.network.precision);
+  }
+  return precision_from_name(model_precision(model_path));
 }
 
 Config base_config(const std::string& model_path, const std::string& config_json,

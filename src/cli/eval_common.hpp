@@ -9,6 +9,7 @@
 
 #include "simmatch/config.hpp"
 #include "simmatch/dataset.hpp"
+#include "simmatch/precision.hpp"
 
 namespace simmatch::cli {
 
@@ -28,6 +29,10 @@ void add_data_options(CLI::App* cmd, DataArgs& args, const std::string& prefix, 
 /// the defaults when `model_path` is empty; then `overrides` ("key=value") applied.
 Config base_config(const std::string& model_path, const std::string& config_json,
                    const std::vector<std::string>& overrides);
+
+/// The precision to run a model in: `network.precision` from `overrides` when one sets it (the
+/// weights are converted on loading), else the model file's own. ConfigError for a bad value.
+Precision run_precision(const std::string& model_path, const std::vector<std::string>& overrides);
 
 /// `base` with the data keys of `args` set (data.limit always replaced), read and preprocessed.
 Dataset load_data_args(Config base, const DataArgs& args);

@@ -163,7 +163,7 @@ void run_evaluate(const EvaluateArgs& args) {
   } else if (!args.train_features.empty()) {
     f = file_features(args);
   } else {
-    f = with_precision(precision_from_name(model_precision(args.model_path)),
+    f = with_precision(run_precision(args.model_path, args.overrides),
                        [&](auto type) { return model_features<typename decltype(type)::type>(args); });
   }
   const ReadoutReport report = evaluate_readout(f.train, f.train_labels, f.test, f.test_labels, options);

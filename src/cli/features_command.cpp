@@ -96,7 +96,7 @@ void run_with(const FeaturesArgs& args) {
 }
 
 void run_features(const FeaturesArgs& args) {
-  with_precision(precision_from_name(model_precision(args.model_path)),
+  with_precision(run_precision(args.model_path, args.overrides),
                  [&](auto type) { run_with<typename decltype(type)::type>(args); });
 }
 

@@ -107,7 +107,7 @@ void run_rsm(const RsmArgs& args) {
     throw ConfigError("give either a MODEL file or --features FILE.npy ... (not both)");
   }
   if (!args.model_path.empty()) {
-    with_precision(precision_from_name(model_precision(args.model_path)),
+    with_precision(run_precision(args.model_path, args.overrides),
                    [&](auto type) { run_model<typename decltype(type)::type>(args); });
     return;
   }

@@ -65,6 +65,20 @@ fi
 expect_error "encode --layer out of range" "--layer 1: the model" \
   "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/none.npy" --layer 1
 [ -e "$TMP/none.npy" ] && fail "encode wrote an output despite the error"
+# network.precision on the command line runs the model in that precision (the weights converted).
+"$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/f64.npy" --split test --limit 30 network.precision=float64 \
+  2>"$TMP/encode.err" || fail "encode network.precision=float64 exited $?: $(cat "$TMP/encode.err")"
+if have_python && "$PYTHON" -c 'import numpy' 2>/dev/null; then
+  "$PYTHON" - "$TMP/reps.npy" "$TMP/f64.npy" <<'PY' && pass "encode honours network.precision" || fail "encode precision"
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert a.shape == b.shape and not np.array_equal(a, b), "float64 gave float32's bits: the override was ignored"
+assert np.abs(a - b).max() < 1e-3, np.abs(a - b).max()
+PY
+fi
+expect_error "encode with a bad precision" "network.precision" \
+  "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/none.npy" network.precision=float16
 
 # Two unbounded layers joined by feedback: the run starts, with a warning naming the keys.
 { sed -n '1,/^\[solver\]/p' experiments/tiny.toml | sed '$d'
