@@ -85,7 +85,7 @@ struct OutputConfig {
 };
 
 struct Config {
-  /// The table's defaults: the reference configuration of THEORY.md (one local2d layer), with
+  /// The table's defaults: the reference configuration of docs/theory.md (one local2d layer), with
   /// an empty data.path.
   Config();
   DataConfig data;

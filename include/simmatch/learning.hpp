@@ -14,7 +14,7 @@ namespace simmatch {
 /// hebbian[p][k]  = sum_t r^(p)_{t,i} r^(p-1)_{t,j} for synapse k = (i, j) of C^W,(p)
 /// lateral[p][k]  = sum_t r^(p)_{t,i} r^(p)_{t,j}   for synapse k = (i, j) of C^L,(p)
 /// regulariser[p] = sum_t sum_i F(r^(p)_{t,i}).
-/// Dividing by `samples` gives A^(p), B^(p) of THEORY.md ("Computing the cost"). Sums, not means,
+/// Dividing by `samples` gives A^(p), B^(p) of docs/theory.md ("Computing the cost"). Sums, not means,
 /// so that shards (batches, MPI ranks) combine by addition.
 struct Correlations {
   std::vector<Vector<double>> hebbian;

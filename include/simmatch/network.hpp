@@ -49,8 +49,8 @@ private:
 };
 
 /// P >= 1 layers and the feedback strength gamma >= 0. Layers are indexed p = 0..P-1 here
-/// (layer p here is layer p+1 of THEORY.md); the input is clamped and is not a layer.
-/// gamma^{p-P} in THEORY.md's numbering for layer p (0-based) of `num_layers`, i.e.
+/// (layer p here is layer p+1 of docs/theory.md); the input is clamped and is not a layer.
+/// gamma^{p-P} in docs/theory.md's numbering for layer p (0-based) of `num_layers`, i.e.
 /// gamma^(p - (num_layers-1)); 1 for gamma = 0, where the layers decouple (check 7).
 double feedback_layer_weight(double gamma, Index p, Index num_layers);
 

@@ -23,7 +23,7 @@ std::vector<double> structured_cost_per_layer(const Network<T>& network, const C
 
 /// Lyapunov bracket of eq. 14 for one sample (x: K, r[p]: N_p column vectors):
 ///   sum_p gamma^{p-P} ( -2 r^(p)T W^(p) r^(p-1) + r^(p)T L^(p) r^(p) + 2 sum_i F(r^(p)_i) ).
-/// Non-increasing along the dynamics of eq. 15 (THEORY.md check 1).
+/// Non-increasing along the dynamics of eq. 15 (docs/theory.md check 1).
 template <typename T>
 double lyapunov_energy(const Network<T>& network, const Vector<T>& x, const std::vector<Vector<T>>& r);
 

@@ -1,4 +1,4 @@
-// Structure constants C^W and C^L (THEORY.md, "Notation"): which synapses exist and their
+// Structure constants C^W and C^L (docs/theory.md, "Notation"): which synapses exist and their
 // non-negative constants, stored sparsely (CSR) so memory grows with the number of synapses.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Builders and queries of sparse structure constants (THEORY.md "Notation").
+// Builders and queries of sparse structure constants (docs/theory.md "Notation").
 #include "simmatch/structure.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // The fast (Anderson) solver reaches the fixed point of eq. 15 that Euler reaches when run to a
 // tight tolerance, for every activation, 1-3 layers, with and without feedback, structured and
-// dense, in float64 and float32, in fewer iterations (THEORY.md check 2; DESIGN.md "DynamicsSolver").
+// dense, in float64 and float32, in fewer iterations (docs/theory.md check 2; DESIGN.md "DynamicsSolver").
 #include <algorithm>
 #include <gtest/gtest.h>
 

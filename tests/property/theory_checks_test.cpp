@@ -1,4 +1,4 @@
-// The seven checks of THEORY.md ("Checks that must hold"), on small random networks.
+// The seven checks of docs/theory.md ("Checks that must hold"), on small random networks.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>

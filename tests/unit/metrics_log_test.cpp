@@ -82,6 +82,11 @@ TEST(ProgressTest, DurationsAndSummariesReadNaturally) {
   EpochMetrics m = sample_metrics(2);
   m.cost = std::numeric_limits<double>::quiet_NaN();
   EXPECT_EQ(epoch_summary(m, 10),
+            "epoch 2/10: cost n/a  lr 0.0025  iterations 31.5  converged 75.0% (along the trajectory: continued 25.0%, "
+            "followed 12.5%)  200 samples in 1.5 s (133 samples/s)");
+  m.continued_fraction = 0;
+  m.followed_fraction = 0;  // every sample solved directly: nothing to report
+  EXPECT_EQ(epoch_summary(m, 10),
             "epoch 2/10: cost n/a  lr 0.0025  iterations 31.5  converged 75.0%  200 samples in 1.5 s (133 samples/s)");
 }
 

@@ -1,0 +1,71 @@
+"""simmatch's default solver against an independent float64 re-derivation of eq. 15.
+
+reference_dynamics.py integrates the dynamics from rest with NumPy and SciPy alone, reading the
+model file the network saves. Deep, feedback, indefinite-L, rectified and saturated networks,
+trained by simmatch itself, must give the fixed points of that integration (docs/theory.md,
+"Solving eq. 15").
+"""
+
+import unittest
+
+import numpy as np
+
+import reference_dynamics as ref
+import simmatch
+from _helpers import TempDirTest, patterns
+
+
+def local(stride, radius, per_site, lateral):
+    return dict(type="local2d", stride=stride, radius=radius, neurons_per_site=per_site, lateral_radius=lateral)
+
+
+class FixedPointsMatchAnIndependentIntegration(TempDirTest):
+    """Each case: train briefly, save, then compare every layer of every sample."""
+
+    def compare(self, name, layers, **params):
+        X, _ = patterns(samples=96, side=8, clusters=3, noise=0.3, seed=7, dtype=np.float64)
+        X = X.reshape(len(X), -1)
+        X = X - X.mean(axis=1, keepdims=True)
+        settings = dict(input_shape=(8, 8), layers=layers, precision="float64", seed=5, cost_samples=0, eta=0.05,
+                        samples_per_epoch=96, batch_size=8)
+        settings.update(params)
+        net = simmatch.Network(**settings)
+        net.fit(X, epochs=8)
+        path = self.path(name + ".npz")
+        net.save(path)
+        sample = X[:12]
+
+        expected, _, converged = ref.euler_from_rest(ref.load(path), sample, tol=1e-10)
+        self.assertTrue(converged.all(), f"{name}: the reference integration did not converge")
+        net.set_params(**{"solver.tolerance": 1e-10, "solver.max_steps": 200000})
+        got = net.transform(sample, layer="all")
+        self.assertEqual(len(got), len(expected))
+        for p, (a, b) in enumerate(zip(got, expected)):
+            self.assertEqual(a.dtype, np.float64)
+            worst = ref.relative_distance(a, b).max()
+            self.assertLessEqual(worst, 1e-6, f"{name}: layer {p} differs from the reference by {worst:.3g}")
+        # At the default tolerance the returned activities are close as well.
+        net.set_params(**{"solver.tolerance": 0.0, "solver.max_steps": 3000})
+        loose = net.transform(sample, layer="all")
+        for p, (a, b) in enumerate(zip(loose, expected)):
+            self.assertLessEqual(ref.relative_distance(a, b).max(), 1e-4, f"{name}: layer {p} at the default tolerance")
+
+    def test_two_layers_with_feedback_and_lateral_neighbourhoods(self):
+        self.compare("deep_lateral", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.3)
+
+    def test_three_layers_with_strong_feedback(self):
+        self.compare("three_layers", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 2.0), local(1, 1.5, 4, 1.0)], gamma=0.5)
+
+    def test_saturated_tanh(self):
+        # Gain 4: most units sit near +-1, where F'' is large and the dynamics stiff.
+        self.compare("saturated", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.2, gain=4.0)
+
+    def test_clipped_relu_with_feedback(self):
+        self.compare("clipped", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.3, activation="clipped_relu")
+
+    def test_relu_cascade(self):
+        self.compare("relu", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.0, activation="relu", eta=0.02)
+
+
+if __name__ == "__main__":
+    unittest.main()
