@@ -37,6 +37,12 @@ Dataset read_idx(const std::string& images_path, const std::string& labels_path 
 Dataset read_npy_dataset(const std::string& path, const std::string& labels_path = "",
                          const MemoryBudget& budget = MemoryBudget::from_environment());
 
+/// A 1-D integer labels NPY of `samples` entries (`images_path` names the data they label in
+/// errors): FormatError for a malformed file, a non-integer dtype, a value outside int or a size
+/// over `budget`; ShapeError for another shape or count.
+std::vector<int> read_npy_labels(const std::string& path, Index samples, const std::string& images_path,
+                                 const MemoryBudget& budget = MemoryBudget::from_environment());
+
 /// Which part of the MNIST json digits to read. Canonical split: image i of digit D is test when
 /// i % 5 == 4, otherwise train.
 enum class MnistSplit { train, test, all };
@@ -57,6 +63,8 @@ void scale_values(Dataset& data, float max_value);
 void subtract_sample_mean(Dataset& data);
 /// Throws NumericalError naming `what` and the first sample (and feature) holding NaN or Inf.
 void check_finite(const Dataset& data, const std::string& what);
+/// The same for a features x samples matrix (e.g. a memory-mapped NPY), read column by column.
+void check_finite(ConstMatrixRef<float> x, const std::string& what);
 /// The samples at `indices`, in that order (labels too); ShapeError for an index outside 0..T-1.
 Dataset subset(const Dataset& data, const std::vector<Index>& indices);
 

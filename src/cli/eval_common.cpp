@@ -74,6 +74,13 @@ Dataset load_features(const std::string& path, const std::string& labels_path) {
   return data;
 }
 
+LabelledFeatures load_mapped_features(const std::string& path, const std::string& labels_path) {
+  LabelledFeatures out;
+  out.x = FeatureMatrix::from_npy(path);
+  out.labels = read_npy_labels(labels_path, out.x.samples(), path);
+  return out;
+}
+
 void write_columns_npy(const std::string& path, const Eigen::MatrixXf& x) {
   write_npy(path, NpyArray::from_floats(x.data(), {x.cols(), x.rows()}));
 }

@@ -9,6 +9,7 @@
 
 #include "simmatch/config.hpp"
 #include "simmatch/dataset.hpp"
+#include "simmatch/feature_matrix.hpp"
 #include "simmatch/precision.hpp"
 
 namespace simmatch::cli {
@@ -40,6 +41,14 @@ Dataset load_data_args(Config base, const DataArgs& args);
 /// Rows T x N of an NPY (2-D or more, flattened per sample) as N x T features, with optional
 /// NPY labels; the file named in errors.
 Dataset load_features(const std::string& path, const std::string& labels_path);
+
+/// The same rows as the N x T matrix of a FeatureMatrix (float32 files memory-mapped, not copied)
+/// and the labels of an NPY labels file (required), the files named in errors.
+struct LabelledFeatures {
+  FeatureMatrix x;
+  std::vector<int> labels;
+};
+LabelledFeatures load_mapped_features(const std::string& path, const std::string& labels_path);
 
 /// Writes an N x T matrix as a row-major T x N float32 NPY.
 void write_columns_npy(const std::string& path, const Eigen::MatrixXf& x);

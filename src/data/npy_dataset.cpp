@@ -19,8 +19,10 @@ std::string shape_text(const std::vector<Index>& shape) {
   return out + ")";
 }
 
-std::vector<int> read_labels(const std::string& path, Index samples, const std::string& images_path,
-                             const MemoryBudget& budget) {
+}  // namespace
+
+std::vector<int> read_npy_labels(const std::string& path, Index samples, const std::string& images_path,
+                                 const MemoryBudget& budget) {
   // The raw values, their doubles and the ints kept.
   const NpyArray header = read_npy_header(path);
   const auto count = static_cast<std::uint64_t>(header.num_elements());
@@ -49,8 +51,6 @@ std::vector<int> read_labels(const std::string& path, Index samples, const std::
   }
   return labels;
 }
-
-}  // namespace
 
 Dataset read_npy_dataset(const std::string& path, const std::string& labels_path, const MemoryBudget& budget) {
   const NpyArray header = read_npy_header(path);
@@ -82,7 +82,7 @@ Dataset read_npy_dataset(const std::string& path, const std::string& labels_path
   }
   if (!labels_path.empty()) {
     const auto held = saturating_mul(static_cast<std::uint64_t>(data.x.size()), sizeof(float));
-    data.labels = read_labels(labels_path, samples, path, budget.minus(held));
+    data.labels = read_npy_labels(labels_path, samples, path, budget.minus(held));
   }
   return data;
 }

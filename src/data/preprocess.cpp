@@ -25,10 +25,13 @@ void subtract_sample_mean(Dataset& data) {
   }
 }
 
-void check_finite(const Dataset& data, const std::string& what) {
-  for (Index t = 0; t < data.x.cols(); ++t) {
-    for (Index k = 0; k < data.x.rows(); ++k) {
-      const float v = data.x(k, t);
+void check_finite(const Dataset& data, const std::string& what) { check_finite(data.x, what); }
+
+void check_finite(ConstMatrixRef<float> x, const std::string& what) {
+  for (Index t = 0; t < x.cols(); ++t) {
+    if (x.col(t).allFinite()) continue;
+    for (Index k = 0; k < x.rows(); ++k) {
+      const float v = x(k, t);
       if (!std::isfinite(v)) {
         throw NumericalError(fmt::format("{}: sample {} holds {} at feature {}", what, t, std::isnan(v) ? "NaN" : "Inf", k));
       }

@@ -31,17 +31,37 @@ class LinearReadoutTest(unittest.TestCase):
         self.assertEqual(np.asarray(report["confusion"]).sum(), 90)
         self.assertEqual(report["features"], 5)
         self.assertEqual((report["train_samples"], report["test_samples"]), (300, 90))
-        self.assertEqual(report["solver"], "primal")
+        self.assertEqual(report["solver"], "dense")
+        self.assertEqual([f["c"] for f in report["fits"]], [0.1, 1.0, report["c"]])
 
-    def test_primal_and_dual_agree_and_runs_repeat(self):
+    def test_the_three_solvers_agree_and_runs_repeat(self):
         Xtr, ytr = blobs(200, 3)
         Xte, yte = blobs(60, 4)
-        primal = simmatch.linear_readout(Xtr, ytr, Xte, yte, c=[1.0])
+        dense = simmatch.linear_readout(Xtr, ytr, Xte, yte, c=[1.0])
         again = simmatch.linear_readout(Xtr, ytr, Xte, yte, c=[1.0])
+        primal = simmatch.linear_readout(Xtr, ytr, Xte, yte, c=[1.0], solver="primal")
         dual = simmatch.linear_readout(Xtr, ytr, Xte, yte, c=[1.0], solver="dual")
-        self.assertEqual(primal["confusion"], again["confusion"])
+        self.assertEqual(dense, {**again, "seconds": dense["seconds"],
+                                 "fits": [{**again["fits"][0], "seconds": dense["fits"][0]["seconds"]}]})
+        self.assertEqual(primal["solver"], "primal")
         self.assertEqual(dual["solver"], "dual")
+        self.assertEqual(dense["confusion"], primal["confusion"])
         self.assertLessEqual(abs(primal["test_accuracy"] - dual["test_accuracy"]), 1 / 60)
+
+    def test_a_memory_mapped_npy_is_read_in_place(self):
+        import os
+        import tempfile
+        Xtr, ytr = blobs(150, 9)
+        Xte, yte = blobs(30, 10)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "train.npy")
+            np.save(path, Xtr)
+            mapped = np.load(path, mmap_mode="r")
+            a = simmatch.linear_readout(mapped, ytr, Xte, yte, c=[1.0])
+            del mapped
+        b = simmatch.linear_readout(Xtr, ytr, Xte, yte, c=[1.0])
+        self.assertEqual(a["confusion"], b["confusion"])
+        self.assertEqual(a["train_accuracy"], b["train_accuracy"])
 
     def test_float64_and_image_shaped_inputs_are_accepted(self):
         Xtr, ytr = blobs(120, 5)

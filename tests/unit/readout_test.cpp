@@ -1,13 +1,17 @@
-// The liblinear read-out: separable problems are learnt, C is chosen on validation data, reports.
+// The read-out: separable problems are learnt, C is chosen on validation data, reports; the
+// liblinear solvers are deterministic, also when two read-outs overlap in one process.
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
 #include <omp.h>
 
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <random>
 #include <thread>
 
+#include "eval/blas_threads.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/readout.hpp"
 
@@ -79,74 +83,141 @@ TEST(LinearReadout, ParallelClassesGiveTheSameModelAsOneThread) {
   Eigen::MatrixXf x;
   std::vector<int> y;
   blobs(40, 6, x, y, 1.0f);
+  ReadoutOptions primal;
+  primal.solver = ReadoutSolver::primal;
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  const LinearReadout serial = LinearReadout::fit(x, y, 1.0);
+  const LinearReadout serial = LinearReadout::fit(x, y, 1.0, primal);
   omp_set_num_threads(3);
-  const LinearReadout parallel = LinearReadout::fit(x, y, 1.0);
+  const LinearReadout parallel = LinearReadout::fit(x, y, 1.0, primal);
   omp_set_num_threads(threads);
   EXPECT_EQ(serial.weights(), parallel.weights());
   EXPECT_EQ(serial.biases(), parallel.biases());
 }
 
-TEST(LinearReadout, TheModelDoesNotDependOnBlasThreads) {
-  // liblinear's BLAS is OpenBLAS on Debian, which splits vectors this long over its threads.
-  using SetThreads = void (*)(int);
-  using GetThreads = int (*)();
-  const auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  const auto get = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  if (set == nullptr || get == nullptr) GTEST_SKIP() << "liblinear's BLAS is not OpenBLAS";
-  const Index features = 12545, samples = 300;
-  Eigen::MatrixXf x(features, samples);
-  std::vector<int> y(static_cast<std::size_t>(samples));
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+
+// OpenBLAS's thread-count functions, or null when liblinear's BLAS is another one.
+SetThreads openblas_set() { return reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
+GetThreads openblas_get() { return reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads")); }
+
+// `samples` samples of 12,545 features in 3 classes: vectors long enough for OpenBLAS to split them.
+void long_vectors(Eigen::MatrixXf& x, std::vector<int>& y, Index samples = 300) {
+  const Index features = 12545;
+  x.resize(features, samples);
+  y.resize(static_cast<std::size_t>(samples));
   std::mt19937_64 rng(3);
   std::normal_distribution<float> noise(0.0f, 1.0f);
   for (Index t = 0; t < samples; ++t) {
     y[static_cast<std::size_t>(t)] = static_cast<int>(t % 3);
     for (Index f = 0; f < features; ++f) x(f, t) = noise(rng) + (f % 3 == t % 3 ? 0.05f : 0.0f);
   }
+}
+
+TEST(LinearReadout, TheModelDoesNotDependOnBlasThreads) {
+  // liblinear's BLAS is OpenBLAS on Debian, which splits vectors this long over its threads.
+  const auto set = openblas_set();
+  const auto get = openblas_get();
+  if (set == nullptr || get == nullptr) GTEST_SKIP() << "liblinear's BLAS is not OpenBLAS";
+  Eigen::MatrixXf x;
+  std::vector<int> y;
+  long_vectors(x, y);
+  ReadoutOptions primal;
+  primal.solver = ReadoutSolver::primal;
   const int before = get();
   set(1);
-  const LinearReadout one = LinearReadout::fit(x, y, 1.0);
+  const LinearReadout one = LinearReadout::fit(x, y, 1.0, primal);
   set(4);
   const int asked = get();
-  const LinearReadout many = LinearReadout::fit(x, y, 1.0);
+  const LinearReadout many = LinearReadout::fit(x, y, 1.0, primal);
   EXPECT_EQ(get(), asked);  // the caller's setting is given back
   set(before);
   EXPECT_EQ(one.weights(), many.weights());
   EXPECT_EQ(one.biases(), many.biases());
 }
 
-TEST(LinearReadout, OverlappingReadoutsGiveTheBlasThreadsBack) {
-  // Read-outs on two threads at once (Python threads) share OpenBLAS's one thread count: the count
-  // is 1 while either trains, and the caller's count comes back when both are done, whichever
-  // finishes first.
-  using SetThreads = void (*)(int);
-  using GetThreads = int (*)();
-  const auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  const auto get = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+TEST(LinearReadout, OverlappingReadoutsKeepBlasSingleThreadedUntilTheLastEnds) {
+  // Read-out A starts; B starts while A trains; A ends while B still trains. B must still see a
+  // single-threaded BLAS, and once B ends the count from before A comes back. (Saving and
+  // restoring the count in each read-out gets both wrong: A restores 4 under B, B restores 1.)
+  const auto set = openblas_set();
+  const auto get = openblas_get();
   if (set == nullptr || get == nullptr) GTEST_SKIP() << "liblinear's BLAS is not OpenBLAS";
-  Eigen::MatrixXf small_x, large_x;
-  std::vector<int> small_y, large_y;
-  blobs(20, 5, small_x, small_y, 1.0f);
-  blobs(400, 50, large_x, large_y, 1.0f);
+  Eigen::MatrixXf x;
+  std::vector<int> y;
+  blobs(20, 8, x, y);
   const int before = get();
-  set(3);
-  const LinearReadout reference = LinearReadout::fit(large_x, large_y, 1.0);
-  for (int round = 0; round < 4; ++round) {
-    std::vector<std::thread> threads;
-    std::vector<LinearReadout> large(2);
-    for (int t = 0; t < 2; ++t) {
-      threads.emplace_back([&, t] {
-        large[static_cast<std::size_t>(t)] = LinearReadout::fit(large_x, large_y, 1.0);
-        for (int i = 0; i < 3; ++i) (void)LinearReadout::fit(small_x, small_y, 1.0);
-      });
-    }
-    for (auto& thread : threads) thread.join();
-    EXPECT_EQ(get(), 3);
-    for (const LinearReadout& r : large) EXPECT_EQ(r.weights(), reference.weights());
-  }
+  set(4);
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool a_started = false, b_started = false, a_done = false;
+  int b_saw = -1;
+  const auto wait_for = [&](bool& flag) {
+    std::unique_lock<std::mutex> lock(mutex);
+    changed.wait(lock, [&] { return flag; });
+  };
+  const auto raise = [&](bool& flag) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    flag = true;
+    changed.notify_all();
+  };
+  ReadoutOptions a_options, b_options;
+  a_options.solver = b_options.solver = ReadoutSolver::primal;
+  std::once_flag a_once, b_once;
+  a_options.should_stop = [&] {
+    std::call_once(a_once, [&] {
+      raise(a_started);
+      wait_for(b_started);
+    });
+    return false;
+  };
+  b_options.should_stop = [&] {
+    std::call_once(b_once, [&] {
+      raise(b_started);
+      wait_for(a_done);
+      b_saw = get();
+    });
+    return false;
+  };
+  std::thread a([&] {
+    LinearReadout::fit(x, y, 1.0, a_options);
+    raise(a_done);
+  });
+  wait_for(a_started);
+  std::thread b([&] { LinearReadout::fit(x, y, 1.0, b_options); });
+  a.join();
+  b.join();
+  EXPECT_EQ(b_saw, 1);
+  EXPECT_EQ(get(), 4);
+  EXPECT_EQ(readout_detail::SingleThreadedBlas::holders(), 0);
   set(before);
+}
+
+TEST(LinearReadout, ConcurrentReadoutsGiveTheSequentialResults) {
+  // Two read-outs in two threads at once (as from Python threads) against one after the other:
+  // liblinear's primal solver over long vectors (OpenBLAS), its dual solver (C's rand()) and the
+  // dense solver (OpenMP inside each).
+  Eigen::MatrixXf x;
+  std::vector<int> y;
+  long_vectors(x, y, 48);
+  for (ReadoutSolver solver : {ReadoutSolver::primal, ReadoutSolver::dual, ReadoutSolver::dense}) {
+    ReadoutOptions a, b;
+    a.solver = b.solver = solver;
+    b.balanced = true;  // a different problem in each thread
+    const LinearReadout first = LinearReadout::fit(x, y, 0.1, a);
+    const LinearReadout second = LinearReadout::fit(x, y, 0.1, b);
+    LinearReadout together_a, together_b;
+    std::thread ta([&] { together_a = LinearReadout::fit(x, y, 0.1, a); });
+    std::thread tb([&] { together_b = LinearReadout::fit(x, y, 0.1, b); });
+    ta.join();
+    tb.join();
+    SCOPED_TRACE(readout_solver_name(solver));
+    EXPECT_EQ(together_a.weights(), first.weights());
+    EXPECT_EQ(together_a.biases(), first.biases());
+    EXPECT_EQ(together_b.weights(), second.weights());
+    EXPECT_EQ(together_b.biases(), second.biases());
+  }
 }
 
 TEST(LinearReadout, DualSolverIsReproducible) {
@@ -164,6 +235,7 @@ TEST(LinearReadout, DualSolverIsReproducible) {
 TEST(LinearReadout, SolverNamesRoundTripAndUnknownNamesAreConfigErrors) {
   EXPECT_EQ(parse_readout_solver(readout_solver_name(ReadoutSolver::primal)), ReadoutSolver::primal);
   EXPECT_EQ(parse_readout_solver(readout_solver_name(ReadoutSolver::dual)), ReadoutSolver::dual);
+  EXPECT_EQ(parse_readout_solver(readout_solver_name(ReadoutSolver::dense)), ReadoutSolver::dense);
   EXPECT_THROW(parse_readout_solver("newton"), ConfigError);
 }
 
