@@ -13,6 +13,7 @@
 #include <cmath>
 #include <exception>
 #include <omp.h>
+#include <type_traits>
 #include <vector>
 
 #include "core/batch_kernel.hpp"
@@ -63,6 +64,18 @@ double slope(const Activation& a, T u, T r) {
   return 1.0;
 }
 
+// f in double for the Newton path. Eigen vectorises exp in double but not tanh, and tanh(x) =
+// 1 - 2 / (exp(2x) + 1) is within a few units of 1e-16 absolute (exp overflowing to inf gives 1).
+void apply_in_double(const Activation& a, const double* u, double* r, Index n) {
+  if (a.kind() != ActivationKind::tanh) {
+    a.apply(u, r, n);
+    return;
+  }
+  Eigen::Map<const Eigen::ArrayXd> in(u, n);
+  Eigen::Map<Eigen::ArrayXd> out(r, n);
+  out = 1.0 - 2.0 / ((in * (2.0 * a.gain())).exp() + 1.0);
+}
+
 // Solves a x = b in place (a: k x k row-major, overwritten) by LU with partial pivoting;
 // false when a pivot vanishes or the solution is not finite. K > 0 fixes k at compile time
 // (the common site sizes), so the loops unroll: the solve dominated the 4-per-site profile.
@@ -103,10 +116,19 @@ constexpr int kPolishSteps = 4;
 // Work space of one thread for one sample of one layer (sized once per chunk). The iteration
 // runs in double whatever T is: the residual a float32 evaluation can resolve (~1e-7) is, on a
 // trained layer whose L has eigenvalues near 0 (measured 4e-5), amplified up to ~2,500 times
-// into the activities, so the stopping test and the final step need the extra digits.
+// into the activities, so the final steps need the extra digits. Until the residual test holds
+// a float32 model evaluates f in float32 (Eigen vectorises float tanh, not double: the double
+// f tripled the reference layer's time per sample); the steps after it evaluate f in double.
 template <typename T>
 struct SampleNewton {
-  std::vector<double> u, r, g, uold, du;
+  // u and r (and their float32 copies) are aligned to Eigen's packets: the vectorised f then has
+  // no scalar head whose length depends on where the buffer lies, so a sample's result does not
+  // depend on the thread or batch that solves it.
+  template <typename V>
+  using Aligned = std::vector<V, Eigen::aligned_allocator<V>>;
+  Aligned<double> u, r;
+  std::vector<double> g, uold, du;
+  Aligned<float> uf, rf;  // f in float32 for a float32 model, before the residual test holds
   std::vector<double> fold, lam, sres, suu;
   std::vector<unsigned char> has_old;
   std::vector<double> jac, rhs, fp;  // one site's Newton system (k x k, k, k)
@@ -116,7 +138,13 @@ struct SampleNewton {
     jac.resize(static_cast<std::size_t>(k * k));
     rhs.resize(static_cast<std::size_t>(k));
     fp.resize(static_cast<std::size_t>(k));
-    for (auto* v : {&u, &r, &g, &uold, &du}) v->resize(static_cast<std::size_t>(n));
+    u.resize(static_cast<std::size_t>(n));
+    r.resize(static_cast<std::size_t>(n));
+    for (auto* v : {&g, &uold, &du}) v->resize(static_cast<std::size_t>(n));
+    if constexpr (std::is_same_v<T, float>) {
+      uf.resize(static_cast<std::size_t>(n));
+      rf.resize(static_cast<std::size_t>(n));
+    }
     for (auto* v : {&fold, &lam, &sres, &suu}) v->resize(static_cast<std::size_t>(sites));
     has_old.resize(static_cast<std::size_t>(sites));
   }
@@ -124,9 +152,19 @@ struct SampleNewton {
   // Layer input of eq. 15 per site, g_s = d_s - (L_s - I) r_s at the current u, and the terms of
   // the stopping test, the residual ||g - u||^2 against ||u||^2 (as every solver, dynamics.hpp).
   template <Index K>
-  bool evaluate(const BlockLayer<T>& b, const T* d, double tol2) {
+  bool evaluate(const BlockLayer<T>& b, const T* d, double tol2, bool in_double) {
     const Index k = K > 0 ? K : b.k;
-    b.act.apply(u.data(), r.data(), b.n);
+    if constexpr (std::is_same_v<T, float>) {
+      if (!in_double) {
+        for (Index i = 0; i < b.n; ++i) uf[i] = static_cast<float>(u[i]);
+        b.act.apply(uf.data(), rf.data(), b.n);
+        for (Index i = 0; i < b.n; ++i) r[i] = static_cast<double>(rf[i]);
+      } else {
+        apply_in_double(b.act, u.data(), r.data(), b.n);
+      }
+    } else {
+      apply_in_double(b.act, u.data(), r.data(), b.n);
+    }
     double res_all = 0, uu_all = 0;
     for (Index s = 0; s < b.sites; ++s) {
       const T* ls = b.lb.data() + s * k * k;
@@ -178,7 +216,7 @@ struct SampleNewton {
     int it = 0;
     while (it < opt.max_steps) {
       ++it;
-      if (evaluate<K>(b, d, tol2)) {
+      if (evaluate<K>(b, d, tol2, false)) {
         ok = true;
         break;
       }
@@ -218,6 +256,10 @@ struct SampleNewton {
     // inverse Jacobian, which an ill-conditioned site makes large (a trained Fashion-MNIST
     // reference layer: 7.6e-4 from the exact fixed point at residual 3e-7), while the Newton step
     // is that distance to first order (docs/performance.md#fidelity).
+    if (ok && std::is_same_v<T, float> && it < opt.max_steps) {
+      ++it;
+      evaluate<K>(b, d, tol2, true);  // g in double at the accepted state, for the steps below
+    }
     for (int polish = 0; ok && polish < kPolishSteps; ++polish) {
       double step2 = 0, uu = 0;
       for (Index s = 0; s < b.sites; ++s) {
@@ -230,9 +272,9 @@ struct SampleNewton {
       for (Index i = 0; i < b.n; ++i) uu += u[i] * u[i];
       if (step2 <= tol2 * uu || it >= opt.max_steps) break;
       ++it;
-      evaluate<K>(b, d, tol2);
+      evaluate<K>(b, d, tol2, true);
     }
-    if (ok) b.act.apply(u.data(), r.data(), b.n);
+    if (ok) apply_in_double(b.act, u.data(), r.data(), b.n);
     for (Index i = 0; i < b.n; ++i) {
       u_io[i] = static_cast<T>(u[i]);
       rout[i] = static_cast<T>(r[i]);
