@@ -215,16 +215,10 @@ void EnergyHessian<T>::Factor::solve(const Eigen::VectorXd& b, Eigen::VectorXd& 
 template <typename T>
 void EnergyHessian<T>::multiply_constant(const Eigen::VectorXd& x, Eigen::VectorXd& y) const {
   y.setZero(total_);
-  for (const System& sys : systems_) {
-    const double* v = sys.matrix.valuePtr();
-    const Index b0 = sys.begin;
-    for (std::size_t e = 0; e < sys.rows.size(); ++e) {
-      const Index r = b0 + sys.rows[e];
-      const Index c = b0 + sys.cols[e];
-      y[r] += v[e] * x[c];
-      if (r != c) y[c] += v[e] * x[r];
-    }
-  }
+  for_each_entry([&](Index r, Index c, double v) {
+    y[r] += v * x[c];
+    if (r != c) y[c] += v * x[r];
+  });
 }
 
 template <typename T>
@@ -240,16 +234,10 @@ double EnergyHessian<T>::constant_diagonal(Index neuron) const {
 template <typename T>
 double EnergyHessian<T>::bound_columns_norm(const unsigned char* bound, const double* metric) const {
   double sum = 0;
-  for (const System& sys : systems_) {
-    const double* v = sys.matrix.valuePtr();
-    const Index b0 = sys.begin;
-    for (std::size_t e = 0; e < sys.rows.size(); ++e) {
-      const Index r = b0 + sys.rows[e];
-      const Index c = b0 + sys.cols[e];
-      const double n = (bound[c] ? 1.0 : 0.0) + (r != c && bound[r] ? 1.0 : 0.0);
-      sum += n * v[e] * v[e] / (metric[r] * metric[c]);
-    }
-  }
+  for_each_entry([&](Index r, Index c, double v) {
+    const double n = (bound[c] ? 1.0 : 0.0) + (r != c && bound[r] ? 1.0 : 0.0);
+    sum += n * v * v / (metric[r] * metric[c]);
+  });
   return std::sqrt(sum);
 }
 

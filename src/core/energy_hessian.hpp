@@ -96,6 +96,16 @@ private:
   std::vector<double> weight_;
   std::vector<System> systems_;
   Index total_ = 0;
+
+  // Calls visit(row, column, value) for every stored entry of the constant part (lower triangle,
+  // global neuron indices).
+  template <typename Visit>
+  void for_each_entry(Visit&& visit) const {
+    for (const System& sys : systems_) {
+      const double* v = sys.matrix.valuePtr();
+      for (std::size_t e = 0; e < sys.rows.size(); ++e) visit(sys.begin + sys.rows[e], sys.begin + sys.cols[e], v[e]);
+    }
+  }
   bool coupled_ = false;
   double diagonal_scale_ = 0;
 };
