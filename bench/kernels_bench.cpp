@@ -1,6 +1,6 @@
 // Kernel benchmarks on the reference layer (28x28 input, stride 2, radius 4, tanh, lateral
 // radius 0): one dynamics step, a full solve (Euler and fast), the learning update (SDDMM +
-// eq. 17) and the vectorised tanh. Counters: samples/s and synaptic GFLOP/s (2 per synapse visit).
+// eq. 17) and the vectorised tanh; and the solvers' small dense solves (LU, Cholesky). Counters: samples/s and synaptic GFLOP/s (2 per synapse visit).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/batch_kernel.hpp"
+#include "core/small_dense_solve.hpp"
 #include "simmatch/config.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/learning.hpp"
@@ -178,6 +179,67 @@ void BM_LearningUpdate(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_LearningUpdate)->Args({1, 4})->Args({100, 4})->Args({100, 100})->UseRealTime();
+
+// A k x k system like a site's Newton Jacobian I + (L - I) diag(f'(u)), row-major, and a
+// right-hand side; fresh copies per solve since the solves work in place.
+struct SmallSystem {
+  std::vector<double> a, b;
+};
+SmallSystem small_system(Index k, bool symmetric) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> n(0.0, 0.3);
+  SmallSystem s{std::vector<double>(static_cast<std::size_t>(k * k)), std::vector<double>(static_cast<std::size_t>(k))};
+  for (Index i = 0; i < k; ++i) {
+    s.b[static_cast<std::size_t>(i)] = n(rng);
+    for (Index j = 0; j < k; ++j) s.a[static_cast<std::size_t>(i * k + j)] = n(rng) / std::sqrt(static_cast<double>(k));
+  }
+  if (symmetric) {
+    for (Index i = 0; i < k; ++i) {
+      for (Index j = 0; j < i; ++j) s.a[static_cast<std::size_t>(j * k + i)] = s.a[static_cast<std::size_t>(i * k + j)];
+    }
+  }
+  for (Index i = 0; i < k; ++i) s.a[static_cast<std::size_t>(i * k + i)] += 2.0;
+  return s;
+}
+
+// One site's Newton step: LU with partial pivoting of k x k (2k^3/3 flops). Arg 0 = k,
+// Arg 1 = 1 for the compile-time size (only k = 4, the reference layer's site).
+void BM_SmallLuSolve(benchmark::State& state) {
+  const Index k = state.range(0);
+  const bool fixed = state.range(1) != 0;
+  const SmallSystem s = small_system(k, false);
+  std::vector<double> a, b;
+  for (auto _ : state) {
+    a = s.a;
+    b = s.b;
+    const bool ok = fixed ? detail::lu_solve<4>(a.data(), b.data(), k) : detail::lu_solve<0>(a.data(), b.data(), k);
+    benchmark::DoNotOptimize(ok);
+    benchmark::DoNotOptimize(b.data());
+  }
+  const double kd = static_cast<double>(k);
+  state.counters["solves/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kd * kd * kd / 3.0, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_SmallLuSolve)
+    ->ArgNames({"k", "fixed"})
+    ->Args({4, 1})->Args({4, 0})->Args({16, 0})->Args({64, 0})->Args({100, 0});
+
+// Anderson's coefficients: Cholesky of the k x k Gram matrix of the history (k <= depth).
+void BM_SmallCholeskySolve(benchmark::State& state) {
+  const Index k = state.range(0);
+  const SmallSystem s = small_system(k, true);
+  std::vector<double> a, b;
+  for (auto _ : state) {
+    a = s.a;
+    b = s.b;
+    const bool ok = detail::cholesky_solve(a.data(), b.data(), k);
+    benchmark::DoNotOptimize(ok);
+    benchmark::DoNotOptimize(b.data());
+  }
+  state.counters["solves/s"] = benchmark::Counter(1.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_SmallCholeskySolve)->Arg(5)->Arg(kMaxAndersonDepth);
 
 }  // namespace
 }  // namespace simmatch

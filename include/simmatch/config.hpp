@@ -13,6 +13,7 @@
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/network.hpp"
+#include "simmatch/precision.hpp"
 #include "simmatch/structure.hpp"
 #include "simmatch/trainer.hpp"
 
@@ -43,7 +44,7 @@ struct NetworkConfig {
   std::string activation;
   double gain{};
   double clip{};
-  std::string precision;  // float32 | float64: precision_from_name() (precision.hpp) reads it
+  Precision precision = Precision::float32;
 };
 
 /// One [[layers]] entry; keys "layers.<name>" (per-layer activation/gain/clip override the

@@ -112,7 +112,7 @@ std::unique_ptr<Network<T>> build(const Config& config, const Grid& input, const
 
 void build_model(Model& m, const std::vector<CustomLayer>& custom) {
   py::gil_scoped_release release;
-  with_precision(precision_from_name(m.config.network.precision), [&](auto type) {
+  with_precision(m.config.network.precision, [&](auto type) {
     using T = typename decltype(type)::type;
     if constexpr (std::is_same_v<T, double>) {
       m.f64 = build<double>(m.config, m.input_shape, custom);

@@ -36,7 +36,7 @@ void adopt_stored_config(Model& m, const std::string& config_json, const std::st
     m.config = Config();
     m.config.source = what;
   }
-  m.config.network.precision = m.precision();
+  m.config.network.precision = precision_from_name(m.precision());
   m.config.network.gamma = m.visit([](const auto& net) { return net.gamma(); });
   m.input_shape = infer_input_shape(m.config, m.input_size(), m.num_layers(),
                                     m.visit([](const auto& net) { return net.layer(0).grid(); }));

@@ -31,7 +31,7 @@ Precision run_precision(const std::string& model_path, const std::vector<std::st
     if (key != "network.precision") continue;
     Config checked;
     apply_override(checked, *it);  // ConfigError naming the key for a value other than float32/float64
-    return precision_from_name(checked.network.precision);
+    return checked.network.precision;
   }
   return precision_from_name(model_precision(model_path));
 }

@@ -58,7 +58,7 @@ void run_train(const TrainArgs& args) {
   hooks.on_epoch = [&](const EpochMetrics& m) { progress.epoch(m); };
   hooks.should_stop = [] { return stop_requested != 0; };
   StopOnSignal stop_on_signal;
-  with_precision(precision_from_name(config.network.precision), [&](auto type) {
+  with_precision(config.network.precision, [&](auto type) {
     train_config<typename decltype(type)::type>(config, data, *comm, args.resume, hooks);
   });
 }

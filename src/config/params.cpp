@@ -47,6 +47,10 @@ json to_json(SolverMethod method) { return solver_method_name(method); }
 void from_json_value(SolverMethod& method, const json& value) {
   method = solver_method_from_name(value.get<std::string>());
 }
+json to_json(Precision precision) { return precision_name(precision); }
+void from_json_value(Precision& precision, const json& value) {
+  precision = precision_from_name(value.get<std::string>());
+}
 json to_json(FailurePolicy policy) { return failure_policy_name(policy); }
 void from_json_value(FailurePolicy& policy, const json& value) {
   policy = failure_policy_from_name(value.get<std::string>());
@@ -126,7 +130,7 @@ std::vector<Param> make_table() {
                      [](auto& c) -> auto& { return c.network.gain; }, kPositive));
   t.push_back(global("network.clip", R, 1.0, "Upper bound of `clipped_relu`.",
                      [](auto& c) -> auto& { return c.network.clip; }, kPositive));
-  t.push_back(global("network.precision", C, "float32", "Floating-point type of weights and activities.",
+  t.push_back(global("network.precision", C, precision_name(Precision::float32), "Floating-point type of weights and activities.",
                      [](auto& c) -> auto& { return c.network.precision; }, kNone, {"float32", "float64"}));
   // layers
   t.push_back(per_layer("type", C, "local2d",

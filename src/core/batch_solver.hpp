@@ -57,7 +57,8 @@ void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>
                   Scheme scheme);
 
 /// Solves eq. 15 for the batch x into `state` (already sized by the caller, u = starting point,
-/// r = f(u)), with the stopping rule of `scheme` (see dynamics.hpp for both).
+/// r = f(u)), with the stopping rule of `scheme` (see dynamics.hpp for both). Euler runs the
+/// engine above; Anderson first picks its path (solver_paths.cpp).
 /// `workspace` keeps the energy Hessian and its factorisations across calls (may be null).
 template <typename T>
 void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,

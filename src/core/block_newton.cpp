@@ -18,6 +18,7 @@
 
 #include "core/batch_kernel.hpp"
 #include "core/batch_solver.hpp"
+#include "core/small_dense_solve.hpp"
 
 namespace simmatch::detail {
 namespace {
@@ -74,39 +75,6 @@ void apply_in_double(const Activation& a, const double* u, double* r, Index n) {
   Eigen::Map<const Eigen::ArrayXd> in(u, n);
   Eigen::Map<Eigen::ArrayXd> out(r, n);
   out = 1.0 - 2.0 / ((in * (2.0 * a.gain())).exp() + 1.0);
-}
-
-// Solves a x = b in place (a: k x k row-major, overwritten) by LU with partial pivoting;
-// false when a pivot vanishes or the solution is not finite. K > 0 fixes k at compile time
-// (the common site sizes), so the loops unroll: the solve dominated the 4-per-site profile.
-template <Index K>
-bool lu_solve(double* a, double* b, Index k_dynamic) {
-  const Index k = K > 0 ? K : k_dynamic;
-  for (Index c = 0; c < k; ++c) {
-    Index piv = c;
-    for (Index i = c + 1; i < k; ++i) {
-      if (std::abs(a[i * k + c]) > std::abs(a[piv * k + c])) piv = i;
-    }
-    if (!(std::abs(a[piv * k + c]) > 0)) return false;
-    if (piv != c) {
-      for (Index j = 0; j < k; ++j) std::swap(a[c * k + j], a[piv * k + j]);
-      std::swap(b[c], b[piv]);
-    }
-    const double inv = 1.0 / a[c * k + c];
-    for (Index i = c + 1; i < k; ++i) {
-      const double m = a[i * k + c] * inv;
-      if (m == 0) continue;
-      for (Index j = c + 1; j < k; ++j) a[i * k + j] -= m * a[c * k + j];
-      b[i] -= m * b[c];
-    }
-  }
-  for (Index i = k - 1; i >= 0; --i) {
-    double s = b[i];
-    for (Index j = i + 1; j < k; ++j) s -= a[i * k + j] * b[j];
-    b[i] = s / a[i * k + i];
-    if (!std::isfinite(b[i])) return false;
-  }
-  return true;
 }
 
 // Newton steps taken after the residual test holds, at most (each but the last costs a layer-input

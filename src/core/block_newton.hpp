@@ -27,7 +27,7 @@ bool newton_blocks_apply(const Network<T>& network, Index max_site = SolverOptio
 
 /// Where Newton applies, sites of at most kNewtonFirstSite neurons are solved by Newton alone;
 /// larger sites take kAndersonBeforeNewton Anderson iterations first and only the samples still
-/// unconverged go on by Newton (fast_solver.cpp, solve_batched).
+/// unconverged go on by Newton (solver_paths.cpp, solve_batched).
 inline constexpr Index kNewtonFirstSite = 32;
 inline constexpr int kAndersonBeforeNewton = 40;
 

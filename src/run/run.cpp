@@ -208,7 +208,7 @@ void train_config(const Config& config, const Dataset& data, const Communicator&
     for (const auto& layer : network.layers()) sizes += (sizes.empty() ? "" : " -> ") + grid_text(layer.grid());
     hooks.log(fmt::format("training {} on {} samples ({}), {} layer(s) {}, {} synapses, {}, {} epochs of {} samples{}",
                           config.source, data.size(), grid_text(data.shape), network.num_layers(), sizes,
-                          network.num_synapses(), config.network.precision, options.epochs,
+                          network.num_synapses(), precision_name(config.network.precision), options.epochs,
                           options.samples_per_epoch > 0 ? options.samples_per_epoch : data.size(),
                           communicator.size() > 1 ? fmt::format(", on {} processes", communicator.size()) : ""));
     for (const std::string& warning : config_warnings(config)) hooks.log("warning: " + warning);

@@ -53,7 +53,7 @@ TEST(Config, DefaultsAreTheReferenceAndTheCoreDefaults) {
   EXPECT_EQ(c.layers[0].neurons_per_site, 4);
   EXPECT_EQ(c.layers[0].lateral_radius, 0.0);
   EXPECT_EQ(c.network.activation, "tanh");
-  EXPECT_EQ(c.network.precision, "float32");
+  EXPECT_EQ(c.network.precision, Precision::float32);
   const SolverOptions solver{};
   EXPECT_EQ(c.solver.tolerance, solver.tolerance);
   EXPECT_EQ(c.solver.max_steps, solver.max_steps);
@@ -118,7 +118,7 @@ schedule = "constant"
   EXPECT_EQ(c.data.format, "npy");
   EXPECT_EQ(c.data.limit, 50);
   EXPECT_EQ(c.network.gamma, 1.0);
-  EXPECT_EQ(c.network.precision, "float64");
+  EXPECT_EQ(c.network.precision, Precision::float64);
   ASSERT_EQ(c.layers.size(), 2u);
   EXPECT_EQ(c.layers[0].neurons, 10);
   EXPECT_EQ(c.layers[1].stride, 1);
@@ -247,7 +247,7 @@ TEST(Config, JsonRoundTrip) {
 }
 
 TEST(Config, Precision) {
-  EXPECT_EQ(parse_config("[network]\nprecision = \"float64\"\n", "x").network.precision, "float64");
+  EXPECT_EQ(parse_config("[network]\nprecision = \"float64\"\n", "x").network.precision, Precision::float64);
   EXPECT_THAT(parse_error("[network]\nprecision = \"double\"\n"), HasSubstr("key 'network.precision'"));
 }
 

@@ -1,5 +1,6 @@
-// Reference Euler integration of the neural dynamics (eq. 15) and the fast (Anderson) solver:
-// option checks, state preparation and the shared helpers; the batched engine is fast_solver.cpp.
+// The public face of dynamics.hpp: the two solvers' option checks and state preparation,
+// make_solver, and the residuals of eq. 15. The solving itself is internal: the batched engine
+// (batch_solver.cpp) and the fast solver's choice of path (solver_paths.cpp).
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
@@ -91,6 +92,16 @@ void prepare_state(const Network<T>& network, Index batch, FixedPoints<T>& state
   state.path.assign(static_cast<std::size_t>(batch), SolverPath::followed);
 }
 
+// Both solvers: check x, size the state (u = warm start or rest), then the batched engine with
+// `scheme` (batch_solver.hpp).
+template <typename T>
+void solve_from_state(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
+                      const SolverOptions& options, detail::Scheme scheme, detail::HessianWorkspace<T>* workspace) {
+  check_input(network, x);
+  prepare_state(network, x.cols(), state);
+  detail::solve_batched<T>(network, x, state, options, scheme, workspace);
+}
+
 // Total input of layer p given the feedforward drive `ff` of that layer (W^(p) r^(p-1)).
 template <typename T>
 void add_recurrent_input(const Network<T>& network, const std::vector<Matrix<T>>& r, Index p, Matrix<T>& out) {
@@ -166,10 +177,7 @@ EulerSolver<T>::EulerSolver(SolverOptions options) : options_(options) {
 
 template <typename T>
 void EulerSolver<T>::solve(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state) const {
-  check_input(network, x);
-  prepare_state(network, x.cols(), state);
-  // eq. 15 by Euler steps, batched over sample chunks (fast_solver.cpp holds the shared engine).
-  detail::solve_batched<T>(network, x, state, options_, detail::Scheme::euler, nullptr);
+  solve_from_state<T>(network, x, state, options_, detail::Scheme::euler, nullptr);
 }
 
 template <typename T>
@@ -184,11 +192,13 @@ FastSolver<T>::FastSolver(SolverOptions options) : options_(options), workspace_
   if (!(options_.tolerance > 0)) throw ConfigError("fast solver: tolerance must be >= 0 (0 = the default)");
   if (!(options_.switch_tolerance > 0)) throw ConfigError("fast solver: switch_tolerance must be > 0");
   if (options_.max_steps < 1) throw ConfigError("fast solver: max_steps must be >= 1");
-  if (options_.newton_max_site < 0 || options_.newton_max_site > 256) {
-    throw ConfigError(fmt::format("fast solver: newton_max_site must be in [0, 256], got {}", options_.newton_max_site));
+  if (options_.newton_max_site < 0 || options_.newton_max_site > kMaxNewtonSite) {
+    throw ConfigError(fmt::format("fast solver: newton_max_site must be in [0, {}], got {}", kMaxNewtonSite,
+                                  options_.newton_max_site));
   }
-  if (options_.anderson_depth < 0 || options_.anderson_depth > 8) {
-    throw ConfigError(fmt::format("fast solver: anderson_depth must be in [0, 8], got {}", options_.anderson_depth));
+  if (options_.anderson_depth < 0 || options_.anderson_depth > kMaxAndersonDepth) {
+    throw ConfigError(fmt::format("fast solver: anderson_depth must be in [0, {}], got {}", kMaxAndersonDepth,
+                                  options_.anderson_depth));
   }
   if (!(options_.anderson_mixing > 0 && options_.anderson_mixing <= 1)) {
     throw ConfigError(fmt::format("fast solver: anderson_mixing must be in (0, 1], got {}", options_.anderson_mixing));
@@ -201,15 +211,13 @@ FastSolver<T>::FastSolver(SolverOptions options) : options_(options), workspace_
 
 template <typename T>
 void FastSolver<T>::solve(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state) const {
-  check_input(network, x);
-  prepare_state(network, x.cols(), state);
-  // eq. 15's fixed point: directly where it is unique, along the trajectory otherwise (fast_solver.cpp).
-  // The Hessian workspace is reused across solves; a concurrent solve on the same solver works
-  // with one of its own instead of waiting.
+  // eq. 15's fixed point: directly where it is unique, along the trajectory otherwise
+  // (solver_paths.cpp). The Hessian workspace is reused across solves; a concurrent solve on the
+  // same solver works with one of its own instead of waiting.
   std::unique_lock<std::mutex> lock(workspace_->mutex, std::try_to_lock);
   detail::HessianWorkspace<T> local;
-  detail::solve_batched<T>(network, x, state, options_, detail::Scheme::anderson,
-                           lock.owns_lock() ? &workspace_->hessian : &local);
+  solve_from_state<T>(network, x, state, options_, detail::Scheme::anderson,
+                   lock.owns_lock() ? &workspace_->hessian : &local);
 }
 
 template <typename T>

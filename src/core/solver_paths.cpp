@@ -1,0 +1,100 @@
+// The fast solver's choice of path for a batch (batch_solver.hpp, solve_batched): the direct
+// jump where eq. 15 has one fixed point (per-site Newton where the lateral structure allows it,
+// else Anderson), the followed trajectory and continuation where it may have several.
+#include <algorithm>
+#include <vector>
+
+#include "core/batch_solver.hpp"
+#include "core/block_newton.hpp"
+#include "core/energy_hessian.hpp"
+#include "core/trajectory_solver.hpp"
+
+namespace simmatch::detail {
+namespace {
+
+// Samples that Anderson left unconverged continue with per-site Newton from where they are.
+template <typename T>
+void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
+                        const SolverOptions& options, int spent) {
+  std::vector<Index> open;
+  for (Index b = 0; b < x.cols(); ++b) {
+    if (!state.converged[static_cast<std::size_t>(b)]) open.push_back(b);
+  }
+  if (open.empty()) return;
+  const auto m = static_cast<Index>(open.size());
+  const std::size_t P = state.u.size();
+  Matrix<T> xs(x.rows(), m);
+  FixedPoints<T> rest;
+  rest.u.resize(P);
+  rest.r.resize(P);
+  for (std::size_t p = 0; p < P; ++p) {
+    rest.u[p].resize(state.u[p].rows(), m);
+    rest.r[p].resize(state.r[p].rows(), m);
+  }
+  for (Index j = 0; j < m; ++j) {
+    xs.col(j) = x.col(open[static_cast<std::size_t>(j)]);
+    for (std::size_t p = 0; p < P; ++p) rest.u[p].col(j) = state.u[p].col(open[static_cast<std::size_t>(j)]);
+  }
+  rest.iterations.assign(static_cast<std::size_t>(m), 0);
+  rest.converged.assign(static_cast<std::size_t>(m), 0);
+  SolverOptions newton = options;
+  newton.max_steps = std::max(1, options.max_steps - spent);
+  solve_block_newton(network, ConstMatrixRef<T>(xs), rest, newton);
+  for (Index j = 0; j < m; ++j) {
+    const Index b = open[static_cast<std::size_t>(j)];
+    for (std::size_t p = 0; p < P; ++p) {
+      state.u[p].col(b) = rest.u[p].col(j);
+      state.r[p].col(b) = rest.r[p].col(j);
+    }
+    state.iterations[static_cast<std::size_t>(b)] = spent + rest.iterations[static_cast<std::size_t>(j)];
+    state.converged[static_cast<std::size_t>(b)] = rest.converged[static_cast<std::size_t>(j)];
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
+                   Scheme scheme, HessianWorkspace<T>* workspace) {
+  const Index batch = x.cols();
+  if (batch == 0) return;
+  if (scheme == Scheme::euler) {
+    solve_chunks(network, x, state, options, scheme);
+    return;
+  }
+  // Acceleration may jump straight to a fixed point only where there is one: otherwise the
+  // trajectory from the given state decides which one the dynamics reach.
+  HessianWorkspace<T> local;
+  HessianWorkspace<T>& ws = workspace ? *workspace : local;
+  if (!unique_fixed_point(network, ws)) {
+    solve_continued(network, ws, x, state, options);
+    return;
+  }
+  std::fill(state.path.begin(), state.path.end(), SolverPath::direct);
+  // Lateral structure block diagonal by site and no feedback: the fixed point splits into small
+  // per-site problems that Newton's method solves in a few iterations (block_newton.hpp).
+  if (options.anderson_depth > 0 && newton_blocks_apply(network, options.newton_max_site)) {
+    if (largest_site(network) <= kNewtonFirstSite || options.max_steps <= kAndersonBeforeNewton) {
+      solve_block_newton(network, x, state, options);
+      return;
+    }
+    // Large sites: a Newton iteration costs k^3 / 3 per site, several times a whole Anderson solve
+    // while L is barely trained (18 Anderson iterations at 100 per site); once training makes L
+    // stiff Anderson needs hundreds of iterations and Newton still 7-8. So Anderson first, and
+    // the samples it has not settled within kAndersonBeforeNewton iterations go on by Newton.
+    // Each sample's path depends on that sample alone, so results stay independent of the batch.
+    SolverOptions first = options;
+    first.max_steps = kAndersonBeforeNewton;
+    solve_chunks(network, x, state, first, scheme);
+    finish_with_newton(network, x, state, options, kAndersonBeforeNewton);
+    return;
+  }
+  solve_chunks(network, x, state, options, scheme);
+}
+
+template void solve_batched<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
+                                   const SolverOptions&, Scheme, HessianWorkspace<float>*);
+template void solve_batched<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
+                                    const SolverOptions&, Scheme, HessianWorkspace<double>*);
+
+}  // namespace simmatch::detail
