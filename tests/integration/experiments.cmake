@@ -48,6 +48,16 @@ if(TARGET simmatch)
                      ${PROJECT_SOURCE_DIR}/experiments/cost_curve.sh train.epochs=2 train.samples_per_epoch=20
                      train.cost_samples=30 data.limit=100)
     set_tests_properties(experiment.cost_curve PROPERTIES PASS_REGULAR_EXPRESSION "2 epochs: cost")
+    if(EXISTS /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz)
+      add_test(NAME experiment.deep_regimes.fashion
+               COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/experiments/deep_regimes.py fashion
+                       --only cw1 cw0.05 --epochs 1 --samples 30 --train-samples 200 --test-samples 100
+                       --simmatch $<TARGET_FILE:simmatch> --out ${_exp_out}/deep_regimes
+                       --set train.cost_samples=30
+               WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+      set_tests_properties(experiment.deep_regimes.fashion PROPERTIES
+                           PASS_REGULAR_EXPRESSION "\\| cw0.05 \\|[^\n]*\\| 1 \\| tanh \\|")
+    endif()
   endif()
   set_tests_properties(experiment.nps_table.mnist PROPERTIES TIMEOUT 900)
 endif()
