@@ -122,14 +122,10 @@ struct SampleNewton {
   template <Index K>
   bool evaluate(const BlockLayer<T>& b, const T* d, double tol2, bool in_double) {
     const Index k = K > 0 ? K : b.k;
-    if constexpr (std::is_same_v<T, float>) {
-      if (!in_double) {
-        for (Index i = 0; i < b.n; ++i) uf[i] = static_cast<float>(u[i]);
-        b.act.apply(uf.data(), rf.data(), b.n);
-        for (Index i = 0; i < b.n; ++i) r[i] = static_cast<double>(rf[i]);
-      } else {
-        apply_in_double(b.act, u.data(), r.data(), b.n);
-      }
+    if (std::is_same_v<T, float> && !in_double) {
+      for (Index i = 0; i < b.n; ++i) uf[i] = static_cast<float>(u[i]);
+      b.act.apply(uf.data(), rf.data(), b.n);
+      for (Index i = 0; i < b.n; ++i) r[i] = static_cast<double>(rf[i]);
     } else {
       apply_in_double(b.act, u.data(), r.data(), b.n);
     }
