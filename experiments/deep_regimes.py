@@ -135,9 +135,9 @@ def readout_accuracy(train_r, train_y, test_r, test_y):
     return float(clf.score(test_r, test_y))
 
 
-def layer_settings(model_path):
+def layer_settings(weights):
     """Per layer: (neurons per site, activation, clip) from the model's stored config."""
-    config = json.loads(bytes(np.load(model_path)["config"]).decode())
+    config = json.loads(bytes(weights["config"]).decode())
     net = config.get("network", {})
     out = []
     for layer in config["layers"]:
@@ -146,15 +146,17 @@ def layer_settings(model_path):
     return out
 
 
-def measure(args, name, overrides, config, data_overrides, encode_train, encode_test, test_labels):
+def measure(args, name, overrides, config, data_overrides, encode_train, encode_test, labels):
     out = os.path.join(args.out, name)
     os.makedirs(out, exist_ok=True)
     reuse = args.reuse and os.path.exists(os.path.join(out, "train.layer0.npy"))
     if not reuse:
         run([args.simmatch, "train", config, *data_overrides, f"train.epochs={args.epochs}",
              f"train.samples_per_epoch={args.samples}", *overrides, f"output.dir={out}"])
-    costs = [json.loads(line)["cost"] for line in open(os.path.join(out, "metrics.jsonl")) if line.strip()]
-    seconds = sum(json.loads(line)["seconds"] for line in open(os.path.join(out, "metrics.jsonl")) if line.strip())
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        epochs = [json.loads(line) for line in f if line.strip()]
+    costs = [e["cost"] for e in epochs]
+    seconds = sum(e["seconds"] for e in epochs)
     model = os.path.join(out, "model.npz")
     if not reuse:
         run([args.simmatch, "encode", model, encode_train, os.path.join(out, "train.npy"), "--all", "--limit",
@@ -163,10 +165,9 @@ def measure(args, name, overrides, config, data_overrides, encode_train, encode_
         run([args.simmatch, "encode", model, encode_test, os.path.join(out, "test.npy"), "--all", "--limit",
              str(args.test_samples)])
     rows = []
-    train_labels = idx_labels(f"{FASHION}/train-labels-idx1-ubyte.gz") if encode_test else None
     weights = np.load(model)
     below = None
-    for p, (per_site, activation, clip) in enumerate(layer_settings(model)):
+    for p, (per_site, activation, clip) in enumerate(layer_settings(weights)):
         r = np.load(os.path.join(out, f"train.layer{p}.npy")).astype(np.float64)
         saturated, silent, corr = layer_stats(r, per_site, activation, clip)
         share, forced = input_spectrum(weights, p, below, per_site) if below is not None else (float("nan"),) * 2
@@ -174,7 +175,7 @@ def measure(args, name, overrides, config, data_overrides, encode_train, encode_
         accuracy = float("nan")
         if encode_test:
             rt = np.load(os.path.join(out, f"test.layer{p}.npy")).astype(np.float64)
-            accuracy = readout_accuracy(r, train_labels[:r.shape[0]], rt, test_labels[:rt.shape[0]])
+            accuracy = readout_accuracy(r, labels[0][:r.shape[0]], rt, labels[1][:rt.shape[0]])
         rows.append((p + 1, activation, saturated, silent, corr, forced, share, accuracy))
     decreasing = len(costs) > 1 and costs[-1] < costs[0]
     return rows, costs, decreasing, seconds
@@ -216,7 +217,7 @@ def main():
         data_overrides = []
         encode_train = f"{FASHION}/train-images-idx3-ubyte.gz"
         encode_test = f"{FASHION}/t10k-images-idx3-ubyte.gz"
-        test_labels = idx_labels(f"{FASHION}/t10k-labels-idx1-ubyte.gz")
+        labels = (idx_labels(f"{FASHION}/train-labels-idx1-ubyte.gz"), idx_labels(f"{FASHION}/t10k-labels-idx1-ubyte.gz"))
     else:
         config = "experiments/hierarchical_photos.toml"
         patches = os.path.join(args.out, "patches.npy")
@@ -224,7 +225,7 @@ def main():
             run([args.simmatch, "patches", "/usr/lib/python3/dist-packages/skimage/data", patches, "--size", "28",
                  "--count", "20000", "--downsample", "2", "--seed", "1", "--skip-unreadable", "--whiten"])
         data_overrides = ["data.format=npy", f"data.path={patches}", "data.labels="]
-        encode_train, encode_test, test_labels = patches, None, None
+        encode_train, encode_test, labels = patches, None, None
     table = os.path.join(args.out, "table.md")
     header = ("| regime | overrides | layer | activation | saturated | constant neurons | within-site abs(corr) | "
               "abs(corr) in a random basis of the input's top-k subspace | input top-1 share | read-out accuracy | "
@@ -236,7 +237,7 @@ def main():
         what, overrides = REGIMES[name]
         try:
             rows, costs, decreasing, seconds = measure(args, name, overrides + args.set, config, data_overrides,
-                                                          encode_train, encode_test, test_labels)
+                                                          encode_train, encode_test, labels)
         except RuntimeError as e:
             line = f"| {name} | `{' '.join(overrides + args.set)}` | - | - | - | - | - | - | - | - | failed: {str(e).splitlines()[-1][:120]} | - |"
             print(line)
