@@ -99,12 +99,10 @@ struct SampleNewton {
   Aligned<float> uf, rf;  // f in float32 for a float32 model, before the residual test holds
   std::vector<double> fold, lam, sres, suu;
   std::vector<unsigned char> has_old;
-  std::vector<double> jac, rhs, fp;  // one site's Newton system (k x k, k, k)
+  std::vector<double> fp;  // f'(u) of one site
 
   void size(Index n, Index sites) {
     const Index k = n / sites;
-    jac.resize(static_cast<std::size_t>(k * k));
-    rhs.resize(static_cast<std::size_t>(k));
     fp.resize(static_cast<std::size_t>(k));
     u.resize(static_cast<std::size_t>(n));
     r.resize(static_cast<std::size_t>(n));
@@ -150,22 +148,57 @@ struct SampleNewton {
     return res_all <= tol2 * uu_all;
   }
 
-  // The Newton step of site s, (I + (L_s - I) diag(f'(u_s))) du_s = g_s - u_s (the Jacobian of
-  // u - g(u), eq. 15), into rhs; false when the system is singular.
+  // Newton systems of several sites are solved together, one site per lane of lu_solve_lanes
+  // (fixed site sizes; a dynamic size solves one site at a time, where lane layout is row-major).
+  static constexpr int kLanes = 8;
   template <Index K>
-  bool newton_step(const BlockLayer<T>& b, Index s) {
+  static constexpr int lanes() {
+    return K > 0 ? kLanes : 1;
+  }
+  Aligned<double> lane_a, lane_b;  // k x k and k per lane, lane-minor (lu_solve_lanes)
+  Index lane_site[kLanes] = {};
+  bool lane_ok[kLanes] = {};
+  int queued = 0;
+
+  // Queues the Newton step of site s, (I + (L_s - I) diag(f'(u_s))) du_s = g_s - u_s (the
+  // Jacobian of u - g(u), eq. 15), as the next lane.
+  template <Index K>
+  void queue_newton_step(const BlockLayer<T>& b, Index s) {
     const Index k = K > 0 ? K : b.k;
+    constexpr int W = lanes<K>();
+    const int l = queued++;
     const Index o = s * k;
     const T* ls = b.lb.data() + s * k * k;
     for (Index j = 0; j < k; ++j) fp[j] = slope(b.act, u[o + j], r[o + j]);
     for (Index i = 0; i < k; ++i) {
       for (Index j = 0; j < k; ++j) {
         const double lij = static_cast<double>(ls[i * k + j]) - (i == j ? 1.0 : 0.0);
-        jac[i * k + j] = (i == j ? 1.0 : 0.0) + lij * fp[j];
+        lane_a[(i * k + j) * W + l] = (i == j ? 1.0 : 0.0) + lij * fp[j];
       }
-      rhs[i] = g[o + i] - u[o + i];
+      lane_b[i * W + l] = g[o + i] - u[o + i];
     }
-    return lu_solve<K>(jac.data(), rhs.data(), k);
+    lane_site[l] = s;
+  }
+
+  // Solves the queued steps and hands each to take(site, solved, du) in queue order, du[i * W]
+  // being the step of the site's neuron i; unused lanes solve the identity.
+  template <Index K, typename Take>
+  void solve_queued(const BlockLayer<T>& b, Take&& take) {
+    if (queued == 0) return;
+    constexpr int W = lanes<K>();
+    if constexpr (K == 0) {
+      lane_ok[0] = lu_solve<0>(lane_a.data(), lane_b.data(), b.k);
+    } else {
+      for (int l = queued; l < W; ++l) {
+        for (Index i = 0; i < K; ++i) {
+          for (Index j = 0; j < K; ++j) lane_a[(i * K + j) * W + l] = i == j ? 1.0 : 0.0;
+          lane_b[i * W + l] = 0;
+        }
+      }
+      lu_solve_lanes<K, W>(lane_a.data(), lane_b.data(), lane_ok);
+    }
+    for (int l = 0; l < queued; ++l) take(lane_site[l], lane_ok[l], lane_b.data() + l);
+    queued = 0;
   }
 
   // Newton iterations for one sample: u_io (n values, in/out, the starting point) with drive d.
@@ -173,6 +206,10 @@ struct SampleNewton {
   template <Index K>
   int run(const BlockLayer<T>& b, const T* d, T* u_io, T* rout, const SolverOptions& opt, bool& ok) {
     const Index k = K > 0 ? K : b.k;
+    constexpr int W = lanes<K>();
+    lane_a.resize(static_cast<std::size_t>(k * k * W));
+    lane_b.resize(static_cast<std::size_t>(k * W));
+    queued = 0;
     const double tol2 = opt.tolerance * opt.tolerance;
     for (Index i = 0; i < b.n; ++i) u[i] = static_cast<double>(u_io[i]);
     std::fill(has_old.begin(), has_old.end(), 0);
@@ -188,6 +225,22 @@ struct SampleNewton {
       // One safeguarded Newton step per site. Sites already 10x inside the tolerance stay put.
       // A step that does not reduce ||F_s|| is halved (from the same start) up to 6 times, then
       // replaced by a damped iteration step u_s += step_min (g_s - u_s), the reference Euler step.
+      auto take_step = [&](Index s, bool solved, const double* step) {
+        const Index o = s * k;
+        const auto ss = static_cast<std::size_t>(s);
+        if (!solved) {
+          has_old[ss] = 0;
+          for (Index i = 0; i < k; ++i) u[o + i] += opt.step_min * (g[o + i] - u[o + i]);
+          return;
+        }
+        has_old[ss] = 1;
+        lam[ss] = 1.0;
+        for (Index i = 0; i < k; ++i) {
+          uold[o + i] = u[o + i];
+          du[o + i] = step[i * W];
+          u[o + i] += du[o + i];
+        }
+      };
       for (Index s = 0; s < b.sites; ++s) {
         const Index o = s * k;
         const auto ss = static_cast<std::size_t>(s);
@@ -200,20 +253,15 @@ struct SampleNewton {
           for (Index i = 0; i < k; ++i) u[o + i] = uold[o + i] + lam[ss] * du[o + i];
           continue;
         }
-        if (backtrack || !newton_step<K>(b, s)) {
-          has_old[ss] = 0;
-          for (Index i = 0; i < k; ++i) u[o + i] += opt.step_min * (g[o + i] - u[o + i]);
+        if (backtrack) {
+          take_step(s, false, nullptr);
           continue;
         }
-        has_old[ss] = 1;
-        fold[ss] = fn;
-        lam[ss] = 1.0;
-        for (Index i = 0; i < k; ++i) {
-          uold[o + i] = u[o + i];
-          du[o + i] = rhs[i];
-          u[o + i] += du[o + i];
-        }
+        fold[ss] = fn;  // read only once the step is taken (has_old)
+        queue_newton_step<K>(b, s);
+        if (queued == W) solve_queued<K>(b, take_step);
       }
+      solve_queued<K>(b, take_step);
     }
     // Once the residual test holds, Newton steps on every site until the step itself is within the
     // tolerance of ||u||: the residual bounds the distance to the fixed point only through the
@@ -226,13 +274,18 @@ struct SampleNewton {
     }
     for (int polish = 0; ok && polish < kPolishSteps; ++polish) {
       double step2 = 0, uu = 0;
-      for (Index s = 0; s < b.sites; ++s) {
-        if (!newton_step<K>(b, s)) continue;
+      auto take_polish = [&](Index s, bool solved, const double* step) {
+        if (!solved) return;
         for (Index i = 0; i < k; ++i) {
-          u[s * k + i] += rhs[i];
-          step2 += rhs[i] * rhs[i];
+          u[s * k + i] += step[i * W];
+          step2 += step[i * W] * step[i * W];
         }
+      };
+      for (Index s = 0; s < b.sites; ++s) {
+        queue_newton_step<K>(b, s);
+        if (queued == W) solve_queued<K>(b, take_polish);
       }
+      solve_queued<K>(b, take_polish);
       for (Index i = 0; i < b.n; ++i) uu += u[i] * u[i];
       if (step2 <= tol2 * uu || it >= opt.max_steps) break;
       ++it;

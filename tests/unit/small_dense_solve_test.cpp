@@ -94,6 +94,80 @@ TEST(SmallDenseSolveTest, LuRefusesSingularAndNonFiniteSystems) {
   EXPECT_EQ(lu<0>(nan, random_vector(2, 2)).size(), 0);
 }
 
+// Solves the given systems (one per lane, unused lanes padded with the identity) with
+// lu_solve_lanes<K, W>; each solution, or an empty vector where the lane refused.
+template <Index K, int W>
+std::vector<Eigen::VectorXd> lu_lanes(const std::vector<DenseRowMajor>& a, const std::vector<Eigen::VectorXd>& b) {
+  std::vector<double> sa(static_cast<std::size_t>(K * K * W), 0.0), sb(static_cast<std::size_t>(K * W), 0.0);
+  for (int l = 0; l < W; ++l) {
+    for (Index i = 0; i < K; ++i) {
+      for (Index j = 0; j < K; ++j) {
+        const bool given = l < static_cast<int>(a.size());
+        sa[static_cast<std::size_t>((i * K + j) * W + l)] = given ? a[static_cast<std::size_t>(l)](i, j) : (i == j ? 1.0 : 0.0);
+      }
+      if (l < static_cast<int>(b.size())) sb[static_cast<std::size_t>(i * W + l)] = b[static_cast<std::size_t>(l)][i];
+    }
+  }
+  bool ok[W];
+  lu_solve_lanes<K, W>(sa.data(), sb.data(), ok);
+  std::vector<Eigen::VectorXd> x;
+  for (std::size_t l = 0; l < a.size(); ++l) {
+    if (!ok[l]) {
+      x.emplace_back();
+      continue;
+    }
+    Eigen::VectorXd xl(K);
+    for (Index i = 0; i < K; ++i) xl[i] = sb[static_cast<std::size_t>(i * W) + l];
+    x.push_back(xl);
+  }
+  return x;
+}
+
+template <Index K, int W>
+void expect_lanes_equal_scalar_lu(unsigned seed) {
+  std::vector<DenseRowMajor> a;
+  std::vector<Eigen::VectorXd> b;
+  for (int l = 0; l < W - 1; ++l) {  // one lane left as padding
+    a.push_back(random_matrix(K, seed + static_cast<unsigned>(l)));
+    b.push_back(random_vector(K, seed + 1000 + static_cast<unsigned>(l)));
+  }
+  const auto got = lu_lanes<K, W>(a, b);
+  for (std::size_t l = 0; l < a.size(); ++l) {
+    const Eigen::VectorXd expected = lu<K>(a[l], b[l]);
+    ASSERT_EQ(got[l].size(), K) << "K = " << K << ", lane " << l;
+    for (Index i = 0; i < K; ++i) EXPECT_EQ(got[l][i], expected[i]) << "K = " << K << ", lane " << l << ", entry " << i;
+  }
+}
+
+TEST(SmallDenseSolveTest, LanesAreBitIdenticalToTheScalarLu) {
+  // Random Gaussian systems pivot in every lane differently; no exact ties between candidates.
+  expect_lanes_equal_scalar_lu<4, 8>(11);
+  expect_lanes_equal_scalar_lu<8, 8>(22);
+  expect_lanes_equal_scalar_lu<16, 8>(33);
+  expect_lanes_equal_scalar_lu<4, 4>(44);
+  expect_lanes_equal_scalar_lu<3, 1>(55);
+}
+
+TEST(SmallDenseSolveTest, ALaneThatRefusesLeavesTheOthersSolved) {
+  DenseRowMajor singular(4, 4);
+  singular << 1, 2, 3, 4, 2, 4, 6, 8, 0, 0, 1, 0, 0, 0, 0, 1;
+  DenseRowMajor nan = DenseRowMajor::Identity(4, 4);
+  nan(2, 1) = std::numeric_limits<double>::quiet_NaN();
+  DenseRowMajor tiny = DenseRowMajor::Identity(4, 4) * 1e-310;
+  Eigen::VectorXd big = Eigen::VectorXd::Ones(4) * 1e300;
+  const DenseRowMajor good = random_matrix(4, 9);
+  const Eigen::VectorXd rhs = random_vector(4, 10);
+  const auto x = lu_lanes<4, 8>({good, singular, good, nan, tiny}, {rhs, rhs, rhs, rhs, big});
+  EXPECT_EQ(x[1].size(), 0) << "singular";
+  EXPECT_EQ(x[3].size(), 0) << "NaN entry";
+  EXPECT_EQ(x[4].size(), 0) << "overflowing solution";
+  const Eigen::VectorXd expected = good.partialPivLu().solve(rhs);
+  for (std::size_t l : {0u, 2u}) {
+    ASSERT_EQ(x[l].size(), 4);
+    EXPECT_LE((x[l] - expected).norm(), 1e-12 * expected.norm());
+  }
+}
+
 TEST(SmallDenseSolveTest, CholeskyMatchesEigenOnGramMatrices) {
   for (Index k = 1; k <= kMaxAndersonDepth; ++k) {
     // Anderson's Gram matrix dF^T dF of k history columns: positive definite for independent columns.
