@@ -225,6 +225,32 @@ BENCHMARK(BM_SmallLuSolve)
     ->ArgNames({"k", "fixed"})
     ->Args({4, 1})->Args({4, 0})->Args({16, 0})->Args({64, 0})->Args({100, 0});
 
+// The per-site Newton solves as the solver runs them: eight sites' k x k systems at once, one
+// per SIMD lane (lu_solve_lanes). Arg 0 = k; solves/s counts systems, eight per iteration.
+template <Index K>
+void BM_SmallLuSolveLanes(benchmark::State& state) {
+  constexpr int kLanes = 8;
+  const SmallSystem s = small_system(K, false);
+  std::vector<double> lanes_a(static_cast<std::size_t>(K * K * kLanes)), lanes_b(static_cast<std::size_t>(K * kLanes));
+  for (std::size_t e = 0; e < lanes_a.size(); ++e) lanes_a[e] = s.a[e / kLanes];
+  for (std::size_t e = 0; e < lanes_b.size(); ++e) lanes_b[e] = s.b[e / kLanes];
+  std::vector<double> b;
+  bool ok[kLanes];
+  for (auto _ : state) {
+    b = lanes_b;
+    detail::lu_solve_lanes<K, kLanes>(lanes_a.data(), b.data(), ok);
+    benchmark::DoNotOptimize(ok);
+    benchmark::DoNotOptimize(b.data());
+  }
+  const double kd = static_cast<double>(K);
+  state.counters["solves/s"] = benchmark::Counter(kLanes, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(kLanes * 2.0 * kd * kd * kd / 3.0,
+                                                 benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_SmallLuSolveLanes<4>);
+BENCHMARK(BM_SmallLuSolveLanes<8>);
+BENCHMARK(BM_SmallLuSolveLanes<16>);
+
 // Anderson's coefficients: Cholesky of the k x k Gram matrix of the history (k <= depth).
 void BM_SmallCholeskySolve(benchmark::State& state) {
   const Index k = state.range(0);

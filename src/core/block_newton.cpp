@@ -23,14 +23,15 @@
 namespace simmatch::detail {
 namespace {
 
-// One layer's view: dense per-site blocks of L (row-major k x k, zeros where no synapse).
+// One layer's view: dense per-site blocks of L in double, transposed (lt[(s k + j) k + i] =
+// L(s k + i, s k + j), zeros where no synapse), so that L_s r_s is a sum of columns.
 template <typename T>
 struct BlockLayer {
   kernels::CsrView<T> w;
   Index n = 0;
   Index k = 0;
   Index sites = 0;
-  std::vector<T> lb;
+  std::vector<double> lt;
   Activation act = Activation::linear();
 };
 
@@ -42,27 +43,35 @@ BlockLayer<T> block_layer(const Layer<T>& layer) {
   b.k = layer.grid().channels;
   b.sites = b.n / b.k;
   b.act = layer.activation();
-  b.lb.assign(static_cast<std::size_t>(b.n * b.k), T(0));
+  b.lt.assign(static_cast<std::size_t>(b.n * b.k), 0.0);
   const auto& l = layer.L();
   for (Index i = 0; i < b.n; ++i) {
     const Index s = i / b.k;
     for (int e = l.outerIndexPtr()[i]; e < l.outerIndexPtr()[i + 1]; ++e) {
-      b.lb[static_cast<std::size_t>((s * b.k + i % b.k) * b.k + (l.innerIndexPtr()[e] - s * b.k))] = l.valuePtr()[e];
+      const Index j = l.innerIndexPtr()[e] - s * b.k;
+      b.lt[static_cast<std::size_t>((s * b.k + j) * b.k + i % b.k)] = static_cast<double>(l.valuePtr()[e]);
     }
   }
   return b;
 }
 
-// f'(u) given u and r = f(u) (sub-gradient 0 at the kinks, as Activation::derivative).
-template <typename T>
-double slope(const Activation& a, T u, T r) {
+// f'(u) given u and r = f(u) (sub-gradient 0 at the kinks, as Activation::derivative), for n
+// neurons.
+void slopes(const Activation& a, const double* u, const double* r, double* fp, Index n) {
   switch (a.kind()) {
-    case ActivationKind::linear: return 1.0;
-    case ActivationKind::tanh: return a.gain() * (1.0 - static_cast<double>(r) * static_cast<double>(r));
-    case ActivationKind::relu: return u > T(0) ? 1.0 : 0.0;
-    case ActivationKind::clipped_relu: return u > T(0) && static_cast<double>(u) < a.clip() ? 1.0 : 0.0;
+    case ActivationKind::linear:
+      for (Index i = 0; i < n; ++i) fp[i] = 1.0;
+      return;
+    case ActivationKind::tanh:
+      for (Index i = 0; i < n; ++i) fp[i] = a.gain() * (1.0 - r[i] * r[i]);
+      return;
+    case ActivationKind::relu:
+      for (Index i = 0; i < n; ++i) fp[i] = u[i] > 0 ? 1.0 : 0.0;
+      return;
+    case ActivationKind::clipped_relu:
+      for (Index i = 0; i < n; ++i) fp[i] = u[i] > 0 && u[i] < a.clip() ? 1.0 : 0.0;
+      return;
   }
-  return 1.0;
 }
 
 // f in double for the Newton path. Eigen vectorises exp in double but not tanh, and tanh(x) =
@@ -99,11 +108,10 @@ struct SampleNewton {
   Aligned<float> uf, rf;  // f in float32 for a float32 model, before the residual test holds
   std::vector<double> fold, lam, sres, suu;
   std::vector<unsigned char> has_old;
-  std::vector<double> fp;  // f'(u) of one site
+  std::vector<double> fp;  // f'(u) at the last evaluation
 
   void size(Index n, Index sites) {
-    const Index k = n / sites;
-    fp.resize(static_cast<std::size_t>(k));
+    fp.resize(static_cast<std::size_t>(n));
     u.resize(static_cast<std::size_t>(n));
     r.resize(static_cast<std::size_t>(n));
     for (auto* v : {&g, &uold, &du}) v->resize(static_cast<std::size_t>(n));
@@ -127,16 +135,21 @@ struct SampleNewton {
     } else {
       apply_in_double(b.act, u.data(), r.data(), b.n);
     }
+    slopes(b.act, u.data(), r.data(), fp.data(), b.n);
     double res_all = 0, uu_all = 0;
     for (Index s = 0; s < b.sites; ++s) {
-      const T* ls = b.lb.data() + s * k * k;
+      const double* lts = b.lt.data() + s * k * k;
       const Index o = s * k;
+      double* go = g.data() + o;
+      for (Index i = 0; i < k; ++i) go[i] = 0;
+      for (Index j = 0; j < k; ++j) {
+        const double rj = r[o + j];
+        for (Index i = 0; i < k; ++i) go[i] += lts[j * k + i] * rj;
+      }
       double res = 0, uu = 0;
       for (Index i = 0; i < k; ++i) {
-        double acc = 0;
-        for (Index j = 0; j < k; ++j) acc += static_cast<double>(ls[i * k + j]) * r[o + j];
-        g[o + i] = static_cast<double>(d[o + i]) + r[o + i] - acc;
-        const double e = g[o + i] - u[o + i];
+        go[i] = static_cast<double>(d[o + i]) + r[o + i] - go[i];
+        const double e = go[i] - u[o + i];
         res += e * e;
         uu += u[o + i] * u[o + i];
       }
@@ -168,12 +181,11 @@ struct SampleNewton {
     constexpr int W = lanes<K>();
     const int l = queued++;
     const Index o = s * k;
-    const T* ls = b.lb.data() + s * k * k;
-    for (Index j = 0; j < k; ++j) fp[j] = slope(b.act, u[o + j], r[o + j]);
+    const double* lts = b.lt.data() + s * k * k;
     for (Index i = 0; i < k; ++i) {
       for (Index j = 0; j < k; ++j) {
-        const double lij = static_cast<double>(ls[i * k + j]) - (i == j ? 1.0 : 0.0);
-        lane_a[(i * k + j) * W + l] = (i == j ? 1.0 : 0.0) + lij * fp[j];
+        const double lij = lts[j * k + i] - (i == j ? 1.0 : 0.0);
+        lane_a[(i * k + j) * W + l] = (i == j ? 1.0 : 0.0) + lij * fp[o + j];
       }
       lane_b[i * W + l] = g[o + i] - u[o + i];
     }
