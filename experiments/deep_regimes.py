@@ -55,6 +55,16 @@ REGIMES = {
                     BEFORE + ["layers.1.activation=relu", "layers.2.activation=relu", "network.gamma=0"]),
     "relu_cw0.05_gamma0": ("relu in layers 2-3, C^W x 0.05, no feedback",
                            ["layers.1.activation=relu", "layers.2.activation=relu", "network.gamma=0"]),
+    "tau4_cw0.05": ("L's step x 4 (lateral_rate) in layers 2-3, C^W x 0.05",
+                    ["layers.1.lateral_rate=4", "layers.2.lateral_rate=4"]),
+    "tau40_cw0.05": ("L's step x 40 (lateral_rate) in layers 2-3, C^W x 0.05",
+                     ["layers.1.lateral_rate=40", "layers.2.lateral_rate=40"]),
+    "eta0.1_cw0.05": ("learning rate x 0.1 in layers 2-3, C^W x 0.05",
+                      ["layers.1.eta_scale=0.1", "layers.2.eta_scale=0.1"]),
+    "nps4_cw0.05": ("4 neurons per site in layers 2-3, C^W x 0.05",
+                    ["layers.1.neurons_per_site=4", "layers.2.neurons_per_site=4"]),
+    "nps16_cw0.05": ("16 neurons per site in layers 2-3, C^W x 0.05",
+                     ["layers.1.neurons_per_site=16", "layers.2.neurons_per_site=16"]),
 }
 
 FASHION = "/usr/share/datasets/fashion-mnist"

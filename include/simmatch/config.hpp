@@ -61,6 +61,7 @@ struct LayerConfig {
   double gain{};           // 0 = network.gain
   double clip{};           // 0 = network.clip
   double eta_scale{};      // multiplier of this layer's learning rate
+  double lateral_rate{};   // multiplier of L's step relative to W's (eq. 17: 1)
   double cw_scale{};       // multiplier of every C^W constant of this layer
   std::string cw_file;
   std::string cl_file;

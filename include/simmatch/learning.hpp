@@ -39,15 +39,15 @@ void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRe
 
 /// eq. 17 with the batch means A = hebbian / samples, B = lateral / samples:
 ///   W_ij += eta s_p gamma^{p-P} (A_ij - W_ij / C^W_ij)
-///   L_ij += eta/2 s_p gamma^{p-P} (B_ij - L_ij / (k_p C^L_ij))
-/// where s_p = layer_scales[p] (1 for every layer when empty; eq. 17 itself). A per-layer step
-/// size rescales each layer's gradient step without moving its zero, so the fixed points of
-/// learning (W = C^W o A, L = k_p C^L o B) stay those of eq. 17. With one sample this is the exact
-/// online rule. ShapeError when layer_scales is neither empty nor one entry per layer,
-/// ConfigError for a scale that is not > 0.
+///   L_ij += eta/2 tau_p s_p gamma^{p-P} (B_ij - L_ij / (k_p C^L_ij))
+/// where s_p = layer_scales[p] and tau_p = lateral_rates[p] (1 for every layer when empty; eq. 17
+/// itself). Either rescales a gradient step without moving its zero, so the fixed points of
+/// learning (W = C^W o A, L = k_p C^L o B) stay those of eq. 17 (docs/theory.md, "Learning
+/// rates" under the learning rule). With one sample this is the exact online rule. ShapeError when a list is neither
+/// empty nor one entry per layer, ConfigError for an entry that is not > 0.
 template <typename T>
 void apply_learning(Network<T>& network, const Correlations& sums, double eta,
-                    std::span<const double> layer_scales = {});
+                    std::span<const double> layer_scales = {}, std::span<const double> lateral_rates = {});
 
 /// Learning rate at a (fractional) epoch: constant, or the reference
 /// max(eta / (1 + decay epoch), floor).

@@ -59,6 +59,8 @@ struct TrainOptions : TrainLoopOptions {
   /// Per-layer multipliers of the learning rate (layer p learns at eta * scale[p] * gamma^(p-P));
   /// empty = 1 for every layer, else one entry > 0 per layer (see apply_learning).
   std::vector<double> layer_eta_scales;
+  /// Per-layer multipliers of L's step alone (layers.lateral_rate); empty = 1 for every layer.
+  std::vector<double> layer_lateral_rates;
 };
 
 /// ConfigError naming train.epochs, train.samples_per_epoch and train.batch_size when the sample

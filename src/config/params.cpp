@@ -164,6 +164,12 @@ std::vector<Param> make_table() {
                         "gamma^(p-P) (eq. 17). A per-layer step size leaves the fixed points of learning unchanged; "
                         "eta_scale = gamma^(P-p) makes every layer learn at eta.",
                         [](auto& l) -> auto& { return l.eta_scale; }, kPositive));
+  t.push_back(per_layer("lateral_rate", R, 1.0,
+                        "Multiplier of this layer's lateral (anti-Hebbian) step only: L learns at eta/2 * "
+                        "lateral_rate * eta_scale * gamma^(p-P) (eq. 17 with lateral_rate = 1), W as before. The "
+                        "ratio of the two rates (the tau of the similarity-matching literature) changes how "
+                        "learning moves, not where it settles (W = C^W o A, L = k_p C^L o B).",
+                        [](auto& l) -> auto& { return l.lateral_rate; }, kPositive));
   t.push_back(per_layer("cw_scale", R, 1.0,
                         "Multiplier of this layer's feedforward constants C^W (eq. 11). The cost then asks for "
                         "output similarities cw_scale / k_p times the input's (the learnt W = C^W o A): below 1 "

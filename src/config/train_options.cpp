@@ -26,6 +26,9 @@ TrainOptions train_options(const Config& config) {
   if (std::any_of(config.layers.begin(), config.layers.end(), [](const LayerConfig& l) { return l.eta_scale != 1.0; })) {
     for (const LayerConfig& layer : config.layers) options.layer_eta_scales.push_back(layer.eta_scale);
   }
+  if (std::any_of(config.layers.begin(), config.layers.end(), [](const LayerConfig& l) { return l.lateral_rate != 1.0; })) {
+    for (const LayerConfig& layer : config.layers) options.layer_lateral_rates.push_back(layer.lateral_rate);
+  }
   return options;
 }
 

@@ -74,14 +74,15 @@ void add_sampled_products(const Structure& s, const Matrix<T>& postT, const Matr
                             postT.rows(), sums.data());
 }
 
-void check_layer_scales(std::span<const double> scales, Index layers) {
+// `what`: the multipliers' name in messages ("learning-rate scale", "lateral rate").
+void check_layer_scales(std::span<const double> scales, Index layers, const char* what) {
   if (scales.empty()) return;
   if (static_cast<Index>(scales.size()) != layers) {
-    throw ShapeError(fmt::format("learning: {} per-layer learning-rate scales for {} layers", scales.size(), layers));
+    throw ShapeError(fmt::format("learning: {} per-layer {}s for {} layers", scales.size(), what, layers));
   }
   for (std::size_t p = 0; p < scales.size(); ++p) {
     if (!(scales[p] > 0) || !std::isfinite(scales[p])) {
-      throw ConfigError(fmt::format("learning: layer {}'s learning-rate scale must be > 0, got {}", p + 1, scales[p]));
+      throw ConfigError(fmt::format("learning: layer {}'s {} must be > 0, got {}", p + 1, what, scales[p]));
     }
   }
 }
@@ -122,11 +123,13 @@ void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRe
 }
 
 template <typename T>
-void apply_learning(Network<T>& network, const Correlations& sums, double eta, std::span<const double> layer_scales) {
+void apply_learning(Network<T>& network, const Correlations& sums, double eta, std::span<const double> layer_scales,
+                    std::span<const double> lateral_rates) {
   if (static_cast<Index>(sums.hebbian.size()) != network.num_layers()) {
     throw ShapeError("learning: correlations do not match the network's layers");
   }
-  check_layer_scales(layer_scales, network.num_layers());
+  check_layer_scales(layer_scales, network.num_layers(), "learning-rate scale");
+  check_layer_scales(lateral_rates, network.num_layers(), "lateral rate");
   if (!(sums.samples > 0)) return;
   const double inv_t = 1.0 / sums.samples;
   for (Index p = 0; p < network.num_layers(); ++p) {
@@ -134,6 +137,7 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
     auto& layer = network.layer(p);
     const double scale = eta * network.layer_weight(p) * (layer_scales.empty() ? 1.0 : layer_scales[sp]);
     const double k = network.k(p);
+    const double lateral = 0.5 * scale * (lateral_rates.empty() ? 1.0 : lateral_rates[sp]);
     T* w = layer.W().valuePtr();
     const auto& cw = layer.cw().values();
     for (Index s = 0; s < layer.cw().nnz(); ++s) {
@@ -144,7 +148,7 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
     const auto& cl = layer.cl().values();
     for (Index s = 0; s < layer.cl().nnz(); ++s) {
       const double lv = static_cast<double>(l[s]);
-      l[s] = static_cast<T>(lv + 0.5 * scale * (sums.lateral[sp][s] * inv_t - lv / (k * cl[static_cast<std::size_t>(s)])));
+      l[s] = static_cast<T>(lv + lateral * (sums.lateral[sp][s] * inv_t - lv / (k * cl[static_cast<std::size_t>(s)])));
     }
   }
 }
@@ -176,7 +180,9 @@ template void accumulate_correlations<float>(const Network<float>&, ConstMatrixR
                                              Correlations&, bool);
 template void accumulate_correlations<double>(const Network<double>&, ConstMatrixRef<double>,
                                               const FixedPoints<double>&, Correlations&, bool);
-template void apply_learning<float>(Network<float>&, const Correlations&, double, std::span<const double>);
-template void apply_learning<double>(Network<double>&, const Correlations&, double, std::span<const double>);
+template void apply_learning<float>(Network<float>&, const Correlations&, double, std::span<const double>,
+                                    std::span<const double>);
+template void apply_learning<double>(Network<double>&, const Correlations&, double, std::span<const double>,
+                                     std::span<const double>);
 
 }  // namespace simmatch

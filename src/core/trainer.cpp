@@ -133,16 +133,21 @@ std::pair<Index, Index> batch_positions(const TrainOptions& o, Index per_epoch, 
   return {begin, std::min(begin + o.batch_size, static_cast<Index>(epoch + 1) * per_epoch)};
 }
 
-void check_options(const TrainOptions& o, Index layers) {
-  if (!o.layer_eta_scales.empty() && static_cast<Index>(o.layer_eta_scales.size()) != layers) {
-    throw ConfigError(fmt::format("train: {} per-layer learning-rate scales (layers.eta_scale) for a network of {} layers",
-                                  o.layer_eta_scales.size(), layers));
+// A per-layer multiplier list: empty, or one finite entry > 0 per layer; `key` names it.
+void check_per_layer(const std::vector<double>& values, Index layers, const char* what, const char* key) {
+  if (!values.empty() && static_cast<Index>(values.size()) != layers) {
+    throw ConfigError(fmt::format("train: {} per-layer {} ({}) for a network of {} layers", values.size(), what, key, layers));
   }
-  for (std::size_t p = 0; p < o.layer_eta_scales.size(); ++p) {
-    if (!(o.layer_eta_scales[p] > 0) || !std::isfinite(o.layer_eta_scales[p])) {
-      throw ConfigError(fmt::format("train: layers.{}.eta_scale must be > 0, got {}", p, o.layer_eta_scales[p]));
+  for (std::size_t p = 0; p < values.size(); ++p) {
+    if (!(values[p] > 0) || !std::isfinite(values[p])) {
+      throw ConfigError(fmt::format("train: layers.{}.{} must be > 0, got {}", p, key, values[p]));
     }
   }
+}
+
+void check_options(const TrainOptions& o, Index layers) {
+  check_per_layer(o.layer_eta_scales, layers, "learning-rate scales", "eta_scale");
+  check_per_layer(o.layer_lateral_rates, layers, "lateral rates", "lateral_rate");
   if (o.on_nan == FailurePolicy::keep) {
     throw ConfigError("train: the NaN policy must be 'stop' or 'skip' (keeping NaN would corrupt the weights)");
   }
@@ -320,7 +325,7 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   }
   // Every rank applies the same update to the same weights, so every rank sees the same verdict.
   save_weights(network_, before_update_);
-  apply_learning(network_, sums, eta, options_.layer_eta_scales);
+  apply_learning(network_, sums, eta, options_.layer_eta_scales, options_.layer_lateral_rates);
   if (!all_weights_finite(network_)) {
     restore_weights(before_update_, network_);
     throw NumericalError(fmt::format(

@@ -208,6 +208,47 @@ TEST(LearningTest, LayerScalesMultiplyEachLayersStepAndKeepItsFixedPoint) {
   EXPECT_THROW(apply_learning(stepped, sums, 1e-2, std::vector<double>{1.0, 0.0}), ConfigError);
 }
 
+// A lateral rate multiplies L's step alone (the ratio of the anti-Hebbian to the Hebbian rate),
+// on top of the layer's scale, and leaves the fixed point of learning where it was.
+TEST(LearningTest, LateralRatesMultiplyOnlyLsStepAndKeepItsFixedPoint) {
+  Network<double> net = random_network<double>({5, 4, 3}, 0.6, Activation::tanh(), 43);
+  const Matrix<double> x = random_inputs<double>(5, 6, 44);
+  FixedPoints<double> fp;
+  EulerSolver<double>(tight_euler()).solve(net, x, fp);
+  Correlations sums = Correlations::zeros_like(net);
+  accumulate_correlations(net, x, fp, sums);
+  const std::vector<double> scales{0.5, 2.0}, rates{4.0, 0.1};
+  Network<double> plain = net, fast_lateral = net;
+  apply_learning(plain, sums, 1e-2, scales);
+  apply_learning(fast_lateral, sums, 1e-2, scales, rates);
+  for (Index p = 0; p < 2; ++p) {
+    const double tau = rates[static_cast<std::size_t>(p)];
+    EXPECT_TRUE(Eigen::MatrixXd(fast_lateral.layer(p).W()).isApprox(Eigen::MatrixXd(plain.layer(p).W()), 0.0))
+        << "W must not change with the lateral rate, layer " << p;
+    const Eigen::VectorXd l0 = Eigen::Map<const Eigen::VectorXd>(net.layer(p).L().valuePtr(), net.layer(p).L().nonZeros());
+    const Eigen::VectorXd l1 = Eigen::Map<const Eigen::VectorXd>(plain.layer(p).L().valuePtr(), l0.size());
+    const Eigen::VectorXd l2 = Eigen::Map<const Eigen::VectorXd>(fast_lateral.layer(p).L().valuePtr(), l0.size());
+    EXPECT_GT((l1 - l0).lpNorm<Eigen::Infinity>(), 1e-6) << "the test needs a non-zero L step";
+    EXPECT_LT(((l2 - l0) - tau * (l1 - l0)).lpNorm<Eigen::Infinity>(), 1e-14) << "layer " << p;
+  }
+  // At L = k C^L o B the lateral step is zero whatever its rate.
+  Network<double> fixed = net;
+  for (Index p = 0; p < 2; ++p) {
+    const auto sp = static_cast<std::size_t>(p);
+    for (Index s = 0; s < fixed.layer(p).cl().nnz(); ++s) {
+      fixed.layer(p).L().valuePtr()[s] =
+          fixed.k(p) * fixed.layer(p).cl().values()[static_cast<std::size_t>(s)] * sums.lateral[sp][s] / sums.samples;
+    }
+  }
+  Network<double> stepped = fixed;
+  apply_learning(stepped, sums, 1e-2, {}, rates);
+  for (Index p = 0; p < 2; ++p) {
+    EXPECT_LT((Eigen::MatrixXd(stepped.layer(p).L()) - Eigen::MatrixXd(fixed.layer(p).L())).lpNorm<Eigen::Infinity>(), 1e-15);
+  }
+  EXPECT_THROW(apply_learning(stepped, sums, 1e-2, {}, std::vector<double>{1.0}), ShapeError);
+  EXPECT_THROW(apply_learning(stepped, sums, 1e-2, {}, std::vector<double>{1.0, -2.0}), ConfigError);
+}
+
 // Check 4: the cost through A and B equals the naive double sum over t, t' of eq. 11, and with
 // all-ones constants eq. 10 up to the input's own similarity term.
 TEST(ObjectiveTest, CostMatchesNaiveDoubleSum) {

@@ -474,6 +474,10 @@ TEST(TrainOptionsFromConfig, MapsEveryKey) {
   c = parse_config("[[layers]]\n[[layers]]\ntype = \"dense\"\nneurons = 3\neta_scale = 0.1\n", "x.toml");
   EXPECT_EQ(train_options(c).layer_eta_scales, (std::vector<double>{1.0, 0.1}));
   EXPECT_THAT(config_error([&] { apply_override(c, "layers.0.eta_scale=0"); }), HasSubstr("layers.0.eta_scale"));
+  EXPECT_TRUE(train_options(c).layer_lateral_rates.empty());
+  apply_override(c, "layers.1.lateral_rate=4");
+  EXPECT_EQ(train_options(c).layer_lateral_rates, (std::vector<double>{1.0, 4.0}));
+  EXPECT_THAT(config_error([&] { apply_override(c, "layers.1.lateral_rate=-1"); }), HasSubstr("layers.1.lateral_rate"));
 }
 
 // ---- hostile sizes: config files, layers and runs too large for the memory budget ------------

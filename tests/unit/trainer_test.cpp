@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "simmatch/error.hpp"
 #include "simmatch/trainer.hpp"
@@ -190,6 +191,37 @@ TEST(TrainerTest, LayerScalesMustMatchTheNetwork) {
   Trainer<double>(scaled, solver, o).fit(data);
   EXPECT_TRUE(Eigen::MatrixXd(plain.layer(0).W()).isApprox(Eigen::MatrixXd(scaled.layer(0).W()), 0.0));
   EXPECT_FALSE(Eigen::MatrixXd(plain.layer(1).W()).isApprox(Eigen::MatrixXd(scaled.layer(1).W()), 1e-12));
+}
+
+TEST(TrainerTest, LateralRatesMustMatchTheNetworkAndChangeOnlyL) {
+  Network<double> net = test_support::random_network<double>({4, 3, 2}, 0.2, Activation::tanh(), 8);
+  EulerSolver<double> solver;
+  TrainOptions o;
+  const auto message = [&] {
+    try {
+      Trainer<double>(net, solver, o);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no ConfigError");
+  };
+  o.layer_lateral_rates = {1.0, 1.0, 1.0};
+  EXPECT_NE(message().find("(lateral_rate)"), std::string::npos) << message();
+  o.layer_lateral_rates = {0.0, 1.0};
+  EXPECT_NE(message().find("layers.0.lateral_rate must be > 0"), std::string::npos) << message();
+  const Dataset data = random_dataset(4, 6, 9);
+  o.epochs = 1;
+  o.samples_per_epoch = 1;
+  o.cost_samples = 0;
+  o.layer_lateral_rates.clear();
+  Network<double> plain = net, fast_lateral = net;
+  Trainer<double>(plain, solver, o).fit(data);
+  o.layer_lateral_rates = {5.0, 5.0};
+  Trainer<double>(fast_lateral, solver, o).fit(data);
+  for (Index p = 0; p < 2; ++p) {
+    EXPECT_TRUE(Eigen::MatrixXd(plain.layer(p).W()).isApprox(Eigen::MatrixXd(fast_lateral.layer(p).W()), 0.0));
+    EXPECT_FALSE(Eigen::MatrixXd(plain.layer(p).L()).isApprox(Eigen::MatrixXd(fast_lateral.layer(p).L()), 1e-12));
+  }
 }
 
 TEST(TrainerTest, DivergingWeightsAreReported) {
