@@ -9,6 +9,7 @@
 #include "simmatch/dynamics.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/network.hpp"
+#include "simmatch/conv2d.hpp"
 
 namespace simmatch::test_support {
 
@@ -100,6 +101,48 @@ std::vector<T> all_weights(const Network<T>& net) {
     out.insert(out.end(), layer.L().valuePtr(), layer.L().valuePtr() + layer.L().nonZeros());
   }
   return out;
+}
+
+/// A lateral bank of `conv` (shape l_bank_shape()) holding a symmetric L: `diagonal` on each
+/// neuron's self-synapse, N(0, scale^2) elsewhere with entry (d, a, b) = entry (D - 1 - d, b, a).
+inline std::vector<double> symmetric_lateral_bank(const Conv2d& conv, std::uint64_t seed, double scale = 1.0,
+                                                  double diagonal = 1.0) {
+  const auto shape = conv.l_bank_shape();
+  const Index d_count = shape[0], k = shape[1];
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, scale);
+  std::vector<double> bank(static_cast<std::size_t>(d_count * k * k));
+  for (Index d = 0; d < d_count; ++d)
+    for (Index a = 0; a < k; ++a)
+      for (Index b = 0; b < k; ++b) {
+        const Index e = (d * k + a) * k + b, mirror = ((d_count - 1 - d) * k + b) * k + a;
+        double& v = bank[static_cast<std::size_t>(e)];
+        v = mirror < e ? bank[static_cast<std::size_t>(mirror)] : (e == mirror ? diagonal : normal(rng));
+      }
+  return bank;
+}
+
+/// A network of conv2d layers over `input` (seeded reference initialisation), each layer's W
+/// scaled by `w_scale` and its L set from symmetric_lateral_bank(conv, seed + p, l_scale).
+template <typename T>
+Network<T> conv_network(const Grid& input, const std::vector<Conv2d>& convs, double gamma, Activation activation,
+                        std::uint64_t seed, double w_scale = 1.0, double l_scale = 0.05) {
+  std::vector<Layer<T>> layers;
+  Grid below = input;
+  for (Conv2d conv : convs) {
+    conv.input = below;
+    layers.emplace_back(conv.cw(), conv.cl(), activation, conv.output(), conv);
+    below = conv.output();
+  }
+  Network<T> net(input.size(), std::move(layers), gamma);
+  net.initialise(seed);
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    Layer<T>& layer = net.layer(p);
+    layer.W() *= static_cast<T>(w_scale);
+    layer.l_sharing().weights_from_bank(symmetric_lateral_bank(*layer.conv(), seed + static_cast<std::uint64_t>(p), l_scale),
+                                        layer.L().valuePtr(), "test lateral bank");
+  }
+  return net;
 }
 
 }  // namespace simmatch::test_support

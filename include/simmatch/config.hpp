@@ -51,9 +51,11 @@ struct NetworkConfig {
 /// network's when set). The constructor sets the table's per-layer defaults.
 struct LayerConfig {
   LayerConfig();
-  std::string type;  // dense | local2d | file
+  std::string type;  // dense | local2d | conv2d | file
   Index neurons{};
   Index stride{};
+  Index kernel{};        // conv2d
+  std::string padding;   // conv2d: same | valid
   double radius{};
   Index neurons_per_site{};
   double lateral_radius{};

@@ -41,7 +41,8 @@ void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRe
 ///   W_ij += eta s_p gamma^{p-P} (A_ij - W_ij / C^W_ij)
 ///   L_ij += eta/2 tau_p s_p gamma^{p-P} (B_ij - L_ij / (k_p C^L_ij))
 /// where s_p = layer_scales[p] and tau_p = lateral_rates[p] (1 for every layer when empty; eq. 17
-/// itself). Either rescales a gradient step without moving its zero, so the fixed points of
+/// itself). In a convolutional layer every tied parameter moves by the mean of its synapses'
+/// steps (docs/theory.md, "Convolution: shared weights"). Either rescales a gradient step without moving its zero, so the fixed points of
 /// learning (W = C^W o A, L = k_p C^L o B) stay those of eq. 17 (docs/theory.md, "Learning
 /// rates" under the learning rule). With one sample this is the exact online rule. ShapeError when a list is neither
 /// empty nor one entry per layer, ConfigError for an entry that is not > 0.

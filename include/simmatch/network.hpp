@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "simmatch/activation.hpp"
+#include "simmatch/conv2d.hpp"
 #include "simmatch/structure.hpp"
 #include "simmatch/types.hpp"
+#include "simmatch/weight_sharing.hpp"
 
 namespace simmatch {
 
@@ -18,8 +21,11 @@ template <typename T>
 class Layer {
 public:
   /// Throws ShapeError when C^L is not square N_p x N_p, C^W has not N_p rows, or the grid size
-  /// differs from N_p; ConfigError when C^L is not symmetric.
-  Layer(Structure cw, Structure cl, Activation activation, Grid grid);
+  /// differs from N_p; ConfigError when C^L is not symmetric. With `conv`, the layer is
+  /// convolutional: its grid must be conv.output() and every synapse of C^W / C^L must be one of
+  /// the geometry's (ShapeError otherwise); the synapses that conv.w_sharing / l_sharing group
+  /// hold one value (the weights start at zero, so they do).
+  Layer(Structure cw, Structure cl, Activation activation, Grid grid, std::optional<Conv2d> conv = std::nullopt);
 
   Index size() const { return cw_.rows(); }
   Index input_size() const { return cw_.cols(); }
@@ -27,6 +33,11 @@ public:
   const Activation& activation() const { return activation_; }
   const Structure& cw() const { return cw_; }
   const Structure& cl() const { return cl_; }
+  /// The convolution's geometry, or null for an unshared (dense, local2d, file) layer.
+  const Conv2d* conv() const { return conv_ ? &*conv_ : nullptr; }
+  /// Which synapses of W / L are one parameter (empty for an unshared layer).
+  const WeightSharing& w_sharing() const { return w_sharing_; }
+  const WeightSharing& l_sharing() const { return l_sharing_; }
 
   SparseWeights<T>& W() { return w_; }
   const SparseWeights<T>& W() const { return w_; }
@@ -42,6 +53,9 @@ private:
   Structure cl_;
   Activation activation_;
   Grid grid_;
+  std::optional<Conv2d> conv_;
+  WeightSharing w_sharing_;
+  WeightSharing l_sharing_;
   SparseWeights<T> w_;
   SparseWeights<T> l_;
   Vector<T> cw_values_;
@@ -74,7 +88,9 @@ public:
   double layer_weight(Index p) const;
 
   /// Reference initialisation, seeded: W ~ N(0, 1/fan_in) on its structure (fan_in = synapses
-  /// of the receiving neuron), L = identity on its structure (off-diagonal synapses 0).
+  /// of the receiving neuron), L = identity on its structure (off-diagonal synapses 0). A
+  /// convolutional layer draws one value per filter-bank entry (fan_in = the filter's size,
+  /// kernel^2 x input channels) and shares it.
   void initialise(std::uint64_t seed);
 
   /// Total synapses (W and L) over all layers.

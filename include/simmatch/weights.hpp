@@ -27,7 +27,8 @@ std::vector<double> weights_from_dense(const Structure& s, const double* dense, 
 void check_symmetric(const Structure& cl, const std::vector<double>& values, const std::string& what);
 
 /// Replaces layer `layer`'s W and/or L (null = keep) with checked values (as returned above,
-/// one per synapse). ShapeError for a missing layer or a wrong count; nothing changes then.
+/// one per synapse). ShapeError for a missing layer or a wrong count, ConfigError when a
+/// convolutional layer's shared synapses differ (WeightSharing::check_tied); nothing changes then.
 template <typename T>
 void set_layer_weights(Network<T>& network, Index layer, const std::vector<double>* w, const std::vector<double>* l);
 

@@ -1,4 +1,4 @@
-// Assembling a Network from a Config: each layer's structures (dense, local2d, from files) and
+// Assembling a Network from a Config: each layer's structures (dense, local2d, conv2d, from files) and
 // activation, checked against the shape of its input and, from the neurons and synapses its
 // parameters imply, against the memory budget before anything is allocated.
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "config/param_table.hpp"
+#include "simmatch/conv2d.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/memory_budget.hpp"
 #include "simmatch/npy.hpp"
@@ -67,6 +68,12 @@ Structure constants_from_file(const Config& config, const std::string& key, cons
   }
 }
 
+Conv2d conv_geometry(const LayerConfig& lc, const Grid& input) {
+  Conv2d conv{input, lc.kernel, lc.stride, padding_from_name(lc.padding), lc.neurons_per_site, lc.lateral_radius};
+  conv.check();
+  return conv;
+}
+
 // A saturated count as an Index (INT64_MAX is over any budget anyway).
 Index as_index(std::uint64_t n) {
   return static_cast<Index>(std::min<std::uint64_t>(n, static_cast<std::uint64_t>(std::numeric_limits<Index>::max())));
@@ -122,6 +129,19 @@ LayerPlan plan_layer(const Config& config, std::size_t p, const Grid& input, Ind
       if (plan.neurons > std::numeric_limits<int>::max()) return plan;  // refused by the budget on neurons alone
       plan.exact = false;
       plan.w_synapses = Structure::local2d_synapses(input, lc.stride, lc.radius, lc.neurons_per_site, synapse_limit);
+      plan.l_synapses = Structure::lateral2d_synapses(plan.grid, lc.lateral_radius, synapse_limit);
+    } else if (lc.type == "conv2d") {
+      plan.key = prefix + "kernel";  // what the geometry's checks are about, bar the channel count
+      const Conv2d conv = conv_geometry(lc, input);
+      plan.key = prefix + "neurons_per_site";
+      plan.grid = conv.output();
+      plan.neurons = as_index(saturating_mul(saturating_mul(plan.grid.height, plan.grid.width), lc.neurons_per_site));
+      plan.shape = fmt::format("conv2d, {} x {} sites of {} filters {}x{}, stride {}, padding {}, lateral_radius {}",
+                               plan.grid.height, plan.grid.width, lc.neurons_per_site, lc.kernel, lc.kernel, lc.stride,
+                               lc.padding, lc.lateral_radius);
+      if (plan.neurons > std::numeric_limits<int>::max()) return plan;
+      plan.exact = false;
+      plan.w_synapses = conv.w_synapses();
       plan.l_synapses = Structure::lateral2d_synapses(plan.grid, lc.lateral_radius, synapse_limit);
     } else if (lc.type == "file") {
       // The shape from the header alone; the file is read (within the budget) when building.
@@ -192,6 +212,11 @@ Layer<T> build_layer(const Config& config, std::size_t p, const Grid& input, con
                ") without input pixels (no pixel centre within that distance of the site centre)");
     }
     cl = Structure::lateral2d(grid, lc.lateral_radius);
+  } else if (lc.type == "conv2d") {
+    const Conv2d conv = conv_geometry(lc, input);
+    cw = conv.cw();
+    if (lc.cw_scale != 1.0) cw = scaled(cw, lc.cw_scale);
+    return Layer<T>(std::move(cw), conv.cl(), activation, conv.output(), conv);
   } else if (lc.type == "file") {
     cw = constants_from_file(config, prefix + "cw_file", lc.cw_file, -1, input.size(), budget);
     const Index n = cw.rows();

@@ -135,22 +135,32 @@ std::vector<Param> make_table() {
   // layers
   t.push_back(per_layer("type", C, "local2d",
                         "`dense`: all-to-all W and L; `local2d`: locally connected on the input grid "
-                        "(stride, radius, neurons_per_site, lateral_radius); `file`: constants C^W, C^L from "
-                        "NPY files (cw_file, cl_file).",
-                        [](auto& l) -> auto& { return l.type; }, kNone, {"dense", "local2d", "file"}));
+                        "(stride, radius, neurons_per_site, lateral_radius); `conv2d`: convolutional, every site "
+                        "sharing one filter bank and one lateral bank (kernel, stride, padding, neurons_per_site, "
+                        "lateral_radius); `file`: constants C^W, C^L from NPY files (cw_file, cl_file).",
+                        [](auto& l) -> auto& { return l.type; }, kNone, {"dense", "local2d", "conv2d", "file"}));
   t.push_back(per_layer("neurons", I, 0, "Number of neurons of a `dense` layer (required there, > 0).",
                         [](auto& l) -> auto& { return l.neurons; }, kNonNegative));
-  t.push_back(per_layer("stride", I, 2, "`local2d`: stride s; must divide the input grid's height and width.",
+  t.push_back(per_layer("stride", I, 2,
+                        "`local2d`: stride s; must divide the input grid's height and width. `conv2d`: the "
+                        "filter's step in input pixels (any s >= 1).",
                         [](auto& l) -> auto& { return l.stride; }, kAtLeastOne));
+  t.push_back(per_layer("kernel", I, 5, "`conv2d`: filter size (kernel x kernel input pixels).",
+                        [](auto& l) -> auto& { return l.kernel; }, kAtLeastOne));
+  t.push_back(per_layer("padding", C, "same",
+                        "`conv2d`: `same` (ceil(H / stride) sites per dimension, the input padded with absent "
+                        "pixels, half before) or `valid` (only sites whose kernel lies inside the input).",
+                        [](auto& l) -> auto& { return l.padding; }, kNone, {"same", "valid"}));
   t.push_back(per_layer("radius", R, 4.0,
                         "`local2d`: receptive-field radius in input pixels (pixel centres within this "
                         "Euclidean distance of the site centre).",
                         [](auto& l) -> auto& { return l.radius; }, kNonNegative));
-  t.push_back(per_layer("neurons_per_site", I, 4, "`local2d`: neurons at each site of the output grid.",
+  t.push_back(per_layer("neurons_per_site", I, 4,
+                        "`local2d`: neurons at each site of the output grid; `conv2d`: filters (output channels).",
                         [](auto& l) -> auto& { return l.neurons_per_site; }, kAtLeastOne));
   t.push_back(per_layer("lateral_radius", R, 0.0,
-                        "`local2d`: lateral connections between sites within this distance in site units "
-                        "(0 = among the neurons of the same site only).",
+                        "`local2d`, `conv2d`: lateral connections between sites within this distance in site "
+                        "units (0 = among the neurons of the same site only).",
                         [](auto& l) -> auto& { return l.lateral_radius; }, kNonNegative));
   t.push_back(per_layer("activation", C, "", "This layer's activation (empty = `network.activation`).",
                         [](auto& l) -> auto& { return l.activation; }, kNone,

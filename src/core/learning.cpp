@@ -87,6 +87,16 @@ void check_layer_scales(std::span<const double> scales, Index layers, const char
   }
 }
 
+// A tied parameter takes the mean of its members' local steps (docs/theory.md, "Convolution:
+// shared weights"); every member starts from, and so ends at, the same value.
+template <typename T, typename StepFn>
+void apply_shared(const WeightSharing& sharing, T* values, StepFn&& step) {
+  std::vector<double> steps(sharing.group.size());
+  for (std::size_t s = 0; s < steps.size(); ++s) steps[s] = step(static_cast<Index>(s), static_cast<double>(values[s]));
+  sharing.average_within_groups(steps.data(), sharing.group_sizes());
+  for (std::size_t s = 0; s < steps.size(); ++s) values[s] = static_cast<T>(static_cast<double>(values[s]) + steps[s]);
+}
+
 }  // namespace
 
 template <typename T>
@@ -140,15 +150,28 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
     const double lateral = 0.5 * scale * (lateral_rates.empty() ? 1.0 : lateral_rates[sp]);
     T* w = layer.W().valuePtr();
     const auto& cw = layer.cw().values();
-    for (Index s = 0; s < layer.cw().nnz(); ++s) {
-      const double wv = static_cast<double>(w[s]);
-      w[s] = static_cast<T>(wv + scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]));
+    if (layer.w_sharing().empty()) {
+      for (Index s = 0; s < layer.cw().nnz(); ++s) {
+        const double wv = static_cast<double>(w[s]);
+        w[s] = static_cast<T>(wv + scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]));
+      }
+    } else {
+      apply_shared(layer.w_sharing(), w, [&](Index s, double wv) {
+        return scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]);
+      });
     }
     T* l = layer.L().valuePtr();
     const auto& cl = layer.cl().values();
-    for (Index s = 0; s < layer.cl().nnz(); ++s) {
-      const double lv = static_cast<double>(l[s]);
-      l[s] = static_cast<T>(lv + lateral * (sums.lateral[sp][s] * inv_t - lv / (k * cl[static_cast<std::size_t>(s)])));
+    const auto lateral_step = [&](Index s, double lv) {
+      return lateral * (sums.lateral[sp][s] * inv_t - lv / (k * cl[static_cast<std::size_t>(s)]));
+    };
+    if (layer.l_sharing().empty()) {
+      for (Index s = 0; s < layer.cl().nnz(); ++s) {
+        const double lv = static_cast<double>(l[s]);
+        l[s] = static_cast<T>(lv + lateral_step(s, lv));
+      }
+    } else {
+      apply_shared(layer.l_sharing(), l, lateral_step);
     }
   }
 }

@@ -32,8 +32,8 @@ Vector<T> values_of(const Structure& s) {
 }  // namespace
 
 template <typename T>
-Layer<T>::Layer(Structure cw, Structure cl, Activation activation, Grid grid)
-    : cw_(std::move(cw)), cl_(std::move(cl)), activation_(activation), grid_(grid) {
+Layer<T>::Layer(Structure cw, Structure cl, Activation activation, Grid grid, std::optional<Conv2d> conv)
+    : cw_(std::move(cw)), cl_(std::move(cl)), activation_(activation), grid_(grid), conv_(std::move(conv)) {
   if (cl_.rows() != cl_.cols() || cl_.rows() != cw_.rows()) {
     throw ShapeError(fmt::format("layer: C^L is {}x{} but C^W has {} rows; C^L must be {}x{}", cl_.rows(),
                                  cl_.cols(), cw_.rows(), cw_.rows(), cw_.rows()));
@@ -43,6 +43,19 @@ Layer<T>::Layer(Structure cw, Structure cl, Activation activation, Grid grid)
                                  grid_.width, grid_.channels, grid_.size(), cw_.rows()));
   }
   if (!cl_.is_symmetric()) throw ConfigError("layer: lateral structure C^L must be symmetric");
+  if (conv_) {
+    if (!(conv_->output() == grid_)) {
+      throw ShapeError(fmt::format("layer: grid {}x{}x{} is not the convolution's output {}x{}x{}", grid_.height,
+                                   grid_.width, grid_.channels, conv_->output().height, conv_->output().width,
+                                   conv_->output().channels));
+    }
+    if (conv_->input.size() != cw_.cols()) {
+      throw ShapeError(fmt::format("layer: C^W has {} columns but the convolution's input holds {} values", cw_.cols(),
+                                   conv_->input.size()));
+    }
+    w_sharing_ = conv_->w_sharing(cw_);
+    l_sharing_ = conv_->l_sharing(cl_);
+  }
   w_ = weights_on<T>(cw_);
   l_ = weights_on<T>(cl_);
   cw_values_ = values_of<T>(cw_);
@@ -87,11 +100,19 @@ void Network<T>::initialise(std::uint64_t seed) {
   std::normal_distribution<double> normal(0.0, 1.0);
   for (auto& layer : layers_) {
     auto& w = layer.W();
-    for (Index i = 0; i < w.outerSize(); ++i) {
-      const int begin = w.outerIndexPtr()[i];
-      const int end = w.outerIndexPtr()[i + 1];
-      const double scale = end > begin ? 1.0 / std::sqrt(static_cast<double>(end - begin)) : 0.0;
-      for (int k = begin; k < end; ++k) w.valuePtr()[k] = static_cast<T>(scale * normal(rng));
+    if (layer.conv()) {
+      const auto shape = layer.conv()->w_bank_shape();
+      const double scale = 1.0 / std::sqrt(static_cast<double>(shape[1] * shape[2] * shape[3]));
+      std::vector<double> bank(layer.w_sharing().bank_group.size());
+      for (double& v : bank) v = scale * normal(rng);
+      layer.w_sharing().weights_from_bank(bank, w.valuePtr(), "initialise");
+    } else {
+      for (Index i = 0; i < w.outerSize(); ++i) {
+        const int begin = w.outerIndexPtr()[i];
+        const int end = w.outerIndexPtr()[i + 1];
+        const double scale = end > begin ? 1.0 / std::sqrt(static_cast<double>(end - begin)) : 0.0;
+        for (int k = begin; k < end; ++k) w.valuePtr()[k] = static_cast<T>(scale * normal(rng));
+      }
     }
     auto& l = layer.L();
     for (Index i = 0; i < l.outerSize(); ++i) {
@@ -115,7 +136,8 @@ Network<U> Network<T>::cast() const {
   std::vector<Layer<U>> out;
   out.reserve(layers_.size());
   for (const auto& layer : layers_) {
-    Layer<U> copy(layer.cw(), layer.cl(), layer.activation(), layer.grid());
+    Layer<U> copy(layer.cw(), layer.cl(), layer.activation(), layer.grid(),
+                  layer.conv() ? std::optional<Conv2d>(*layer.conv()) : std::nullopt);
     for (Index k = 0; k < layer.cw().nnz(); ++k) copy.W().valuePtr()[k] = static_cast<U>(layer.W().valuePtr()[k]);
     for (Index k = 0; k < layer.cl().nnz(); ++k) copy.L().valuePtr()[k] = static_cast<U>(layer.L().valuePtr()[k]);
     out.push_back(std::move(copy));

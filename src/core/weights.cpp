@@ -92,6 +92,15 @@ void set_layer_weights(Network<T>& network, Index layer, const std::vector<doubl
   if (l && static_cast<Index>(l->size()) != target.L().nonZeros()) {
     throw ShapeError(fmt::format("L: {} values for {} synapses", l->size(), target.L().nonZeros()));
   }
+  // A convolutional layer's shared synapses must arrive tied, checked in the layer's precision.
+  const auto tied = [](const std::vector<double>& values, const WeightSharing& sharing, const char* what) {
+    if (sharing.empty()) return;
+    std::vector<T> converted(values.size());
+    std::transform(values.begin(), values.end(), converted.begin(), [](double v) { return static_cast<T>(v); });
+    sharing.check_tied(converted.data(), what);
+  };
+  if (w) tied(*w, target.w_sharing(), "W");
+  if (l) tied(*l, target.l_sharing(), "L");
   if (w) std::transform(w->begin(), w->end(), target.W().valuePtr(), [](double v) { return static_cast<T>(v); });
   if (l) std::transform(l->begin(), l->end(), target.L().valuePtr(), [](double v) { return static_cast<T>(v); });
 }

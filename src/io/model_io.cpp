@@ -1,6 +1,6 @@
 // Model files: one NPZ holding every layer's W, L (CSR, as scipy.sparse.csr_matrix reads them),
 // the structure constants C^W, C^L on the same patterns, the network description and the
-// training config as JSON. The layout is documented in docs/formats.md.
+// training config as JSON; a convolutional layer stores its geometry and its banks instead. The layout is documented in docs/formats.md.
 #include "simmatch/model_io.hpp"
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "simmatch/conv2d.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/precision.hpp"
@@ -54,15 +55,47 @@ void put_matrix(Arrays& arrays, const std::string& name, Index p, const SparseWe
   arrays["C" + stem + "_data"] = NpyArray::from_doubles(structure.values().data(), {nnz});
 }
 
+// A convolutional layer's tied values, each stored once: <name>{p}_bank in the weights' dtype.
+template <typename T>
+void put_bank(Arrays& arrays, const std::string& name, Index p, const SparseWeights<T>& weights,
+              const WeightSharing& sharing, std::vector<Index> shape) {
+  const std::vector<double> bank = sharing.bank_from_weights(weights.valuePtr());
+  const std::string key = fmt::format("{}{}_bank", name, p);
+  if constexpr (std::is_same_v<T, float>) {
+    const std::vector<float> values(bank.begin(), bank.end());
+    arrays[key] = NpyArray::from_floats(values.data(), std::move(shape));
+  } else {
+    arrays[key] = NpyArray::from_doubles(bank.data(), std::move(shape));
+  }
+}
+
+// The one constant of a convolutional layer's C^W (the geometry gives every synapse the same).
+double conv_constant(const Structure& cw) {
+  const std::vector<double>& v = cw.values();
+  if (v.empty() || std::any_of(v.begin(), v.end(), [&](double c) { return c != v.front(); })) {
+    throw InternalError("save_model: a conv2d layer's C^W constants are not all equal");
+  }
+  return v.front();
+}
+
 template <typename T>
 Json describe(const Network<T>& network) {
   Json layers = Json::array();
   for (const Layer<T>& layer : network.layers()) {
     const Grid& g = layer.grid();
-    layers.push_back({{"grid", {g.height, g.width, g.channels}},
-                      {"activation", layer.activation().name()},
-                      {"gain", layer.activation().gain()},
-                      {"clip", layer.activation().clip()}});
+    Json lj = {{"grid", {g.height, g.width, g.channels}},
+               {"activation", layer.activation().name()},
+               {"gain", layer.activation().gain()},
+               {"clip", layer.activation().clip()}};
+    if (const Conv2d* conv = layer.conv()) {
+      lj["conv2d"] = {{"input", {conv->input.height, conv->input.width, conv->input.channels}},
+                      {"kernel", conv->kernel},
+                      {"stride", conv->stride},
+                      {"padding", padding_name(conv->padding)},
+                      {"lateral_radius", conv->lateral_radius},
+                      {"cw_constant", conv_constant(layer.cw())}};
+    }
+    layers.push_back(std::move(lj));
   }
   return {{"format", kFormatName},         {"version", kFormatVersion},
           {"precision", precision_name(precision_of<T>())}, {"input_size", network.input_size()},
@@ -198,6 +231,56 @@ public:
     }
   }
 
+  // The tied values of <stem>_bank, shaped `shape`, onto `weights` through `sharing`.
+  template <typename T>
+  void copy_bank(const std::string& stem, const std::string& precision, const std::vector<Index>& shape,
+                 const WeightSharing& sharing, SparseWeights<T>& weights) const {
+    const std::string key = stem + "_bank";
+    const auto it = arrays_.find(key);
+    if (it == arrays_.end()) fail(key, "missing");
+    const NpyArray& a = it->second;
+    const char* dtype = precision == "float32" ? "<f4" : "<f8";
+    if (a.dtype != dtype) fail(key, fmt::format("dtype is {}, expected {}", a.dtype, dtype));
+    if (a.shape != shape) {
+      std::string want, got;
+      for (Index d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
+      for (Index d : a.shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
+      fail(key, fmt::format("has shape ({}), the layer's geometry gives ({})", got, want));
+    }
+    std::vector<T> values(static_cast<std::size_t>(weights.nonZeros()));
+    try {
+      sharing.weights_from_bank(a.to_doubles(), values.data(), key);
+    } catch (const Error& e) {
+      fail(key, e.what());
+    }
+    std::copy(values.begin(), values.end(), weights.valuePtr());
+  }
+
+  // A conv2d layer's geometry from its description.
+  Conv2d conv2d(const Json& cj, const Grid& grid, const std::string& where) const {
+    const std::string at = where + ": \"conv2d\"";
+    const Json& input = field(cj, "input", at);
+    if (!input.is_array() || input.size() != 3 ||
+        !std::all_of(input.begin(), input.end(), [](const Json& v) { return v.is_number_unsigned(); }) ||
+        input[0].get<std::uint64_t>() > INT32_MAX || input[1].get<std::uint64_t>() > INT32_MAX ||
+        input[2].get<std::uint64_t>() > INT32_MAX) {
+      fail("network", fmt::format("{}: \"input\" must be [height, width, channels]", at));
+    }
+    const Json& padding = field(cj, "padding", at);
+    if (!padding.is_string()) fail("network", fmt::format("{}: \"padding\" is not a string", at));
+    try {
+      Conv2d conv{Grid{input[0].get<Index>(), input[1].get<Index>(), input[2].get<Index>()}, integer(cj, "kernel", at),
+                  integer(cj, "stride", at), padding_from_name(padding.get<std::string>()), grid.channels,
+                  number(cj, "lateral_radius", at)};
+      conv.check();
+      return conv;
+    } catch (const FormatError&) {
+      throw;
+    } catch (const Error& e) {
+      fail("network", fmt::format("{}: {}", at, e.what()));
+    }
+  }
+
   const std::string& path() const { return path_; }
 
 private:
@@ -212,6 +295,13 @@ Arrays model_arrays(const Network<T>& network, const std::string& config_json) {
   Arrays arrays;
   for (Index p = 0; p < network.num_layers(); ++p) {
     const Layer<T>& layer = network.layer(p);
+    if (const Conv2d* conv = layer.conv()) {
+      const auto ws = conv->w_bank_shape();
+      const auto ls = conv->l_bank_shape();
+      put_bank(arrays, "W", p + 1, layer.W(), layer.w_sharing(), {ws[0], ws[1], ws[2], ws[3]});
+      put_bank(arrays, "L", p + 1, layer.L(), layer.l_sharing(), {ls[0], ls[1], ls[2]});
+      continue;
+    }
     put_matrix(arrays, "W", p + 1, layer.W(), layer.cw());
     put_matrix(arrays, "L", p + 1, layer.L(), layer.cl());
   }
@@ -265,6 +355,30 @@ LoadedModel<T> model_from_arrays(const std::string& path, Arrays arrays) {
     const Json& name = file.field(lj, "activation", where);
     if (!name.is_string()) file.fail("network", fmt::format("{}: \"activation\" is not a string", where));
     const std::string wp = fmt::format("W{}", i + 1), lp = fmt::format("L{}", i + 1);
+    if (lj.contains("conv2d")) {
+      const Json& cj = lj.at("conv2d");
+      const Conv2d conv = file.conv2d(cj, grid, where);
+      const double constant = file.number(cj, "cw_constant", where + ": \"conv2d\"");
+      try {
+        const Activation activation = Activation::from_name(name.get<std::string>(), file.number(lj, "gain", where),
+                                                            file.number(lj, "clip", where));
+        if (!(conv.output() == grid)) throw ShapeError("\"grid\" is not the convolution's output");
+        const Structure unit = conv.cw();
+        std::vector<double> constants(unit.values().size(), constant);
+        Structure cw = Structure::from_csr(unit.rows(), unit.cols(), unit.row_ptr(), unit.col_index(),
+                                           std::move(constants));
+        layers.emplace_back(std::move(cw), conv.cl(), activation, grid, conv);
+      } catch (const FormatError&) {
+        throw;
+      } catch (const Error& e) {
+        file.fail("network", fmt::format("{} is inconsistent: {}", where, e.what()));
+      }
+      const auto ws = conv.w_bank_shape();
+      const auto ls = conv.l_bank_shape();
+      file.copy_bank(wp, precision, {ws[0], ws[1], ws[2], ws[3]}, layers.back().w_sharing(), layers.back().W());
+      file.copy_bank(lp, precision, {ls[0], ls[1], ls[2]}, layers.back().l_sharing(), layers.back().L());
+      continue;
+    }
     try {
       const Activation activation = Activation::from_name(name.get<std::string>(), file.number(lj, "gain", where),
                                                           file.number(lj, "clip", where));
@@ -309,7 +423,7 @@ Arrays read_model_arrays(NpzReader& npz) {
   for (std::size_t p = 1; p <= layers->size(); ++p) {
     for (const char* matrix : {"W", "L"}) {
       const std::string stem = fmt::format("{}{}", matrix, p);
-      for (const char* part : {"_data", "_indices", "_indptr", "_shape"}) keys.push_back(stem + part);
+      for (const char* part : {"_data", "_indices", "_indptr", "_shape", "_bank"}) keys.push_back(stem + part);
       keys.push_back("C" + stem + "_data");
     }
   }

@@ -31,9 +31,63 @@ def load(path):
 
     layers = []
     for p, spec in enumerate(net["layers"], start=1):
-        layers.append(dict(W=csr(f"W{p}"), L=csr(f"L{p}"), activation=spec["activation"],
-                           gain=float(spec["gain"]), clip=float(spec["clip"])))
+        if "conv2d" in spec:
+            W, L = conv_matrices(spec["conv2d"], m[f"W{p}_bank"], m[f"L{p}_bank"])
+        else:
+            W, L = csr(f"W{p}"), csr(f"L{p}")
+        layers.append(dict(W=W, L=L, activation=spec["activation"], gain=float(spec["gain"]), clip=float(spec["clip"])))
     return dict(gamma=float(net["gamma"]), layers=layers)
+
+
+def conv_geometry(geometry, channels):
+    """Output height, width and the padding before the first row / column of a conv2d layer."""
+    H, Wd, _ = geometry["input"]
+    K, s = geometry["kernel"], geometry["stride"]
+    sizes, before = [], []
+    for n in (H, Wd):
+        if geometry["padding"] == "valid":
+            out, pad = (n - K) // s + 1, 0
+        else:
+            out = -(-n // s)
+            pad = max((out - 1) * s + K - n, 0) // 2
+        sizes.append(out)
+        before.append(pad)
+    return sizes, before
+
+
+def conv_matrices(geometry, w_bank, l_bank):
+    """Dense W and L of a conv2d layer from its banks, as docs/formats.md defines them: W's entry
+    from channel c of the pixel at kernel position (dy, dx) to filter n of a site is
+    w_bank[n, dy, dx, c]; L between neuron a of a site and neuron b of the site at offset d is
+    l_bank[d, a, b], the offsets within lateral_radius in row-major order."""
+    H, Wd, C = geometry["input"]
+    K, s = geometry["kernel"], geometry["stride"]
+    k = w_bank.shape[0]
+    (oh, ow), (top, left) = conv_geometry(geometry, k)
+    W = np.zeros((oh * ow * k, H * Wd * C))
+    for i in range(oh):
+        for j in range(ow):
+            for dy in range(K):
+                for dx in range(K):
+                    y, x = i * s - top + dy, j * s - left + dx
+                    if 0 <= y < H and 0 <= x < Wd:
+                        rows = (i * ow + j) * k + np.arange(k)
+                        cols = (y * Wd + x) * C + np.arange(C)
+                        W[np.ix_(rows, cols)] = w_bank[:, dy, dx, :]
+    radius = min(float(geometry["lateral_radius"]), float(np.hypot(oh, ow)))
+    reach = int(np.floor(radius))
+    offsets = [(di, dj) for di in range(-min(reach, oh - 1), min(reach, oh - 1) + 1)
+               for dj in range(-min(reach, ow - 1), min(reach, ow - 1) + 1) if di * di + dj * dj <= radius * radius]
+    assert len(offsets) == l_bank.shape[0], (len(offsets), l_bank.shape)
+    L = np.zeros((oh * ow * k, oh * ow * k))
+    for i in range(oh):
+        for j in range(ow):
+            for d, (di, dj) in enumerate(offsets):
+                if 0 <= i + di < oh and 0 <= j + dj < ow:
+                    rows = (i * ow + j) * k + np.arange(k)
+                    cols = ((i + di) * ow + j + dj) * k + np.arange(k)
+                    L[np.ix_(rows, cols)] = l_bank[d]
+    return sp.csr_matrix(W), sp.csr_matrix(L)
 
 
 def activate(layer, u):

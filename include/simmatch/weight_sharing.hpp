@@ -1,0 +1,52 @@
+// Weight sharing (docs/theory.md, "Convolution: shared weights"): the synapses of a structure
+// fall into groups whose members always hold one value, the tied parameter. A convolutional
+// layer ties every site's filter bank and within-site lateral matrix to one copy.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "simmatch/types.hpp"
+
+namespace simmatch {
+
+/// Synapse k (in the structure's CSR order) belongs to group `group[k]` in [0, groups). The
+/// stored copy of the parameters, the bank, has `bank_group.size()` entries; entry e holds the
+/// value of group `bank_group[e]` (-1: no synapse of the layer uses that entry, the entry is
+/// 0). Several entries may name one group (a symmetric L's bank holds L_ab and L_ba).
+struct WeightSharing {
+  std::vector<int> group;
+  std::vector<int> bank_group;
+  Index groups = 0;
+
+  /// True for an unshared matrix (every synapse its own parameter).
+  bool empty() const { return group.empty(); }
+
+  /// ShapeError naming `what` unless every synapse and bank entry names a group in range and
+  /// there is one group entry per synapse of a structure with `synapses` synapses.
+  void check(Index synapses, const std::string& what) const;
+
+  /// Members of each group.
+  std::vector<Index> group_sizes() const;
+
+  /// ConfigError naming `what`, the group and two synapses unless the members of every group
+  /// hold the same value.
+  template <typename T>
+  void check_tied(const T* values, const std::string& what) const;
+
+  /// Replaces each synapse's value by the mean over its group (sizes: group_sizes()): the
+  /// site-average of a tied parameter's local updates (docs/theory.md).
+  void average_within_groups(double* values, const std::vector<Index>& sizes) const;
+
+  /// The bank of tied values: entry e = the value of group bank_group[e], 0 where it is -1.
+  template <typename T>
+  std::vector<double> bank_from_weights(const T* values) const;
+
+  /// Every synapse's value from a bank (bank_group.size() entries). ConfigError naming `what` and
+  /// the entries when two bank entries of one group differ (e.g. an asymmetric lateral bank) or
+  /// an entry is not finite.
+  template <typename T>
+  void weights_from_bank(const std::vector<double>& bank, T* values, const std::string& what) const;
+};
+
+}  // namespace simmatch

@@ -1,0 +1,120 @@
+"""conv2d layers from Python, against an independent NumPy re-derivation.
+
+reference_dynamics.conv_matrices builds W and L from a model file's banks as docs/formats.md
+defines them; the tied learning step is recomputed here from docs/theory.md ("Convolution:
+shared weights"): each bank entry moves by the mean, over the synapses that share it, of
+eq. 17's local terms.
+"""
+
+import json
+import unittest
+
+import numpy as np
+
+import reference_dynamics as ref
+import simmatch
+from _helpers import TempDirTest, patterns
+
+
+def conv(kernel, stride, per_site, lateral, padding="same"):
+    return dict(type="conv2d", kernel=kernel, stride=stride, padding=padding, neurons_per_site=per_site,
+                lateral_radius=lateral)
+
+
+def banks(path):
+    m = np.load(path)
+    net = json.loads(m["network"].tobytes())
+    return net, [(m[f"W{p}_bank"].astype(np.float64), m[f"L{p}_bank"].astype(np.float64))
+                 for p in range(1, len(net["layers"]) + 1)]
+
+
+class TiedLearningMatchesAnIndependentDerivation(TempDirTest):
+    def test_one_batch_moves_each_bank_entry_by_the_mean_local_step(self):
+        X, _ = patterns(samples=16, side=8, clusters=3, noise=0.3, seed=3, dtype=np.float64)
+        X = X.reshape(len(X), -1)
+        X = X - X.mean(axis=1, keepdims=True)
+        gamma, eta = 0.4, 0.05
+        net = simmatch.Network(input_shape=(8, 8), layers=[conv(3, 1, 3, 1.0), conv(3, 2, 2, 0.0, "valid")],
+                               gamma=gamma, precision="float64", seed=4)
+        net.set_params(**{"solver.tolerance": 1e-12, "solver.max_steps": 200000})
+        before_path, after_path = self.path("before.npz"), self.path("after.npz")
+        net.save(before_path)
+        net.partial_fit(X[:16], learning_rate=eta, batch_size=16)
+        net.save(after_path)
+        spec, before = banks(before_path)
+        _, after = banks(after_path)
+        model = ref.load(before_path)
+        r, _, converged = ref.euler_from_rest(model, X[:16], tol=1e-12)
+        self.assertTrue(converged.all())
+        P = len(before)
+        below = X[:16]
+        for p in range(P):
+            geometry = spec["layers"][p]["conv2d"]
+            w_p = gamma ** (p - (P - 1))
+            k_p = 1.0 + gamma if p + 1 < P else 1.0
+            W = model["layers"][p]["W"].toarray()
+            L = model["layers"][p]["L"].toarray()
+            A = r[p].T @ below / len(below)
+            B = r[p].T @ r[p] / len(below)
+            dW = eta * w_p * (A - W)
+            dL = 0.5 * eta * w_p * (B - L / k_p)
+            wb, lb = before[p]
+            ids_w, ids_l = ref.conv_matrices(geometry, np.arange(1, wb.size + 1, dtype=float).reshape(wb.shape),
+                                            np.arange(1, lb.size + 1, dtype=float).reshape(lb.shape))
+            ids_w, ids_l = ids_w.toarray().astype(int) - 1, ids_l.toarray().astype(int) - 1
+            expected_w = np.array([dW[ids_w == e].mean() for e in range(wb.size)])
+            D, k, _ = lb.shape
+            expected_l = np.zeros(lb.size)
+            for d in range(D):
+                for a in range(k):
+                    for b in range(k):
+                        e, mirror = (d * k + a) * k + b, ((D - 1 - d) * k + b) * k + a
+                        members = (ids_l == e) | (ids_l == mirror)
+                        expected_l[e] = dL[members].mean() if members.any() else 0.0
+            got_w = (after[p][0] - wb).ravel()
+            got_l = (after[p][1] - lb).ravel()
+            np.testing.assert_allclose(got_w, expected_w, rtol=1e-6, atol=1e-10, err_msg=f"W layer {p}")
+            np.testing.assert_allclose(got_l, expected_l, rtol=1e-6, atol=1e-10, err_msg=f"L layer {p}")
+            self.assertGreater(np.abs(got_l).max(), 1e-6)
+            below = r[p]
+
+    def test_fixed_points_match_the_independent_integration(self):
+        X, _ = patterns(samples=64, side=8, clusters=3, noise=0.3, seed=7, dtype=np.float64)
+        X = X.reshape(len(X), -1)
+        X = X - X.mean(axis=1, keepdims=True)
+        net = simmatch.Network(input_shape=(8, 8), layers=[conv(3, 1, 3, 1.0), conv(3, 2, 4, 1.0)], gamma=0.3,
+                               precision="float64", seed=5, cost_samples=0, eta=0.05, samples_per_epoch=64,
+                               batch_size=8)
+        net.fit(X, epochs=6)
+        path = self.path("conv.npz")
+        net.save(path)
+        expected, _, converged = ref.euler_from_rest(ref.load(path), X[:12], tol=1e-10)
+        self.assertTrue(converged.all())
+        net.set_params(**{"solver.tolerance": 1e-10, "solver.max_steps": 200000})
+        got = net.transform(X[:12], layer="all")
+        for p, (a, b) in enumerate(zip(got, expected)):
+            self.assertLessEqual(ref.relative_distance(a, b).max(), 1e-6, f"layer {p}")
+
+
+class ConvLayersFromPython(TempDirTest):
+    def test_dtype_shapes_and_reload(self):
+        X, _ = patterns(samples=20, side=8, clusters=2, noise=0.2, seed=1, dtype=np.float32)
+        net = simmatch.Network(input_shape=(8, 8), layers=[conv(3, 2, 4, 0.0)], seed=1, cost_samples=0,
+                               samples_per_epoch=20, batch_size=10)
+        net.fit(X.reshape(20, -1), epochs=1)
+        Y = net.transform(X.reshape(20, -1))
+        self.assertEqual(Y.dtype, np.float32)
+        self.assertEqual(Y.shape, (20, 4 * 4 * 4))
+        path = self.path("m.npz")
+        net.save(path)
+        again = simmatch.load(path)
+        np.testing.assert_array_equal(again.transform(X.reshape(20, -1)), Y)
+
+    def test_bad_padding_names_the_key(self):
+        with self.assertRaisesRegex(Exception, "padding"):
+            simmatch.Network(input_shape=(8, 8), layers=[dict(type="conv2d", padding="full")]).fit(
+                np.zeros((4, 64), dtype=np.float32), epochs=1)
+
+
+if __name__ == "__main__":
+    unittest.main()
