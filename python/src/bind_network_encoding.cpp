@@ -6,8 +6,10 @@
 
 #include "model.hpp"
 #include "simmatch/dynamics.hpp"
+#include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/objective.hpp"
+#include "simmatch/pooling.hpp"
 
 namespace simmatch::python {
 namespace {
@@ -22,7 +24,8 @@ Index layer_index(const Model& m, py::handle layer, const std::string& arg) {
 }
 
 template <typename T>
-py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::handle layer, Index batch_size) {
+py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::handle layer, Index batch_size,
+                          const std::optional<std::string>& pool) {
   const InputArray<T> in = input_array<T>(X, "X", m.input_size(), m.shape_hint());
   std::vector<Index> wanted;
   const bool all = py::isinstance<py::str>(layer) && layer.cast<std::string>() == "all";
@@ -34,6 +37,14 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
     if (py::isinstance<py::str>(layer))
       throw py::value_error("layer: expected None, an int or 'all', got '" + layer.cast<std::string>() + "'");
     wanted.push_back(layer_index(m, layer, "layer"));
+  }
+  const Pooling pooling = Pooling::from_text(pool.value_or("none"));  // ConfigError -> ValueError
+  for (Index p : wanted) {
+    try {
+      pooling.output(net.layer(p).grid());  // refused before any solving
+    } catch (const ConfigError& e) {
+      throw py::value_error(fmt::format("pool: layer {}: {}", p, e.what()));
+    }
   }
   // Outputs written in place by the solver loop: T x N_p C-order = N_p x T column-major.
   std::vector<py::array_t<T>> outputs;
@@ -59,6 +70,17 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
             fixed.r[static_cast<std::size_t>(p)];
       }
       check_signals();
+    }
+  }
+  if (!pooling.is_identity()) {
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      const Grid& grid = net.layer(wanted[i]).grid();
+      // T x N C-order is N x T column-major: pool each sample's column.
+      const Matrix<T> pooled =
+          pooling.apply(Matrix<T>(Eigen::Map<const Matrix<T>>(outputs[i].data(), grid.size(), in.samples)), grid);
+      py::array_t<T> out(std::vector<py::ssize_t>{in.samples, pooled.rows()});
+      std::copy_n(pooled.data(), pooled.size(), out.mutable_data());
+      outputs[i] = std::move(out);
     }
   }
   if (all) {
@@ -101,17 +123,19 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
 void define_network_encoding(py::class_<Model>& cls) {
   cls.def(
          "transform",
-         [](py::object self, py::handle X, py::handle layer, Index batch_size) {
+         [](py::object self, py::handle X, py::handle layer, Index batch_size, std::optional<std::string> pool) {
            Model& mo = self.cast<Model&>();
            check_batch_size(batch_size);
-           return mo.visit([&](const auto& net) { return transform_impl(mo, net, X, layer, batch_size); });
+           return mo.visit([&](const auto& net) { return transform_impl(mo, net, X, layer, batch_size, pool); });
          },
          py::arg("X"), py::arg("layer") = py::none(), py::arg("batch_size") = kDefaultEncodeBatch,
-         "transform(self, /, X, layer=None, batch_size=256)\n--\n\n"
+         py::arg("pool") = py::none(),
+         "transform(self, /, X, layer=None, batch_size=256, pool=None)\n--\n\n"
          "Fixed points of the dynamics (eq. 15) for every sample of X: the top layer's activities\n"
          "(samples x N_P) by default, layer p's for layer=p (negative counts from the top), or a list of\n"
          "every layer's for layer='all'. Output dtype = the network's precision. X is read in place when it\n"
-         "is C-contiguous in the network's precision.")
+         "is C-contiguous in the network's precision. pool='max:4' (or 'avg:W', 'avg:W:S', 'max:W:S') pools\n"
+         "each returned layer over windows of sites, channel by channel, as `simmatch encode --pool`.")
       .def(
           "cost",
           [](py::object self, py::handle X, bool per_layer, Index batch_size) {

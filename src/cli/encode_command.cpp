@@ -1,5 +1,5 @@
 // `simmatch encode MODEL DATA OUT.npy`: fixed points of a trained model on a data set, written as
-// a T x N_p float32 NPY (top layer, a chosen layer, or every layer).
+// a T x N_p float32 NPY (top layer, a chosen layer, or every layer), optionally pooled over sites.
 #include <filesystem>
 #include <memory>
 
@@ -12,6 +12,7 @@
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/pooling.hpp"
 #include "simmatch/precision.hpp"
 
 namespace simmatch::cli {
@@ -28,6 +29,7 @@ struct EncodeArgs {
   std::string labels;
   Index limit = 0;
   Index batch_size = 256;
+  std::string pool = "none";
   std::vector<std::string> overrides;
 };
 
@@ -72,6 +74,17 @@ void encode_with(const EncodeArgs& args, const Communicator& comm) {
     throw ConfigError(fmt::format("--layer {}: the model '{}' has {} layer(s), numbered 0 to {}", args.layer,
                                   args.model_path, layers, layers - 1));
 
+  const Pooling pooling = Pooling::from_text(args.pool);
+  for (Index p = 0; p < layers; ++p) {
+    if (args.all || p == (args.layer >= 0 ? args.layer : layers - 1)) {
+      try {
+        pooling.output(network.layer(p).grid());  // refused before any solving
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("--pool: layer {}: {}", p, e.what()));
+      }
+    }
+  }
+
   // Every rank reads the data itself; under mpirun each solves its share and rank 0 writes.
   const Dataset data = agree(comm, "reading the data", [&] { return load_data(config); });
   if (data.dim() != network.input_size())
@@ -82,11 +95,11 @@ void encode_with(const EncodeArgs& args, const Communicator& comm) {
 
   agree(comm, "writing the representations", [&] {
     if (!comm.is_root()) return;
+    const auto pooled = [&](Index p) { return pooling.apply(r[static_cast<std::size_t>(p)], network.layer(p).grid()); };
     if (args.all) {
-      for (Index p = 0; p < layers; ++p) write_layer(layer_path(args.out_path, p), r[static_cast<std::size_t>(p)]);
+      for (Index p = 0; p < layers; ++p) write_layer(layer_path(args.out_path, p), pooled(p));
     } else {
-      const Index p = args.layer >= 0 ? args.layer : layers - 1;
-      write_layer(args.out_path, r[static_cast<std::size_t>(p)]);
+      write_layer(args.out_path, pooled(args.layer >= 0 ? args.layer : layers - 1));
     }
   });
 }
@@ -117,6 +130,10 @@ void register_encode(CLI::App& app) {
   cmd->add_option("--limit", args->limit, "Encode only the first N samples (default: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--batch-size", args->batch_size, "Samples solved together")->check(CLI::PositiveNumber);
+  cmd->add_option("--pool", args->pool,
+                  "Pool each written layer over windows of sites, channel by channel: avg:W, max:W (W x W windows, "
+                  "stride W), avg:W:S, max:W:S (stride S) or none")
+      ->capture_default_str();
   cmd->add_option("overrides", args->overrides,
                   "Further config overrides key=value (e.g. preprocess.subtract_mean=false, solver.tolerance=1e-5)");
   cmd->footer(

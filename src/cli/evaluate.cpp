@@ -13,6 +13,7 @@
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/pooling.hpp"
 #include "simmatch/precision.hpp"
 #include "simmatch/readout.hpp"
 
@@ -27,6 +28,7 @@ struct EvaluateArgs {
   DataArgs train;
   DataArgs test;
   int layer = -1;
+  std::string pool = "none";
   std::string c_values = "0.01,0.1,1,10";
   double validation = 0.2;
   bool balanced = false;
@@ -84,7 +86,7 @@ void require_labels(const Dataset& data, const std::string& what) {
 // 19,600 features a copy would be another 4.7 GB).
 template <typename T>
 FeatureMatrix representation(const Network<T>& network, const Config& config, const Dataset& data, int layer,
-                             Index batch_size, const std::string& what) {
+                             const Pooling& pooling, Index batch_size, const std::string& what) {
   if (data.dim() != network.input_size()) {
     throw ShapeError(fmt::format("the {} samples have {} values but the model expects {}", what, data.dim(),
                                  network.input_size()));
@@ -93,6 +95,7 @@ FeatureMatrix representation(const Network<T>& network, const Config& config, co
   std::vector<Matrix<T>> r = encode(network, *solver, data, batch_size);
   Matrix<T> kept = std::move(r[static_cast<std::size_t>(layer)]);
   r.clear();
+  if (!pooling.is_identity()) kept = pooling.apply(kept, network.layer(layer).grid());
   if constexpr (std::is_same_v<T, float>) {
     return FeatureMatrix(std::move(kept));
   } else {
@@ -116,20 +119,26 @@ Features model_features(const EvaluateArgs& args) {
                                   args.model_path, layers, layers - 1));
   }
   const int layer = args.layer >= 0 ? args.layer : static_cast<int>(layers - 1);
+  const Pooling pooling = Pooling::from_text(args.pool);
+  try {
+    pooling.output(model.network.layer(layer).grid());  // refused before any solving
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("--pool: layer {}: {}", layer, e.what()));
+  }
   Features f;
   {
     const Dataset train = load_data_args(base, args.train);
     require_labels(train, "training");
-    f.train = representation(model.network, base, train, layer, args.batch_size, "training");
+    f.train = representation(model.network, base, train, layer, pooling, args.batch_size, "training");
     f.train_labels = train.labels;
   }
   {
     const Dataset test = load_data_args(base, test_args(args, base));
     require_labels(test, "test");
-    f.test = representation(model.network, base, test, layer, args.batch_size, "test");
+    f.test = representation(model.network, base, test, layer, pooling, args.batch_size, "test");
     f.test_labels = test.labels;
   }
-  f.source = {{"mode", "model"}, {"model", args.model_path}, {"layer", layer}};
+  f.source = {{"mode", "model"}, {"model", args.model_path}, {"layer", layer}, {"pool", pooling.text()}};
   return f;
 }
 
@@ -205,6 +214,10 @@ void register_evaluate(CLI::App& app) {
   add_data_options(cmd, args->test, "test-", "Test");
   cmd->add_option("--layer", args->layer, "Layer read out, 0 = first (default: the top layer)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--pool", args->pool,
+                  "Pool the layer over windows of sites before the read-out: avg:W, max:W (W x W windows, stride W), "
+                  "avg:W:S, max:W:S or none")
+      ->capture_default_str();
   cmd->add_option("--c", args->c_values, "C values to choose from on the validation split, comma-separated (one value: no split)")
       ->capture_default_str();
   cmd->add_option("--validation", args->validation, "Fraction of the training set held out to choose C")

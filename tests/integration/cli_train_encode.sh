@@ -94,6 +94,30 @@ fi
   train.cost_samples=0 output.dir="$TMP/quiet" 2>"$TMP/quiet.err"
 grep -q "warning" "$TMP/quiet.err" && fail "tanh layers warned: $(cat "$TMP/quiet.err")" || pass "tanh layers: no warning"
 
+# A conv2d layer trains from the command line; encode and evaluate pool its fixed points.
+CONV=$TMP/conv
+if "$SIMMATCH" train experiments/tiny.toml layers.0.type=conv2d layers.0.kernel=3 layers.0.stride=1 \
+    layers.0.neurons_per_site=3 train.epochs=1 output.dir="$CONV" 2>"$TMP/conv.err"; then
+  pass "train a conv2d layer"
+  if have_python; then
+    "$SIMMATCH" encode "$CONV/model.npz" data/mnist/package/src/digits "$TMP/conv.npy" --limit 7 --pool max:4 &&
+      [ "$(npy_header "$TMP/conv.npy")" = "<f4 (7, 147) False" ] && pass "encode --pool max:4: 7 x (7 x 7 x 3)" ||
+      fail "encode --pool: $(npy_header "$TMP/conv.npy" 2>&1)"
+  fi
+  expect_error "encode --pool with a window larger than the grid" "--pool: layer 0: pooling avg:40:40: the window is larger" \
+    "$SIMMATCH" encode "$CONV/model.npz" data/mnist/package/src/digits "$TMP/bad.npy" --pool avg:40
+  expect_error "encode --pool with a bad name" 'pooling "mean:2"' \
+    "$SIMMATCH" encode "$CONV/model.npz" data/mnist/package/src/digits "$TMP/bad.npy" --pool mean:2
+  [ -e "$TMP/bad.npy" ] && fail "a refused encode left $TMP/bad.npy"
+else
+  fail "train a conv2d layer: $(cat "$TMP/conv.err")"
+fi
+expect_error "conv2d padding outside the choices" "layers.0.padding" \
+  "$SIMMATCH" train experiments/tiny.toml layers.0.type=conv2d layers.0.padding=full output.dir="$TMP/never"
+expect_error "conv2d kernel larger than a valid input" "layers.0.kernel" \
+  "$SIMMATCH" train experiments/tiny.toml layers.0.type=conv2d layers.0.padding=valid layers.0.kernel=29 \
+  output.dir="$TMP/never"
+
 # Every experiment config whose data are present runs at tiny size, so none of them can rot.
 for config in experiments/*.toml; do
   "$SIMMATCH" params "$config" >"$TMP/resolved.json" 2>"$TMP/params.err" || {

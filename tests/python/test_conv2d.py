@@ -110,6 +110,22 @@ class ConvLayersFromPython(TempDirTest):
         again = simmatch.load(path)
         np.testing.assert_array_equal(again.transform(X.reshape(20, -1)), Y)
 
+    def test_transform_pools_as_the_cli_does(self):
+        X, _ = patterns(samples=6, side=8, clusters=2, noise=0.2, seed=2, dtype=np.float64)
+        net = simmatch.Network(input_shape=(8, 8), layers=[conv(3, 1, 3, 0.0)], precision="float64", seed=2)
+        full = net.transform(X.reshape(6, -1))
+        pooled = net.transform(X.reshape(6, -1), pool="max:2")
+        self.assertEqual(pooled.dtype, np.float64)
+        grid = full.reshape(6, 8, 8, 3)
+        expected = grid.reshape(6, 4, 2, 4, 2, 3).max(axis=(2, 4)).reshape(6, -1)
+        np.testing.assert_array_equal(pooled, expected)
+        averaged = net.transform(X.reshape(6, -1), pool="avg:4", layer="all")[0]
+        np.testing.assert_allclose(averaged, grid.reshape(6, 2, 4, 2, 4, 3).mean(axis=(2, 4)).reshape(6, -1), rtol=1e-12)
+        with self.assertRaisesRegex(ValueError, "window is larger"):
+            net.transform(X.reshape(6, -1), pool="avg:9")
+        with self.assertRaisesRegex(ValueError, "expected avg:W"):
+            net.transform(X.reshape(6, -1), pool="mean:2")
+
     def test_bad_padding_names_the_key(self):
         with self.assertRaisesRegex(Exception, "padding"):
             simmatch.Network(input_shape=(8, 8), layers=[dict(type="conv2d", padding="full")]).fit(
