@@ -1,5 +1,5 @@
 // `simmatch bench`: end-to-end speed of the reference network (one locally connected tanh layer on
-// 28x28 inputs, stride 2, radius 4): training and encoding samples/s, iterations, achieved
+// 28x28 inputs, stride 2, radius 4) or of a conv2d layer (--conv): training and encoding samples/s, iterations, achieved
 // GFLOP/s against a measured GEMM peak, and peak memory (docs/performance.md).
 #include <sys/resource.h>
 
@@ -16,6 +16,7 @@
 #include "core/block_newton.hpp"
 #include "core/energy_hessian.hpp"
 #include "simmatch/config.hpp"
+#include "simmatch/conv2d.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
@@ -43,6 +44,8 @@ struct BenchArgs {
   std::string mnist;
   std::uint64_t seed = 0;
   bool peak = true;
+  Index conv = 0;    // > 0: a conv2d layer of this many filters instead of the reference layer
+  Index kernel = 5;  // its kernel (stride 1, "same" padding)
 };
 
 // User + system CPU seconds of the process so far (all threads): samples per CPU-second are far
@@ -88,6 +91,18 @@ Dataset synthetic_digits(Index count, std::uint64_t seed) {
   return d;
 }
 
+// One tanh conv2d layer on 28 x 28 inputs: `filters` filters of kernel x kernel, stride 1, "same"
+// padding, lateral connections within sites; reference initialisation.
+template <typename T>
+Network<T> conv_network(Index filters, Index kernel, std::uint64_t seed) {
+  const Conv2d conv{Grid{28, 28, 1}, kernel, 1, Padding::same, filters, 0.0};
+  std::vector<Layer<T>> layers;
+  layers.emplace_back(conv.cw(), conv.cl(), Activation::tanh(), conv.output(), conv);
+  Network<T> net(784, std::move(layers), 0.0);
+  net.initialise(seed);
+  return net;
+}
+
 // Peak of this machine for the figure of merit: float32 GEMM through Eigen on all threads.
 double measured_gemm_peak() {
   const Index n = 1024;
@@ -111,7 +126,9 @@ void run_bench(const BenchArgs& args) {
                                subtract_sample_mean(d);
                                return d;
                              }();
-  Network<T> net = reference_network<T>(args.neurons_per_site, args.seed);
+  Network<T> net = args.conv > 0 ? conv_network<T>(args.conv, args.kernel, args.seed)
+                                 : reference_network<T>(args.neurons_per_site, args.seed);
+  const Index per_site = args.conv > 0 ? args.conv : args.neurons_per_site;
   SolverOptions so;
   so.method = solver_method_from_name(args.solver);
   so.tolerance = args.tolerance;
@@ -125,8 +142,11 @@ void run_bench(const BenchArgs& args) {
                            : detail::largest_site(net) <= detail::kNewtonFirstSite
                                ? " (per-site Newton)"
                                : fmt::format(" (Anderson, per-site Newton after {} iterations)", detail::kAndersonBeforeNewton);
-  fmt::print("simmatch bench: {} neurons ({} per site), {} W + {} L synapses, {}, solver {}{}, batch {}, {} threads\n",
-             net.layer(0).size(), args.neurons_per_site, nnz_w, nnz_l, args.precision, args.solver, path, args.batch,
+  const std::string layer = args.conv > 0 ? fmt::format("conv2d {} filters {}x{}, stride 1, same; ", args.conv,
+                                                        args.kernel, args.kernel)
+                                          : std::string("reference local2d layer; ");
+  fmt::print("simmatch bench: {}{} neurons ({} per site), {} W + {} L synapses, {}, solver {}{}, batch {}, {} threads\n",
+             layer, net.layer(0).size(), per_site, nnz_w, nnz_l, args.precision, args.solver, path, args.batch,
              omp_get_max_threads());
   fmt::print("data: {}\n", args.mnist.empty() ? std::string("synthetic MNIST-shaped digits (seeded)") : args.mnist);
 
@@ -230,6 +250,10 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--mnist", args->mnist, "Directory of the MNIST json digits (0.json..9.json); default synthetic");
   cmd->add_option("--seed", args->seed, "Seed of the synthetic data and the initialisation");
   cmd->add_flag("!--no-peak", args->peak, "Skip the GEMM peak measurement");
+  cmd->add_option("--conv", args->conv,
+                  "Time a conv2d layer of this many filters (stride 1, same padding) instead of the reference layer")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--kernel", args->kernel, "Kernel size of --conv")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->callback([args] {
     with_precision(precision_from_name(args->precision), [&](auto type) { run_bench<typename decltype(type)::type>(*args); });
   });

@@ -1,6 +1,7 @@
 // `simmatch features`: receptive fields of a model's neurons by reverse correlation on a data set,
 // masked to the input region that drives each neuron, as PNG mosaics (one tile per neuron,
 // grey = 0) for every layer, and optionally as NPY.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -55,6 +56,27 @@ FieldTiles tiles_of(const FeaturesArgs& args, const Eigen::MatrixXd& fields, con
   return {rows, 1, fields.cols()};
 }
 
+// A conv2d layer's filters as they are stored (one tile per filter, kernel x kernel; the input
+// channels side by side), next to the reverse-correlation fields of its neurons.
+template <typename T>
+void write_filter_bank(const FeaturesArgs& args, const Layer<T>& layer, const Conv2d& conv, Index p) {
+  const std::vector<double> bank = layer.w_sharing().bank_from_weights(layer.W().valuePtr());
+  const auto shape = conv.w_bank_shape();  // filters, kernel, kernel, input channels
+  const Index k = shape[0], kh = shape[1], kw = shape[2], cin = shape[3];
+  Eigen::MatrixXd tiles(k, kh * kw * cin);
+  for (Index n = 0; n < k; ++n)
+    for (Index dy = 0; dy < kh; ++dy)
+      for (Index c = 0; c < cin; ++c)
+        for (Index dx = 0; dx < kw; ++dx)
+          tiles(n, (dy * cin + c) * kw + dx) = bank[static_cast<std::size_t>(((n * kh + dy) * kw + dx) * cin + c)];
+  MosaicOptions mo;
+  mo.columns = args.columns;
+  mo.scale = std::max<Index>(args.scale, 4);
+  const std::filesystem::path path = std::filesystem::path(args.out_dir) / ("filters_layer" + std::to_string(p) + ".png");
+  write_png(path.string(), mosaic(tiles, kh, kw * cin, mo));
+  std::cout << fmt::format("layer {}: conv2d, {} filters of {}x{}x{} -> {}\n", p, k, kh, kw, cin, path.string());
+}
+
 template <typename T>
 void run_with(const FeaturesArgs& args) {
   LoadedModel<T> model = load_model<T>(args.model_path);
@@ -87,6 +109,7 @@ void run_with(const FeaturesArgs& args) {
       const Eigen::MatrixXf rm = fields.cast<float>().transpose();  // row-major N x K
       write_npy(base.string() + ".npy", NpyArray::from_floats(rm.data(), {fields.rows(), fields.cols()}));
     }
+    if (const Conv2d* conv = network.layer(p).conv()) write_filter_bank(args, network.layer(p), *conv, p);
     Index support_sum = 0;
     for (Index i = 0; i < support.rows(); ++i) support_sum += support.row_ptr()[static_cast<std::size_t>(i + 1)] - support.row_ptr()[static_cast<std::size_t>(i)];
     std::cout << fmt::format("layer {}: {} neurons, {} shown as {}x{} tiles, mean receptive field {:.1f} input values -> {}.png\n",

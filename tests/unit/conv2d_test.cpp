@@ -197,3 +197,36 @@ TEST(Conv2dTest, ConfigBuildsAConvolutionalLayer) {
   }
   EXPECT_THROW(apply_override(config, "layers.0.padding=full"), ConfigError);
 }
+
+// conv2d, local2d and dense layers stack in one network with feedback; learning keeps the conv
+// layer tied and the model file round-trips every layer.
+TEST(Conv2dTest, MixesWithLocalAndDenseLayers) {
+  Config config;
+  for (const char* kv : {"network.gamma=0.2", "network.precision=float64", "layers.0.type=conv2d", "layers.0.kernel=3",
+                         "layers.0.stride=1", "layers.0.neurons_per_site=3", "layers.1.type=local2d",
+                         "layers.1.stride=2", "layers.1.radius=1.5", "layers.1.neurons_per_site=2", "layers.2.neurons=5",
+                         "layers.2.type=dense"}) {
+    apply_override(config, kv);
+  }
+  Network<double> net = build_network<double>(config, Grid{8, 8, 1});
+  ASSERT_EQ(net.num_layers(), 3);
+  EXPECT_NE(net.layer(0).conv(), nullptr);
+  EXPECT_EQ(net.layer(1).conv(), nullptr);
+  EXPECT_EQ(net.layer(1).grid(), (Grid{4, 4, 2}));
+  const Matrix<double> x = test_support::random_inputs<double>(64, 6, 3);
+  FixedPoints<double> fp;
+  EulerSolver<double>(test_support::tight_euler(1e-8)).solve(net, x, fp);
+  EXPECT_EQ(fp.converged_fraction(), 1.0);
+  Correlations sums = Correlations::zeros_like(net);
+  accumulate_correlations(net, x, fp, sums);
+  apply_learning(net, sums, 0.05);
+  EXPECT_NO_THROW(net.layer(0).w_sharing().check_tied(net.layer(0).W().valuePtr(), "W"));
+  EXPECT_NO_THROW(net.layer(0).l_sharing().check_tied(net.layer(0).L().valuePtr(), "L"));
+  const auto loaded = model_from_arrays<double>("m.npz", model_arrays(net));
+  for (Index p = 0; p < 3; ++p) {
+    const auto& a = net.layer(p);
+    const auto& b = loaded.network.layer(p);
+    EXPECT_TRUE(std::equal(a.W().valuePtr(), a.W().valuePtr() + a.W().nonZeros(), b.W().valuePtr())) << p;
+    EXPECT_TRUE(std::equal(a.L().valuePtr(), a.L().valuePtr() + a.L().nonZeros(), b.L().valuePtr())) << p;
+  }
+}
