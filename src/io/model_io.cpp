@@ -15,7 +15,9 @@
 
 #include "simmatch/conv2d.hpp"
 #include "simmatch/error.hpp"
+#include "simmatch/memory_budget.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/saturating.hpp"
 #include "simmatch/precision.hpp"
 
 namespace simmatch {
@@ -359,6 +361,24 @@ LoadedModel<T> model_from_arrays(const std::string& path, Arrays arrays) {
       const Json& cj = lj.at("conv2d");
       const Conv2d conv = file.conv2d(cj, grid, where);
       const double constant = file.number(cj, "cw_constant", where + ": \"conv2d\"");
+      // The file stores each bank once, so a few bytes of geometry can describe a layer of
+      // billions of synapses: refuse one the memory budget cannot hold before building it
+      // (CSR column, constant, weight, tie per synapse; the lateral count is at most k per neuron
+      // per offset).
+      const auto neurons = static_cast<std::uint64_t>(grid.size());
+      const double r = std::min(conv.lateral_radius, 4.0e9);
+      const auto reach = static_cast<std::uint64_t>(std::floor(r));
+      const std::uint64_t offsets =
+          saturating_mul(2 * std::min<std::uint64_t>(reach, static_cast<std::uint64_t>(grid.height)) + 1,
+                         2 * std::min<std::uint64_t>(reach, static_cast<std::uint64_t>(grid.width)) + 1);
+      const std::uint64_t synapses =
+          saturating_add(static_cast<std::uint64_t>(conv.w_synapses()),
+                         saturating_mul(saturating_mul(neurons, static_cast<std::uint64_t>(grid.channels)), offsets));
+      const MemoryBudget budget = MemoryBudget::from_environment();
+      const std::uint64_t bytes = saturating_mul(synapses, 4 + 8 + 4 + 2 * sizeof(T));
+      if (!budget.allows(bytes)) {
+        file.fail("network", budget.refusal(bytes, fmt::format("conv2d layer {} ({} synapses at most)", i + 1, synapses)));
+      }
       try {
         const Activation activation = Activation::from_name(name.get<std::string>(), file.number(lj, "gain", where),
                                                             file.number(lj, "clip", where));

@@ -230,3 +230,26 @@ TEST(Conv2dTest, MixesWithLocalAndDenseLayers) {
     EXPECT_TRUE(std::equal(a.L().valuePtr(), a.L().valuePtr() + a.L().nonZeros(), b.L().valuePtr())) << p;
   }
 }
+
+// A model file stores each bank once, so its geometry alone could describe billions of synapses:
+// such a file is refused by the memory budget, naming the file, before anything is built.
+TEST(Conv2dTest, ModelFileDescribingAHugeLayerIsRefusedBeforeBuilding) {
+  Network<double> net = one_conv_layer(12);
+  auto arrays = model_arrays(net);
+  nlohmann::json description = nlohmann::json::parse(arrays.at("network").as_text());
+  auto& layer = description["layers"][0];
+  layer["grid"] = {40000, 40000, 1};
+  layer["conv2d"]["input"] = {40000, 40000, 1};
+  layer["conv2d"]["kernel"] = 1;
+  layer["conv2d"]["stride"] = 1;
+  layer["conv2d"]["lateral_radius"] = 1e300;
+  description["input_size"] = 1600000000;
+  arrays["network"] = NpyArray::from_bytes(description.dump());
+  try {
+    model_from_arrays<double>("huge.npz", arrays);
+    FAIL() << "a layer of 1.6e9 neurons was built";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.npz"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("conv2d layer 1"), std::string::npos) << e.what();
+  }
+}
