@@ -107,6 +107,10 @@ class SimilarityMatching(TransformerMixin, BaseEstimator):
         Only used when ``layers`` is None and the samples are flat.
     output_layer : int
         The layer whose activities ``transform`` returns (negative counts from the top).
+    pool : str or None
+        Pool ``transform``'s output over windows of sites, filter by filter, as ``simmatch encode
+        --pool``: ``"max:4"`` (4 x 4 windows, stride 4), ``"avg:W"``, ``"max:W:S"``, ...; None keeps
+        every activity. The usual read-out of conv2d layers.
     verbose : int
         0 silent; 1 reports each epoch and the progress within it on stderr (an updating bar on a
         terminal, else a line at most every 10 s); 2 reports progress every 0.5 s.
@@ -143,6 +147,7 @@ checkpoint_every, on_nan, on_nonconvergence
         layers=None,
         n_components=None,
         output_layer=-1,
+        pool=None,
         verbose=0,
         activation=_D["network.activation"],
         gain=_D["network.gain"],
@@ -177,6 +182,7 @@ checkpoint_every, on_nan, on_nonconvergence
         self.layers = layers
         self.n_components = n_components
         self.output_layer = output_layer
+        self.pool = pool
         self.verbose = verbose
         self.activation = activation
         self.gain = gain
@@ -244,7 +250,7 @@ checkpoint_every, on_nan, on_nonconvergence
         in the network's precision."""
         check_is_fitted(self, "network_")
         X, _ = self._check_X(X, reset=False)
-        return self.network_.transform(X, layer=self.output_layer)
+        return self.network_.transform(X, layer=self.output_layer, pool=self.pool)
 
     def score(self, X, y=None):
         """Minus the structured deep cost of eq. 11 on X at its fixed points (higher is better)."""
@@ -261,6 +267,8 @@ checkpoint_every, on_nan, on_nonconvergence
             _check_feature_names_in(self, input_features)
         prefix = type(self).__name__.lower()
         size = self.network_.layer_sizes[self.output_layer]
+        if self.pool is not None:
+            size = int(np.prod(self.network_.layers[self.output_layer].pooled_grid(self.pool)))
         return np.asarray([f"{prefix}{i}" for i in range(size)], dtype=object)
 
     @property

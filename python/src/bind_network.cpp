@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "model.hpp"
+#include "simmatch/pooling.hpp"
 #include "simmatch/config.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/precision.hpp"
@@ -275,6 +276,14 @@ void register_network(py::module_& m) {
       .def_property_readonly("grid", [](const LayerView& v) {
         return grid_to_python(v.model->visit([&](const auto& net) { return net.layer(v.p).grid(); }));
       }, "(sites_y, sites_x, neurons_per_site); flat layers are (1, N_p, 1).")
+      .def("pooled_grid",
+           [](const LayerView& v, const std::string& pool) {
+             const Grid grid = v.model->visit([&](const auto& net) { return net.layer(v.p).grid(); });
+             return grid_to_python(Pooling::from_text(pool).output(grid));
+           },
+           py::arg("pool"),
+           "pooled_grid(self, /, pool)\n--\n\n"
+           "The grid of this layer's activities pooled as transform(pool=...) pools them.")
       .def_property_readonly("input_grid", [](const LayerView& v) { return grid_to_python(v.model->layer_input_grid(v.p)); },
                              "Grid of this layer's input (the data's input_shape for layer 0).")
       .def_property_readonly("activation", [](const LayerView& v) {

@@ -126,6 +126,16 @@ class ConvLayersFromPython(TempDirTest):
         with self.assertRaisesRegex(ValueError, "expected avg:W"):
             net.transform(X.reshape(6, -1), pool="mean:2")
 
+    def test_estimator_pools_and_names_its_features(self):
+        X, _ = patterns(samples=12, side=8, clusters=2, noise=0.2, seed=4, dtype=np.float32)
+        est = simmatch.SimilarityMatching(input_shape=(8, 8), layers=[conv(3, 1, 4, 0.0)], pool="max:2", epochs=1,
+                                          samples_per_epoch=12, batch_size=6, cost_samples=0, seed=3)
+        Y = est.fit_transform(X.reshape(12, -1))
+        self.assertEqual(Y.shape, (12, 4 * 4 * 4))
+        self.assertEqual(Y.dtype, np.float32)
+        self.assertEqual(len(est.get_feature_names_out()), Y.shape[1])
+        self.assertEqual(est.get_params()["pool"], "max:2")
+
     def test_bad_padding_names_the_key(self):
         with self.assertRaisesRegex(Exception, "padding"):
             simmatch.Network(input_shape=(8, 8), layers=[dict(type="conv2d", padding="full")]).fit(

@@ -90,7 +90,7 @@ class SignatureTest(unittest.TestCase):
     def test_help_shows_the_parameters(self):
         self.assertTrue(simmatch.Network.transform.__doc__.startswith("Fixed points"))
         self.assertEqual(simmatch.Network.transform.__text_signature__,
-                         "(self, /, X, layer=None, batch_size=256)")
+                         "(self, /, X, layer=None, batch_size=256, pool=None)")
 
     def test_stubs_match_the_module(self):
         stubs = stub_functions()
