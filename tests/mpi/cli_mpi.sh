@@ -72,6 +72,20 @@ else
 fi
 if [ "$(wc -l <"$TMP/two/metrics.jsonl")" = 3 ]; then pass "one metrics line per epoch"; else fail "metrics: $(cat "$TMP/two/metrics.jsonl")"; fi
 
+# A conv2d layer (shared filters, tied learning) over a local2d layer: two ranks reproduce one.
+CONV=(layers.0.type=conv2d layers.0.kernel=3 layers.0.stride=1 layers.0.neurons_per_site=3
+      layers.0.lateral_radius=1 layers.1.type=local2d layers.1.stride=2 layers.1.radius=1.5
+      layers.1.neurons_per_site=2)
+"$SIMMATCH" train "$TMP/config.toml" "${CONV[@]}" output.dir="$TMP/conv1" 2>"$TMP/conv1.err" ||
+  fail "conv2d, one process: $(cat "$TMP/conv1.err")"
+"${MPIRUN[@]}" 2 "$SIMMATCH" train "$TMP/config.toml" "${CONV[@]}" output.dir="$TMP/conv2" >"$TMP/conv2.out" \
+  2>"$TMP/conv2.err" || fail "conv2d, two ranks: $(cat "$TMP/conv2.out" "$TMP/conv2.err")"
+if out=$("$MODEL_DIFF" "$TMP/conv1/model.npz" "$TMP/conv2/model.npz" 1e-12 2>&1); then
+  pass "conv2d: np=2 reproduces np=1 ($out)"
+else
+  fail "conv2d: np=2 vs np=1: $out"
+fi
+
 # Encoding: one NPY in the original order, identical bytes to one process.
 "$SIMMATCH" encode "$TMP/one/model.npz" "$TMP/data.npy" "$TMP/one.npy" --all --batch-size 5 2>"$TMP/enc1.err" ||
   fail "encode, one process: $(cat "$TMP/enc1.err")"
