@@ -8,6 +8,7 @@
 #include "simmatch/dynamics.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/network.hpp"
+#include "simmatch/pooling.hpp"
 
 namespace simmatch {
 
@@ -30,6 +31,14 @@ template <typename T>
 std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
                               Index batch_size = kDefaultEncodeBatch);
 
+/// Fixed points of layer `layer` alone, pooled batch by batch (Pooling::apply; an identity pooling
+/// keeps them as they are): output(grid).size() x T. Only that layer's pooled values are kept, so a
+/// conv2d layer of 50,000 neurons pooled to 3,136 values a sample fits where encode() would not.
+/// ShapeError when the samples do not fit the network or `layer` does not exist.
+template <typename T>
+Matrix<T> encode_layer(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index layer,
+                       const Pooling& pooling, Index batch_size = kDefaultEncodeBatch);
+
 /// Summed correlations of `data`'s first `max_samples` samples (0 = all) at their fixed points.
 template <typename T>
 Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
@@ -44,6 +53,10 @@ extern template std::vector<Matrix<float>> encode<float>(const Network<float>&, 
                                                          const Dataset&, Index);
 extern template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
                                                            const Dataset&, Index);
+extern template Matrix<float> encode_layer<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
+                                                  Index, const Pooling&, Index);
+extern template Matrix<double> encode_layer<double>(const Network<double>&, const DynamicsSolver<double>&,
+                                                    const Dataset&, Index, const Pooling&, Index);
 extern template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&,
                                                          const Dataset&, Index, Index);
 extern template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,

@@ -82,8 +82,8 @@ void require_labels(const Dataset& data, const std::string& what) {
   }
 }
 
-// The layer's fixed points as float32; a float32 model's output is moved, not copied (at 60,000 x
-// 19,600 features a copy would be another 4.7 GB).
+// The layer's fixed points as float32, pooled batch by batch; a float32 model's output is moved,
+// not copied (at 60,000 x 19,600 features a copy would be another 4.7 GB).
 template <typename T>
 FeatureMatrix representation(const Network<T>& network, const Config& config, const Dataset& data, int layer,
                              const Pooling& pooling, Index batch_size, const std::string& what) {
@@ -92,10 +92,7 @@ FeatureMatrix representation(const Network<T>& network, const Config& config, co
                                  network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
-  std::vector<Matrix<T>> r = encode(network, *solver, data, batch_size);
-  Matrix<T> kept = std::move(r[static_cast<std::size_t>(layer)]);
-  r.clear();
-  if (!pooling.is_identity()) kept = pooling.apply(kept, network.layer(layer).grid());
+  Matrix<T> kept = encode_layer(network, *solver, data, layer, pooling, batch_size);
   if constexpr (std::is_same_v<T, float>) {
     return FeatureMatrix(std::move(kept));
   } else {

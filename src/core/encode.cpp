@@ -56,6 +56,22 @@ std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>
 }
 
 template <typename T>
+Matrix<T> encode_layer(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index layer,
+                       const Pooling& pooling, Index batch_size) {
+  check_encoding(network, data, batch_size, "encode");
+  if (layer < 0 || layer >= network.num_layers()) {
+    throw ShapeError(fmt::format("encode: layer {} does not exist (the network has {} layers)", layer, network.num_layers()));
+  }
+  const Grid& grid = network.layer(layer).grid();
+  Matrix<T> out(pooling.output(grid).size(), data.size());
+  solve_in_batches(network, solver, data, data.size(), batch_size,
+                   [&](Index begin, const Matrix<T>& x, const FixedPoints<T>& fixed) {
+                     out.middleCols(begin, x.cols()) = pooling.apply(fixed.r[static_cast<std::size_t>(layer)], grid);
+                   });
+  return out;
+}
+
+template <typename T>
 Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
                                   Index max_samples, Index batch_size) {
   check_encoding(network, data, batch_size, "cost");
@@ -82,6 +98,10 @@ template std::vector<Matrix<float>> encode<float>(const Network<float>&, const D
                                                   Index);
 template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
                                                     const Dataset&, Index);
+template Matrix<float> encode_layer<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&, Index,
+                                           const Pooling&, Index);
+template Matrix<double> encode_layer<double>(const Network<double>&, const DynamicsSolver<double>&, const Dataset&,
+                                             Index, const Pooling&, Index);
 template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
                                                   Index, Index);
 template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,

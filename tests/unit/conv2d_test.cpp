@@ -7,6 +7,7 @@
 
 #include "simmatch/config.hpp"
 #include "simmatch/conv2d.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
@@ -252,4 +253,20 @@ TEST(Conv2dTest, ModelFileDescribingAHugeLayerIsRefusedBeforeBuilding) {
     EXPECT_NE(std::string(e.what()).find("huge.npz"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("conv2d layer 1"), std::string::npos) << e.what();
   }
+}
+
+// The read-out's encoding pools batch by batch and keeps one layer: the same values as pooling
+// the whole encoded layer, for any batch size.
+TEST(Conv2dTest, EncodeLayerPoolsBatchByBatch) {
+  const Network<double> net = one_conv_layer(13);
+  const Dataset data = test_support::random_dataset(net.input_size(), 7, 14);
+  const auto solver = make_solver<double>(SolverOptions{});
+  const Pooling pooling = Pooling::from_text("max:2:1");
+  const Matrix<double> whole = pooling.apply(encode(net, *solver, data, 256)[0], net.layer(0).grid());
+  for (Index batch : {1, 3, 7}) {
+    const Matrix<double> pooled = encode_layer(net, *solver, data, 0, pooling, batch);
+    EXPECT_EQ(pooled, whole) << "batch " << batch;
+  }
+  EXPECT_EQ(whole.rows(), 2 * 2 * 3);
+  EXPECT_THROW(encode_layer(net, *solver, data, 1, pooling), ShapeError);
 }
