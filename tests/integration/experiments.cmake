@@ -12,6 +12,11 @@ if(TARGET simmatch)
   add_test(NAME experiment.nps_table.mnist
            COMMAND ${CMAKE_COMMAND} -E env ${_exp_env} NPS=2 EPOCHS=1 SAMPLES=30 TRAIN_LIMIT=200 TEST_LIMIT=100
                    C=0.1,1 OUT=${_exp_out}/nps_mnist ${PROJECT_SOURCE_DIR}/experiments/nps_table.sh mnist)
+  add_test(NAME experiment.conv_table.mnist
+           COMMAND ${CMAKE_COMMAND} -E env SIMMATCH=$<TARGET_FILE:simmatch> CHANNELS=2 POOLS=max:4 EPOCHS=1 SAMPLES=30
+                   TRAIN_LIMIT=200 TEST_LIMIT=100 C=1 OUT=${_exp_out}/conv_mnist
+                   ${PROJECT_SOURCE_DIR}/experiments/conv_table.sh mnist)
+  set_tests_properties(experiment.conv_table.mnist PROPERTIES PASS_REGULAR_EXPRESSION "\\| 2 filters \\| max:4 \\| 98 \\|")
   if(EXISTS /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz)
     add_test(NAME experiment.nps_table.fashion
              COMMAND ${CMAKE_COMMAND} -E env ${_exp_env} NPS=2 EPOCHS=1 SAMPLES=30 TRAIN_LIMIT=200 TEST_LIMIT=100
