@@ -6,6 +6,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "simmatch/structure.hpp"
 #include "simmatch/weight_sharing.hpp"
@@ -42,9 +43,9 @@ struct Conv2d {
   Index pad_top() const;
   Index pad_left() const;
 
-  /// C^W (constants 1), in the CSR order of any structure: row = (i out_w + j) channels + n,
-  /// column = (y W + x) C_in + c.
-  Structure cw() const;
+  /// C^W with every constant `constant` (> 0; a layer's cw_scale), in the CSR order of any
+  /// structure: row = (i out_w + j) channels + n, column = (y W + x) C_in + c.
+  Structure cw(double constant = 1.0) const;
   /// C^L = Structure::lateral2d(output(), lateral_radius).
   Structure cl() const;
   /// Synapses of cw() without building it.
@@ -52,7 +53,7 @@ struct Conv2d {
 
   /// W's bank: shape {channels, kernel, kernel, C_in}; synapse (site, n) -> (y, x, c) is entry
   /// ((n kernel + dy) kernel + dx) C_in + c with (dy, dx) its position in the kernel.
-  std::array<Index, 4> w_bank_shape() const;
+  std::vector<Index> w_bank_shape() const;
   WeightSharing w_sharing(const Structure& cw) const;
 
   /// Site offsets (di, dj) within lateral_radius (di^2 + dj^2 <= r^2, |di| < out_h, |dj| < out_w),
@@ -60,7 +61,7 @@ struct Conv2d {
   std::vector<std::array<Index, 2>> lateral_offsets() const;
   /// L's bank: shape {D, channels, channels}, entry (d, a, b) = L between neuron a of a site and
   /// neuron b of the site at offset d from it; symmetry ties (d, a, b) to (D - 1 - d, b, a).
-  std::array<Index, 3> l_bank_shape() const;
+  std::vector<Index> l_bank_shape() const;
   WeightSharing l_sharing(const Structure& cl) const;
 
   bool operator==(const Conv2d&) const = default;

@@ -214,9 +214,7 @@ Layer<T> build_layer(const Config& config, std::size_t p, const Grid& input, con
     cl = Structure::lateral2d(grid, lc.lateral_radius);
   } else if (lc.type == "conv2d") {
     const Conv2d conv = conv_geometry(lc, input);
-    cw = conv.cw();
-    if (lc.cw_scale != 1.0) cw = scaled(cw, lc.cw_scale);
-    return Layer<T>(std::move(cw), conv.cl(), activation, conv.output(), conv);
+    return Layer<T>(conv.cw(lc.cw_scale), conv.cl(), activation, conv.output(), conv);
   } else if (lc.type == "file") {
     cw = constants_from_file(config, prefix + "cw_file", lc.cw_file, -1, input.size(), budget);
     const Index n = cw.rows();

@@ -91,7 +91,7 @@ Index Conv2d::w_synapses() const {
   return total >= 9.2e18 ? std::numeric_limits<Index>::max() : static_cast<Index>(total);
 }
 
-Structure Conv2d::cw() const {
+Structure Conv2d::cw(double constant) const {
   const Grid out = output();
   const Index synapses = w_synapses();
   if (synapses > std::numeric_limits<int>::max()) {
@@ -121,13 +121,13 @@ Structure Conv2d::cw() const {
       }
     }
   }
-  std::vector<double> values(cols.size(), 1.0);
+  std::vector<double> values(cols.size(), constant);
   return Structure::from_csr(out.size(), input.size(), std::move(row_ptr), std::move(cols), std::move(values));
 }
 
 Structure Conv2d::cl() const { return Structure::lateral2d(output(), lateral_radius); }
 
-std::array<Index, 4> Conv2d::w_bank_shape() const { return {channels, kernel, kernel, input.channels}; }
+std::vector<Index> Conv2d::w_bank_shape() const { return {channels, kernel, kernel, input.channels}; }
 
 WeightSharing Conv2d::w_sharing(const Structure& cw) const {
   const Grid out = output();
@@ -172,7 +172,7 @@ std::vector<std::array<Index, 2>> Conv2d::lateral_offsets() const {
   return offsets;
 }
 
-std::array<Index, 3> Conv2d::l_bank_shape() const {
+std::vector<Index> Conv2d::l_bank_shape() const {
   return {static_cast<Index>(lateral_offsets().size()), channels, channels};
 }
 

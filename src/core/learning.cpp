@@ -150,15 +150,16 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
     const double lateral = 0.5 * scale * (lateral_rates.empty() ? 1.0 : lateral_rates[sp]);
     T* w = layer.W().valuePtr();
     const auto& cw = layer.cw().values();
+    const auto hebbian_step = [&](Index s, double wv) {
+      return scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]);
+    };
     if (layer.w_sharing().empty()) {
       for (Index s = 0; s < layer.cw().nnz(); ++s) {
         const double wv = static_cast<double>(w[s]);
-        w[s] = static_cast<T>(wv + scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]));
+        w[s] = static_cast<T>(wv + hebbian_step(s, wv));
       }
     } else {
-      apply_shared(layer.w_sharing(), w, [&](Index s, double wv) {
-        return scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]);
-      });
+      apply_shared(layer.w_sharing(), w, hebbian_step);
     }
     T* l = layer.L().valuePtr();
     const auto& cl = layer.cl().values();

@@ -298,10 +298,8 @@ Arrays model_arrays(const Network<T>& network, const std::string& config_json) {
   for (Index p = 0; p < network.num_layers(); ++p) {
     const Layer<T>& layer = network.layer(p);
     if (const Conv2d* conv = layer.conv()) {
-      const auto ws = conv->w_bank_shape();
-      const auto ls = conv->l_bank_shape();
-      put_bank(arrays, "W", p + 1, layer.W(), layer.w_sharing(), {ws[0], ws[1], ws[2], ws[3]});
-      put_bank(arrays, "L", p + 1, layer.L(), layer.l_sharing(), {ls[0], ls[1], ls[2]});
+      put_bank(arrays, "W", p + 1, layer.W(), layer.w_sharing(), conv->w_bank_shape());
+      put_bank(arrays, "L", p + 1, layer.L(), layer.l_sharing(), conv->l_bank_shape());
       continue;
     }
     put_matrix(arrays, "W", p + 1, layer.W(), layer.cw());
@@ -383,20 +381,14 @@ LoadedModel<T> model_from_arrays(const std::string& path, Arrays arrays) {
         const Activation activation = Activation::from_name(name.get<std::string>(), file.number(lj, "gain", where),
                                                             file.number(lj, "clip", where));
         if (!(conv.output() == grid)) throw ShapeError("\"grid\" is not the convolution's output");
-        const Structure unit = conv.cw();
-        std::vector<double> constants(unit.values().size(), constant);
-        Structure cw = Structure::from_csr(unit.rows(), unit.cols(), unit.row_ptr(), unit.col_index(),
-                                           std::move(constants));
-        layers.emplace_back(std::move(cw), conv.cl(), activation, grid, conv);
+        layers.emplace_back(conv.cw(constant), conv.cl(), activation, grid, conv);
       } catch (const FormatError&) {
         throw;
       } catch (const Error& e) {
         file.fail("network", fmt::format("{} is inconsistent: {}", where, e.what()));
       }
-      const auto ws = conv.w_bank_shape();
-      const auto ls = conv.l_bank_shape();
-      file.copy_bank(wp, precision, {ws[0], ws[1], ws[2], ws[3]}, layers.back().w_sharing(), layers.back().W());
-      file.copy_bank(lp, precision, {ls[0], ls[1], ls[2]}, layers.back().l_sharing(), layers.back().L());
+      file.copy_bank(wp, precision, conv.w_bank_shape(), layers.back().w_sharing(), layers.back().W());
+      file.copy_bank(lp, precision, conv.l_bank_shape(), layers.back().l_sharing(), layers.back().L());
       continue;
     }
     try {
