@@ -16,15 +16,27 @@ namespace simmatch {
 /// regulariser[p] = sum_t sum_i F(r^(p)_{t,i}).
 /// Dividing by `samples` gives A^(p), B^(p) of docs/theory.md ("Computing the cost"). Sums, not means,
 /// so that shards (batches, MPI ranks) combine by addition.
+/// Where tied[p] is set (a conv2d layer, zeros_like with per_tied_group), layer p's sums are
+/// kept per tied parameter instead: hebbian[p][g] = the sum of the synapse sums above over the
+/// members of group g of the layer's w_sharing(), likewise lateral[p] over l_sharing(). That is
+/// all eq. 17 needs for a tied layer (docs/theory.md, "Convolution: shared weights"), and it is
+/// computed by dense products; the cost (eq. 11) needs the per-synapse sums.
 struct Correlations {
   std::vector<Vector<double>> hebbian;
   std::vector<Vector<double>> lateral;
   std::vector<double> regulariser;
+  std::vector<unsigned char> tied;
   double samples = 0;
 
-  /// Zeroed sums shaped for `network`.
+  /// Zeroed sums shaped for `network`; with per_tied_group, every conv2d layer whose synapses
+  /// are all its geometry's is kept per tied parameter (the layout learning uses in training).
   template <typename T>
-  static Correlations zeros_like(const Network<T>& network);
+  static Correlations zeros_like(const Network<T>& network, bool per_tied_group = false);
+  /// Whether these sums have the shape zeros_like(network, per_tied_group) gives.
+  template <typename T>
+  bool shaped_for(const Network<T>& network, bool per_tied_group) const;
+  /// Zeroes every sum, keeping the shape (and the memory).
+  void set_zero();
   /// Adds `other` (same shape) to this.
   void add(const Correlations& other);
   /// Flat view for reductions: every sum in one contiguous vector, and back.

@@ -167,6 +167,11 @@ private:
   TrainOptions options_;
   const Communicator& communicator_;
   std::vector<T> before_update_;  // the weights before the current batch's update (save_weights)
+  // A batch's fixed points and correlation sums, reset for every batch but kept from one to the
+  // next: a conv2d layer's are tens of MB, and fresh allocations cost more in page faults than
+  // the arithmetic that fills them.
+  FixedPoints<T> batch_fixed_;
+  Correlations batch_sums_;
 };
 
 extern template class Trainer<float>;

@@ -277,8 +277,13 @@ bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out
   out.sites = a.rows / k;
   out.kp = (k + L - 1) / L * L;
   out.val = a.val;
-  out.tval.assign(static_cast<std::size_t>(out.sites * k * out.kp), T(0));
-  for (Index s = 0; s < out.sites; ++s) {
+  out.shared = true;
+  for (Index s = 1; s < out.sites && out.shared; ++s) {
+    out.shared = std::memcmp(a.val, a.val + s * k * k, static_cast<std::size_t>(k * k) * sizeof(T)) == 0;
+  }
+  const Index stored = out.shared ? 1 : out.sites;
+  out.tval.assign(static_cast<std::size_t>(stored * k * out.kp), T(0));
+  for (Index s = 0; s < stored; ++s) {
     const T* b = a.val + s * k * k;
     T* bt = out.tval.data() + s * k * out.kp;
     for (Index i = 0; i < k; ++i) {
@@ -296,7 +301,7 @@ void dense_site_accumulate(const DenseSiteBlocks<T>& d, Index s, const T* x, Ind
   if (batch >= L) {
     // Tiles of R rows x up to 4 vectors of samples; the x tile (k x 4 vectors) stays in L1
     // while the rows go by.
-    const T* b = d.val + s * k * k;
+    const T* b = d.block(s);
     for (Index c0 = 0; c0 < batch;) {
       Index w = std::min(4 * L, batch - c0);
       const Index left = batch - c0 - w;
@@ -319,7 +324,7 @@ void dense_site_accumulate(const DenseSiteBlocks<T>& d, Index s, const T* x, Ind
   // Narrow batch: vectors over rows, from the transposed blocks; tiles of R row vectors x up to
   // 4 samples, the block's R vectors of rows (k x R lanes) staying in L1 while samples go by.
   const Index kp = d.kp;
-  const T* bt = d.tval.data() + s * k * kp;
+  const T* bt = d.transposed_block(s);
   const Index groups = kp / L;
   for (Index g = 0; g < groups; g += R) {
     const Index nr = std::min(R, groups - g);

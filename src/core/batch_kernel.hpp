@@ -55,14 +55,19 @@ void csr_row_accumulate(const CsrView<T>& a, Index i, const T* x, Index batch, T
 /// order (a local2d lateral matrix of radius 0, k neurons per site). The CSR values are then the
 /// blocks row-major, site after site, and `val` views them without a copy; `tval` holds the
 /// blocks transposed (tval[s][j][i] = block s (i, j)), rows padded with zeros to whole vectors,
-/// for batches narrower than a vector. Built once per solve by dense_site_blocks.
+/// for batches narrower than a vector. Built once per solve by dense_site_blocks. When every
+/// site holds the same block (a conv2d layer's tied lateral matrix) all sites use the first
+/// one, which then stays in cache across sites (same values, so the same results).
 template <typename T>
 struct DenseSiteBlocks {
   Index k = 0;              // neurons per site
   Index sites = 0;
   Index kp = 0;             // k rounded up to whole vectors: the row length of tval
+  bool shared = false;      // every site's block equals site 0's, bit for bit
   const T* val = nullptr;   // sites x k x k, row-major per site (the CSR values)
-  std::vector<T> tval;      // sites x k x kp
+  std::vector<T> tval;      // sites x k x kp (one block when shared)
+  const T* block(Index s) const { return val + (shared ? 0 : s * k * k); }
+  const T* transposed_block(Index s) const { return tval.data() + (shared ? 0 : s * k * kp); }
 };
 
 /// Whether `a` has the dense site-block structure above with k >= min_k; if so fills `out`

@@ -1,27 +1,55 @@
 // Local Hebbian / anti-Hebbian learning (eq. 17) from correlations restricted to the synapses.
 #include "simmatch/learning.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
 #include "core/batch_kernel.hpp"
+#include "core/tied_correlations.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
 
 template <typename T>
-Correlations Correlations::zeros_like(const Network<T>& network) {
+Correlations Correlations::zeros_like(const Network<T>& network, bool per_tied_group) {
   Correlations c;
   for (const auto& layer : network.layers()) {
-    c.hebbian.push_back(Vector<double>::Zero(layer.cw().nnz()));
-    c.lateral.push_back(Vector<double>::Zero(layer.cl().nnz()));
+    const bool tied = per_tied_group && detail::tied_sums_apply(layer);
+    c.hebbian.push_back(Vector<double>::Zero(tied ? layer.w_sharing().groups : layer.cw().nnz()));
+    c.lateral.push_back(Vector<double>::Zero(tied ? layer.l_sharing().groups : layer.cl().nnz()));
     c.regulariser.push_back(0.0);
+    c.tied.push_back(tied ? 1 : 0);
   }
   return c;
 }
 
+template <typename T>
+bool Correlations::shaped_for(const Network<T>& network, bool per_tied_group) const {
+  const auto layers = static_cast<std::size_t>(network.num_layers());
+  if (hebbian.size() != layers || lateral.size() != layers || regulariser.size() != layers || tied.size() != layers) {
+    return false;
+  }
+  for (std::size_t p = 0; p < layers; ++p) {
+    const auto& layer = network.layer(static_cast<Index>(p));
+    const bool t = per_tied_group && detail::tied_sums_apply(layer);
+    if ((tied[p] != 0) != t || hebbian[p].size() != (t ? layer.w_sharing().groups : layer.cw().nnz()) ||
+        lateral[p].size() != (t ? layer.l_sharing().groups : layer.cl().nnz())) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Correlations::set_zero() {
+  for (auto& h : hebbian) h.setZero();
+  for (auto& l : lateral) l.setZero();
+  std::fill(regulariser.begin(), regulariser.end(), 0.0);
+  samples = 0;
+}
+
 void Correlations::add(const Correlations& other) {
-  if (other.hebbian.size() != hebbian.size() || other.lateral.size() != lateral.size()) {
+  if (other.hebbian.size() != hebbian.size() || other.lateral.size() != lateral.size() || other.tied != tied) {
     throw ShapeError("correlations: cannot add sums of networks with different numbers of layers");
   }
   for (std::size_t p = 0; p < hebbian.size(); ++p) {
@@ -88,13 +116,66 @@ void check_layer_scales(std::span<const double> scales, Index layers, const char
 }
 
 // A tied parameter takes the mean of its members' local steps (docs/theory.md, "Convolution:
-// shared weights"); every member starts from, and so ends at, the same value.
+// shared weights"); every member starts from, and so ends at, the same value. The steps are
+// summed per group as they are computed (the arithmetic of WeightSharing::average_within_groups)
+// instead of being stored per synapse: a 64-filter layer has millions of synapses and a few
+// thousand groups.
 template <typename T, typename StepFn>
 void apply_shared(const WeightSharing& sharing, T* values, StepFn&& step) {
-  std::vector<double> steps(sharing.group.size());
-  for (std::size_t s = 0; s < steps.size(); ++s) steps[s] = step(static_cast<Index>(s), static_cast<double>(values[s]));
-  sharing.average_within_groups(steps.data(), sharing.group_sizes());
-  for (std::size_t s = 0; s < steps.size(); ++s) values[s] = static_cast<T>(static_cast<double>(values[s]) + steps[s]);
+  const auto groups = static_cast<std::size_t>(sharing.groups);
+  std::vector<double> sums(groups, 0.0);
+  std::vector<Index> sizes(groups, 0);
+  for (std::size_t s = 0; s < sharing.group.size(); ++s) {
+    const auto g = static_cast<std::size_t>(sharing.group[s]);
+    sums[g] += step(static_cast<Index>(s), static_cast<double>(values[s]));
+    ++sizes[g];
+  }
+  for (std::size_t s = 0; s < sharing.group.size(); ++s) {
+    const auto g = static_cast<std::size_t>(sharing.group[s]);
+    values[s] = static_cast<T>(static_cast<double>(values[s]) + sums[g] / static_cast<double>(sizes[g]));
+  }
+}
+
+// The same mean step from sums kept per group (Correlations::tied): member s's step is
+// rate (A_s - v / (c k C_s)) with A_s its correlation, so the group's mean is
+// rate (sum_g / (T n_g) - v mean_g(1 / (c C_s))), c = k_p for L and 1 for W.
+template <typename T>
+void apply_tied(const WeightSharing& sharing, T* values, const std::vector<double>& constants,
+                const Vector<double>& group_sums, double inv_t, double rate, double c) {
+  const auto groups = static_cast<std::size_t>(sharing.groups);
+  if (static_cast<std::size_t>(group_sums.size()) != groups) {
+    throw ShapeError("learning: per-group correlations do not match the layer's tied parameters");
+  }
+  std::vector<double> inverse(groups, 0.0);
+  std::vector<Index> sizes(groups, 0);
+  std::vector<double> value(groups, 0.0);
+  for (std::size_t s = 0; s < sharing.group.size(); ++s) {
+    const auto g = static_cast<std::size_t>(sharing.group[s]);
+    inverse[g] += 1.0 / (c * constants[s]);
+    ++sizes[g];
+    value[g] = static_cast<double>(values[s]);
+  }
+  for (std::size_t g = 0; g < groups; ++g) {
+    if (sizes[g] == 0) continue;
+    const double n = static_cast<double>(sizes[g]);
+    value[g] += rate * (group_sums[static_cast<Eigen::Index>(g)] * inv_t / n - value[g] * inverse[g] / n);
+  }
+  for (std::size_t s = 0; s < sharing.group.size(); ++s) values[s] = static_cast<T>(value[static_cast<std::size_t>(sharing.group[s])]);
+}
+
+// The batch's activities transposed to neuron-major (B x N column-major), kept per thread: for a
+// conv2d layer of 50,000 neurons each is 20 MB per batch of 100, and allocating them afresh for
+// every batch cost more in page faults than the products themselves.
+template <typename T>
+struct TransposeBuffers {
+  Matrix<T> input;
+  std::vector<Matrix<T>> layer;  // r^(p) transposed
+};
+
+template <typename T>
+TransposeBuffers<T>& thread_transpose_buffers() {
+  thread_local TransposeBuffers<T> buffers;
+  return buffers;
 }
 
 }  // namespace
@@ -110,7 +191,12 @@ void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRe
     throw ShapeError(fmt::format("correlations: inputs have {} features, network expects {}", x.rows(),
                                  network.input_size()));
   }
-  Matrix<T> preT = x.transpose();
+  const auto is_tied = [&](Index p) { return p < static_cast<Index>(sums.tied.size()) && sums.tied[static_cast<std::size_t>(p)]; };
+  // The neuron-major copies the per-synapse products read: layer p's activities when layer p or
+  // p + 1 sums per synapse, the input when layer 0 does.
+  TransposeBuffers<T>& t = thread_transpose_buffers<T>();
+  if (!is_tied(0)) t.input = x.transpose();
+  t.layer.resize(static_cast<std::size_t>(layers));
   for (Index p = 0; p < layers; ++p) {
     const auto sp = static_cast<std::size_t>(p);
     const auto& layer = network.layer(p);
@@ -119,15 +205,31 @@ void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRe
       throw ShapeError(fmt::format("correlations: layer {} activities are {}x{}, expected {}x{}", p + 1, r.rows(),
                                    r.cols(), layer.size(), x.cols()));
     }
-    Matrix<T> postT = r.transpose();
-    add_sampled_products(layer.cw(), postT, preT, sums.hebbian[sp]);
-    add_sampled_products(layer.cl(), postT, postT, sums.lateral[sp]);
+    if (!is_tied(p) || (p + 1 < layers && !is_tied(p + 1))) t.layer[sp] = r.transpose();
+    if (is_tied(p)) {
+      if (sums.hebbian[sp].size() != layer.w_sharing().groups || sums.lateral[sp].size() != layer.l_sharing().groups) {
+        throw ShapeError(fmt::format("correlations: layer {} sums do not match its tied parameters", p + 1));
+      }
+      const T* pre = p == 0 ? x.data() : fixed.r[sp - 1].data();
+      Matrix<T> packed;  // x may be a strided view; the products read it contiguous
+      if (p == 0 && x.outerStride() != x.rows()) {
+        packed = x;
+        pre = packed.data();
+      }
+      detail::add_tied_correlations(layer, pre, r.data(), x.cols(), sums.hebbian[sp].data(), sums.lateral[sp].data());
+    } else {
+      if (sums.hebbian[sp].size() != layer.cw().nnz() || sums.lateral[sp].size() != layer.cl().nnz()) {
+        throw ShapeError(fmt::format("correlations: layer {} sums do not match its synapses", p + 1));
+      }
+      const Matrix<T>& preT = p == 0 ? t.input : t.layer[sp - 1];
+      add_sampled_products(layer.cw(), t.layer[sp], preT, sums.hebbian[sp]);
+      add_sampled_products(layer.cl(), t.layer[sp], t.layer[sp], sums.lateral[sp]);
+    }
     if (with_regulariser && layer.activation().kind() == ActivationKind::tanh) {
       double total = 0;
       for (Index e = 0; e < r.size(); ++e) total += layer.activation().regulariser(static_cast<double>(r.data()[e]));
       sums.regulariser[sp] += total;
     }
-    preT = std::move(postT);
   }
   sums.samples += static_cast<double>(x.cols());
 }
@@ -153,7 +255,10 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
     const auto hebbian_step = [&](Index s, double wv) {
       return scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]);
     };
-    if (layer.w_sharing().empty()) {
+    const bool tied = sp < sums.tied.size() && sums.tied[sp];
+    if (tied) {
+      apply_tied(layer.w_sharing(), w, cw, sums.hebbian[sp], inv_t, scale, 1.0);
+    } else if (layer.w_sharing().empty()) {
       for (Index s = 0; s < layer.cw().nnz(); ++s) {
         const double wv = static_cast<double>(w[s]);
         w[s] = static_cast<T>(wv + hebbian_step(s, wv));
@@ -166,7 +271,9 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
     const auto lateral_step = [&](Index s, double lv) {
       return lateral * (sums.lateral[sp][s] * inv_t - lv / (k * cl[static_cast<std::size_t>(s)]));
     };
-    if (layer.l_sharing().empty()) {
+    if (tied) {
+      apply_tied(layer.l_sharing(), l, cl, sums.lateral[sp], inv_t, lateral, k);
+    } else if (layer.l_sharing().empty()) {
       for (Index s = 0; s < layer.cl().nnz(); ++s) {
         const double lv = static_cast<double>(l[s]);
         l[s] = static_cast<T>(lv + lateral_step(s, lv));
@@ -198,8 +305,10 @@ double LearningRateSchedule::at(double epoch) const {
   return std::max(eta_ / (1.0 + decay_ * epoch), floor_);
 }
 
-template Correlations Correlations::zeros_like<float>(const Network<float>&);
-template Correlations Correlations::zeros_like<double>(const Network<double>&);
+template Correlations Correlations::zeros_like<float>(const Network<float>&, bool);
+template bool Correlations::shaped_for<float>(const Network<float>&, bool) const;
+template bool Correlations::shaped_for<double>(const Network<double>&, bool) const;
+template Correlations Correlations::zeros_like<double>(const Network<double>&, bool);
 template void accumulate_correlations<float>(const Network<float>&, ConstMatrixRef<float>, const FixedPoints<float>&,
                                              Correlations&, bool);
 template void accumulate_correlations<double>(const Network<double>&, ConstMatrixRef<double>,

@@ -19,6 +19,10 @@ std::vector<double> structured_cost_per_layer(const Network<T>& network, const C
   for (Index p = 0; p < layers; ++p) {
     const auto sp = static_cast<std::size_t>(p);
     const auto& layer = network.layer(p);
+    if (sp < sums.tied.size() && sums.tied[sp]) {
+      throw ShapeError(fmt::format("cost: layer {} correlations were summed per tied parameter; the cost needs them per "
+                                   "synapse (Correlations::zeros_like without per_tied_group)", p + 1));
+    }
     if (sums.hebbian[sp].size() != layer.cw().nnz() || sums.lateral[sp].size() != layer.cl().nnz()) {
       throw ShapeError(fmt::format("cost: layer {} correlations do not match its structure", p + 1));
     }

@@ -290,8 +290,12 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   // was requested here), so every rank learns of a failure or a Ctrl-C in the same reduction
   // and none waits forever in a later one.
   std::exception_ptr failure;
-  Correlations sums = Correlations::zeros_like(network_);
-  FixedPoints<T> fixed;  // every sample starts from u = 0, as the reference does
+  // Tied (conv2d) layers sum per tied parameter: all their update needs, by dense products.
+  if (!batch_sums_.shaped_for(network_, true)) batch_sums_ = Correlations::zeros_like(network_, true);
+  batch_sums_.set_zero();
+  Correlations& sums = batch_sums_;
+  FixedPoints<T>& fixed = batch_fixed_;
+  for (Matrix<T>& u : fixed.u) u.setZero();  // every sample starts from u = 0, as the reference does
   try {
     const Matrix<T> x = gather_batch<T>(data, mine);
     solver_.solve(network_, x, fixed);

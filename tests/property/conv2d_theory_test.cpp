@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "simmatch/dynamics.hpp"
+#include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/objective.hpp"
 #include "test_networks.hpp"
@@ -38,6 +39,13 @@ void nudge_group(SparseWeights<double>& m, const WeightSharing& sharing, int g, 
   for (std::size_t k = 0; k < sharing.group.size(); ++k) {
     if (sharing.group[k] == g) m.valuePtr()[k] += h;
   }
+}
+
+// Largest |a_k - b_k| over the stored values of two matrices with one pattern.
+double max_abs_difference(const SparseWeights<double>& a, const SparseWeights<double>& b) {
+  double worst = 0;
+  for (Index k = 0; k < a.nonZeros(); ++k) worst = std::max(worst, std::abs(a.valuePtr()[k] - b.valuePtr()[k]));
+  return worst;
 }
 
 }  // namespace
@@ -122,6 +130,80 @@ TEST(TiedLearningTest, SharedUpdateIsTheSiteAverageOfTheLocalUpdates) {
       EXPECT_GT(spread, 1e-6) << "the untied sites should have learnt different values";
       EXPECT_NO_THROW(sharing.check_tied(t, "tied"));
     }
+  }
+}
+
+// Training sums a tied layer's correlations per parameter by dense products (im2col for W, one
+// product per lateral offset for L). Those sums must be the per-synapse sums added within each
+// group, for every geometry: "same" and "valid" padding, strides, even kernels, lateral
+// neighbourhoods, deep stacks with feedback; and the update from them the same update.
+TEST(TiedLearningTest, PerParameterSumsAreThePerSynapseSumsAddedWithinGroups) {
+  const std::vector<Network<double>> nets = {
+      two_conv_layers(0.4, Activation::tanh(), 51),
+      conv_network<double>(Grid{7, 5, 1}, {Conv2d{Grid{}, 4, 2, Padding::same, 3, 1.5}}, 0.0, Activation::relu(), 52),
+      conv_network<double>(Grid{6, 6, 3},
+                           {Conv2d{Grid{}, 2, 1, Padding::valid, 4, 0.0}, Conv2d{Grid{}, 3, 1, Padding::same, 2, 2.0}},
+                           0.2, Activation::clipped_relu(), 53, 0.8)};
+  for (std::size_t n = 0; n < nets.size(); ++n) {
+    const Network<double>& net = nets[n];
+    const Matrix<double> x = test_support::random_inputs<double>(net.input_size(), 23, 60 + n);
+    FixedPoints<double> fp;
+    EulerSolver<double>(tight_euler()).solve(net, x, fp);
+    Correlations per_synapse = Correlations::zeros_like(net);
+    Correlations per_group = Correlations::zeros_like(net, true);
+    accumulate_correlations(net, x, fp, per_synapse);
+    accumulate_correlations(net, x, fp, per_group);
+    ASSERT_TRUE(per_group.shaped_for(net, true));
+    for (Index p = 0; p < net.num_layers(); ++p) {
+      const auto sp = static_cast<std::size_t>(p);
+      ASSERT_TRUE(per_group.tied[sp]) << "net " << n << " layer " << p;
+      for (const bool lateral : {false, true}) {
+        const WeightSharing& sharing = lateral ? net.layer(p).l_sharing() : net.layer(p).w_sharing();
+        const Vector<double>& synapses = lateral ? per_synapse.lateral[sp] : per_synapse.hebbian[sp];
+        const Vector<double>& groups = lateral ? per_group.lateral[sp] : per_group.hebbian[sp];
+        ASSERT_EQ(groups.size(), sharing.groups);
+        Vector<double> expected = Vector<double>::Zero(sharing.groups);
+        for (std::size_t k = 0; k < sharing.group.size(); ++k) expected[sharing.group[k]] += synapses[static_cast<Index>(k)];
+        EXPECT_LT((groups - expected).cwiseAbs().maxCoeff(), 1e-12 * (1 + expected.cwiseAbs().maxCoeff()))
+            << "net " << n << (lateral ? " L" : " W") << " layer " << p;
+      }
+      EXPECT_DOUBLE_EQ(per_group.regulariser[sp], per_synapse.regulariser[sp]);
+    }
+    Network<double> from_synapses = net, from_groups = net;
+    apply_learning(from_synapses, per_synapse, 0.05, std::vector<double>{}, std::vector<double>(net.num_layers(), 3.0));
+    apply_learning(from_groups, per_group, 0.05, std::vector<double>{}, std::vector<double>(net.num_layers(), 3.0));
+    for (Index p = 0; p < net.num_layers(); ++p) {
+      const double dw = max_abs_difference(from_groups.layer(p).W(), from_synapses.layer(p).W());
+      const double dl = max_abs_difference(from_groups.layer(p).L(), from_synapses.layer(p).L());
+      EXPECT_LT(dw, 1e-13) << "net " << n << " layer " << p;
+      EXPECT_LT(dl, 1e-13) << "net " << n << " layer " << p;
+      EXPECT_NO_THROW(from_groups.layer(p).w_sharing().check_tied(from_groups.layer(p).W().valuePtr(), "W"));
+      EXPECT_NO_THROW(from_groups.layer(p).l_sharing().check_tied(from_groups.layer(p).L().valuePtr(), "L"));
+    }
+    // The cost needs per-synapse sums and says so.
+    per_group.samples = 1;
+    EXPECT_THROW(structured_cost(net, per_group), ShapeError);
+  }
+}
+
+// In float32 the per-parameter products run in single precision within chunks of samples
+// and add up in double: they stay within float rounding of the double per-synapse sums.
+TEST(TiedLearningTest, PerParameterSumsInFloatStayWithinFloatRounding) {
+  const Network<double> net = two_conv_layers(0.4, Activation::tanh(), 71);
+  const Network<float> netf = net.cast<float>();
+  const Matrix<double> x = test_support::random_inputs<double>(net.input_size(), 40, 72);
+  FixedPoints<double> fp;
+  EulerSolver<double>(tight_euler()).solve(net, x, fp);
+  FixedPoints<float> fpf;
+  for (const auto& r : fp.r) fpf.r.push_back(r.cast<float>());
+  Correlations exact = Correlations::zeros_like(net, true);
+  Correlations single = Correlations::zeros_like(netf, true);
+  accumulate_correlations(net, x, fp, exact);
+  accumulate_correlations(netf, Matrix<float>(x.cast<float>()), fpf, single);
+  for (std::size_t p = 0; p < 2; ++p) {
+    const double scale_w = exact.hebbian[p].cwiseAbs().maxCoeff(), scale_l = exact.lateral[p].cwiseAbs().maxCoeff();
+    EXPECT_LT((single.hebbian[p] - exact.hebbian[p]).cwiseAbs().maxCoeff(), 1e-5 * scale_w) << "layer " << p;
+    EXPECT_LT((single.lateral[p] - exact.lateral[p]).cwiseAbs().maxCoeff(), 1e-5 * scale_l) << "layer " << p;
   }
 }
 

@@ -193,6 +193,35 @@ TYPED_TEST(KernelsTest, DenseSiteBlocksMatchCsrBitForBit) {
   }
 }
 
+// A conv2d layer's tied lateral matrix: every site holds one block. The kernel then reads site
+// 0's block for all sites; the products must stay the CSR kernel's, bit for bit.
+TYPED_TEST(KernelsTest, SharedSiteBlocksAreDetectedAndMatchCsrBitForBit) {
+  using T = TypeParam;
+  for (Index k : {8, 13, 64}) {
+    SparseWeights<T> a = random_lateral<T>(Grid{2, 2, k}, 0.0, 40 + static_cast<std::uint64_t>(k));
+    T* v = a.valuePtr();
+    for (Index s = 1; s < 4; ++s) std::copy(v, v + k * k, v + s * k * k);
+    kernels::DenseSiteBlocks<T> d;
+    ASSERT_TRUE(kernels::dense_site_blocks(kernels::view_of(a), 8, d));
+    EXPECT_TRUE(d.shared) << "k " << k;
+    EXPECT_EQ(d.tval.size(), static_cast<std::size_t>(k * d.kp)) << "one transposed block is enough";
+    for (Index batch : {1, 5, 16, 33, 100}) {
+      const auto n = static_cast<std::size_t>(a.rows() * batch);
+      const std::vector<T> x = random_values<T>(n, 50 + static_cast<std::uint64_t>(batch));
+      const std::vector<T> y0 = random_values<T>(n, 60 + static_cast<std::uint64_t>(batch));
+      const std::vector<T> expect = csr_product(a, x, y0, batch, T(-1));
+      const std::vector<T> got = dense_product(d, x, y0, batch, T(-1));
+      for (std::size_t e = 0; e < n; ++e) {
+        ASSERT_TRUE(same_bits(got[e], expect[e])) << "k " << k << " batch " << batch << " entry " << e;
+      }
+    }
+    // One entry of the last site differs: the blocks are no longer shared.
+    v[4 * k * k - 1] += T(1);
+    ASSERT_TRUE(kernels::dense_site_blocks(kernels::view_of(a), 8, d));
+    EXPECT_FALSE(d.shared);
+  }
+}
+
 TYPED_TEST(KernelsTest, DenseSiteBlocksGiveASampleTheSameBitsAtAnyBatchWidthAndPosition) {
   using T = TypeParam;
   for (Index k : {8, 13, 100}) {
