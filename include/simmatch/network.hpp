@@ -38,6 +38,9 @@ public:
   /// Which synapses of W / L are one parameter (empty for an unshared layer).
   const WeightSharing& w_sharing() const { return w_sharing_; }
   const WeightSharing& l_sharing() const { return l_sharing_; }
+  /// Their per-group figures for C^W / C^L (empty for an unshared layer).
+  const GroupStats& w_group_stats() const { return w_stats_; }
+  const GroupStats& l_group_stats() const { return l_stats_; }
 
   SparseWeights<T>& W() { return w_; }
   const SparseWeights<T>& W() const { return w_; }
@@ -56,6 +59,8 @@ private:
   std::optional<Conv2d> conv_;
   WeightSharing w_sharing_;
   WeightSharing l_sharing_;
+  GroupStats w_stats_;
+  GroupStats l_stats_;
   SparseWeights<T> w_;
   SparseWeights<T> l_;
   Vector<T> cw_values_;

@@ -10,6 +10,14 @@
 
 namespace simmatch {
 
+/// Per-group figures of a tied structure that learning needs at every update: members,
+/// one member's index (-1 for an empty group) and the mean of 1 / C over the members.
+struct GroupStats {
+  std::vector<Index> size;
+  std::vector<Index> first;
+  std::vector<double> mean_inverse_constant;
+};
+
 /// Synapse k (in the structure's CSR order) belongs to group `group[k]` in [0, groups). The
 /// stored copy of the parameters, the bank, has `bank_group.size()` entries; entry e holds the
 /// value of group `bank_group[e]` (-1: no synapse of the layer uses that entry, the entry is
@@ -28,6 +36,8 @@ struct WeightSharing {
 
   /// Members of each group.
   std::vector<Index> group_sizes() const;
+  /// GroupStats for the structure constants `constants` (one per synapse, > 0).
+  GroupStats stats(const std::vector<double>& constants) const;
 
   /// ConfigError naming `what`, the group and two synapses unless the members of every group
   /// hold the same value.

@@ -137,28 +137,21 @@ void apply_shared(const WeightSharing& sharing, T* values, StepFn&& step) {
 }
 
 // The same mean step from sums kept per group (Correlations::tied): member s's step is
-// rate (A_s - v / (c k C_s)) with A_s its correlation, so the group's mean is
-// rate (sum_g / (T n_g) - v mean_g(1 / (c C_s))), c = k_p for L and 1 for W.
+// rate (A_s - v / (c C_s)) with A_s its correlation, so the group's mean is
+// rate (sum_g / (T n_g) - v mean_g(1 / C_s) / c), c = k_p for L and 1 for W.
 template <typename T>
-void apply_tied(const WeightSharing& sharing, T* values, const std::vector<double>& constants,
-                const Vector<double>& group_sums, double inv_t, double rate, double c) {
+void apply_tied(const WeightSharing& sharing, const GroupStats& stats, T* values, const Vector<double>& group_sums,
+                double inv_t, double rate, double c) {
   const auto groups = static_cast<std::size_t>(sharing.groups);
-  if (static_cast<std::size_t>(group_sums.size()) != groups) {
+  if (static_cast<std::size_t>(group_sums.size()) != groups || stats.size.size() != groups) {
     throw ShapeError("learning: per-group correlations do not match the layer's tied parameters");
   }
-  std::vector<double> inverse(groups, 0.0);
-  std::vector<Index> sizes(groups, 0);
   std::vector<double> value(groups, 0.0);
-  for (std::size_t s = 0; s < sharing.group.size(); ++s) {
-    const auto g = static_cast<std::size_t>(sharing.group[s]);
-    inverse[g] += 1.0 / (c * constants[s]);
-    ++sizes[g];
-    value[g] = static_cast<double>(values[s]);
-  }
   for (std::size_t g = 0; g < groups; ++g) {
-    if (sizes[g] == 0) continue;
-    const double n = static_cast<double>(sizes[g]);
-    value[g] += rate * (group_sums[static_cast<Eigen::Index>(g)] * inv_t / n - value[g] * inverse[g] / n);
+    if (stats.size[g] == 0) continue;
+    const double v = static_cast<double>(values[stats.first[g]]);
+    const double n = static_cast<double>(stats.size[g]);
+    value[g] = v + rate * (group_sums[static_cast<Eigen::Index>(g)] * inv_t / n - v * stats.mean_inverse_constant[g] / c);
   }
   for (std::size_t s = 0; s < sharing.group.size(); ++s) values[s] = static_cast<T>(value[static_cast<std::size_t>(sharing.group[s])]);
 }
@@ -257,7 +250,7 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
     };
     const bool tied = sp < sums.tied.size() && sums.tied[sp];
     if (tied) {
-      apply_tied(layer.w_sharing(), w, cw, sums.hebbian[sp], inv_t, scale, 1.0);
+      apply_tied(layer.w_sharing(), layer.w_group_stats(), w, sums.hebbian[sp], inv_t, scale, 1.0);
     } else if (layer.w_sharing().empty()) {
       for (Index s = 0; s < layer.cw().nnz(); ++s) {
         const double wv = static_cast<double>(w[s]);
@@ -272,7 +265,7 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
       return lateral * (sums.lateral[sp][s] * inv_t - lv / (k * cl[static_cast<std::size_t>(s)]));
     };
     if (tied) {
-      apply_tied(layer.l_sharing(), l, cl, sums.lateral[sp], inv_t, lateral, k);
+      apply_tied(layer.l_sharing(), layer.l_group_stats(), l, sums.lateral[sp], inv_t, lateral, k);
     } else if (layer.l_sharing().empty()) {
       for (Index s = 0; s < layer.cl().nnz(); ++s) {
         const double lv = static_cast<double>(l[s]);

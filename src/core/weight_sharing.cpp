@@ -31,6 +31,23 @@ std::vector<Index> WeightSharing::group_sizes() const {
   return sizes;
 }
 
+GroupStats WeightSharing::stats(const std::vector<double>& constants) const {
+  if (constants.size() != group.size()) {
+    throw ShapeError(fmt::format("weight sharing: {} constants for {} synapses", constants.size(), group.size()));
+  }
+  const auto n = static_cast<std::size_t>(groups);
+  GroupStats st{std::vector<Index>(n, 0), std::vector<Index>(n, -1), std::vector<double>(n, 0.0)};
+  for (std::size_t k = 0; k < group.size(); ++k) {
+    const auto g = static_cast<std::size_t>(group[k]);
+    if (st.size[g]++ == 0) st.first[g] = static_cast<Index>(k);
+    st.mean_inverse_constant[g] += 1.0 / constants[k];
+  }
+  for (std::size_t g = 0; g < n; ++g) {
+    if (st.size[g] > 0) st.mean_inverse_constant[g] /= static_cast<double>(st.size[g]);
+  }
+  return st;
+}
+
 template <typename T>
 void WeightSharing::check_tied(const T* values, const std::string& what) const {
   std::vector<Index> first(static_cast<std::size_t>(groups), -1);
