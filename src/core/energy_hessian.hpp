@@ -5,6 +5,7 @@
 // solves the implicit steps of the trajectory-following solver.
 #pragma once
 
+#include <Eigen/Dense>
 #include <Eigen/SparseCholesky>
 #include <cstdint>
 #include <optional>
@@ -54,6 +55,11 @@ public:
     friend class EnergyHessian;
     Eigen::SparseMatrix<double> work_;
     Eigen::SimplicialLLT<Eigen::SparseMatrix<double>, Eigen::Lower, Eigen::AMDOrdering<int>> llt_;
+    // Systems whose matrix is mostly non-zero (all-to-all layers) are factorised densely: a
+    // blocked dense Cholesky is several times faster there than the simplicial one.
+    bool dense_ = false;
+    Eigen::MatrixXd dense_work_;
+    Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> dense_llt_;
     const void* system_ = nullptr;  // the system work_ was copied from and analysed for
     bool analysed_ = false;
     bool ok_ = false;
