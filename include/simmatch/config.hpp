@@ -77,6 +77,9 @@ struct TrainConfig : TrainLoopOptions {
   std::string schedule;  // train.schedule: constant | inverse
   double decay{};        // train.decay (inverse)
   double floor{};        // train.floor (inverse)
+  std::string mode;      // train.mode: unsupervised | contrastive
+  double beta{};         // train.beta (contrastive): nudge strength
+  double label_scale{};  // train.label_scale (contrastive): height of the one-hot targets
 };
 
 struct OutputConfig {

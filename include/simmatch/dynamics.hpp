@@ -154,7 +154,8 @@ template <typename T>
 std::unique_ptr<DynamicsSolver<T>> make_solver(const SolverOptions& options);
 
 /// Right-hand side of eq. 15 without the leak: the total input
-/// W^(p) r^(p-1) - (L^(p) - I) r^(p) + gamma W^(p+1)T r^(p+1) of layer p for the batch.
+/// W^(p) r^(p-1) - (L^(p) - I) r^(p) + gamma W^(p+1)T r^(p+1) of layer p for the batch, plus
+/// beta z on the top layer of a nudged network (x = [x; beta z], Network::top_drive_rows).
 /// `r` holds every layer's activities; r^(-1) is x.
 template <typename T>
 void layer_input(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, const std::vector<Matrix<T>>& r,

@@ -62,6 +62,19 @@ template <typename T>
 void apply_learning(Network<T>& network, const Correlations& sums, double eta,
                     std::span<const double> layer_scales = {}, std::span<const double> lateral_rates = {});
 
+/// The contrastive step (docs/theory.md, "Contrastive similarity matching") from the two
+/// phases' sums over the same batch (`nudged`, `free`, T samples each):
+///   W_ij += eta s_p gamma^{p-P} / beta (A^nudged_ij - A^free_ij)
+///   L_ij += eta/2 tau_p s_p gamma^{p-P} / beta (B^nudged_ij - L_ij / (k_p C^L_ij))
+/// W descends the contrastive function (E^beta at the nudged fixed point minus E at the free one,
+/// over beta); L takes eq. 17's anti-Hebbian step at the nudged fixed point, over beta (the
+/// authors' choice). Tied layers move each parameter by its synapses' mean step. ConfigError for
+/// beta not finite and > 0, ShapeError for sums of different shapes or sample counts.
+template <typename T>
+void apply_contrastive_learning(Network<T>& network, const Correlations& nudged, const Correlations& free, double eta,
+                                double beta, std::span<const double> layer_scales = {},
+                                std::span<const double> lateral_rates = {});
+
 /// Learning rate at a (fractional) epoch: constant, or the reference
 /// max(eta / (1 + decay epoch), floor).
 class LearningRateSchedule {

@@ -87,6 +87,16 @@ public:
   const Layer<T>& layer(Index p) const { return layers_.at(static_cast<std::size_t>(p)); }
   const std::vector<Layer<T>>& layers() const { return layers_; }
 
+  /// Rows after the first input_size() of a solver's input that drive the top layer one to one:
+  /// 0 for every network but the nudged phase of contrastive learning (contrastive.hpp,
+  /// nudged_network), whose inputs are [x; beta z] and whose top layer's total input gains
+  /// beta z (docs/theory.md, "Contrastive similarity matching").
+  Index top_drive_rows() const { return top_drive_rows_; }
+  /// The number of rows a solver's input must have: input_size() + top_drive_rows().
+  Index solver_input_rows() const { return input_size_ + top_drive_rows_; }
+  /// Sets top_drive_rows(): 0, or the top layer's size (ShapeError otherwise).
+  void set_top_drive_rows(Index rows);
+
   /// k_p = 1 + gamma for every layer but the last, 1 for the last.
   double k(Index p) const;
   /// feedback_layer_weight(gamma, p, num_layers()): gamma^{p-P}, 1 for gamma = 0.
@@ -107,6 +117,7 @@ public:
 
 private:
   Index input_size_ = 0;
+  Index top_drive_rows_ = 0;
   std::vector<Layer<T>> layers_;
   double gamma_ = 0.0;
 };

@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "simmatch/communicator.hpp"
+#include "simmatch/contrastive.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/encode.hpp"
@@ -61,6 +63,11 @@ struct TrainOptions : TrainLoopOptions {
   std::vector<double> layer_eta_scales;
   /// Per-layer multipliers of L's step alone (layers.lateral_rate); empty = 1 for every layer.
   std::vector<double> layer_lateral_rates;
+  /// train.mode: eq. 17 on the free fixed points, or the contrastive step of a free and a
+  /// nudged phase (contrastive.hpp; the data set's labels are the targets, one class per
+  /// top-layer neuron).
+  TrainMode mode = TrainMode::unsupervised;
+  ContrastiveOptions contrastive;
 };
 
 /// ConfigError naming train.epochs, train.samples_per_epoch and train.batch_size when the sample
@@ -172,6 +179,15 @@ private:
   // the arithmetic that fills them.
   FixedPoints<T> batch_fixed_;
   Correlations batch_sums_;
+  // The contrastive mode's nudged phase: its network (the weights refreshed every batch), fixed
+  // points and correlation sums.
+  std::optional<Network<T>> nudged_;
+  FixedPoints<T> batch_nudged_;
+  Correlations nudged_sums_;
+  /// The nudged phase of one batch (contrastive mode): from the free fixed points `fixed` of
+  /// inputs x, labels of samples `mine`; leaves batch_nudged_ solved.
+  void solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,
+                          const FixedPoints<T>& fixed);
 };
 
 extern template class Trainer<float>;

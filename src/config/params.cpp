@@ -269,6 +269,18 @@ std::vector<Param> make_table() {
                      "Samples whose dynamics reach `solver.max_steps` without meeting the tolerance: `stop`, "
                      "`skip` (counted) or `keep` the last state (the reference's behaviour).",
                      [](auto& c) -> auto& { return c.train.on_nonconvergence; }, kNone, {"stop", "skip", "keep"}));
+  const ContrastiveOptions contrastive;
+  t.push_back(global("train.mode", C, "unsupervised",
+                     "`unsupervised`: eq. 17 (similarity matching); `contrastive`: contrastive similarity matching, "
+                     "a free and a nudged phase per batch, the labels as targets of the top layer (one neuron per "
+                     "class; docs/theory.md, \"Contrastive similarity matching\").",
+                     [](auto& c) -> auto& { return c.train.mode; }, kNone, {"unsupervised", "contrastive"}));
+  t.push_back(global("train.beta", R, contrastive.beta,
+                     "`contrastive`: nudge strength beta of the nudged phase (its top layer gains beta (z - r)).",
+                     [](auto& c) -> auto& { return c.train.beta; }, kPositive));
+  t.push_back(global("train.label_scale", R, contrastive.label_scale,
+                     "`contrastive`: the targets z are label_scale at the label's neuron, 0 elsewhere.",
+                     [](auto& c) -> auto& { return c.train.label_scale; }, kPositive));
   // output
   t.push_back(global("output.dir", S, "runs/default",
                      "Folder for the outputs (created when needed; relative to the current working directory).",

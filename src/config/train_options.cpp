@@ -14,6 +14,9 @@ TrainOptions train_options(const Config& config) {
   options.schedule = tc.schedule == "constant" ? LearningRateSchedule::constant(tc.eta)
                                                : LearningRateSchedule::inverse_decay(tc.eta, tc.decay, tc.floor);
   options.seed = config.seed;
+  options.mode = train_mode_from_name(tc.mode);
+  options.contrastive.beta = tc.beta;
+  options.contrastive.label_scale = tc.label_scale;
   // Sample positions must stay within Index; the data size is not known here, so a run's
   // smallest epoch (one sample) is checked now and the real one by the trainer.
   try {

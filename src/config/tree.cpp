@@ -142,6 +142,14 @@ void validate_config(const Config& config) {
     fail(config.source_of("train.floor"), "train.floor",
          "must be <= train.eta (" + config_detail::show(json(config.train.eta)) + "), got " +
              config_detail::show(json(config.train.floor)));
+  // The nudge adds beta to the top layer's stiffness: Euler steps of size h stay stable only while
+  // h (beta + the largest eigenvalue of L, about 1) < 2 (docs/theory.md, "Contrastive similarity
+  // matching"), and the fast solver follows the trajectory with them where the fixed point is not
+  // unique. beta h < 1 keeps that margin for L's growth in training.
+  if (config.train.mode == "contrastive" && config.train.beta * config.solver.step_initial >= 1.0)
+    fail(config.source_of("train.beta"), "train.beta",
+         "must be < 1 / solver.step_initial (" + config_detail::show(json(1.0 / config.solver.step_initial)) +
+             ") for the Euler steps of the nudged phase to be stable, got " + config_detail::show(json(config.train.beta)));
 }
 
 json config_to_json(const Config& config) {

@@ -45,11 +45,15 @@ struct Model {
   // register-blocked kernel runs several times faster than CSR rows on many neurons per site.
   std::vector<kernels::DenseSiteBlocks<T>> lateral_blocks;
   Index total = 0;  // sum of N_p
+  Index input = 0;  // K: the clamped input's rows; a nudged network's inputs have top_drive more
+  Index top_drive = 0;
   T gamma = 0;
 
   explicit Model(const Network<T>& net) {
     const Index P = net.num_layers();
     gamma = static_cast<T>(net.gamma());
+    input = net.input_size();
+    top_drive = net.top_drive_rows();
     const bool fb = net.gamma() != 0.0 && P > 1;
     transposes.resize(static_cast<std::size_t>(P));
     lateral_blocks.resize(static_cast<std::size_t>(P));
@@ -78,7 +82,8 @@ struct Model {
   // with W^(1) x precomputed in `drive`. r and g are stacked, neuron-major, ld = bc.
   // Every row sums its terms in the same order on both paths (feedforward, lateral, feedback);
   // the dense lateral kernel has the CSR kernel's arithmetic, so the paths agree bit for bit.
-  void layer_input(const T* drive, const T* r, T* g, Index bc) const {
+  // A nudged network's top layer then gains beta z (`top`, N_P x bc; null otherwise).
+  void layer_input(const T* drive, const T* top, const T* r, T* g, Index bc) const {
     for (std::size_t p = 0; p < layers.size(); ++p) {
       const LayerView& v = layers[p];
       const kernels::DenseSiteBlocks<T>& blocks = lateral_blocks[p];
@@ -111,6 +116,15 @@ struct Model {
             }
           }
         }
+      }
+    }
+    if (top != nullptr) {
+      const LayerView& v = layers.back();
+      for (Index i = 0; i < v.n; ++i) {
+        T* gi = g + (v.offset + i) * bc;
+        const T* ti = top + i * bc;
+#pragma omp simd
+        for (Index b = 0; b < bc; ++b) gi[b] += ti[b];
       }
     }
   }
@@ -176,6 +190,8 @@ public:
       kernels::to_neuron_major(x.data() + first * x.outerStride(), x.rows(), count, x.outerStride(), xt.data());
       drive_.resize(static_cast<std::size_t>(n0 * count));
       kernels::csr_times_batch(m_.layers[0].w, xt.data(), drive_.data(), count, T(1), T(0));
+      // W^(1) reads the first K rows only; the rows after them are the nudged top layer's drive.
+      top_.assign(xt.begin() + m_.input * count, xt.begin() + (m_.input + m_.top_drive) * count);
     }
     u_.resize(static_cast<std::size_t>(total * count));
     for (Index p = 0; p < P; ++p) {
@@ -264,7 +280,7 @@ private:
   // residual of eq. 15, ||du/ds||^2 = ||g - u||^2 and ||u||^2 (docs/theory.md, "Solving eq. 15").
   // With an Anderson history g_ then holds f = g - u, which drives the acceleration.
   void residual(int n) {
-    m_.layer_input(drive_.data(), r_.data(), g_.data(), bc_);
+    m_.layer_input(drive_.data(), m_.top_drive > 0 ? top_.data() : nullptr, r_.data(), g_.data(), bc_);
     std::fill(norms_.begin(), norms_.end(), 0.0);
     const bool history = scheme_ == Scheme::anderson && depth_ > 0;
     if (history) std::fill(fnorm_.begin(), fnorm_.end(), 0.0);
@@ -343,6 +359,7 @@ private:
     compact(r_, total, bc_, keep);
     compact(g_, total, bc_, keep);
     compact(drive_, m_.layers[0].n, bc_, keep);
+    compact(top_, m_.top_drive, bc_, keep);
     compact(norms_, 2 * static_cast<Index>(m_.layers.size()), bc_, keep);
     if (depth_ > 0) {
       for (auto& a : dg_) compact(a, total, bc_, keep);
@@ -492,6 +509,7 @@ private:
   std::vector<unsigned char> finished_;
   ChunkBuffers<T>& buffers_ = thread_chunk_buffers<T>();
   std::vector<T>& drive_ = buffers_.drive;
+  std::vector<T> top_;  // beta z of a nudged network, neuron-major (empty otherwise)
   std::vector<T>& u_ = buffers_.u;
   std::vector<T>& r_ = buffers_.r;
   std::vector<T>& g_ = buffers_.g;

@@ -353,6 +353,9 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
     // Activities below the current layer, neuron-major (the batched drive's layout).
     std::vector<T> below(static_cast<std::size_t>(x.rows() * bc));
     kernels::to_neuron_major(x.data() + first * x.outerStride(), x.rows(), bc, x.outerStride(), below.data());
+    // A nudged network's top layer gains beta z: the input's rows after the first K.
+    const Index top_rows = network.top_drive_rows();
+    const std::vector<T> top(below.begin() + network.input_size() * bc, below.end());
     std::vector<T> dnm, dsm;
     SampleNewton<T> work;
     for (Index b = first; b < first + bc; ++b) {
@@ -364,6 +367,9 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
       // The drive W^(p) r^(p-1), once per sample and layer (fixed: nothing above feeds back).
       dnm.resize(static_cast<std::size_t>(bl.n * bc));
       kernels::csr_times_batch(bl.w, below.data(), dnm.data(), bc, T(1), T(0));
+      if (p + 1 == P && top_rows > 0) {
+        for (std::size_t e = 0; e < dnm.size(); ++e) dnm[e] += top[e];
+      }
       dsm.resize(dnm.size());
       kernels::to_neuron_major(dnm.data(), bc, bl.n, bc, dsm.data());  // sample-major
       work.size(bl.n, bl.sites);

@@ -62,9 +62,9 @@ namespace {
 
 template <typename T>
 void check_input(const Network<T>& network, ConstMatrixRef<T> x) {
-  if (x.rows() != network.input_size()) {
+  if (x.rows() != network.solver_input_rows()) {
     throw ShapeError(fmt::format("dynamics: inputs have {} features but the network expects {}", x.rows(),
-                                 network.input_size()));
+                                 network.solver_input_rows()));
   }
 }
 
@@ -121,11 +121,13 @@ void layer_input(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, con
                  Matrix<T>& out) {
   const auto& layer = network.layer(p);
   if (p == 0) {
-    out.noalias() = layer.W() * x;
+    out.noalias() = layer.W() * x.topRows(network.input_size());
   } else {
     out.noalias() = layer.W() * r[static_cast<std::size_t>(p - 1)];
   }
   add_recurrent_input(network, r, p, out);
+  // The nudged phase's beta z (the rows of x after the clamped input).
+  if (p + 1 == network.num_layers() && network.top_drive_rows() > 0) out += x.bottomRows(network.top_drive_rows());
 }
 
 template <typename T>

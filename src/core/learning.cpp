@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <limits>
 
 #include "core/batch_kernel.hpp"
 #include "core/tied_correlations.hpp"
@@ -227,9 +228,15 @@ void accumulate_correlations(const Network<T>& network, NonDeduced<ConstMatrixRe
   sums.samples += static_cast<double>(x.cols());
 }
 
+namespace {
+
+// One step of every layer from batch means: W_ij += w_rate (hebbian_ij / T - w_decay W_ij / C^W_ij),
+// L_ij += l_rate (lateral_ij / T - L_ij / (k_p C^L_ij)), rates per layer as apply_learning's
+// times `rate_factor`. w_decay is 1 (eq. 17) or 0 (the contrastive W step, whose decay terms
+// cancel between the phases).
 template <typename T>
-void apply_learning(Network<T>& network, const Correlations& sums, double eta, std::span<const double> layer_scales,
-                    std::span<const double> lateral_rates) {
+void apply_steps(Network<T>& network, const Correlations& sums, double eta, double rate_factor, double w_decay,
+                 std::span<const double> layer_scales, std::span<const double> lateral_rates) {
   if (static_cast<Index>(sums.hebbian.size()) != network.num_layers()) {
     throw ShapeError("learning: correlations do not match the network's layers");
   }
@@ -240,17 +247,19 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
   for (Index p = 0; p < network.num_layers(); ++p) {
     const auto sp = static_cast<std::size_t>(p);
     auto& layer = network.layer(p);
-    const double scale = eta * network.layer_weight(p) * (layer_scales.empty() ? 1.0 : layer_scales[sp]);
+    const double scale = eta * rate_factor * network.layer_weight(p) * (layer_scales.empty() ? 1.0 : layer_scales[sp]);
     const double k = network.k(p);
     const double lateral = 0.5 * scale * (lateral_rates.empty() ? 1.0 : lateral_rates[sp]);
     T* w = layer.W().valuePtr();
     const auto& cw = layer.cw().values();
     const auto hebbian_step = [&](Index s, double wv) {
-      return scale * (sums.hebbian[sp][s] * inv_t - wv / cw[static_cast<std::size_t>(s)]);
+      return scale * (sums.hebbian[sp][s] * inv_t - w_decay * wv / cw[static_cast<std::size_t>(s)]);
     };
     const bool tied = sp < sums.tied.size() && sums.tied[sp];
     if (tied) {
-      apply_tied(layer.w_sharing(), layer.w_group_stats(), w, sums.hebbian[sp], inv_t, scale, 1.0);
+      // c = 1 / w_decay: infinite (no decay) for the contrastive step.
+      const double c = w_decay > 0 ? 1.0 / w_decay : std::numeric_limits<double>::infinity();
+      apply_tied(layer.w_sharing(), layer.w_group_stats(), w, sums.hebbian[sp], inv_t, scale, c);
     } else if (layer.w_sharing().empty()) {
       for (Index s = 0; s < layer.cw().nnz(); ++s) {
         const double wv = static_cast<double>(w[s]);
@@ -275,6 +284,35 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
       apply_shared(layer.l_sharing(), l, lateral_step);
     }
   }
+}
+
+}  // namespace
+
+template <typename T>
+void apply_learning(Network<T>& network, const Correlations& sums, double eta, std::span<const double> layer_scales,
+                    std::span<const double> lateral_rates) {
+  apply_steps(network, sums, eta, 1.0, 1.0, layer_scales, lateral_rates);
+}
+
+template <typename T>
+void apply_contrastive_learning(Network<T>& network, const Correlations& nudged, const Correlations& free, double eta,
+                                double beta, std::span<const double> layer_scales,
+                                std::span<const double> lateral_rates) {
+  if (!(beta > 0) || !std::isfinite(beta)) {
+    throw ConfigError(fmt::format("train.beta: the nudge strength must be finite and > 0, got {}", beta));
+  }
+  if (nudged.hebbian.size() != free.hebbian.size() || nudged.tied != free.tied || nudged.samples != free.samples) {
+    throw ShapeError("contrastive learning: the two phases' correlations differ in shape or samples");
+  }
+  // The W step reads the difference of the phases' Hebbian sums; L's the nudged phase's sums.
+  Correlations contrast = nudged;
+  for (std::size_t p = 0; p < contrast.hebbian.size(); ++p) {
+    if (free.hebbian[p].size() != contrast.hebbian[p].size()) {
+      throw ShapeError(fmt::format("contrastive learning: layer {} sums differ in size", p + 1));
+    }
+    contrast.hebbian[p] -= free.hebbian[p];
+  }
+  apply_steps(network, contrast, eta, 1.0 / beta, 0.0, layer_scales, lateral_rates);
 }
 
 LearningRateSchedule LearningRateSchedule::constant(double eta) {
@@ -310,5 +348,9 @@ template void apply_learning<float>(Network<float>&, const Correlations&, double
                                     std::span<const double>);
 template void apply_learning<double>(Network<double>&, const Correlations&, double, std::span<const double>,
                                      std::span<const double>);
+template void apply_contrastive_learning<float>(Network<float>&, const Correlations&, const Correlations&, double,
+                                                double, std::span<const double>, std::span<const double>);
+template void apply_contrastive_learning<double>(Network<double>&, const Correlations&, const Correlations&, double,
+                                                 double, std::span<const double>, std::span<const double>);
 
 }  // namespace simmatch

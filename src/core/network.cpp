@@ -87,6 +87,14 @@ double feedback_layer_weight(double gamma, Index p, Index num_layers) {
 }
 
 template <typename T>
+void Network<T>::set_top_drive_rows(Index rows) {
+  if (rows != 0 && rows != layers_.back().size()) {
+    throw ShapeError(fmt::format("network: the top layer's drive must have 0 or {} rows, got {}", layers_.back().size(), rows));
+  }
+  top_drive_rows_ = rows;
+}
+
+template <typename T>
 double Network<T>::k(Index p) const {
   return p + 1 < num_layers() ? 1.0 + gamma_ : 1.0;
 }

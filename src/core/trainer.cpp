@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <iterator>
 #include <fmt/format.h>
 #include <limits>
 #include <numeric>
@@ -201,6 +202,7 @@ Trainer<T>::Trainer(Network<T>& network, const DynamicsSolver<T>& solver, TrainO
                     const Communicator& communicator)
     : network_(network), solver_(solver), options_(std::move(options)), communicator_(communicator) {
   check_options(options_, network.num_layers());
+  if (options_.mode == TrainMode::contrastive) check_contrastive_options(options_.contrastive);
 }
 
 template <typename T>
@@ -230,6 +232,16 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
                                  network_.input_size()));
   }
   if (data.size() == 0) throw ShapeError("train: the data set is empty");
+  if (options_.mode == TrainMode::contrastive) {
+    if (!data.has_labels()) {
+      throw ConfigError("train.mode = \"contrastive\" needs labels (data.labels, or a format that carries them)");
+    }
+    const Index classes = network_.layer(network_.num_layers() - 1).size();
+    check_labels(data.labels, classes, "train: the data set's labels");
+    if (!nudged_ || nudged_->num_layers() != network_.num_layers()) {
+      nudged_.emplace(nudged_network(network_, options_.contrastive.beta));
+    }
+  }
   const Index n = data.size();
   const Index per_epoch = samples_per_epoch(options_, n);
   check_sample_positions(options_, per_epoch);
@@ -296,17 +308,34 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   Correlations& sums = batch_sums_;
   FixedPoints<T>& fixed = batch_fixed_;
   for (Matrix<T>& u : fixed.u) u.setZero();  // every sample starts from u = 0, as the reference does
+  const bool contrastive = options_.mode == TrainMode::contrastive;
+  if (contrastive) {
+    if (!nudged_sums_.shaped_for(network_, true)) nudged_sums_ = Correlations::zeros_like(network_, true);
+    nudged_sums_.set_zero();
+  }
   try {
     const Matrix<T> x = gather_batch<T>(data, mine);
     solver_.solve(network_, x, fixed);
-    const std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
-    counts[3] += static_cast<double>(mine.size() - kept.size());
-    if (kept.size() == mine.size()) {
-      accumulate_correlations(network_, x, fixed, sums, false);
-    } else if (!kept.empty()) {
-      const FixedPoints<T> part = select_columns(fixed, kept);
-      accumulate_correlations(network_, Matrix<T>(x(Eigen::all, kept)), part, sums, false);
+    std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
+    if (contrastive) {
+      solve_nudged_phase(data, mine, x, fixed);
+      // A sample enters the update only when both of its phases pass the failure policies.
+      const std::vector<Index> nudged_kept = screen_samples(x, batch_nudged_, mine, epoch + 1, options_);
+      std::vector<Index> both;
+      std::set_intersection(kept.begin(), kept.end(), nudged_kept.begin(), nudged_kept.end(), std::back_inserter(both));
+      kept = std::move(both);
     }
+    counts[3] += static_cast<double>(mine.size() - kept.size());
+    const auto add_phase = [&](const FixedPoints<T>& phase, Correlations& into) {
+      if (kept.size() == mine.size()) {
+        accumulate_correlations(network_, x, phase, into, false);
+      } else if (!kept.empty()) {
+        const FixedPoints<T> part = select_columns(phase, kept);
+        accumulate_correlations(network_, Matrix<T>(x(Eigen::all, kept)), part, into, false);
+      }
+    };
+    add_phase(fixed, sums);
+    if (contrastive) add_phase(batch_nudged_, nudged_sums_);
   } catch (const Error&) {
     failure = std::current_exception();
   }
@@ -315,8 +344,16 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   bool flags[2] = {failure != nullptr, callbacks.should_stop && callbacks.should_stop()};  // failed, stop
   if (communicator_.size() > 1) {
     std::vector<double> flat = sums.pack();
+    const std::size_t free_size = flat.size();
+    if (contrastive) {
+      const std::vector<double> more = nudged_sums_.pack();
+      flat.insert(flat.end(), more.begin(), more.end());
+    }
     allreduce_sum_and_any(communicator_, flat, flags);
-    if (!flags[0]) sums.unpack(flat);
+    if (!flags[0]) {
+      sums.unpack(std::vector<double>(flat.begin(), flat.begin() + static_cast<std::ptrdiff_t>(free_size)));
+      if (contrastive) nudged_sums_.unpack(std::vector<double>(flat.begin() + static_cast<std::ptrdiff_t>(free_size), flat.end()));
+    }
   }
   const bool failed = flags[0];
   const bool stop = flags[1];
@@ -329,7 +366,12 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   }
   // Every rank applies the same update to the same weights, so every rank sees the same verdict.
   save_weights(network_, before_update_);
-  apply_learning(network_, sums, eta, options_.layer_eta_scales, options_.layer_lateral_rates);
+  if (contrastive) {
+    apply_contrastive_learning(network_, nudged_sums_, sums, eta, options_.contrastive.beta, options_.layer_eta_scales,
+                               options_.layer_lateral_rates);
+  } else {
+    apply_learning(network_, sums, eta, options_.layer_eta_scales, options_.layer_lateral_rates);
+  }
   if (!all_weights_finite(network_)) {
     restore_weights(before_update_, network_);
     throw NumericalError(fmt::format(
@@ -338,11 +380,28 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
         epoch + 1, batch + 1, eta));
   }
   counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
+  // The nudged phase's steps count too: mean_iterations is then the steps of both phases.
+  if (contrastive) counts[0] += batch_nudged_.mean_iterations() * static_cast<double>(batch_nudged_.batch_size());
   counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
   counts[2] += static_cast<double>(fixed.batch_size());
   counts[4] += static_cast<double>(fixed.path_count(SolverPath::continued));
   counts[5] += static_cast<double>(fixed.path_count(SolverPath::followed));
   return stop;
+}
+
+template <typename T>
+void Trainer<T>::solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,
+                                    const FixedPoints<T>& fixed) {
+  std::vector<int> labels(mine.size());
+  for (std::size_t b = 0; b < mine.size(); ++b) labels[b] = data.labels[static_cast<std::size_t>(mine[b])];
+  const Index classes = network_.layer(network_.num_layers() - 1).size();
+  const Matrix<T> targets = one_hot_targets<T>(labels, classes, options_.contrastive.label_scale);
+  refresh_nudged_network(network_, options_.contrastive.beta, *nudged_);
+  // The nudged dynamics start from the free fixed point (u and r), as in the papers.
+  batch_nudged_.u = fixed.u;
+  batch_nudged_.r = fixed.r;
+  solve_nudged(solver_, *nudged_, ConstMatrixRef<T>(x), ConstMatrixRef<T>(targets), options_.contrastive.beta,
+               batch_nudged_);
 }
 
 template <typename T>

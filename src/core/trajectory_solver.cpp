@@ -23,12 +23,16 @@ struct DoubleModel {
   std::vector<Activation> act;
   std::vector<Index> offset, size;
   Index total = 0;
+  Index input = 0;      // K; a nudged network's inputs carry top_drive rows of beta z after it
+  Index top_drive = 0;
   double gamma = 0;
   bool feedback = false;
 
   template <typename T>
   explicit DoubleModel(const Network<T>& net) {
     gamma = net.gamma();
+    input = net.input_size();
+    top_drive = net.top_drive_rows();
     feedback = net.gamma() != 0.0 && net.num_layers() > 1;
     for (Index p = 0; p < net.num_layers(); ++p) {
       w.push_back(net.layer(p).W().template cast<double>());
@@ -157,7 +161,7 @@ private:
       auto gp = g.segment(m_.offset[sp], m_.size[sp]);
       const auto rp = r.segment(m_.offset[sp], m_.size[sp]);
       if (p == 0) {
-        gp.noalias() = m_.w[sp] * x;
+        gp.noalias() = m_.w[sp] * x.head(m_.input);
       } else {
         gp.noalias() = m_.w[sp] * r.segment(m_.offset[sp - 1], m_.size[sp - 1]);
       }
@@ -166,6 +170,7 @@ private:
       if (m_.feedback && p + 1 < m_.layers()) {
         gp.noalias() += m_.gamma * (m_.w[sp + 1].transpose() * r.segment(m_.offset[sp + 1], m_.size[sp + 1]));
       }
+      if (m_.top_drive > 0 && p + 1 == m_.layers()) gp += x.tail(m_.top_drive);
     }
   }
 
