@@ -47,8 +47,8 @@ void check_integers(CLI::App& app) {
 
 void add_strict_checks(CLI::App& app, int argc, char** argv) {
   check_integers(app);
-  // Before parsing, and so before --help is acted on: `simmatch predict --help` must not print
-  // the main help as if `predict` existed, and `simmatch nonsense` must name `nonsense`.
+  // Before parsing, and so before --help is acted on: `simmatch classify --help` must not print
+  // the main help as if `classify` existed, and `simmatch nonsense` must name `nonsense`.
   app.preparse_callback([&app, argc, argv](std::size_t) {
     if (argc < 2 || argv[1][0] == '-') return;
     const std::string word = argv[1];

@@ -11,13 +11,14 @@ void register_train(CLI::App& app);
 void register_encode(CLI::App& app);
 void register_params(CLI::App& app);
 void register_evaluate(CLI::App& app);
+void register_predict(CLI::App& app);
 void register_rsm(CLI::App& app);
 void register_features(CLI::App& app);
 void register_patches(CLI::App& app);
 void register_bench(CLI::App& app);
 
 /// Makes `app` refuse, as command-line errors (exit 2, one line), a first argument that is
-/// neither an option nor a subcommand (checked before --help is acted on, so `simmatch predict
+/// neither an option nor a subcommand (checked before --help is acted on, so `simmatch classify
 /// --help` is an error, not the main help) and any integer option value outside the range of a
 /// 64-bit integer (CLI11 2.1 would saturate it silently). Call once every subcommand is registered.
 void add_strict_checks(CLI::App& app, int argc, char** argv);

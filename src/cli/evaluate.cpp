@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/eval_common.hpp"
+#include "cli/output_scoring.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
@@ -37,6 +38,7 @@ struct EvaluateArgs {
   std::uint64_t seed = 0;
   Index batch_size = 256;
   std::string json_path;
+  std::string readout = "auto";
   std::vector<std::string> overrides;
 };
 
@@ -161,10 +163,75 @@ Features file_features(const EvaluateArgs& args) {
           {{"mode", "features"}, {"train_features", args.train_features}, {"test_features", args.test_features}}};
 }
 
+// A contrastive model scored by its own output: no classifier is fitted, so no C, no validation.
+template <typename T>
+void evaluate_own_output(const EvaluateArgs& args) {
+  LoadedModel<T> model = load_model<T>(args.model_path);
+  const Config base = base_config(args.model_path, model.config_json, args.overrides);
+  require_own_output(base, args.model_path, "evaluate --readout output");
+  const Dataset train = load_data_args(base, args.train);
+  require_labels(train, "training");
+  const Dataset test = load_data_args(base, test_args(args, base));
+  require_labels(test, "test");
+  const OwnOutput train_out = own_output(model.network, base, train, args.batch_size, "training");
+  const OwnOutput test_out = own_output(model.network, base, test, args.batch_size, "test");
+  const Index classes = model.network.layer(model.network.num_layers() - 1).size();
+  std::vector<int> class_ids(static_cast<std::size_t>(classes));
+  for (Index c = 0; c < classes; ++c) class_ids[static_cast<std::size_t>(c)] = static_cast<int>(c);
+  const double train_acc = accuracy(train.labels, train_out.predicted);
+  const double test_acc = accuracy(test.labels, test_out.predicted);
+  const Eigen::MatrixXi confusion = confusion_matrix(test.labels, test_out.predicted, class_ids);
+  std::cout << fmt::format("network output ({} classes, no external classifier): train accuracy {:.2f} %, test "
+                           "accuracy {:.2f} % ({:.2f} % error) on {} test samples\n",
+                           classes, 100 * train_acc, 100 * test_acc, 100 * (1 - test_acc), test.labels.size());
+  std::cout << "confusion (rows: true class, columns: predicted)\n" << confusion << "\n" << std::flush;
+  if (!args.json_path.empty()) {
+    nlohmann::json j;
+    j["readout"] = "output";
+    j["classes"] = classes;
+    j["train_accuracy"] = train_acc;
+    j["test_accuracy"] = test_acc;
+    j["test_error"] = 1 - test_acc;
+    j["train_samples"] = train.labels.size();
+    j["test_samples"] = test.labels.size();
+    std::vector<std::vector<int>> rows;
+    for (Index i = 0; i < confusion.rows(); ++i) {
+      rows.emplace_back();
+      for (Index c = 0; c < confusion.cols(); ++c) rows.back().push_back(confusion(i, c));
+    }
+    j["confusion"] = rows;
+    j["source"] = {{"mode", "model"}, {"model", args.model_path}, {"layer", model.network.num_layers() - 1}};
+    write_file_atomically(args.json_path, j.dump(2) + "\n");
+  }
+}
+
+// Which read-out --readout auto means for this model: its own output when it was trained
+// contrastively, the SVM otherwise.
+bool use_own_output(const EvaluateArgs& args) {
+  if (args.readout == "svm") return false;
+  if (args.model_path.empty() || args.raw) {
+    if (args.readout == "output") throw ConfigError("--readout output needs a MODEL file");
+    return false;
+  }
+  if (args.readout == "output") return true;
+  // Only the config entry is read here; the weights are loaded once the read-out is chosen.
+  const std::string config_json = read_npz_array(args.model_path, "config").as_text();
+  return classifies_itself(base_config(args.model_path, config_json, args.overrides));
+}
+
 void run_evaluate(const EvaluateArgs& args) {
   const int modes = (args.raw ? 1 : 0) + (!args.train_features.empty() ? 1 : 0) + (!args.model_path.empty() && !args.raw ? 1 : 0);
   if (modes != 1) {
     throw ConfigError("give exactly one of: a MODEL file, --raw (pixels), or --train-features/--test-features");
+  }
+  if (use_own_output(args)) {
+    if (args.layer >= 0 || args.pool != "none") {
+      throw ConfigError("--layer and --pool choose what an SVM reads out; the network's own output is its top layer "
+                        "(give --readout svm to read out a layer)");
+    }
+    with_precision(run_precision(args.model_path, args.overrides),
+                   [&](auto type) { evaluate_own_output<typename decltype(type)::type>(args); });
+    return;
   }
   ReadoutOptions options;
   options.c_grid = parse_c_values(args.c_values);
@@ -230,6 +297,11 @@ void register_evaluate(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Seed of the validation split")->capture_default_str();
   cmd->add_option("--batch-size", args->batch_size, "Samples solved together when encoding")->check(CLI::PositiveNumber);
   cmd->add_option("--json", args->json_path, "Write accuracies, chosen C and the confusion matrix to this JSON file");
+  cmd->add_option("--readout", args->readout,
+                  "auto: a model trained with train.mode = \"contrastive\" is scored by its own output (the top "
+                  "layer's largest activity, no classifier), any other by the linear SVM; svm or output to choose")
+      ->check(CLI::IsMember({"auto", "svm", "output"}))
+      ->capture_default_str();
   cmd->add_option("--set", args->overrides, "Config override key=value (repeatable), e.g. --set solver.method=fast");
   cmd->footer(
       "Data default to the model's config (data.path etc.); for mnist-json the test set defaults to the same "

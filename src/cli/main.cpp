@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   simmatch::cli::register_encode(app);
   simmatch::cli::register_params(app);
   simmatch::cli::register_evaluate(app);
+  simmatch::cli::register_predict(app);
   simmatch::cli::register_rsm(app);
   simmatch::cli::register_features(app);
   simmatch::cli::register_patches(app);

@@ -92,7 +92,7 @@ expect_syntax_error() {
 }
 expect_syntax_error "unknown subcommand" "simmatch: error: unknown subcommand 'nonsense' (subcommands: train," \
   "$SIMMATCH" nonsense
-expect_syntax_error "help of an unknown subcommand" "unknown subcommand 'predict'" "$SIMMATCH" predict --help
+expect_syntax_error "help of an unknown subcommand" "unknown subcommand 'classify'" "$SIMMATCH" classify --help
 expect_syntax_error "integer beyond 64 bits" "--batch-size: out of range for a 64-bit integer: 99999999999999999999" \
   "$SIMMATCH" encode a b c --batch-size 99999999999999999999
 expect_syntax_error "negative unsigned integer" "--seed: must not be negative, got -1" \

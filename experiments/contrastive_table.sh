@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Contrastive similarity matching (docs/theory.md, "Contrastive similarity matching"): test error of
+# the network's own output (no external classifier) by architecture, against a linear SVM on the
+# hidden layer of the same network trained without labels (train.mode = "unsupervised").
+#   experiments/contrastive_table.sh mnist      # MNIST json subset, canonical split (i % 5 == 4 test)
+#   experiments/contrastive_table.sh fashion    # full Fashion-MNIST, 60k / 10k
+# Environment: ARCHS="500 500,500" (hidden layer sizes of each row, comma-separated, input side
+# first; the output layer of 10 follows), EPOCHS, SAMPLES (per epoch; 0 = all), TRAIN_LIMIT /
+# TEST_LIMIT (0 = all), BASELINE=1 (also the unsupervised row), C="0.01,0.1,1" (its SVM grid),
+# OUT=runs/contrastive_<data>, SIMMATCH=build/simmatch, SET="key=value ..." (more overrides).
+# Writes OUT/<arch>/{contrastive,unsupervised}/{model.npz,metrics.jsonl,eval.json,time.txt}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-mnist}
+SIMMATCH=${SIMMATCH:-build/simmatch}
+ARCHS=${ARCHS:-"500"}
+EPOCHS=${EPOCHS:-10}
+SAMPLES=${SAMPLES:-0}
+TRAIN_LIMIT=${TRAIN_LIMIT:-0}
+TEST_LIMIT=${TEST_LIMIT:-0}
+BASELINE=${BASELINE:-1}
+C=${C:-0.01,0.1,1}
+OUT=${OUT:-runs/contrastive_$DATA}
+read -r -a SET_ARGS <<<"${SET:-}"
+mkdir -p "$OUT"
+
+case "$DATA" in
+  mnist)
+    CONFIG=experiments/contrastive_mnist.toml
+    DATA_ARGS=(data.limit="$TRAIN_LIMIT")
+    EVAL_DATA=(--format mnist-json --data data/mnist/package/src/digits --limit "$TRAIN_LIMIT" --test-limit "$TEST_LIMIT")
+    ;;
+  fashion)
+    CONFIG=experiments/contrastive_fashion.toml
+    F=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
+    DATA_ARGS=(data.path="$F/train-images-idx3-ubyte.gz" data.labels="$F/train-labels-idx1-ubyte.gz" data.limit="$TRAIN_LIMIT")
+    EVAL_DATA=(--data "$F/train-images-idx3-ubyte.gz" --labels "$F/train-labels-idx1-ubyte.gz"
+               --test-data "$F/t10k-images-idx3-ubyte.gz" --test-labels "$F/t10k-labels-idx1-ubyte.gz"
+               --limit "$TRAIN_LIMIT" --test-limit "$TEST_LIMIT")
+    ;;
+  *) echo "usage: $0 mnist|fashion" >&2; exit 2 ;;
+esac
+
+for arch in $ARCHS; do
+  IFS=, read -r -a sizes <<<"$arch"
+  layer_args=()
+  for i in "${!sizes[@]}"; do layer_args+=(layers."$i".type=dense layers."$i".neurons="${sizes[$i]}"); done
+  top=${#sizes[@]}
+  layer_args+=(layers."$top".type=dense layers."$top".neurons=10)
+  modes=(contrastive)
+  if [ "$BASELINE" = 1 ]; then modes+=(unsupervised); fi
+  for mode in "${modes[@]}"; do
+    dir="$OUT/${arch//,/-}/$mode"
+    start=$(date +%s)
+    "$SIMMATCH" train "$CONFIG" "${DATA_ARGS[@]}" "${layer_args[@]}" train.mode="$mode" train.epochs="$EPOCHS" \
+      train.samples_per_epoch="$SAMPLES" "${SET_ARGS[@]}" output.dir="$dir" 2>&1 | tail -n 2
+    echo "train $(( $(date +%s) - start )) s" > "$dir/time.txt"
+    t0=$(date +%s)
+    if [ "$mode" = contrastive ]; then
+      result=$("$SIMMATCH" evaluate "$dir/model.npz" "${EVAL_DATA[@]}" --json "$dir/eval.json")
+      error=$(grep -oE "\([0-9.]+ % error\)" <<<"$result" | tr -dc '0-9.')
+      echo "evaluate $(( $(date +%s) - t0 )) s" >> "$dir/time.txt"
+      echo "| ${arch//,/-}-10 | contrastive, own output | $error % |"
+    else
+      # The same network's last hidden layer, trained without labels, read out by a linear SVM.
+      result=$("$SIMMATCH" evaluate "$dir/model.npz" "${EVAL_DATA[@]}" --readout svm --layer $((top - 1)) --c "$C" \
+                 --json "$dir/eval.json")
+      error=$(grep -oE "[0-9.]+ % error" <<<"$result" | head -n 1 | tr -dc '0-9.')
+      echo "encode + read-out $(( $(date +%s) - t0 )) s" >> "$dir/time.txt"
+      echo "| ${arch//,/-}-10 | unsupervised, SVM on hidden layer $top (${sizes[$((top - 1))]}) | $error % |"
+    fi
+  done
+done

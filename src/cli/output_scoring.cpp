@@ -1,0 +1,43 @@
+// The network's own output as a classifier (output_scoring.hpp).
+#include "cli/output_scoring.hpp"
+
+#include <fmt/format.h>
+
+#include "simmatch/contrastive.hpp"
+#include "simmatch/encode.hpp"
+#include "simmatch/error.hpp"
+#include "simmatch/pooling.hpp"
+
+namespace simmatch::cli {
+
+bool classifies_itself(const Config& config) { return train_mode_from_name(config.train.mode) == TrainMode::contrastive; }
+
+void require_own_output(const Config& config, const std::string& model_path, const std::string& what) {
+  if (!classifies_itself(config)) {
+    throw ConfigError(fmt::format("{}: the model '{}' was trained with train.mode = \"{}\": its top layer is a "
+                                  "representation, not one neuron per class (use `simmatch evaluate` for a linear "
+                                  "read-out of it)",
+                                  what, model_path, config.train.mode));
+  }
+}
+
+template <typename T>
+OwnOutput own_output(const Network<T>& network, const Config& config, const Dataset& data, Index batch_size,
+                     const std::string& what) {
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("the {} samples have {} values but the model expects {}", what, data.dim(),
+                                 network.input_size()));
+  }
+  const auto solver = make_solver<T>(config.solver);
+  const Index top = network.num_layers() - 1;
+  const Matrix<T> r = encode_layer(network, *solver, data, top, Pooling::from_text("none"), batch_size);
+  OwnOutput out;
+  out.scores = r.template cast<float>();
+  out.predicted = predicted_classes<T>(ConstMatrixRef<T>(r));
+  return out;
+}
+
+template OwnOutput own_output<float>(const Network<float>&, const Config&, const Dataset&, Index, const std::string&);
+template OwnOutput own_output<double>(const Network<double>&, const Config&, const Dataset&, Index, const std::string&);
+
+}  // namespace simmatch::cli
