@@ -35,6 +35,7 @@ from ._simmatch import (  # noqa: F401  (re-exported API)
 __all__ = [
     "Activation",
     "ConfigError",
+    "ContrastiveClassifier",
     "Error",
     "FormatError",
     "InternalError",
@@ -64,8 +65,10 @@ def __getattr__(name):
         return importlib.import_module(".plot", __name__)
     if name == "SimilarityMatching":
         return importlib.import_module(".estimator", __name__).SimilarityMatching
+    if name == "ContrastiveClassifier":
+        return importlib.import_module(".classifier", __name__).ContrastiveClassifier
     raise AttributeError(f"module 'simmatch' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"plot", "SimilarityMatching"})
+    return sorted(set(globals()) | {"plot", "SimilarityMatching", "ContrastiveClassifier"})

@@ -41,10 +41,33 @@ py::dict metrics_dict(const EpochMetrics& e) {
 
 namespace {
 
+/// y as one int per sample: a 1-D array of integers (or integral floats) 0..classes-1, whose range
+/// the trainer checks against the top layer (train.mode = "contrastive").
+std::vector<int> class_labels(py::handle y, Index samples) {
+  py::array arr = py::array::ensure(y);
+  if (!arr) throw py::type_error("y: expected a 1-D array of class indices");
+  if (arr.ndim() != 1 || arr.shape(0) != samples) {
+    throw py::value_error(fmt::format("y: expected {} labels (one per sample of X), got an array of {} dimension(s) and "
+                                      "{} entries", samples, arr.ndim(), arr.ndim() == 0 ? 1 : arr.shape(0)));
+  }
+  const auto values = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
+  if (!values) throw py::type_error("y: expected numbers (class indices)");
+  std::vector<int> out(static_cast<std::size_t>(samples));
+  for (Index i = 0; i < samples; ++i) {
+    const double v = values.at(i);
+    if (!(v == std::floor(v)) || v < 0 || v > std::numeric_limits<int>::max()) {
+      throw py::value_error(fmt::format("y: label {} of sample {} is not a class index (an integer >= 0)", v, i));
+    }
+    out[static_cast<std::size_t>(i)] = static_cast<int>(v);
+  }
+  return out;
+}
+
 /// The data set for fit / partial_fit: X copied into the engine's float32 Dataset (the Trainer
 /// samples batches from it), or the config's own data when X is None.
-std::shared_ptr<const Dataset> training_data(Model& m, py::handle X, const std::string& arg) {
+std::shared_ptr<const Dataset> training_data(Model& m, py::handle X, const std::string& arg, py::handle y) {
   if (X.is_none()) {
+    if (!y.is_none()) throw py::type_error("y: labels need X (the config's data carry their own labels)");
     if (!m.config_data) {
       if (m.config.data.path.empty())
         throw py::type_error(arg + ": required (the network's config names no data.path to train on)");
@@ -68,6 +91,7 @@ std::shared_ptr<const Dataset> training_data(Model& m, py::handle X, const std::
     py::gil_scoped_release release;
     data->x = Eigen::Map<const Eigen::MatrixXf>(in.data, in.features, in.samples);
   }
+  if (!y.is_none()) data->labels = class_labels(y, in.samples);
   return data;
 }
 
@@ -211,7 +235,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
 }
 
 py::object fit(py::object self, py::object X, std::optional<int> epochs, std::optional<Index> batch_size,
-               py::object callback, int verbose, py::object checkpoint, bool resume) {
+               py::object callback, int verbose, py::object checkpoint, bool resume, py::object y) {
   Model& m = self.cast<Model&>();
   FitRequest request;
   request.epochs = epochs;
@@ -226,15 +250,15 @@ py::object fit(py::object self, py::object X, std::optional<int> epochs, std::op
     throw py::value_error(fmt::format("epochs: must be >= {}, got {}", kMinEpochs, *epochs));
   }
   if (batch_size) check_batch_size(*batch_size);
-  const std::shared_ptr<const Dataset> data = training_data(m, X, "X");
+  const std::shared_ptr<const Dataset> data = training_data(m, X, "X", y);
   m.visit([&](auto& net) { fit_network(m, net, *data, request); });
   return self;
 }
 
 py::object partial_fit(py::object self, py::object X, std::optional<double> learning_rate,
-                       std::optional<Index> batch_size) {
+                       std::optional<Index> batch_size, py::object y) {
   Model& m = self.cast<Model&>();
-  const std::shared_ptr<const Dataset> data = training_data(m, X, "X");
+  const std::shared_ptr<const Dataset> data = training_data(m, X, "X", y);
   TrainOptions options = train_options(m.config);
   const double eta = learning_rate ? *learning_rate : options.schedule.at(static_cast<double>(m.epochs_trained));
   if (!(eta > 0) || !std::isfinite(eta)) throw py::value_error(fmt::format("learning_rate: must be > 0, got {}", eta));
@@ -268,10 +292,12 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
 void define_network_training(py::class_<Model>& cls) {
   cls.def("fit", &fit, py::arg("X") = py::none(), py::arg("epochs") = py::none(), py::arg("batch_size") = py::none(),
           py::arg("callback") = py::none(), py::arg("verbose") = 0, py::kw_only(), py::arg("checkpoint") = py::none(),
-          py::arg("resume") = false,
+          py::arg("resume") = false, py::arg("y") = py::none(),
           "fit(self, /, X=None, epochs=None, batch_size=None, callback=None, verbose=0, *, checkpoint=None, "
-          "resume=False)\n--\n\n"
-          "Trains for `epochs` more epochs (default: the epochs parameter) with the local rules of eq. 17.\n"
+          "resume=False, y=None)\n--\n\n"
+          "Trains for `epochs` more epochs (default: the epochs parameter) with the local rules of eq. 17,\n"
+          "or, with mode=\"contrastive\", the contrastive rules (y: one class index 0..N_P-1 per sample, the\n"
+          "top layer having one neuron per class).\n"
           "X: (samples, features) or (samples, height, width[, channels]), float32 or float64; copied once\n"
           "into the engine's float32 data set. None trains on the config's data. Training continues from\n"
           "the current weights and epoch count: fit(X, epochs=2) twice equals fit(X, epochs=4).\n"
@@ -287,8 +313,8 @@ void define_network_training(py::class_<Model>& cls) {
           "updated by the last finished batch; a NaN/Inf update raises simmatch.NumericalError with the\n"
           "weights as they were before that batch. Returns self.")
       .def("partial_fit", &partial_fit, py::arg("X"), py::arg("learning_rate") = py::none(),
-           py::arg("batch_size") = py::none(),
-           "partial_fit(self, /, X, learning_rate=None, batch_size=None)\n--\n\n"
+           py::arg("batch_size") = py::none(), py::kw_only(), py::arg("y") = py::none(),
+           "partial_fit(self, /, X, learning_rate=None, batch_size=None, *, y=None)\n--\n\n"
            "One pass over X in order at a constant learning rate (default: the schedule's rate at the current\n"
            "epoch); with batch_size 1 (the default parameter) this is the exact online rule. Returns self.");
 }

@@ -84,7 +84,7 @@ class SignatureTest(unittest.TestCase):
         self.assertEqual(list(inspect.signature(simmatch.Network).parameters),
                          ["input_shape", "layers", "parameters"])
         self.assertEqual(list(inspect.signature(simmatch.Network(8, layers=[dict(type="dense", neurons=2)]).fit).parameters),
-                         ["X", "epochs", "batch_size", "callback", "verbose", "checkpoint", "resume"])
+                         ["X", "epochs", "batch_size", "callback", "verbose", "checkpoint", "resume", "y"])
         self.assertIn("checkpoint", inspect.signature(simmatch.SimilarityMatching.fit).parameters)
 
     def test_help_shows_the_parameters(self):

@@ -1,0 +1,213 @@
+"""scikit-learn classifier: contrastive similarity matching (docs/theory.md, "Contrastive
+similarity matching"; Qin, Mudur & Pehlevan, Neural Computation 2021).
+
+``ContrastiveClassifier`` trains a deep similarity-matching network with feedback whose top layer
+has one neuron per class: each batch is solved free, then nudged towards the one-hot labels from
+the free fixed point, and the synapses learn from the difference (train.mode = "contrastive").
+``predict`` is the class of the largest top-layer activity at the free fixed point,
+``decision_function`` those activities (no external classifier, no probabilities), ``score`` the
+accuracy. It passes scikit-learn's estimator checks (tests/python/test_classifier.py).
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> clf = make_pipeline(StandardScaler(), ContrastiveClassifier(hidden_layers=[dict(type="dense", neurons=200)]))
+    >>> clf.fit(X, y).score(X_test, y_test)
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from . import _simmatch
+from .estimator import _D, _TABLE_KEYS, _shape_text, _validate_data
+
+__all__ = ["ContrastiveClassifier"]
+
+_CONTRASTIVE_KEYS = dict(_TABLE_KEYS, beta="train.beta", label_scale="train.label_scale")
+
+
+class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
+    """Contrastive similarity matching as a scikit-learn classifier.
+
+    Parameters
+    ----------
+    input_shape : tuple (height, width[, channels]) or None
+        Shape of one sample; None: X's own (images when X has 3 or 4 dimensions, else flat).
+    hidden_layers : list of dict or None
+        The hidden layers, input side first (keys of a ``[[layers]]`` table); the output layer,
+        one dense neuron per class, is added by ``fit``. None: one dense layer of ``n_hidden``.
+    n_hidden : int
+        Neurons of the default hidden layer.
+    verbose : int
+        0 silent; 1 reports each epoch on stderr.
+    beta : float
+        Nudge strength of the nudged phase (train.beta; < 1 / step_initial).
+    label_scale : float
+        Height of the one-hot targets (train.label_scale).
+    gamma : float
+        Feedback strength (> 0: the nudge reaches the hidden layers only through feedback).
+    activation, gain, clip, precision, method, tolerance, max_steps, step_initial, step_decay, \
+step_min, anderson_depth, anderson_mixing, anderson_restart, newton_max_site, epochs, \
+samples_per_epoch, batch_size, eta, schedule, decay, floor, cost_samples, shuffle, \
+checkpoint_every, on_nan, on_nonconvergence, seed
+        Keys of the parameter table (docs/parameters.md) under their short names; defaults that
+        differ from the table's suit small problems (batch 10, constant rate 0.05, 20 epochs).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels, in the order of the output neurons.
+    network_ : simmatch.Network
+    n_features_in_ : int
+    history_ : list of dict
+    """
+
+    def __init__(
+        self,
+        *,
+        input_shape=None,
+        hidden_layers=None,
+        n_hidden=100,
+        verbose=0,
+        beta=0.5,
+        label_scale=1.0,
+        activation="tanh",
+        gain=_D["network.gain"],
+        clip=_D["network.clip"],
+        gamma=0.5,
+        precision=_D["network.precision"],
+        method=_D["solver.method"],
+        tolerance=_D["solver.tolerance"],
+        max_steps=_D["solver.max_steps"],
+        step_initial=_D["solver.step_initial"],
+        step_decay=_D["solver.step_decay"],
+        step_min=_D["solver.step_min"],
+        anderson_depth=_D["solver.anderson_depth"],
+        anderson_mixing=_D["solver.anderson_mixing"],
+        anderson_restart=_D["solver.anderson_restart"],
+        newton_max_site=_D["solver.newton_max_site"],
+        epochs=20,
+        samples_per_epoch=0,
+        batch_size=10,
+        eta=0.05,
+        schedule="constant",
+        decay=_D["train.decay"],
+        floor=_D["train.floor"],
+        cost_samples=0,
+        shuffle=True,
+        checkpoint_every=0,
+        on_nan=_D["train.on_nan"],
+        on_nonconvergence=_D["train.on_nonconvergence"],
+        seed=_D["seed"],
+    ):
+        self.input_shape = input_shape
+        self.hidden_layers = hidden_layers
+        self.n_hidden = n_hidden
+        self.verbose = verbose
+        self.beta = beta
+        self.label_scale = label_scale
+        self.activation = activation
+        self.gain = gain
+        self.clip = clip
+        self.gamma = gamma
+        self.precision = precision
+        self.method = method
+        self.tolerance = tolerance
+        self.max_steps = max_steps
+        self.step_initial = step_initial
+        self.step_decay = step_decay
+        self.step_min = step_min
+        self.anderson_depth = anderson_depth
+        self.anderson_mixing = anderson_mixing
+        self.anderson_restart = anderson_restart
+        self.newton_max_site = newton_max_site
+        self.epochs = epochs
+        self.samples_per_epoch = samples_per_epoch
+        self.batch_size = batch_size
+        self.eta = eta
+        self.schedule = schedule
+        self.decay = decay
+        self.floor = floor
+        self.cost_samples = cost_samples
+        self.shuffle = shuffle
+        self.checkpoint_every = checkpoint_every
+        self.on_nan = on_nan
+        self.on_nonconvergence = on_nonconvergence
+        self.seed = seed
+
+    def fit(self, X, y, *, callback=None):
+        """Builds the network (hidden layers + one output neuron per class of y) and trains it
+        contrastively for ``epochs`` epochs. Returns self."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        (X, y), image_shape = self._check_X(X, reset=True, y=y)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"y: contrastive training needs at least 2 classes, got 1 class ({self.classes_[0]!r})")
+        self.input_shape_ = self._sample_shape(X.shape[1], image_shape)
+        self.network_ = self._build_network(len(self.classes_))
+        self.network_.fit(X, y=encoded.astype(np.int64), epochs=self.epochs, callback=callback, verbose=self.verbose)
+        return self
+
+    def decision_function(self, X):
+        """The output layer's activities at the free fixed point: (samples, classes), or for two
+        classes (samples,) the second class's activity minus the first's (scikit-learn's
+        convention: > 0 means classes_[1])."""
+        check_is_fitted(self, "network_")
+        X, _ = self._check_X(X, reset=False)
+        scores = self.network_.transform(X, layer=-1)
+        if len(self.classes_) == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict(self, X):
+        """The class of the largest output activity (the network's own prediction)."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    @property
+    def history_(self):
+        check_is_fitted(self, "network_")
+        return self.network_.history_
+
+    def _more_tags(self):
+        return {"X_types": ["2darray"], "binary_only": False}
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _check_X(self, X, reset, y=None):
+        """X (and y when given) validated; X as 2-D float rows and the image shape of its samples."""
+        image_shape = None
+        if not hasattr(X, "columns"):
+            array = np.asarray(X) if not hasattr(X, "toarray") else X
+            if getattr(array, "ndim", 2) > 2:
+                if array.ndim > 4:
+                    raise ValueError(f"X: expected (samples, features) or (samples, height, width[, channels]), "
+                                     f"got shape {_shape_text(array.shape)}")
+                image_shape = array.shape[1:]
+                X = array.reshape(len(array), -1)
+        dtypes = [np.float32, np.float64] if self.precision == "float32" else [np.float64, np.float32]
+        if y is None:
+            return _validate_data(self, X, reset=reset, dtype=dtypes, order="C"), image_shape
+        return _validate_data(self, X, y=y, reset=reset, dtype=dtypes, order="C", y_numeric=False), image_shape
+
+    def _sample_shape(self, n_features, image_shape):
+        if self.input_shape is not None:
+            shape = tuple(int(s) for s in np.atleast_1d(self.input_shape))
+            if not 1 <= len(shape) <= 3 or int(np.prod(shape)) != n_features:
+                raise ValueError(f"input_shape {self.input_shape!r} does not hold X's {n_features} features")
+            return (1, shape[0], 1) if len(shape) == 1 else (shape + (1,) if len(shape) == 2 else shape)
+        if image_shape is not None:
+            return tuple(image_shape) + (1,) if len(image_shape) == 2 else tuple(image_shape)
+        return (1, n_features, 1)
+
+    def _build_network(self, classes):
+        parameters = {key: getattr(self, name) for name, key in _CONTRASTIVE_KEYS.items()}
+        parameters["train.mode"] = "contrastive"
+        hidden = self.hidden_layers if self.hidden_layers is not None else [dict(type="dense", neurons=self.n_hidden)]
+        layers = [dict(layer) for layer in hidden] + [dict(type="dense", neurons=int(classes))]
+        return _simmatch.Network(self.input_shape_, layers=layers, **parameters)

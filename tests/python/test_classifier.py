@@ -1,0 +1,114 @@
+"""simmatch.ContrastiveClassifier: scikit-learn's estimator checks for classifiers, the
+network's own output as the prediction, label handling and errors."""
+
+import unittest
+import warnings
+
+import numpy as np
+
+import simmatch
+from _helpers import patterns
+
+try:
+    import sklearn
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.utils import estimator_checks
+except ImportError:  # pragma: no cover - the suite's machines have Debian's python3-sklearn
+    sklearn = None
+
+
+def fast(**kwargs):
+    """A classifier that trains in well under a second on the checks' small data sets."""
+    params = dict(n_hidden=20, epochs=10, seed=1)
+    params.update(kwargs)
+    return simmatch.ContrastiveClassifier(**params)
+
+
+@unittest.skipUnless(sklearn, "scikit-learn is not installed")
+class ClassifierChecksTest(unittest.TestCase):
+    def test_check_estimator_passes(self):
+        est = fast()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", estimator_checks.SkipTestWarning)
+            for estimator, check in estimator_checks.check_estimator(est, generate_only=True):
+                with self.subTest(check=getattr(check, "func", check).__name__):
+                    check(estimator)
+
+
+@unittest.skipUnless(sklearn, "scikit-learn is not installed")
+class ClassifierBehaviourTest(unittest.TestCase):
+    def setUp(self):
+        X, y = patterns(150, side=6, clusters=3, noise=0.6, seed=2)
+        self.X = X.reshape(150, -1)
+        self.y = np.array(["cat", "dog", "eel"])[y]
+
+    def test_learns_the_classes_and_predicts_with_its_own_output(self):
+        clf = fast(epochs=15).fit(self.X[:100], self.y[:100])
+        self.assertEqual(list(clf.classes_), ["cat", "dog", "eel"])
+        scores = clf.decision_function(self.X[100:])
+        self.assertEqual(scores.shape, (50, 3))
+        # predict is the argmax of the output layer at the free fixed point, nothing else.
+        np.testing.assert_array_equal(clf.predict(self.X[100:]), clf.classes_[np.argmax(scores, axis=1)])
+        np.testing.assert_array_equal(scores, clf.network_.transform(self.X[100:], layer=-1))
+        self.assertGreater(clf.score(self.X[100:], self.y[100:]), 0.9)
+        self.assertEqual(clf.network_.layer_sizes[-1], 3)
+
+    def test_untrained_network_does_not_already_classify(self):
+        # Zero epochs: the same network, untrained, is near chance; training is what classifies.
+        untrained = fast(epochs=0).fit(self.X[:100], self.y[:100])
+        self.assertLess(untrained.score(self.X[100:], self.y[100:]), 0.7)
+
+    def test_binary_decision_function_follows_scikit_learn(self):
+        y = (self.y == "dog").astype(int)
+        clf = fast().fit(self.X, y)
+        d = clf.decision_function(self.X)
+        self.assertEqual(d.shape, (150,))
+        np.testing.assert_array_equal(clf.predict(self.X), clf.classes_[(d > 0).astype(int)])
+
+    def test_same_seed_same_model_and_clone(self):
+        a = fast().fit(self.X, self.y).decision_function(self.X)
+        b = clone(fast()).fit(self.X, self.y).decision_function(self.X)
+        np.testing.assert_array_equal(a, b)
+
+    def test_in_a_pipeline_and_cross_validation(self):
+        pipe = make_pipeline(StandardScaler(), fast())
+        scores = cross_val_score(pipe, self.X, self.y, cv=3)
+        self.assertGreater(scores.mean(), 0.8)
+
+    def test_float64_precision_keeps_float64_scores(self):
+        clf = fast(precision="float64").fit(self.X, self.y)
+        self.assertEqual(clf.decision_function(self.X).dtype, np.float64)
+
+    def test_errors(self):
+        with self.assertRaisesRegex(ValueError, "2 classes"):
+            fast().fit(self.X, np.zeros(150))
+        with self.assertRaisesRegex(ValueError, "Unknown label type|continuous"):
+            fast().fit(self.X, np.linspace(0, 1, 150))
+        with self.assertRaises(simmatch.ConfigError):
+            fast(beta=0).fit(self.X, self.y)
+        with self.assertRaises(simmatch.ConfigError):
+            fast(beta=10).fit(self.X, self.y)  # unstable Euler steps: beta * step_initial >= 1
+
+
+class NetworkLabelsTest(unittest.TestCase):
+    def test_low_level_fit_takes_labels_and_checks_them(self):
+        X, y = patterns(30, side=4, clusters=3, seed=1)
+        net = simmatch.Network((1, 16), layers=[dict(type="dense", neurons=8), dict(type="dense", neurons=3)],
+                               mode="contrastive", gamma=0.5, cost_samples=0, epochs=1)
+        with self.assertRaisesRegex(simmatch.ConfigError, "labels"):
+            net.fit(X.reshape(30, 16))
+        with self.assertRaisesRegex(ValueError, "30 labels"):
+            net.fit(X.reshape(30, 16), y=y[:10])
+        with self.assertRaisesRegex(ValueError, "class index"):
+            net.fit(X.reshape(30, 16), y=y - 0.5)
+        with self.assertRaisesRegex(simmatch.ConfigError, "outside"):
+            net.fit(X.reshape(30, 16), y=y + 1)
+        net.fit(X.reshape(30, 16), y=y)
+        self.assertEqual(len(net.history_), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
