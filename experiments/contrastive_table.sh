@@ -7,7 +7,9 @@
 # Environment: ARCHS="500 500,500" (hidden layer sizes of each row, comma-separated, input side
 # first; the output layer of 10 follows), EPOCHS, SAMPLES (per epoch; 0 = all), TRAIN_LIMIT /
 # TEST_LIMIT (0 = all), BASELINE=1 (also the unsupervised row), C="0.01,0.1,1" (its SVM grid),
-# OUT=runs/contrastive_<data>, SIMMATCH=build/simmatch, SET="key=value ..." (more overrides).
+# OUT=runs/contrastive_<data>, SIMMATCH=build/simmatch, SET="key=value ..." (more overrides),
+# BASE_SET (overrides of the unsupervised row; default: eq. 17's reference rates, eta 5e-3 decaying
+# to 1e-4, lateral_rate 1).
 # Writes OUT/<arch>/{contrastive,unsupervised}/{model.npz,metrics.jsonl,eval.json,time.txt}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ BASELINE=${BASELINE:-1}
 C=${C:-0.01,0.1,1}
 OUT=${OUT:-runs/contrastive_$DATA}
 read -r -a SET_ARGS <<<"${SET:-}"
+read -r -a BASE_ARGS <<<"${BASE_SET:-train.eta=5e-3 train.floor=1e-4 layers.lateral_rate=1}"
 mkdir -p "$OUT"
 
 case "$DATA" in
@@ -51,9 +54,11 @@ for arch in $ARCHS; do
   if [ "$BASELINE" = 1 ]; then modes+=(unsupervised); fi
   for mode in "${modes[@]}"; do
     dir="$OUT/${arch//,/-}/$mode"
+    mode_args=()
+    if [ "$mode" = unsupervised ]; then mode_args=("${BASE_ARGS[@]}"); fi
     start=$(date +%s)
     "$SIMMATCH" train "$CONFIG" "${DATA_ARGS[@]}" "${layer_args[@]}" train.mode="$mode" train.epochs="$EPOCHS" \
-      train.samples_per_epoch="$SAMPLES" "${SET_ARGS[@]}" output.dir="$dir" 2>&1 | tail -n 2
+      train.samples_per_epoch="$SAMPLES" "${SET_ARGS[@]}" "${mode_args[@]}" output.dir="$dir" 2>&1 | tail -n 2
     echo "train $(( $(date +%s) - start )) s" > "$dir/time.txt"
     t0=$(date +%s)
     if [ "$mode" = contrastive ]; then

@@ -32,8 +32,8 @@ void check_contrastive_options(const ContrastiveOptions& options);
 /// position and `what`, e.g. the data file) and there is at least one label.
 void check_labels(std::span<const int> labels, Index classes, const std::string& what);
 
-/// The targets z (classes x B): label_scale in row y_b of column b, 0 elsewhere. Labels must pass
-/// check_labels.
+/// The targets z (classes x B): label_scale in row y_b of column b, 0 elsewhere. Labels must lie in
+/// [0, classes) (ConfigError otherwise); none gives a classes x 0 matrix.
 template <typename T>
 Matrix<T> one_hot_targets(std::span<const int> labels, Index classes, double label_scale);
 

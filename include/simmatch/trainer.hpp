@@ -75,6 +75,14 @@ struct TrainOptions : TrainLoopOptions {
 /// this before its first batch.
 void check_sample_positions(const TrainOptions& options, Index per_epoch);
 
+/// ConfigError unless `data` can train `network` in options.mode: the contrastive mode needs one
+/// label per sample, each in [0, N_P) (the top layer's neurons); `what` names the labels' source in
+/// the message. Trainer::fit checks this before its first batch; callers that write files first
+/// (the CLI's run) check it earlier.
+template <typename T>
+void check_training_data(const Network<T>& network, const TrainOptions& options, const Dataset& data,
+                         const std::string& what);
+
 /// What the current epoch has counted before a mid-epoch position, summed over all ranks, so that
 /// a run resumed there reports the whole epoch's metrics (not only the batches after the resume).
 struct EpochTally {

@@ -181,6 +181,21 @@ void check_sample_positions(const TrainOptions& options, Index per_epoch) {
   }
 }
 
+template <typename T>
+void check_training_data(const Network<T>& network, const TrainOptions& options, const Dataset& data,
+                         const std::string& what) {
+  if (options.mode != TrainMode::contrastive) return;
+  if (!data.has_labels()) {
+    throw ConfigError(fmt::format("{}: train.mode = \"contrastive\" needs labels (data.labels, or a format that "
+                                  "carries them)", what));
+  }
+  check_labels(data.labels, network.layer(network.num_layers() - 1).size(), what);
+}
+
+template void check_training_data<float>(const Network<float>&, const TrainOptions&, const Dataset&, const std::string&);
+template void check_training_data<double>(const Network<double>&, const TrainOptions&, const Dataset&,
+                                          const std::string&);
+
 FailurePolicy failure_policy_from_name(const std::string& name) {
   if (name == "stop") return FailurePolicy::stop;
   if (name == "skip") return FailurePolicy::skip;
@@ -233,11 +248,7 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
   }
   if (data.size() == 0) throw ShapeError("train: the data set is empty");
   if (options_.mode == TrainMode::contrastive) {
-    if (!data.has_labels()) {
-      throw ConfigError("train.mode = \"contrastive\" needs labels (data.labels, or a format that carries them)");
-    }
-    const Index classes = network_.layer(network_.num_layers() - 1).size();
-    check_labels(data.labels, classes, "train: the data set's labels");
+    check_training_data(network_, options_, data, "train: the data set's labels");
     if (!nudged_ || nudged_->num_layers() != network_.num_layers()) {
       nudged_.emplace(nudged_network(network_, options_.contrastive.beta));
     }

@@ -196,6 +196,8 @@ void train_config(const Config& config, const Dataset& data, const Communicator&
   Network<T> network = build_network<T>(config, data.shape);
   const auto solver = make_solver<T>(config.solver);
   const TrainOptions options = train_options(config);
+  // Before any output is written: the labels must fit the top layer.
+  check_training_data(network, options, data, config.data.labels.empty() ? config.data.path : config.data.labels);
   const RunOutputs outputs = run_outputs(config.output);
   TrainingRun<T> run(network, *solver, options, data, config_to_json(config).dump(), outputs, communicator);
   TrainPosition start;

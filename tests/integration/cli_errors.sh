@@ -69,6 +69,23 @@ PY
   [ -e "$TMP/reps.npy" ] && fail "encode wrote an output despite the error"
 fi
 
+# Contrastive mode: bad mode, unstable beta, a top layer smaller than the labels, no labels.
+expect_error "unknown train.mode" "key 'train.mode'" \
+  "$SIMMATCH" train "$TINY" train.mode=supervized output.dir="$OUT"
+expect_error "beta too large for the Euler steps" "key 'train.beta': must be < 1 / solver.step_initial" \
+  "$SIMMATCH" train "$TINY" train.mode=contrastive train.beta=6 output.dir="$OUT"
+nothing_written "beta too large for the Euler steps"
+expect_error "labels beyond the top layer" "label 4 of sample 4 is outside [0, 4)" \
+  "$SIMMATCH" train "$TINY" train.mode=contrastive layers.0.type=dense layers.0.neurons=4 data.limit=20 \
+  train.epochs=1 output.dir="$OUT"
+if [ -e "$TMP/model/model.npz" ]; then
+  expect_error "predict with an unsupervised model" "was trained with train.mode = \"unsupervised\"" \
+    "$SIMMATCH" predict "$TMP/model/model.npz" --out "$TMP/pred.npy"
+  [ -e "$TMP/pred.npy" ] && fail "predict wrote an output despite the error"
+  expect_error "evaluate --readout output of an unsupervised model" "evaluate --readout output" \
+    "$SIMMATCH" evaluate "$TMP/model/model.npz" --readout output --limit 20 --test-limit 10
+fi
+
 printf 'not a zip' >"$TMP/bad.npz"
 expect_error "malformed model" "$TMP/bad.npz" "$SIMMATCH" encode "$TMP/bad.npz" "$DIGITS" "$TMP/reps.npy"
 expect_error "missing model" "$TMP/none.npz" "$SIMMATCH" encode "$TMP/none.npz" "$DIGITS" "$TMP/reps.npy"

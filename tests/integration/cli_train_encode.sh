@@ -118,6 +118,32 @@ expect_error "conv2d kernel larger than a valid input" "layers.0.kernel" \
   "$SIMMATCH" train experiments/tiny.toml layers.0.type=conv2d layers.0.padding=valid layers.0.kernel=29 \
   output.dir="$TMP/never"
 
+# A contrastive model classifies with its own output: predict writes classes (and scores), evaluate
+# scores the output without a classifier (--readout auto).
+CSM=$TMP/csm
+if "$SIMMATCH" train experiments/tiny.toml train.mode=contrastive network.gamma=0.5 layers.0.type=dense \
+    layers.0.neurons=16 layers.1.type=dense layers.1.neurons=10 train.batch_size=10 train.eta=0.1 \
+    train.epochs=2 output.dir="$CSM" 2>"$TMP/csm.err"; then
+  pass "train a contrastive model"
+  "$SIMMATCH" predict "$CSM/model.npz" --limit 30 --out "$TMP/pred.npy" --scores "$TMP/scores.npy" >"$TMP/pred.txt" &&
+    grep -q "predicted 30 samples into $TMP/pred.npy: accuracy" "$TMP/pred.txt" && pass "predict reports the accuracy" ||
+    fail "predict: $(cat "$TMP/pred.txt")"
+  if have_python; then
+    [ "$(npy_header "$TMP/pred.npy")" = "<i8 (30,) False" ] && [ "$(npy_header "$TMP/scores.npy")" = "<f4 (30, 10) False" ] &&
+      pass "predict writes 30 classes and 30 x 10 scores" ||
+      fail "predict outputs: $(npy_header "$TMP/pred.npy") / $(npy_header "$TMP/scores.npy")"
+  fi
+  "$SIMMATCH" evaluate "$CSM/model.npz" --limit 40 --test-limit 20 --json "$TMP/csm.json" >"$TMP/csm_eval.txt" &&
+    grep -q "network output (10 classes, no external classifier)" "$TMP/csm_eval.txt" &&
+    grep -q '"readout": "output"' "$TMP/csm.json" && pass "evaluate scores a contrastive model's own output" ||
+    fail "evaluate of a contrastive model: $(cat "$TMP/csm_eval.txt")"
+  "$SIMMATCH" evaluate "$CSM/model.npz" --readout svm --layer 0 --limit 40 --test-limit 20 --c 1 >"$TMP/csm_svm.txt" &&
+    grep -q "% error" "$TMP/csm_svm.txt" && pass "evaluate --readout svm reads out a contrastive model's hidden layer" ||
+    fail "evaluate --readout svm: $(cat "$TMP/csm_svm.txt")"
+else
+  fail "train a contrastive model: $(cat "$TMP/csm.err")"
+fi
+
 # Every experiment config whose data are present runs at tiny size, so none of them can rot.
 for config in experiments/*.toml; do
   "$SIMMATCH" params "$config" >"$TMP/resolved.json" 2>"$TMP/params.err" || {
