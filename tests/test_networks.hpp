@@ -84,6 +84,13 @@ inline Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
   return d;
 }
 
+/// Sample b of every layer's activities (one column of each N_p x B matrix).
+inline std::vector<Vector<double>> column(const std::vector<Matrix<double>>& r, Index b) {
+  std::vector<Vector<double>> out;
+  for (const auto& m : r) out.push_back(m.col(b));
+  return out;
+}
+
 /// Euler run to a tight tolerance: the reference fixed point for comparisons.
 inline SolverOptions tight_euler(double tolerance = 1e-10) {
   SolverOptions o;

@@ -20,14 +20,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from . import _simmatch
-from .estimator import _D, _TABLE_KEYS, _shape_text, _validate_data
+from .estimator import _D, _TABLE_KEYS, _NetworkInput
 
 __all__ = ["ContrastiveClassifier"]
 
 _CONTRASTIVE_KEYS = dict(_TABLE_KEYS, beta="train.beta", label_scale="train.label_scale")
 
 
-class ContrastiveClassifier(ClassifierMixin, BaseEstimator):
+class ContrastiveClassifier(ClassifierMixin, _NetworkInput, BaseEstimator):
     """Contrastive similarity matching as a scikit-learn classifier.
 
     Parameters
@@ -178,32 +178,6 @@ checkpoint_every, on_nan, on_nonconvergence, seed
         return {"X_types": ["2darray"], "binary_only": False}
 
     # ---- helpers ------------------------------------------------------------------------------
-
-    def _check_X(self, X, reset, y=None):
-        """X (and y when given) validated; X as 2-D float rows and the image shape of its samples."""
-        image_shape = None
-        if not hasattr(X, "columns"):
-            array = np.asarray(X) if not hasattr(X, "toarray") else X
-            if getattr(array, "ndim", 2) > 2:
-                if array.ndim > 4:
-                    raise ValueError(f"X: expected (samples, features) or (samples, height, width[, channels]), "
-                                     f"got shape {_shape_text(array.shape)}")
-                image_shape = array.shape[1:]
-                X = array.reshape(len(array), -1)
-        dtypes = [np.float32, np.float64] if self.precision == "float32" else [np.float64, np.float32]
-        if y is None:
-            return _validate_data(self, X, reset=reset, dtype=dtypes, order="C"), image_shape
-        return _validate_data(self, X, y=y, reset=reset, dtype=dtypes, order="C", y_numeric=False), image_shape
-
-    def _sample_shape(self, n_features, image_shape):
-        if self.input_shape is not None:
-            shape = tuple(int(s) for s in np.atleast_1d(self.input_shape))
-            if not 1 <= len(shape) <= 3 or int(np.prod(shape)) != n_features:
-                raise ValueError(f"input_shape {self.input_shape!r} does not hold X's {n_features} features")
-            return (1, shape[0], 1) if len(shape) == 1 else (shape + (1,) if len(shape) == 2 else shape)
-        if image_shape is not None:
-            return tuple(image_shape) + (1,) if len(image_shape) == 2 else tuple(image_shape)
-        return (1, n_features, 1)
 
     def _build_network(self, classes):
         parameters = {key: getattr(self, name) for name, key in _CONTRASTIVE_KEYS.items()}

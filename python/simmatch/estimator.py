@@ -84,7 +84,60 @@ def _shape_text(shape):
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-class SimilarityMatching(TransformerMixin, BaseEstimator):
+class _NetworkInput:
+    """What both estimators do with X: the dtype of ``precision``, X validated into C-contiguous
+    float rows (images flattened), and the (height, width, channels) of one sample."""
+
+    def _dtype(self):
+        """The NumPy dtype of ``precision`` (float32 when it names none: the network refuses it)."""
+        try:
+            dtype = np.dtype(self.precision)
+        except TypeError:
+            return np.dtype(np.float32)
+        return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+    def _check_X(self, X, reset, y=None):
+        """X as a 2-D float array (C-contiguous rows = samples), or (X, y) when y is given, and the
+        image shape of its samples when it came as (samples, height, width[, channels])."""
+        image_shape = None
+        if not hasattr(X, "columns"):  # DataFrames are 2-D and keep their feature names
+            array = np.asarray(X) if not hasattr(X, "toarray") else X
+            if getattr(array, "ndim", 2) > 2:
+                if array.ndim > 4:
+                    raise ValueError(f"X: expected (samples, features) or (samples, height, width[, channels]), "
+                                     f"got shape {_shape_text(array.shape)}")
+                image_shape = array.shape[1:]
+                X = array.reshape(len(array), -1)
+        own = self._dtype()
+        other = np.float64 if own == np.float32 else np.float32
+        if y is not None:
+            return _validate_data(self, X, y=y, reset=reset, dtype=[own, other], order="C"), image_shape
+        X = _validate_data(self, X, reset=reset, dtype=[own, other], order="C")
+        return X, image_shape
+
+    def _sample_shape(self, n_features, image_shape):
+        """(height, width, channels) of one sample: input_shape, else X's image shape, else flat."""
+        if self.input_shape is not None:
+            shape = tuple(int(s) for s in np.atleast_1d(self.input_shape))
+            if not 1 <= len(shape) <= 3:
+                raise ValueError(f"input_shape: expected (height, width[, channels]), got {self.input_shape!r}")
+            size = int(np.prod(shape))
+            if size != n_features:
+                hint = ""
+                if image_shape is None and n_features in shape:
+                    hint = (f"; a single image of shape {_shape_text(shape[:2])} reads as {shape[0]} samples of "
+                            f"{n_features} features: pass X[None] for one sample")
+                raise ValueError(f"X: samples have {n_features} features but input_shape "
+                                 f"{_shape_text(shape)} holds {size}{hint}")
+            if len(shape) == 1:
+                return (1, shape[0], 1)
+            return shape + (1,) if len(shape) == 2 else shape
+        if image_shape is not None:
+            return tuple(image_shape) + (1,) if len(image_shape) == 2 else tuple(image_shape)
+        return (1, n_features, 1)
+
+
+class SimilarityMatching(TransformerMixin, _NetworkInput, BaseEstimator):
     """Structured and deep similarity matching (Obeid, Ramambason & Pehlevan, NeurIPS 2019) as a
     scikit-learn transformer.
 
@@ -282,54 +335,6 @@ checkpoint_every, on_nan, on_nonconvergence
             "preserves_dtype": [self._dtype().name],
             "X_types": ["2darray"],
         }
-
-    def _dtype(self):
-        """The NumPy dtype of ``precision`` (float32 when it names none: the network refuses it)."""
-        try:
-            dtype = np.dtype(self.precision)
-        except TypeError:
-            return np.dtype(np.float32)
-        return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
-
-    # ---- helpers ------------------------------------------------------------------------------
-
-    def _check_X(self, X, reset):
-        """X as a 2-D float array (C-contiguous rows = samples) and the image shape of its samples
-        when it came as (samples, height, width[, channels])."""
-        image_shape = None
-        if not hasattr(X, "columns"):  # DataFrames are 2-D and keep their feature names
-            array = np.asarray(X) if not hasattr(X, "toarray") else X
-            if getattr(array, "ndim", 2) > 2:
-                if array.ndim > 4:
-                    raise ValueError(f"X: expected (samples, features) or (samples, height, width[, channels]), "
-                                     f"got shape {_shape_text(array.shape)}")
-                image_shape = array.shape[1:]
-                X = array.reshape(len(array), -1)
-        own = self._dtype()
-        other = np.float64 if own == np.float32 else np.float32
-        X = _validate_data(self, X, reset=reset, dtype=[own, other], order="C")
-        return X, image_shape
-
-    def _sample_shape(self, n_features, image_shape):
-        """(height, width, channels) of one sample: input_shape, else X's image shape, else flat."""
-        if self.input_shape is not None:
-            shape = tuple(int(s) for s in np.atleast_1d(self.input_shape))
-            if not 1 <= len(shape) <= 3:
-                raise ValueError(f"input_shape: expected (height, width[, channels]), got {self.input_shape!r}")
-            size = int(np.prod(shape))
-            if size != n_features:
-                hint = ""
-                if image_shape is None and n_features in shape:
-                    hint = (f"; a single image of shape {_shape_text(shape[:2])} reads as {shape[0]} samples of "
-                            f"{n_features} features: pass X[None] for one sample")
-                raise ValueError(f"X: samples have {n_features} features but input_shape "
-                                 f"{_shape_text(shape)} holds {size}{hint}")
-            if len(shape) == 1:
-                return (1, shape[0], 1)
-            return shape + (1,) if len(shape) == 2 else shape
-        if image_shape is not None:
-            return tuple(image_shape) + (1,) if len(image_shape) == 2 else tuple(image_shape)
-        return (1, n_features, 1)
 
     def _build_network(self):
         parameters = {key: getattr(self, name) for name, key in _TABLE_KEYS.items()}

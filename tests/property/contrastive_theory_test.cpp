@@ -15,17 +15,12 @@
 #include "test_networks.hpp"
 
 using namespace simmatch;
+using simmatch::test_support::column;
 using simmatch::test_support::random_inputs;
 using simmatch::test_support::random_network;
 using simmatch::test_support::tight_euler;
 
 namespace {
-
-std::vector<Vector<double>> column(const std::vector<Matrix<double>>& r, Index b) {
-  std::vector<Vector<double>> out;
-  for (const auto& m : r) out.push_back(m.col(b));
-  return out;
-}
 
 // Targets for B samples: labels b mod classes.
 Matrix<double> targets_for(Index classes, Index b, double scale = 1.0) {
@@ -52,6 +47,17 @@ Phases solve_phases(const DynamicsSolver<double>& solver, const Network<double>&
   ph.nudged = ph.free;
   solve_nudged(solver, nudged_network(net, beta), ConstMatrixRef<double>(x), ConstMatrixRef<double>(z), beta, ph.nudged);
   return ph;
+}
+
+// `net` after one contrastive step from the two phases' correlations.
+Network<double> contrastive_step(const Network<double>& net, const Matrix<double>& x, const Phases& ph, double eta,
+                                 double beta) {
+  Correlations free = Correlations::zeros_like(net), nudged = Correlations::zeros_like(net);
+  accumulate_correlations(net, x, ph.free, free);
+  accumulate_correlations(net, x, ph.nudged, nudged);
+  Network<double> updated = net;
+  apply_contrastive_learning(updated, nudged, free, eta, beta);
+  return updated;
 }
 
 // The largest relative residual of the nudged equation r = f(g + beta (z - r^(P)) on top),
@@ -167,11 +173,7 @@ TEST(ContrastiveTest, WStepIsHalfTheGradientOfTheContrastiveFunction) {
   const Matrix<double> z = targets_for(3, 3);
   const FastSolver<double> solver = tight_fast();
   const Phases ph = solve_phases(solver, net, x, z, beta);
-  Correlations free = Correlations::zeros_like(net), nudged = Correlations::zeros_like(net);
-  accumulate_correlations(net, x, ph.free, free);
-  accumulate_correlations(net, x, ph.nudged, nudged);
-  Network<double> updated = net;
-  apply_contrastive_learning(updated, nudged, free, eta, beta);
+  const Network<double> updated = contrastive_step(net, x, ph, eta, beta);
   int checked = 0;
   for (Index p = 0; p < net.num_layers(); ++p) {
     for (Index s = 0; s < net.layer(p).cw().nnz(); s += 2) {
@@ -197,11 +199,7 @@ TEST(ContrastiveTest, LStepIsTheAscentOfTheNudgedObjectiveOverBeta) {
   const Matrix<double> x = random_inputs<double>(5, 1, 34);
   const Matrix<double> z = targets_for(3, 1);
   const Phases ph = solve_phases(tight_fast(), net, x, z, beta);
-  Correlations free = Correlations::zeros_like(net), nudged = Correlations::zeros_like(net);
-  accumulate_correlations(net, x, ph.free, free);
-  accumulate_correlations(net, x, ph.nudged, nudged);
-  Network<double> updated = net;
-  apply_contrastive_learning(updated, nudged, free, eta, beta);
+  const Network<double> updated = contrastive_step(net, x, ph, eta, beta);
   const Vector<double> x0 = x.col(0);
   const auto r = column(ph.nudged.r, 0);
   const auto objective = [&](const Network<double>& n) {
@@ -236,11 +234,7 @@ TEST(ContrastiveTest, SmallBetaWStepIsHalfTheGradientOfTheOutputError) {
   std::vector<double> errors;
   for (const double beta : {1e-2, 1e-3, 1e-4}) {
     const Phases ph = solve_phases(solver, net, x, z, beta);
-    Correlations free = Correlations::zeros_like(net), nudged = Correlations::zeros_like(net);
-    accumulate_correlations(net, x, ph.free, free);
-    accumulate_correlations(net, x, ph.nudged, nudged);
-    Network<double> updated = net;
-    apply_contrastive_learning(updated, nudged, free, eta, beta);
+    const Network<double> updated = contrastive_step(net, x, ph, eta, beta);
     double worst = 0, largest = 0;
     for (Index p = 0; p < net.num_layers(); ++p) {
       for (Index s = 0; s < net.layer(p).cw().nnz(); s += 3) {
@@ -285,11 +279,7 @@ TEST(ContrastiveTest, TrainerBatchIsTheFreeSolveTheNudgedSolveAndTheContrastiveS
   const Matrix<double> x = data.x.cast<double>();
   const Matrix<double> z = one_hot_targets<double>(data.labels, 3, 0.8);
   const Phases ph = solve_phases(solver, net, x, z, 0.7);
-  Correlations free = Correlations::zeros_like(net), nudged = Correlations::zeros_like(net);
-  accumulate_correlations(net, x, ph.free, free);
-  accumulate_correlations(net, x, ph.nudged, nudged);
-  Network<double> expected = net;
-  apply_contrastive_learning(expected, nudged, free, 0.05, 0.7);
+  const Network<double> expected = contrastive_step(net, x, ph, 0.05, 0.7);
   const auto a = test_support::all_weights(trained), b = test_support::all_weights(expected);
   ASSERT_EQ(a.size(), b.size());
   double moved = 0;

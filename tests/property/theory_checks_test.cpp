@@ -11,17 +11,12 @@
 #include "test_networks.hpp"
 
 using namespace simmatch;
+using simmatch::test_support::column;
 using simmatch::test_support::random_inputs;
 using simmatch::test_support::random_network;
 using simmatch::test_support::tight_euler;
 
 namespace {
-
-std::vector<Vector<double>> column(const std::vector<Matrix<double>>& r, Index b) {
-  std::vector<Vector<double>> out;
-  for (const auto& m : r) out.push_back(m.col(b));
-  return out;
-}
 
 std::vector<Activation> activations() {
   return {Activation::linear(), Activation::tanh(1.0), Activation::relu(), Activation::clipped_relu(1.0)};
