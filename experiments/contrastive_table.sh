@@ -10,11 +10,10 @@
 # C="0.01,0.1,1" (its SVM grid),
 # OUT=runs/contrastive_<data>, SIMMATCH=build/simmatch, SET="key=value ..." (more overrides),
 # BASE_SET (overrides of the unsupervised row; default: eq. 17's reference rates, eta 5e-3 decaying
-# to 1e-4, lateral_rate 1, no feedback, tanh on mean-subtracted pixels: measured on the MNIST subset,
-# the clipped-ReLU layer trained without labels stalls the fast solver's Anderson iteration, 5.5 %
-# of samples converged within 3,000 steps with gamma 0.5 and 85 % with gamma 0, while tanh
-# converges in ~10 steps).
-# Writes OUT/<arch>/{contrastive,unsupervised}/{model.npz,metrics.jsonl,eval.json,time.txt}.
+# to 1e-4, lateral_rate 1, no feedback, tanh on mean-subtracted pixels). Measured on the MNIST
+# subset (docs/results.md, section 6): a dense layer of 500 trained without labels stalls the fast
+# solver once L has learnt (17.6 % of the samples converged within 3,000 steps in epoch 1 with these
+# settings, 5.5 % with the clipped ReLU and gamma 0.5), so this row is not yet a valid baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-mnist}
