@@ -30,6 +30,9 @@ bool newton_blocks_apply(const Network<T>& network, Index max_site = SolverOptio
 /// unconverged go on by Newton (solver_paths.cpp, solve_batched).
 inline constexpr Index kNewtonFirstSite = 32;
 inline constexpr int kAndersonBeforeNewton = 40;
+/// Where Newton does not apply and the fixed point is unique, Anderson gets this many iterations;
+/// the samples it leaves unconverged go on by the trajectory solver's implicit steps.
+inline constexpr int kAndersonBeforeContinuation = 500;
 
 /// The largest site (grid channels) over the network's layers.
 template <typename T>

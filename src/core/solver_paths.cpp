@@ -51,6 +51,55 @@ void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   }
 }
 
+// Samples that Anderson left unconverged on a network with one fixed point continue by the
+// trajectory solver's implicit steps from where they are: with a unique fixed point every path
+// that converges reaches the one the dynamics reach from rest.
+template <typename T>
+void finish_with_continuation(const Network<T>& network, HessianWorkspace<T>& workspace, ConstMatrixRef<T> x,
+                              FixedPoints<T>& state, const SolverOptions& options) {
+  std::vector<Index> open;
+  for (Index b = 0; b < x.cols(); ++b) {
+    if (!state.converged[static_cast<std::size_t>(b)] && state.iterations[static_cast<std::size_t>(b)] < options.max_steps) {
+      open.push_back(b);
+    }
+  }
+  if (open.empty()) return;
+  const auto m = static_cast<Index>(open.size());
+  const std::size_t P = state.u.size();
+  Matrix<T> xs(x.rows(), m);
+  FixedPoints<T> rest;
+  rest.u.resize(P);
+  rest.r.resize(P);
+  for (std::size_t p = 0; p < P; ++p) {
+    rest.u[p].resize(state.u[p].rows(), m);
+    rest.r[p].resize(state.r[p].rows(), m);
+  }
+  rest.iterations.resize(static_cast<std::size_t>(m));
+  for (Index j = 0; j < m; ++j) {
+    const Index b = open[static_cast<std::size_t>(j)];
+    xs.col(j) = x.col(b);
+    for (std::size_t p = 0; p < P; ++p) {
+      rest.u[p].col(j) = state.u[p].col(b);
+      rest.r[p].col(j) = state.r[p].col(b);
+    }
+    // The Anderson steps count against the budget; the Euler schedule starts from them.
+    rest.iterations[static_cast<std::size_t>(j)] = state.iterations[static_cast<std::size_t>(b)];
+  }
+  rest.converged.assign(static_cast<std::size_t>(m), 0);
+  rest.path.assign(static_cast<std::size_t>(m), SolverPath::continued);
+  solve_continued(network, workspace, ConstMatrixRef<T>(xs), rest, options);
+  for (Index j = 0; j < m; ++j) {
+    const Index b = open[static_cast<std::size_t>(j)];
+    for (std::size_t p = 0; p < P; ++p) {
+      state.u[p].col(b) = rest.u[p].col(j);
+      state.r[p].col(b) = rest.r[p].col(j);
+    }
+    state.iterations[static_cast<std::size_t>(b)] = rest.iterations[static_cast<std::size_t>(j)];
+    state.converged[static_cast<std::size_t>(b)] = rest.converged[static_cast<std::size_t>(j)];
+    state.path[static_cast<std::size_t>(b)] = rest.path[static_cast<std::size_t>(j)];
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -89,7 +138,13 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
     finish_with_newton(network, x, state, options, kAndersonBeforeNewton);
     return;
   }
-  solve_chunks(network, x, state, options, scheme);
+  // Anderson stalls where the learnt L is nearly singular (a dense layer of 500 trained on MNIST:
+  // 17.6 % of the samples met the tolerance within 3,000 steps); the samples it has not settled
+  // within kAndersonBeforeContinuation iterations go on by implicit steps, which do not stall there.
+  SolverOptions first = options;
+  first.max_steps = std::min(options.max_steps, kAndersonBeforeContinuation);
+  solve_chunks(network, x, state, first, scheme);
+  finish_with_continuation(network, ws, x, state, options);
 }
 
 template void solve_batched<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,

@@ -14,9 +14,11 @@
 #include <random>
 #include <string>
 
+#include "core/block_newton.hpp"
 #include "core/energy_hessian.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/learning.hpp"
+#include "test_networks.hpp"
 
 namespace simmatch {
 namespace {
@@ -174,4 +176,38 @@ INSTANTIATE_TEST_SUITE_P(IndefiniteNetworks, SolverFidelity, ::testing::ValuesIn
                          [](const ::testing::TestParamInfo<FidelityCase>& info) { return fidelity_name(info.param); });
 
 }  // namespace
+}  // namespace simmatch
+
+namespace simmatch {
+
+// Where the fixed point is unique but the accelerated iteration does not settle (here the plain
+// iteration, Anderson depth 0, on a linear layer whose L has every eigenvalue near 2.02: the map
+// u -> g(u) multiplies the error by about -1.02 per step), the samples left unconverged after
+// kAndersonBeforeContinuation iterations finish by implicit steps, at the exact fixed point
+// L r = W x. Before, they stopped unconverged at max_steps.
+TEST(SolverFallbackTest, AStalledIterationOnAUniqueFixedPointFinishesByImplicitSteps) {
+  Network<double> net = test_support::random_network<double>({6, 5}, 0.0, Activation::linear(), 61, 0.0);
+  auto& l = net.layer(0).L();
+  for (Index i = 0; i < l.outerSize(); ++i) {
+    for (SparseWeights<double>::InnerIterator it(l, i); it; ++it) it.valueRef() = it.col() == i ? 2.02 : 0.001;
+  }
+  const Matrix<double> x = test_support::random_inputs<double>(6, 4, 62);
+  SolverOptions o;
+  o.anderson_depth = 0;
+  FixedPoints<double> fp;
+  FastSolver<double>(o).solve(net, x, fp);
+  const Matrix<double> exact = Eigen::MatrixXd(net.layer(0).L()).ldlt().solve(Eigen::MatrixXd(net.layer(0).W()) * x);
+  for (Index b = 0; b < x.cols(); ++b) {
+    EXPECT_EQ(fp.converged[static_cast<std::size_t>(b)], 1);
+    EXPECT_EQ(fp.path[static_cast<std::size_t>(b)], SolverPath::continued);
+    EXPECT_GT(fp.iterations[static_cast<std::size_t>(b)], detail::kAndersonBeforeContinuation);
+    EXPECT_LT(fp.iterations[static_cast<std::size_t>(b)], o.max_steps);
+    EXPECT_LT((fp.r[0].col(b) - exact.col(b)).norm(), 1e-5 * exact.col(b).norm());
+  }
+  // With Anderson's history the same layer settles directly.
+  FixedPoints<double> direct;
+  FastSolver<double>().solve(net, x, direct);
+  for (Index b = 0; b < x.cols(); ++b) EXPECT_EQ(direct.path[static_cast<std::size_t>(b)], SolverPath::direct);
+}
+
 }  // namespace simmatch
