@@ -11,9 +11,9 @@
 # OUT=runs/contrastive_<data>, SIMMATCH=build/simmatch, SET="key=value ..." (more overrides),
 # BASE_SET (overrides of the unsupervised row; default: eq. 17's reference rates, eta 5e-3 decaying
 # to 1e-4, lateral_rate 1, no feedback, tanh on mean-subtracted pixels). Measured on the MNIST
-# subset (docs/results.md, section 6): a dense layer of 500 trained without labels stalls the fast
-# solver once L has learnt (17.6 % of the samples converged within 3,000 steps in epoch 1 with these
-# settings, 5.5 % with the clipped ReLU and gamma 0.5), so this row is not yet a valid baseline.
+# subset (docs/results.md, section 6): a dense layer of 500 trained without labels stalled the fast
+# solver's Anderson iteration once L had learnt (17.6 % of the samples converged within 3,000 steps
+# in epoch 1); since commit c0588bb such samples finish by implicit steps (100 % converged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-mnist}
