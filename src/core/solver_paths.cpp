@@ -12,14 +12,10 @@
 namespace simmatch::detail {
 namespace {
 
-// Samples that Anderson left unconverged continue with per-site Newton from where they are.
-template <typename T>
-void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
-                        const SolverOptions& options, int spent) {
-  std::vector<Index> open;
-  for (Index b = 0; b < x.cols(); ++b) {
-    if (!state.converged[static_cast<std::size_t>(b)]) open.push_back(b);
-  }
+// Runs solve(xs, rest) on the samples `open` of the batch, gathered into their own state (u, r,
+// iterations, converged, path as they stand), and writes the results back into `state`.
+template <typename T, typename SolveFn>
+void solve_open_samples(ConstMatrixRef<T> x, FixedPoints<T>& state, const std::vector<Index>& open, SolveFn&& solve) {
   if (open.empty()) return;
   const auto m = static_cast<Index>(open.size());
   const std::size_t P = state.u.size();
@@ -32,28 +28,52 @@ void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
     rest.r[p].resize(state.r[p].rows(), m);
   }
   for (Index j = 0; j < m; ++j) {
-    xs.col(j) = x.col(open[static_cast<std::size_t>(j)]);
-    for (std::size_t p = 0; p < P; ++p) rest.u[p].col(j) = state.u[p].col(open[static_cast<std::size_t>(j)]);
+    const Index b = open[static_cast<std::size_t>(j)];
+    const auto sb = static_cast<std::size_t>(b);
+    xs.col(j) = x.col(b);
+    for (std::size_t p = 0; p < P; ++p) {
+      rest.u[p].col(j) = state.u[p].col(b);
+      rest.r[p].col(j) = state.r[p].col(b);
+    }
+    rest.iterations.push_back(state.iterations[sb]);
+    rest.converged.push_back(state.converged[sb]);
+    rest.path.push_back(state.path[sb]);
   }
-  rest.iterations.assign(static_cast<std::size_t>(m), 0);
-  rest.converged.assign(static_cast<std::size_t>(m), 0);
-  SolverOptions newton = options;
-  newton.max_steps = std::max(1, options.max_steps - spent);
-  solve_block_newton(network, ConstMatrixRef<T>(xs), rest, newton);
+  solve(ConstMatrixRef<T>(xs), rest);
   for (Index j = 0; j < m; ++j) {
     const Index b = open[static_cast<std::size_t>(j)];
+    const auto sb = static_cast<std::size_t>(b);
+    const auto sj = static_cast<std::size_t>(j);
     for (std::size_t p = 0; p < P; ++p) {
       state.u[p].col(b) = rest.u[p].col(j);
       state.r[p].col(b) = rest.r[p].col(j);
     }
-    state.iterations[static_cast<std::size_t>(b)] = spent + rest.iterations[static_cast<std::size_t>(j)];
-    state.converged[static_cast<std::size_t>(b)] = rest.converged[static_cast<std::size_t>(j)];
+    state.iterations[sb] = rest.iterations[sj];
+    state.converged[sb] = rest.converged[sj];
+    state.path[sb] = rest.path[sj];
   }
+}
+
+// Samples that Anderson left unconverged continue with per-site Newton from where they are.
+template <typename T>
+void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
+                        const SolverOptions& options, int spent) {
+  std::vector<Index> open;
+  for (Index b = 0; b < x.cols(); ++b) {
+    if (!state.converged[static_cast<std::size_t>(b)]) open.push_back(b);
+  }
+  SolverOptions newton = options;
+  newton.max_steps = std::max(1, options.max_steps - spent);
+  solve_open_samples(x, state, open, [&](ConstMatrixRef<T> xs, FixedPoints<T>& rest) {
+    solve_block_newton(network, xs, rest, newton);  // counts its own iterations from 0
+    for (int& it : rest.iterations) it += spent;
+  });
 }
 
 // Samples that Anderson left unconverged on a network with one fixed point continue by the
 // trajectory solver's implicit steps from where they are: with a unique fixed point every path
-// that converges reaches the one the dynamics reach from rest.
+// that converges reaches the one the dynamics reach from rest. The Anderson steps count against
+// the budget, and the Euler schedule starts from them.
 template <typename T>
 void finish_with_continuation(const Network<T>& network, HessianWorkspace<T>& workspace, ConstMatrixRef<T> x,
                               FixedPoints<T>& state, const SolverOptions& options) {
@@ -63,41 +83,11 @@ void finish_with_continuation(const Network<T>& network, HessianWorkspace<T>& wo
       open.push_back(b);
     }
   }
-  if (open.empty()) return;
-  const auto m = static_cast<Index>(open.size());
-  const std::size_t P = state.u.size();
-  Matrix<T> xs(x.rows(), m);
-  FixedPoints<T> rest;
-  rest.u.resize(P);
-  rest.r.resize(P);
-  for (std::size_t p = 0; p < P; ++p) {
-    rest.u[p].resize(state.u[p].rows(), m);
-    rest.r[p].resize(state.r[p].rows(), m);
-  }
-  rest.iterations.resize(static_cast<std::size_t>(m));
-  for (Index j = 0; j < m; ++j) {
-    const Index b = open[static_cast<std::size_t>(j)];
-    xs.col(j) = x.col(b);
-    for (std::size_t p = 0; p < P; ++p) {
-      rest.u[p].col(j) = state.u[p].col(b);
-      rest.r[p].col(j) = state.r[p].col(b);
-    }
-    // The Anderson steps count against the budget; the Euler schedule starts from them.
-    rest.iterations[static_cast<std::size_t>(j)] = state.iterations[static_cast<std::size_t>(b)];
-  }
-  rest.converged.assign(static_cast<std::size_t>(m), 0);
-  rest.path.assign(static_cast<std::size_t>(m), SolverPath::continued);
-  solve_continued(network, workspace, ConstMatrixRef<T>(xs), rest, options);
-  for (Index j = 0; j < m; ++j) {
-    const Index b = open[static_cast<std::size_t>(j)];
-    for (std::size_t p = 0; p < P; ++p) {
-      state.u[p].col(b) = rest.u[p].col(j);
-      state.r[p].col(b) = rest.r[p].col(j);
-    }
-    state.iterations[static_cast<std::size_t>(b)] = rest.iterations[static_cast<std::size_t>(j)];
-    state.converged[static_cast<std::size_t>(b)] = rest.converged[static_cast<std::size_t>(j)];
-    state.path[static_cast<std::size_t>(b)] = rest.path[static_cast<std::size_t>(j)];
-  }
+  solve_open_samples(x, state, open, [&](ConstMatrixRef<T> xs, FixedPoints<T>& rest) {
+    std::fill(rest.converged.begin(), rest.converged.end(), 0);
+    std::fill(rest.path.begin(), rest.path.end(), SolverPath::continued);
+    solve_continued(network, workspace, xs, rest, options);
+  });
 }
 
 }  // namespace
