@@ -12,10 +12,11 @@
 
 namespace simmatch {
 
-/// What training optimises (train.mode): the similarity-matching cost alone (eq. 17), or the
-/// contrastive function of a free and a nudged phase, labels giving the nudged phase's target.
-enum class TrainMode { unsupervised, contrastive };
-/// "unsupervised" or "contrastive"; ConfigError naming train.mode otherwise.
+/// What training optimises (train.mode): the similarity-matching cost alone (eq. 17); the same cost
+/// with the labels as a further input of the top layer (supervised.hpp); or the contrastive
+/// function of a free and a nudged phase, labels giving the nudged phase's target.
+enum class TrainMode { unsupervised, supervised, contrastive };
+/// "unsupervised", "supervised" or "contrastive"; ConfigError naming train.mode otherwise.
 TrainMode train_mode_from_name(const std::string& name);
 std::string train_mode_name(TrainMode mode);
 
@@ -29,8 +30,10 @@ struct ContrastiveOptions {
 void check_contrastive_options(const ContrastiveOptions& options);
 
 /// ConfigError unless every label lies in [0, classes) (naming the first that does not, its
-/// position and `what`, e.g. the data file) and there is at least one label.
-void check_labels(std::span<const int> labels, Index classes, const std::string& what);
+/// position and `what`, e.g. the data file) and there is at least one label. `classes_are` says
+/// where the class count comes from in the message.
+void check_labels(std::span<const int> labels, Index classes, const std::string& what,
+                  const std::string& classes_are = "the top layer's neurons, one per class");
 
 /// The targets z (classes x B): label_scale in row y_b of column b, 0 elsewhere. Labels must lie in
 /// [0, classes) (ConfigError otherwise); none gives a classes x 0 matrix.

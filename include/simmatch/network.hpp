@@ -97,6 +97,19 @@ public:
   /// Sets top_drive_rows(): 0, or the top layer's size (ShapeError otherwise).
   void set_top_drive_rows(Index rows);
 
+  /// The label synapses V (N_P x classes) of the supervised mode (docs/theory.md, "Supervised
+  /// similarity matching: labels as an input"): the top layer's dense feedforward weights from a
+  /// clamped label input s e_y, present while training and absent (zero) at test time, where
+  /// V^T r^(P) scores the classes. Empty (N_P x 0) for every other network.
+  const Matrix<T>& label_weights() const { return label_weights_; }
+  Matrix<T>& label_weights() { return label_weights_; }
+  /// The number of label inputs: label_weights().cols(), 0 for a network without them.
+  Index classes() const { return label_weights_.cols(); }
+  /// Gives the network `v` as its label synapses (N_P x classes, classes >= 1, finite), or removes
+  /// them (an empty matrix). ShapeError for another row count, ConfigError for a value that is
+  /// not finite.
+  void set_label_weights(Matrix<T> v);
+
   /// k_p = 1 + gamma for every layer but the last, 1 for the last.
   double k(Index p) const;
   /// feedback_layer_weight(gamma, p, num_layers()): gamma^{p-P}, 1 for gamma = 0.
@@ -120,6 +133,7 @@ private:
   Index top_drive_rows_ = 0;
   std::vector<Layer<T>> layers_;
   double gamma_ = 0.0;
+  Matrix<T> label_weights_;
 };
 
 extern template class Layer<float>;

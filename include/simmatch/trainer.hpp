@@ -63,10 +63,12 @@ struct TrainOptions : TrainLoopOptions {
   std::vector<double> layer_eta_scales;
   /// Per-layer multipliers of L's step alone (layers.lateral_rate); empty = 1 for every layer.
   std::vector<double> layer_lateral_rates;
-  /// train.mode: eq. 17 on the free fixed points, or the contrastive step of a free and a
-  /// nudged phase (contrastive.hpp; the data set's labels are the targets, one class per
-  /// top-layer neuron).
+  /// train.mode: eq. 17 on the free fixed points; eq. 17 with the labels as a further input of
+  /// the top layer (supervised.hpp; the label synapses are created at zero by fit when the
+  /// network has none); or the contrastive step of a free and a nudged phase (contrastive.hpp;
+  /// the data set's labels are the targets, one class per top-layer neuron).
   TrainMode mode = TrainMode::unsupervised;
+  /// beta (contrastive) and label_scale (supervised and contrastive).
   ContrastiveOptions contrastive;
 };
 
@@ -76,8 +78,9 @@ struct TrainOptions : TrainLoopOptions {
 void check_sample_positions(const TrainOptions& options, Index per_epoch);
 
 /// ConfigError unless `data` can train `network` in options.mode: the contrastive mode needs one
-/// label per sample, each in [0, N_P) (the top layer's neurons); `what` names the labels' source in
-/// the message. Trainer::fit checks this before its first batch; callers that write files first
+/// label per sample, each in [0, N_P) (the top layer's neurons); the supervised mode one label per
+/// sample, each >= 0 and within the network's label synapses when it has them; `what` names the
+/// labels' source in the message. Trainer::fit checks this before its first batch; callers that write files first
 /// (the CLI's run) check it earlier.
 template <typename T>
 void check_training_data(const Network<T>& network, const TrainOptions& options, const Dataset& data,
@@ -192,6 +195,8 @@ private:
   std::optional<Network<T>> nudged_;
   FixedPoints<T> batch_nudged_;
   Correlations nudged_sums_;
+  // The supervised mode's label-synapse correlations of a batch (N_P x classes; empty otherwise).
+  Eigen::MatrixXd label_sums_;
   /// The nudged phase of one batch (contrastive mode): from the free fixed points `fixed` of
   /// inputs x, labels of samples `mine`; leaves batch_nudged_ solved.
   void solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,

@@ -32,16 +32,17 @@ void check_symmetric(const Structure& cl, const std::vector<double>& values, con
 template <typename T>
 void set_layer_weights(Network<T>& network, Index layer, const std::vector<double>* w, const std::vector<double>* l);
 
-/// True when every weight of every layer is finite.
+/// True when every weight of every layer, and every label synapse, is finite.
 template <typename T>
 bool all_weights_finite(const Network<T>& network);
 
 /// Copies the weights of `from` into `to` in place (the storage of `to` stays where it is, so
-/// views of it remain valid). ShapeError unless both have the same structures.
+/// views of it remain valid), label synapses included. ShapeError unless both have the same
+/// structures.
 template <typename T>
 void copy_weights(const Network<T>& from, Network<T>& to);
 
-/// Every weight of `network` (W then L of each layer) into `values`, whose storage is reused from
+/// Every weight of `network` (W then L of each layer, then the label synapses) into `values`, whose storage is reused from
 /// one call to the next: a snapshot that restore_weights puts back, e.g. after an update turned
 /// the weights NaN.
 template <typename T>

@@ -163,7 +163,8 @@ Features file_features(const EvaluateArgs& args) {
           {{"mode", "features"}, {"train_features", args.train_features}, {"test_features", args.test_features}}};
 }
 
-// A contrastive model scored by its own output: no classifier is fitted, so no C, no validation.
+// A model trained with labels scored by its own output: no classifier is fitted, so no C, no
+// validation.
 template <typename T>
 void evaluate_own_output(const EvaluateArgs& args) {
   LoadedModel<T> model = load_model<T>(args.model_path);
@@ -175,7 +176,7 @@ void evaluate_own_output(const EvaluateArgs& args) {
   require_labels(test, "test");
   const OwnOutput train_out = own_output(model.network, base, train, args.batch_size, "training");
   const OwnOutput test_out = own_output(model.network, base, test, args.batch_size, "test");
-  const Index classes = model.network.layer(model.network.num_layers() - 1).size();
+  const auto classes = static_cast<Index>(test_out.scores.rows());
   std::vector<int> class_ids(static_cast<std::size_t>(classes));
   for (Index c = 0; c < classes; ++c) class_ids[static_cast<std::size_t>(c)] = static_cast<int>(c);
   const double train_acc = accuracy(train.labels, train_out.predicted);
@@ -205,8 +206,8 @@ void evaluate_own_output(const EvaluateArgs& args) {
   }
 }
 
-// Which read-out --readout auto means for this model: its own output when it was trained
-// contrastively, the SVM otherwise.
+// Which read-out --readout auto means for this model: its own output when it was trained with
+// labels (supervised or contrastive), the SVM otherwise.
 bool use_own_output(const EvaluateArgs& args) {
   if (args.readout == "svm") return false;
   if (args.model_path.empty() || args.raw) {
@@ -298,8 +299,9 @@ void register_evaluate(CLI::App& app) {
   cmd->add_option("--batch-size", args->batch_size, "Samples solved together when encoding")->check(CLI::PositiveNumber);
   cmd->add_option("--json", args->json_path, "Write accuracies, chosen C and the confusion matrix to this JSON file");
   cmd->add_option("--readout", args->readout,
-                  "auto: a model trained with train.mode = \"contrastive\" is scored by its own output (the top "
-                  "layer's largest activity, no classifier), any other by the linear SVM; svm or output to choose")
+                  "auto: a model trained with train.mode = \"supervised\" or \"contrastive\" is scored by its own "
+                  "output (the largest of V^T r or of the top layer's activities, no classifier), any other by the "
+                  "linear SVM; svm or output to choose")
       ->check(CLI::IsMember({"auto", "svm", "output"}))
       ->capture_default_str();
   cmd->add_option("--set", args->overrides, "Config override key=value (repeatable), e.g. --set solver.method=fast");

@@ -7,16 +7,17 @@
 #include "simmatch/encode.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/pooling.hpp"
+#include "simmatch/supervised.hpp"
 
 namespace simmatch::cli {
 
-bool classifies_itself(const Config& config) { return train_mode_from_name(config.train.mode) == TrainMode::contrastive; }
+bool classifies_itself(const Config& config) { return train_mode_from_name(config.train.mode) != TrainMode::unsupervised; }
 
 void require_own_output(const Config& config, const std::string& model_path, const std::string& what) {
   if (!classifies_itself(config)) {
-    throw ConfigError(fmt::format("{}: the model '{}' was trained with train.mode = \"{}\": its top layer is a "
-                                  "representation, not one neuron per class (use `simmatch evaluate` for a linear "
-                                  "read-out of it)",
+    throw ConfigError(fmt::format("{}: the model '{}' was trained with train.mode = \"{}\": it has no output of "
+                                  "its own (train with \"supervised\" or \"contrastive\"; use `simmatch evaluate` "
+                                  "for a linear read-out of its representation)",
                                   what, model_path, config.train.mode));
   }
 }
@@ -31,9 +32,13 @@ OwnOutput own_output(const Network<T>& network, const Config& config, const Data
   const auto solver = make_solver<T>(config.solver);
   const Index top = network.num_layers() - 1;
   const Matrix<T> r = encode_layer(network, *solver, data, top, Pooling::from_text("none"), batch_size);
+  // A supervised network's classes are read by its label synapses, V^T r; a contrastive
+  // network's top layer is its output.
+  const bool supervised = train_mode_from_name(config.train.mode) == TrainMode::supervised;
+  const Matrix<T> scores = supervised ? label_scores(network, ConstMatrixRef<T>(r)) : r;
   OwnOutput out;
-  out.scores = r.template cast<float>();
-  out.predicted = predicted_classes<T>(ConstMatrixRef<T>(r));
+  out.scores = scores.template cast<float>();
+  out.predicted = predicted_classes<T>(ConstMatrixRef<T>(scores));
   return out;
 }
 

@@ -1,6 +1,7 @@
-// The network's own output as a classifier (train.mode = "contrastive", docs/theory.md
-// "Contrastive similarity matching"): the top layer's free fixed point, one neuron per class,
-// and its largest activity as the predicted class. Shared by `predict` and `evaluate`.
+// The network's own output as a classifier: for train.mode = "contrastive" (docs/theory.md,
+// "Contrastive similarity matching") the top layer's free fixed point, one neuron per class; for
+// "supervised" ("Supervised similarity matching: labels as an input") the label synapses' reading
+// of it, V^T r. The largest score is the predicted class. Shared by `predict` and `evaluate`.
 #pragma once
 
 #include <string>
@@ -21,7 +22,8 @@ bool classifies_itself(const Config& config);
 /// ConfigError naming the model file unless it classifies itself (`what` names the command).
 void require_own_output(const Config& config, const std::string& model_path, const std::string& what);
 
-/// Top-layer activities (classes x T, float32) of `data` at the free fixed point, and the argmax.
+/// Class scores (classes x T, float32) of `data` at the free fixed point (no label input), and
+/// their argmax.
 struct OwnOutput {
   Eigen::MatrixXf scores;
   std::vector<int> predicted;

@@ -1,6 +1,6 @@
-// `simmatch predict MODEL [data] --out predictions.npy`: the classes a contrastively trained
-// network assigns with its own output (the top layer's largest activity at the free fixed point),
-// no external classifier; with labels it also reports the accuracy.
+// `simmatch predict MODEL [data] --out predictions.npy`: the classes a network trained with labels
+// assigns with its own output (output_scoring.hpp), no external classifier; with labels it also
+// reports the accuracy.
 #include <iostream>
 #include <memory>
 
@@ -52,12 +52,13 @@ void predict_with(const PredictArgs& args) {
 void register_predict(CLI::App& app) {
   auto args = std::make_shared<PredictArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "predict", "Classes assigned by a contrastively trained model's own output (train.mode = \"contrastive\")");
+      "predict", "Classes assigned by a model's own output (train.mode = \"supervised\" or \"contrastive\")");
   cmd->add_option("model", args->model_path, "Model file (NPZ) written by `simmatch train`")->required();
   add_data_options(cmd, args->data, "", "Input");
   cmd->add_option("--out", args->out_path, "Predicted classes, one int64 per sample (NPY)")->required();
   cmd->add_option("--scores", args->scores_path,
-                  "Also write the top layer's activities, samples x classes float32 (NPY): the decision function");
+                  "Also write the class scores, samples x classes float32 (NPY): the decision function (contrastive: the top "
+                  "layer's activities; supervised: V^T r)");
   cmd->add_option("--batch-size", args->batch_size, "Samples solved together")->check(CLI::PositiveNumber);
   cmd->add_option("--set", args->overrides, "Config override key=value (repeatable), e.g. --set solver.method=euler");
   cmd->footer("Data default to the model's config (data.path etc.). With labels (IDX/NPY --labels, or mnist-json) the "

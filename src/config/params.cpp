@@ -271,15 +271,19 @@ std::vector<Param> make_table() {
                      [](auto& c) -> auto& { return c.train.on_nonconvergence; }, kNone, {"stop", "skip", "keep"}));
   const ContrastiveOptions contrastive;
   t.push_back(global("train.mode", C, "unsupervised",
-                     "`unsupervised`: eq. 17 (similarity matching); `contrastive`: contrastive similarity matching, "
+                     "`unsupervised`: eq. 17 (similarity matching); `supervised`: eq. 17 with the labels as a "
+                     "further input of the top layer through label synapses V (absent at test time, V^T r scores "
+                     "the classes; docs/theory.md, \"Supervised similarity matching: labels as an input\"); "
+                     "`contrastive`: contrastive similarity matching, "
                      "a free and a nudged phase per batch, the labels as targets of the top layer (one neuron per "
                      "class; docs/theory.md, \"Contrastive similarity matching\").",
-                     [](auto& c) -> auto& { return c.train.mode; }, kNone, {"unsupervised", "contrastive"}));
+                     [](auto& c) -> auto& { return c.train.mode; }, kNone, {"unsupervised", "supervised", "contrastive"}));
   t.push_back(global("train.beta", R, contrastive.beta,
                      "`contrastive`: nudge strength beta of the nudged phase (its top layer gains beta (z - r)).",
                      [](auto& c) -> auto& { return c.train.beta; }, kPositive));
   t.push_back(global("train.label_scale", R, contrastive.label_scale,
-                     "`contrastive`: the targets z are label_scale at the label's neuron, 0 elsewhere.",
+                     "`contrastive`: the targets z are label_scale at the label's neuron, 0 elsewhere; "
+                     "`supervised`: the label input is label_scale at the label's input, 0 elsewhere.",
                      [](auto& c) -> auto& { return c.train.label_scale; }, kPositive));
   // output
   t.push_back(global("output.dir", S, "runs/default",

@@ -31,12 +31,19 @@ void check_beta(double beta) {
 
 TrainMode train_mode_from_name(const std::string& name) {
   if (name == "unsupervised") return TrainMode::unsupervised;
+  if (name == "supervised") return TrainMode::supervised;
   if (name == "contrastive") return TrainMode::contrastive;
-  throw ConfigError(fmt::format("train.mode: unknown mode \"{}\" (expected \"unsupervised\" or \"contrastive\")", name));
+  throw ConfigError(fmt::format(
+      "train.mode: unknown mode \"{}\" (expected \"unsupervised\", \"supervised\" or \"contrastive\")", name));
 }
 
 std::string train_mode_name(TrainMode mode) {
-  return mode == TrainMode::contrastive ? "contrastive" : "unsupervised";
+  switch (mode) {
+    case TrainMode::unsupervised: return "unsupervised";
+    case TrainMode::supervised: return "supervised";
+    case TrainMode::contrastive: return "contrastive";
+  }
+  throw InternalError("unknown training mode");
 }
 
 void check_contrastive_options(const ContrastiveOptions& options) {
@@ -47,12 +54,13 @@ void check_contrastive_options(const ContrastiveOptions& options) {
   }
 }
 
-void check_labels(std::span<const int> labels, Index classes, const std::string& what) {
-  if (labels.empty()) throw ConfigError(fmt::format("{}: no labels (the contrastive mode needs one per sample)", what));
+void check_labels(std::span<const int> labels, Index classes, const std::string& what,
+                  const std::string& classes_are) {
+  if (labels.empty()) throw ConfigError(fmt::format("{}: no labels (training with labels needs one per sample)", what));
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] < 0 || labels[i] >= classes) {
-      throw ConfigError(fmt::format("{}: label {} of sample {} is outside [0, {}) (the top layer has {} neurons, one per class)",
-                                    what, labels[i], i, classes, classes));
+      throw ConfigError(fmt::format("{}: label {} of sample {} is outside [0, {}) ({} classes: {})", what, labels[i], i,
+                                    classes, classes, classes_are));
     }
   }
 }

@@ -95,6 +95,20 @@ void Network<T>::set_top_drive_rows(Index rows) {
 }
 
 template <typename T>
+void Network<T>::set_label_weights(Matrix<T> v) {
+  if (v.size() == 0) {
+    label_weights_ = Matrix<T>();
+    return;
+  }
+  if (v.rows() != layers_.back().size()) {
+    throw ShapeError(fmt::format("network: the label synapses must have {} rows (the top layer's neurons), got {}x{}",
+                                 layers_.back().size(), v.rows(), v.cols()));
+  }
+  if (!v.allFinite()) throw ConfigError("network: a label synapse is not finite");
+  label_weights_ = std::move(v);
+}
+
+template <typename T>
 double Network<T>::k(Index p) const {
   return p + 1 < num_layers() ? 1.0 + gamma_ : 1.0;
 }
@@ -152,7 +166,9 @@ Network<U> Network<T>::cast() const {
     for (Index k = 0; k < layer.cl().nnz(); ++k) copy.L().valuePtr()[k] = static_cast<U>(layer.L().valuePtr()[k]);
     out.push_back(std::move(copy));
   }
-  return Network<U>(input_size_, std::move(out), gamma_);
+  Network<U> network(input_size_, std::move(out), gamma_);
+  if (classes() > 0) network.set_label_weights(label_weights_.template cast<U>());
+  return network;
 }
 
 template class Layer<float>;

@@ -15,6 +15,7 @@
 
 #include "simmatch/distributed.hpp"
 #include "simmatch/saturating.hpp"
+#include "simmatch/supervised.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/objective.hpp"
 #include "simmatch/weights.hpp"
@@ -184,13 +185,44 @@ void check_sample_positions(const TrainOptions& options, Index per_epoch) {
 template <typename T>
 void check_training_data(const Network<T>& network, const TrainOptions& options, const Dataset& data,
                          const std::string& what) {
-  if (options.mode != TrainMode::contrastive) return;
+  if (options.mode == TrainMode::unsupervised) return;
   if (!data.has_labels()) {
-    throw ConfigError(fmt::format("{}: train.mode = \"contrastive\" needs labels (data.labels, or a format that "
-                                  "carries them)", what));
+    throw ConfigError(fmt::format("{}: train.mode = \"{}\" needs labels (data.labels, or a format that "
+                                  "carries them)", what, train_mode_name(options.mode)));
   }
-  check_labels(data.labels, network.layer(network.num_layers() - 1).size(), what);
+  if (options.mode == TrainMode::supervised) {
+    supervised_classes(network, data.labels, what);
+  } else {
+    check_labels(data.labels, network.layer(network.num_layers() - 1).size(), what);
+  }
 }
+
+namespace {
+
+// Labels of the samples `indices` of `data`.
+std::vector<int> labels_of(const Dataset& data, const std::vector<Index>& indices) {
+  std::vector<int> labels(indices.size());
+  for (std::size_t b = 0; b < indices.size(); ++b) labels[b] = data.labels[static_cast<std::size_t>(indices[b])];
+  return labels;
+}
+
+// The network's top layer takes extra input rows while it lives (the label drive of the
+// supervised mode), and none again afterwards, also when the solve throws.
+template <typename T>
+class TopDriveScope {
+public:
+  explicit TopDriveScope(Network<T>& network) : network_(network) {
+    network_.set_top_drive_rows(network_.layer(network_.num_layers() - 1).size());
+  }
+  ~TopDriveScope() { network_.set_top_drive_rows(0); }
+  TopDriveScope(const TopDriveScope&) = delete;
+  TopDriveScope& operator=(const TopDriveScope&) = delete;
+
+private:
+  Network<T>& network_;
+};
+
+}  // namespace
 
 template void check_training_data<float>(const Network<float>&, const TrainOptions&, const Dataset&, const std::string&);
 template void check_training_data<double>(const Network<double>&, const TrainOptions&, const Dataset&,
@@ -218,6 +250,11 @@ Trainer<T>::Trainer(Network<T>& network, const DynamicsSolver<T>& solver, TrainO
     : network_(network), solver_(solver), options_(std::move(options)), communicator_(communicator) {
   check_options(options_, network.num_layers());
   if (options_.mode == TrainMode::contrastive) check_contrastive_options(options_.contrastive);
+  if (options_.mode == TrainMode::supervised &&
+      (!(options_.contrastive.label_scale > 0) || !std::isfinite(options_.contrastive.label_scale))) {
+    throw ConfigError(fmt::format("train.label_scale: the label input's scale must be finite and > 0, got {}",
+                                  options_.contrastive.label_scale));
+  }
 }
 
 template <typename T>
@@ -247,8 +284,14 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
                                  network_.input_size()));
   }
   if (data.size() == 0) throw ShapeError("train: the data set is empty");
+  if (options_.mode != TrainMode::unsupervised) check_training_data(network_, options_, data, "train: the data set's labels");
+  if (options_.mode == TrainMode::supervised && network_.classes() == 0) {
+    // The label synapses start at zero: the labels' influence on the dynamics is then learnt
+    // entirely by eq. 17 (V -> s E[r^(P) e_y^T]), with nothing random about which class is which.
+    const Index classes = supervised_classes(network_, data.labels, "train: the data set's labels");
+    network_.set_label_weights(Matrix<T>::Zero(network_.layer(network_.num_layers() - 1).size(), classes));
+  }
   if (options_.mode == TrainMode::contrastive) {
-    check_training_data(network_, options_, data, "train: the data set's labels");
     if (!nudged_ || nudged_->num_layers() != network_.num_layers()) {
       nudged_.emplace(nudged_network(network_, options_.contrastive.beta));
     }
@@ -320,13 +363,26 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   FixedPoints<T>& fixed = batch_fixed_;
   for (Matrix<T>& u : fixed.u) u.setZero();  // every sample starts from u = 0, as the reference does
   const bool contrastive = options_.mode == TrainMode::contrastive;
+  const bool supervised = options_.mode == TrainMode::supervised;
   if (contrastive) {
     if (!nudged_sums_.shaped_for(network_, true)) nudged_sums_ = Correlations::zeros_like(network_, true);
     nudged_sums_.set_zero();
   }
+  if (supervised) label_sums_ = Eigen::MatrixXd::Zero(network_.label_weights().rows(), network_.classes());
   try {
     const Matrix<T> x = gather_batch<T>(data, mine);
-    solver_.solve(network_, x, fixed);
+    std::vector<int> labels;
+    if (supervised) {
+      // The label input drives the top layer through V: the solver's inputs are [x; s V e_y].
+      labels = labels_of(data, mine);
+      Matrix<T> stacked(x.rows() + network_.label_weights().rows(), x.cols());
+      stacked.topRows(x.rows()) = x;
+      stacked.bottomRows(network_.label_weights().rows()) = label_drive(network_, labels, options_.contrastive.label_scale);
+      const TopDriveScope<T> driven(network_);
+      solver_.solve(network_, ConstMatrixRef<T>(stacked), fixed);
+    } else {
+      solver_.solve(network_, x, fixed);
+    }
     std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
     if (contrastive) {
       solve_nudged_phase(data, mine, x, fixed);
@@ -347,6 +403,13 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
     };
     add_phase(fixed, sums);
     if (contrastive) add_phase(batch_nudged_, nudged_sums_);
+    if (supervised) {
+      const Matrix<T>& top = fixed.r.back();
+      std::vector<int> kept_labels;
+      for (const Index b : kept) kept_labels.push_back(labels[static_cast<std::size_t>(b)]);
+      accumulate_label_correlations<T>(ConstMatrixRef<T>(top(Eigen::all, kept)), kept_labels,
+                                       options_.contrastive.label_scale, label_sums_);
+    }
   } catch (const Error&) {
     failure = std::current_exception();
   }
@@ -360,10 +423,14 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
       const std::vector<double> more = nudged_sums_.pack();
       flat.insert(flat.end(), more.begin(), more.end());
     }
+    flat.insert(flat.end(), label_sums_.data(), label_sums_.data() + label_sums_.size());
     allreduce_sum_and_any(communicator_, flat, flags);
     if (!flags[0]) {
-      sums.unpack(std::vector<double>(flat.begin(), flat.begin() + static_cast<std::ptrdiff_t>(free_size)));
-      if (contrastive) nudged_sums_.unpack(std::vector<double>(flat.begin() + static_cast<std::ptrdiff_t>(free_size), flat.end()));
+      const auto free_end = flat.begin() + static_cast<std::ptrdiff_t>(free_size);
+      const auto labels_begin = flat.end() - static_cast<std::ptrdiff_t>(label_sums_.size());
+      sums.unpack(std::vector<double>(flat.begin(), free_end));
+      if (contrastive) nudged_sums_.unpack(std::vector<double>(free_end, labels_begin));
+      std::copy(labels_begin, flat.end(), label_sums_.data());
     }
   }
   const bool failed = flags[0];
@@ -382,6 +449,10 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
                                options_.layer_lateral_rates);
   } else {
     apply_learning(network_, sums, eta, options_.layer_eta_scales, options_.layer_lateral_rates);
+  }
+  if (supervised) {
+    const double top_scale = options_.layer_eta_scales.empty() ? 1.0 : options_.layer_eta_scales.back();
+    apply_label_learning(network_, label_sums_, sums.samples, eta, top_scale);
   }
   if (!all_weights_finite(network_)) {
     restore_weights(before_update_, network_);
@@ -403,8 +474,7 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
 template <typename T>
 void Trainer<T>::solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,
                                     const FixedPoints<T>& fixed) {
-  std::vector<int> labels(mine.size());
-  for (std::size_t b = 0; b < mine.size(); ++b) labels[b] = data.labels[static_cast<std::size_t>(mine[b])];
+  const std::vector<int> labels = labels_of(data, mine);
   const Index classes = network_.layer(network_.num_layers() - 1).size();
   const Matrix<T> targets = one_hot_targets<T>(labels, classes, options_.contrastive.label_scale);
   refresh_nudged_network(network_, options_.contrastive.beta, *nudged_);

@@ -112,7 +112,7 @@ bool all_weights_finite(const Network<T>& network) {
     const Eigen::Map<const Vector<T>> values(m.valuePtr(), m.nonZeros());
     finite = finite && values.allFinite();
   });
-  return finite;
+  return finite && network.label_weights().allFinite();
 }
 
 template <typename T>
@@ -131,6 +131,12 @@ void copy_weights(const Network<T>& from, Network<T>& to) {
     std::copy_n(a.W().valuePtr(), a.W().nonZeros(), b.W().valuePtr());
     std::copy_n(a.L().valuePtr(), a.L().nonZeros(), b.L().valuePtr());
   }
+  // Same shape: copied in place, so views of `to`'s label synapses stay valid too.
+  if (to.label_weights().rows() == from.label_weights().rows() && to.classes() == from.classes()) {
+    to.label_weights() = from.label_weights();
+  } else {
+    to.set_label_weights(from.label_weights());
+  }
 }
 
 template <typename T>
@@ -139,6 +145,8 @@ void save_weights(const Network<T>& network, std::vector<T>& values) {
   for_each_weights(network, [&](const SparseWeights<T>& m) {
     values.insert(values.end(), m.valuePtr(), m.valuePtr() + m.nonZeros());
   });
+  const Matrix<T>& v = network.label_weights();
+  values.insert(values.end(), v.data(), v.data() + v.size());
 }
 
 template <typename T>
@@ -150,7 +158,10 @@ void restore_weights(const std::vector<T>& values, Network<T>& network) {
     std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(at), n, m.valuePtr());
     at += n;
   });
-  if (at != values.size()) throw InternalError("weight snapshot restored into another network");
+  Matrix<T>& v = network.label_weights();
+  const auto n = static_cast<std::size_t>(v.size());
+  if (at + n != values.size()) throw InternalError("weight snapshot restored into another network");
+  std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(at), n, v.data());
 }
 
 template void set_layer_weights<float>(Network<float>&, Index, const std::vector<double>*, const std::vector<double>*);

@@ -99,9 +99,12 @@ Json describe(const Network<T>& network) {
     }
     layers.push_back(std::move(lj));
   }
-  return {{"format", kFormatName},         {"version", kFormatVersion},
-          {"precision", precision_name(precision_of<T>())}, {"input_size", network.input_size()},
-          {"gamma", network.gamma()},      {"layers", std::move(layers)}};
+  Json description = {{"format", kFormatName},         {"version", kFormatVersion},
+                      {"precision", precision_name(precision_of<T>())}, {"input_size", network.input_size()},
+                      {"gamma", network.gamma()},      {"layers", std::move(layers)}};
+  // Only a supervised model has label synapses; older readers see nothing new in the others.
+  if (network.classes() > 0) description["classes"] = network.classes();
+  return description;
 }
 
 // --- Reading -------------------------------------------------------------------------------
@@ -258,6 +261,35 @@ public:
     std::copy(values.begin(), values.end(), weights.valuePtr());
   }
 
+  // The label synapses V (rows x classes, C order, the weights' dtype), every entry finite.
+  template <typename T>
+  Matrix<T> label_weights(const std::string& precision, Index rows, Index classes) const {
+    const std::string key = "V";
+    const auto it = arrays_.find(key);
+    if (it == arrays_.end()) fail(key, fmt::format("missing (the network declares {} classes)", classes));
+    const NpyArray& a = it->second;
+    const char* dtype = precision == "float32" ? "<f4" : "<f8";
+    if (a.dtype != dtype) fail(key, fmt::format("dtype is {}, expected {}", a.dtype, dtype));
+    if (a.shape != std::vector<Index>{rows, classes}) {
+      std::string got;
+      for (Index d : a.shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
+      fail(key, fmt::format("has shape ({}), expected ({}, {}): top-layer neurons x classes", got, rows, classes));
+    }
+    const std::vector<double> values = a.to_doubles();  // C order
+    Matrix<T> v(rows, classes);
+    for (Index i = 0; i < rows; ++i) {
+      for (Index c = 0; c < classes; ++c) {
+        const double stored = values[static_cast<std::size_t>(i * classes + c)];
+        v(i, c) = static_cast<T>(stored);
+        if (!std::isfinite(stored) || !std::isfinite(v(i, c))) {
+          fail(key, fmt::format("entry ({}, {}) is {}; weights must be finite in {}", i, c, stored,
+                                precision_name(precision_of<T>())));
+        }
+      }
+    }
+    return v;
+  }
+
   // A conv2d layer's geometry from its description.
   Conv2d conv2d(const Json& cj, const Grid& grid, const std::string& where) const {
     const std::string at = where + ": \"conv2d\"";
@@ -304,6 +336,15 @@ Arrays model_arrays(const Network<T>& network, const std::string& config_json) {
     }
     put_matrix(arrays, "W", p + 1, layer.W(), layer.cw());
     put_matrix(arrays, "L", p + 1, layer.L(), layer.cl());
+  }
+  if (network.classes() > 0) {
+    const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> v = network.label_weights();
+    const std::vector<Index> shape{v.rows(), v.cols()};
+    if constexpr (std::is_same_v<T, float>) {
+      arrays["V"] = NpyArray::from_floats(v.data(), shape);
+    } else {
+      arrays["V"] = NpyArray::from_doubles(v.data(), shape);
+    }
   }
   arrays["network"] = NpyArray::from_bytes(describe(network).dump(2));
   arrays["config"] = NpyArray::from_bytes(config_json);
@@ -408,6 +449,12 @@ LoadedModel<T> model_from_arrays(const std::string& path, Arrays arrays) {
   }
   try {
     Network<T> network(input_size, std::move(layers), gamma);
+    if (net.contains("classes")) {
+      const Index classes = file.integer(net, "classes", "network");
+      if (classes < 1) file.fail("network", fmt::format("\"classes\" must be >= 1, got {}", classes));
+      const Index rows = network.layer(network.num_layers() - 1).size();
+      network.set_label_weights(file.label_weights<T>(precision, rows, classes));
+    }
     file.json("config");  // validated, but handed back as the exact text that was saved
     return LoadedModel<T>{std::move(network), file.vector("config", {"|u1"}).as_text()};
   } catch (const FormatError&) {
@@ -431,7 +478,7 @@ Arrays read_model_arrays(NpzReader& npz) {
   const Json net = ModelReader(npz.path(), arrays).network();
   const auto layers = net.find("layers");
   if (layers == net.end() || !layers->is_array()) return arrays;
-  std::vector<std::string> keys{"config"};
+  std::vector<std::string> keys{"config", "V"};
   for (std::size_t p = 1; p <= layers->size(); ++p) {
     for (const char* matrix : {"W", "L"}) {
       const std::string stem = fmt::format("{}{}", matrix, p);
