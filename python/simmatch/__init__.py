@@ -46,6 +46,7 @@ __all__ = [
     "ShapeError",
     "SimilarityMatching",
     "Structure",
+    "SupervisedClassifier",
     "__version__",
     "default_config",
     "linear_readout",
@@ -65,10 +66,10 @@ def __getattr__(name):
         return importlib.import_module(".plot", __name__)
     if name == "SimilarityMatching":
         return importlib.import_module(".estimator", __name__).SimilarityMatching
-    if name == "ContrastiveClassifier":
-        return importlib.import_module(".classifier", __name__).ContrastiveClassifier
+    if name in ("ContrastiveClassifier", "SupervisedClassifier"):
+        return getattr(importlib.import_module(".classifier", __name__), name)
     raise AttributeError(f"module 'simmatch' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"plot", "SimilarityMatching", "ContrastiveClassifier"})
+    return sorted(set(globals()) | {"plot", "SimilarityMatching", "ContrastiveClassifier", "SupervisedClassifier"})

@@ -369,6 +369,23 @@ The same keys in a TOML file give the same network through Network.from_config a
       })
       .def_property_readonly("config", [](const Model& mo) { return from_json(config_to_json(mo.config)); },
                              "The full config as a nested dict (what save() stores).")
+      .def_property_readonly(
+          "label_weights_",
+          [](const Model& mo) -> py::object {
+            std::shared_lock lock(mo.mutex, std::defer_lock);
+            {
+              py::gil_scoped_release release;
+              lock.lock();
+            }
+            return mo.visit([](const auto& net) -> py::object {
+              using T = typename std::decay_t<decltype(net.label_weights())>::Scalar;
+              if (net.classes() == 0) return py::none();
+              const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> v = net.label_weights();
+              return py::array_t<T>({v.rows(), v.cols()}, v.data());
+            });
+          },
+          "The label synapses V (top-layer neurons x classes, the network's dtype) learnt with\n"
+          "mode=\"supervised\"; None for a network trained without them. V.T @ r scores the classes.")
       .def_property_readonly("epochs_trained_", [](const Model& mo) { return mo.epochs_trained; })
       .def_property_readonly("history_", [](const Model& mo) { return mo.history; },
                              "Metrics of every epoch trained by fit (list of dicts).")
