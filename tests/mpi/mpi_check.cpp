@@ -2,6 +2,7 @@
 // runs the same checks and the verdict is agreed, so every rank exits with the same status.
 //   train    N ranks train the model one process trains (each rank also trains alone to compare)
 //   contrastive  the same in train.mode = "contrastive" (labels, free and nudged phases)
+//   supervised   the same in train.mode = "supervised" (labels as an input, label synapses V)
 //   encode   sharded encoding equals single-process encoding bit for bit
 //   nan      a NaN only in rank 1's copy of the data stops every rank with an agreed error
 //   alone    rank 1 fails alone before any collective: the job must end (non-zero), not hang
@@ -54,12 +55,12 @@ double max_difference(const Network<double>& a, const Network<double>& b) {
 }
 
 // Returns an empty string on success, else what went wrong on this rank.
-std::string check_train(const Communicator& comm, bool contrastive) {
+std::string check_train(const Communicator& comm, TrainMode mode) {
   Dataset data = random_dataset(7, 50, 1);
   TrainOptions o = options();
-  if (contrastive) {
+  o.mode = mode;
+  if (mode != TrainMode::unsupervised) {
     for (Index t = 0; t < data.size(); ++t) data.labels.push_back(static_cast<int>(t % 4));
-    o.mode = TrainMode::contrastive;
   }
   const Network<double> initial = test_support::random_network<double>({7, 6, 4}, 0.5, Activation::tanh(), 2);
   EulerSolver<double> solver;
@@ -67,7 +68,9 @@ std::string check_train(const Communicator& comm, bool contrastive) {
   const auto expected = Trainer<double>(serial, solver, o).fit(data);
   Network<double> parallel = initial;
   const auto history = Trainer<double>(parallel, solver, o, comm).fit(data);
-  const double diff = max_difference(serial, parallel);
+  double diff = max_difference(serial, parallel);
+  if (serial.label_weights().size() != parallel.label_weights().size()) return "label synapses differ in shape";
+  if (serial.classes() > 0) diff = std::max(diff, (serial.label_weights() - parallel.label_weights()).cwiseAbs().maxCoeff());
   if (!(diff < 1e-12)) return "weights differ from one process by " + std::to_string(diff);
   // Every rank holds the same weights: their sum over ranks is size times rank 0's.
   std::vector<double> w(parallel.layer(0).W().valuePtr(), parallel.layer(0).W().valuePtr() + parallel.layer(0).W().nonZeros());
@@ -157,8 +160,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::string problem;
-    if (mode == "train") problem = check_train(*comm, false);
-    else if (mode == "contrastive") problem = check_train(*comm, true);
+    if (mode == "train") problem = check_train(*comm, TrainMode::unsupervised);
+    else if (mode == "contrastive") problem = check_train(*comm, TrainMode::contrastive);
+    else if (mode == "supervised") problem = check_train(*comm, TrainMode::supervised);
     else if (mode == "encode") problem = check_encode(*comm);
     else if (mode == "nan") problem = check_nan(*comm);
     else problem = "unknown mode '" + mode + "'";

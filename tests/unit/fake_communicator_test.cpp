@@ -228,6 +228,29 @@ TEST(DistributedTest, NRanksTrainTheContrastiveModelOfOneProcess) {
   }
 }
 
+// The supervised mode reduces the label synapses' correlations with the others; every rank creates
+// the same V (the classes come from the whole data set, which every rank sees).
+TEST(DistributedTest, NRanksTrainTheSupervisedModelOfOneProcess) {
+  Dataset data = random_dataset(6, 31, 15);
+  for (Index t = 0; t < data.size(); ++t) data.labels.push_back(static_cast<int>((t * 5) % 4));
+  const Network<double> initial = test_support::random_network<double>({6, 5, 3}, 0.5, Activation::tanh(), 16);
+  TrainOptions o = options(7);
+  o.mode = TrainMode::supervised;
+  o.contrastive.label_scale = 2.0;
+  Network<double> serial = initial;
+  EulerSolver<double> solver;
+  Trainer<double>(serial, solver, o).fit(data);
+  ASSERT_EQ(serial.classes(), 4);
+  EXPECT_GT(serial.label_weights().cwiseAbs().maxCoeff(), 1e-3);
+  for (int size : {2, 3}) {
+    SCOPED_TRACE(testing::Message() << size << " ranks");
+    const Network<double> parallel = train_on_ranks(initial, data, o, size);
+    EXPECT_LT(max_weight_difference(serial, parallel), 1e-12);
+    ASSERT_EQ(parallel.classes(), 4);
+    EXPECT_LT((serial.label_weights() - parallel.label_weights()).cwiseAbs().maxCoeff(), 1e-12);
+  }
+}
+
 TEST(DistributedTest, NRanksTrainTheModelOfOneProcessInFloat) {
   const Dataset data = random_dataset(8, 40, 13);
   const Network<float> initial = test_support::random_network<float>({8, 6}, 0.0, Activation::tanh(), 14);
