@@ -144,6 +144,29 @@ else
   fail "train a contrastive model: $(cat "$TMP/csm.err")"
 fi
 
+# A supervised model (labels as an input of its top layer, here a local2d layer) scores classes
+# with its label synapses, V^T r, without the labels: predict and evaluate read its own output.
+SSM=$TMP/ssm
+if "$SIMMATCH" train experiments/tiny.toml train.mode=supervised train.label_scale=3 train.epochs=2 \
+    train.batch_size=10 train.eta=0.05 solver.method=fast output.dir="$SSM" 2>"$TMP/ssm.err"; then
+  pass "train a supervised model"
+  "$SIMMATCH" predict "$SSM/model.npz" --limit 30 --out "$TMP/spred.npy" --scores "$TMP/sscores.npy" >"$TMP/spred.txt" &&
+    grep -q "predicted 30 samples into $TMP/spred.npy: accuracy" "$TMP/spred.txt" &&
+    pass "predict reads a supervised model's label synapses" || fail "predict (supervised): $(cat "$TMP/spred.txt")"
+  if have_python; then
+    [ "$(npy_header "$TMP/sscores.npy")" = "<f4 (30, 10) False" ] && pass "supervised predict writes 30 x 10 scores" ||
+      fail "supervised scores: $(npy_header "$TMP/sscores.npy")"
+  fi
+  "$SIMMATCH" evaluate "$SSM/model.npz" --limit 40 --test-limit 20 >"$TMP/ssm_eval.txt" &&
+    grep -q "network output (10 classes, no external classifier)" "$TMP/ssm_eval.txt" &&
+    pass "evaluate scores a supervised model's own output" || fail "evaluate (supervised): $(cat "$TMP/ssm_eval.txt")"
+else
+  fail "train a supervised model: $(cat "$TMP/ssm.err")"
+fi
+expect_error "supervised training without labels" "needs labels" \
+  "$SIMMATCH" train experiments/tiny.toml train.mode=supervised data.format=npy data.path="$TMP/reps.npy" data.limit=0 layers.0.type=dense layers.0.neurons=8 \
+  output.dir="$TMP/never"
+
 # Every experiment config whose data are present runs at tiny size, so none of them can rot.
 for config in experiments/*.toml; do
   "$SIMMATCH" params "$config" >"$TMP/resolved.json" 2>"$TMP/params.err" || {
