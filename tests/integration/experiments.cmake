@@ -20,9 +20,10 @@ if(TARGET simmatch)
   add_test(NAME experiment.contrastive_table.mnist
            COMMAND ${CMAKE_COMMAND} -E env SIMMATCH=$<TARGET_FILE:simmatch> ARCHS=8,6 EPOCHS=1 SAMPLES=30
                    TRAIN_LIMIT=200 TEST_LIMIT=100 C=1 OUT=${_exp_out}/contrastive_mnist
+                   "MODES=contrastive unsupervised supervised"
                    ${PROJECT_SOURCE_DIR}/experiments/contrastive_table.sh mnist)
   set_tests_properties(experiment.contrastive_table.mnist PROPERTIES PASS_REGULAR_EXPRESSION
-                       "\\| 8-6-10 \\| contrastive, own output \\| [0-9.]+ % \\|.*\\| 8-6-10 \\| unsupervised, SVM on hidden layer 2 \\(6\\) \\| [0-9.]+ % \\|")
+                       "\\| 8-6-10 \\| contrastive, own output \\| [0-9.]+ % \\|.*\\| 8-6-10 \\| unsupervised, SVM on hidden layer 2 \\(6\\) \\| [0-9.]+ % \\|.*\\| 8-6 \\+ labels \\| supervised, own output V\\^T r \\| [0-9.]+ % \\|.*\\| 8-6 \\+ labels \\| supervised, SVM on hidden layer 2 \\(6\\) \\| [0-9.]+ % \\|")
   if(EXISTS /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz)
     add_test(NAME experiment.nps_table.fashion
              COMMAND ${CMAKE_COMMAND} -E env ${_exp_env} NPS=2 EPOCHS=1 SAMPLES=30 TRAIN_LIMIT=200 TEST_LIMIT=100
