@@ -84,6 +84,23 @@ inline Dataset random_dataset(Index k, Index t, std::uint64_t seed) {
   return d;
 }
 
+/// n labelled samples of dimension k around `classes` random centres (N(0, 1) entries), sample t of
+/// class t mod classes, plus N(0, noise^2) per entry: separable classes for the supervised tests.
+inline Dataset clustered_dataset(Index k, Index n, Index classes, double noise, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> jitter(0.0, noise);
+  const Matrix<double> centres = random_inputs<double>(k, classes, seed + 1);
+  Dataset data;
+  data.x.resize(k, n);
+  data.shape = Grid{1, k, 1};
+  for (Index t = 0; t < n; ++t) {
+    const int y = static_cast<int>(t % classes);
+    data.labels.push_back(y);
+    for (Index i = 0; i < k; ++i) data.x(i, t) = static_cast<float>(centres(i, y) + jitter(rng));
+  }
+  return data;
+}
+
 /// Sample b of every layer's activities (one column of each N_p x B matrix).
 inline std::vector<Vector<double>> column(const std::vector<Matrix<double>>& r, Index b) {
   std::vector<Vector<double>> out;

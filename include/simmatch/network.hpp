@@ -118,7 +118,7 @@ public:
   /// Reference initialisation, seeded: W ~ N(0, 1/fan_in) on its structure (fan_in = synapses
   /// of the receiving neuron), L = identity on its structure (off-diagonal synapses 0). A
   /// convolutional layer draws one value per filter-bank entry (fan_in = the filter's size,
-  /// kernel^2 x input channels) and shares it.
+  /// kernel^2 x input channels) and shares it. Label synapses, if any, are set to zero.
   void initialise(std::uint64_t seed);
 
   /// Total synapses (W and L) over all layers.

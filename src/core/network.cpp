@@ -120,6 +120,8 @@ double Network<T>::layer_weight(Index p) const {
 
 template <typename T>
 void Network<T>::initialise(std::uint64_t seed) {
+  // Label synapses start at zero (docs/theory.md, "Supervised similarity matching"), as fit creates them.
+  label_weights_.setZero();
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
   for (auto& layer : layers_) {

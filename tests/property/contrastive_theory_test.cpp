@@ -293,17 +293,7 @@ TEST(ContrastiveTest, TrainerBatchIsTheFreeSolveTheNudgedSolveAndTheContrastiveS
 // Contrastive training reduces the network's own classification error on a separable problem.
 TEST(ContrastiveTest, TrainingLowersTheOutputErrorOnSeparableClasses) {
   const Index k = 8, n = 120, classes = 3;
-  std::mt19937_64 rng(7);
-  std::normal_distribution<double> noise(0.0, 0.3);
-  const Matrix<double> centres = random_inputs<double>(k, classes, 8);
-  Dataset data;
-  data.x.resize(k, n);
-  data.shape = Grid{1, k, 1};
-  for (Index t = 0; t < n; ++t) {
-    const int y = static_cast<int>(t % classes);
-    data.labels.push_back(y);
-    for (Index i = 0; i < k; ++i) data.x(i, t) = static_cast<float>(centres(i, y) + noise(rng));
-  }
+  const Dataset data = test_support::clustered_dataset(k, n, classes, 0.3, 7);
   Network<double> net = random_network<double>({k, 10, classes}, 0.5, Activation::tanh(1.0), 9, 0.0);
   const FastSolver<double> solver;
   const auto error_rate = [&] {

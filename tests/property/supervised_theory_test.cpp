@@ -194,17 +194,7 @@ TEST(SupervisedTest, FirstBatchFromZeroLabelSynapsesIsTheUnsupervisedStepPlusThe
 // within-class similarity of the representation exceeds the unsupervised network's.
 TEST(SupervisedTest, LabelsPullSamplesOfOneClassTogether) {
   const Index k = 8, n = 150, classes = 3;
-  std::mt19937_64 rng(17);
-  std::normal_distribution<double> noise(0.0, 0.6);
-  const Matrix<double> centres = random_inputs<double>(k, classes, 18);
-  Dataset data;
-  data.x.resize(k, n);
-  data.shape = Grid{1, k, 1};
-  for (Index t = 0; t < n; ++t) {
-    const int y = static_cast<int>(t % classes);
-    data.labels.push_back(y);
-    for (Index i = 0; i < k; ++i) data.x(i, t) = static_cast<float>(centres(i, y) + noise(rng));
-  }
+  const Dataset data = test_support::clustered_dataset(k, n, classes, 0.6, 17);
   const Network<double> start = random_network<double>({k, 6, 4}, 0.3, Activation::tanh(1.0), 19, 0.0);
   const FastSolver<double> solver;
   TrainOptions o = one_batch(10, 0.05, 3.0);

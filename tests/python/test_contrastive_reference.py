@@ -15,10 +15,9 @@ import subprocess
 import unittest
 
 import numpy as np
-import scipy.sparse as sp
 
 import reference_dynamics as ref
-from _helpers import CLI, TempDirTest, patterns
+from _helpers import CLI, TempDirTest, labelled_dense_config, structure_constants
 
 
 def nudged_euler(net, X, z, beta, u0, tol=1e-11, max_steps=400000):
@@ -39,56 +38,11 @@ def nudged_euler(net, X, z, beta, u0, tol=1e-11, max_steps=400000):
     raise AssertionError("nudged Euler did not converge")
 
 
-def constants(path, name):
-    m = np.load(path)
-    return sp.csr_matrix((m[f"C{name}_data"], m[f"{name}_indices"], m[f"{name}_indptr"]),
-                         shape=tuple(int(s) for s in m[f"{name}_shape"]))
-
-
 @unittest.skipUnless(CLI and os.path.exists(CLI), "the simmatch command is not built (SIMMATCH_CLI)")
 class ContrastiveReferenceTest(TempDirTest):
     def run_case(self, activation, gamma, extra):
-        X, labels = patterns(samples=12, side=3, clusters=3, seed=4, dtype=np.float64)
-        X = X.reshape(12, 9)
-        np.save(self.path("x.npy"), X)
-        np.save(self.path("y.npy"), labels.astype(np.int64))
-        config = self.path("c.toml")
-        with open(config, "w") as f:
-            f.write(f"""seed = 5
-[data]
-format = "npy"
-path = "{self.path('x.npy')}"
-labels = "{self.path('y.npy')}"
-[preprocess]
-scale = "none"
-subtract_mean = false
-[network]
-activation = "{activation}"
-gamma = {gamma}
-precision = "float64"
-[[layers]]
-type = "dense"
-neurons = 6
-[[layers]]
-type = "dense"
-neurons = 5
-[[layers]]
-type = "dense"
-neurons = 3
-[solver]
-method = "fast"
-[train]
-mode = "contrastive"
-beta = 0.7
-label_scale = 0.9
-epochs = 1
-samples_per_epoch = 12
-batch_size = 12
-shuffle = false
-eta = 0.05
-schedule = "constant"
-cost_samples = 0
-""")
+        config, X, labels = labelled_dense_config(self, activation, gamma, [6, 5, 3],
+                                                  'mode = "contrastive"\nbeta = 0.7\nlabel_scale = 0.9\neta = 0.05')
         for epochs, out in ((0, "a"), (1, "b")):
             subprocess.run([CLI, "train", config, f"train.epochs={epochs}", f"output.dir={self.path(out)}",
                             "solver.tolerance=1e-12", *extra],
@@ -115,14 +69,14 @@ cost_samples = 0
             dW = eta * w_p / beta * (nudged[p] @ below_n.T - free[p] @ below_f.T) / 12
             W0, W1 = net["layers"][p]["W"], trained["layers"][p]["W"]
             expected = W0.toarray() + dW
-            mask = constants(before, f"W{p + 1}").toarray() != 0
+            mask = structure_constants(before, f"W{p + 1}").toarray() != 0
             # Both sides solve to a residual of 1e-12; where the dynamics contract slowly the states
             # differ by more, so the steps are compared to 1e-4 of their size (a wrong factor of
             # w_p, beta or 2 would be off by half of it or more).
             tol = 1e-4 * np.abs(dW[mask]).max()
             np.testing.assert_allclose(W1.toarray()[mask], expected[mask], rtol=0, atol=tol, err_msg=f"W{p + 1}")
             L0 = net["layers"][p]["L"].toarray()
-            CL = constants(before, f"L{p + 1}").toarray()
+            CL = structure_constants(before, f"L{p + 1}").toarray()
             lmask = CL != 0
             decay = np.zeros_like(L0)
             decay[lmask] = L0[lmask] / (k_p * CL[lmask])

@@ -8,12 +8,11 @@ import os
 import pickle
 import re
 import unittest
-import warnings
 
 import numpy as np
 
 import simmatch
-from _helpers import TempDirTest, patterns
+from _helpers import TempDirTest, patterns, run_estimator_checks
 
 try:
     import sklearn
@@ -48,11 +47,7 @@ class EstimatorChecksTest(unittest.TestCase):
     def test_check_estimator_passes(self):
         # Every check of scikit-learn's suite runs; a failing one raises here with its name.
         est = fast()
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", estimator_checks.SkipTestWarning)
-            for estimator, check in estimator_checks.check_estimator(est, generate_only=True):
-                with self.subTest(check=getattr(check, "func", check).__name__):
-                    check(estimator)
+        run_estimator_checks(self, est)
 
     def test_checks_outside_check_estimator(self):
         # scikit-learn 1.2 has these checks but leaves them out of check_estimator.

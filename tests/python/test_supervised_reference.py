@@ -17,10 +17,9 @@ import subprocess
 import unittest
 
 import numpy as np
-import scipy.sparse as sp
 
 import reference_dynamics as ref
-from _helpers import CLI, TempDirTest, patterns
+from _helpers import CLI, TempDirTest, labelled_dense_config, structure_constants
 
 
 def labelled_euler(net, X, drive, tol=1e-12, max_steps=400000):
@@ -41,52 +40,11 @@ def labelled_euler(net, X, drive, tol=1e-12, max_steps=400000):
     raise AssertionError("labelled Euler did not converge")
 
 
-def constants(path, name):
-    m = np.load(path)
-    return sp.csr_matrix((m[f"C{name}_data"], m[f"{name}_indices"], m[f"{name}_indptr"]),
-                         shape=tuple(int(s) for s in m[f"{name}_shape"]))
-
-
 @unittest.skipUnless(CLI and os.path.exists(CLI), "the simmatch command is not built (SIMMATCH_CLI)")
 class SupervisedReferenceTest(TempDirTest):
     def run_case(self, activation, gamma, extra):
-        X, labels = patterns(samples=12, side=3, clusters=3, seed=4, dtype=np.float64)
-        X = X.reshape(12, 9)
-        np.save(self.path("x.npy"), X)
-        np.save(self.path("y.npy"), labels.astype(np.int64))
-        config = self.path("c.toml")
-        with open(config, "w") as f:
-            f.write(f"""seed = 5
-[data]
-format = "npy"
-path = "{self.path('x.npy')}"
-labels = "{self.path('y.npy')}"
-[preprocess]
-scale = "none"
-subtract_mean = false
-[network]
-activation = "{activation}"
-gamma = {gamma}
-precision = "float64"
-[[layers]]
-type = "dense"
-neurons = 6
-[[layers]]
-type = "dense"
-neurons = 5
-[solver]
-method = "fast"
-[train]
-mode = "supervised"
-label_scale = 1.5
-epochs = 1
-samples_per_epoch = 12
-batch_size = 12
-shuffle = false
-eta = 0.3
-schedule = "constant"
-cost_samples = 0
-""")
+        config, X, labels = labelled_dense_config(self, activation, gamma, [6, 5],
+                                                  'mode = "supervised"\nlabel_scale = 1.5\neta = 0.3')
         for epochs, out in ((1, "a"), (2, "b")):
             subprocess.run([CLI, "train", config, f"train.epochs={epochs}", f"output.dir={self.path(out)}",
                             "solver.tolerance=1e-12", *extra],
@@ -108,7 +66,7 @@ cost_samples = 0
             k_p = 1.0 + gamma if p + 1 < P else 1.0
             below = x if p == 0 else r[p - 1]
             W0 = net["layers"][p]["W"].toarray()
-            CW = constants(before, f"W{p + 1}").toarray()
+            CW = structure_constants(before, f"W{p + 1}").toarray()
             mask = CW != 0
             decay = np.zeros_like(W0)
             decay[mask] = W0[mask] / CW[mask]
@@ -116,7 +74,7 @@ cost_samples = 0
             np.testing.assert_allclose(trained["layers"][p]["W"].toarray()[mask], (W0 + dW)[mask], rtol=0,
                                        atol=1e-6 * np.abs(dW[mask]).max(), err_msg=f"W{p + 1}")
             L0 = net["layers"][p]["L"].toarray()
-            CL = constants(before, f"L{p + 1}").toarray()
+            CL = structure_constants(before, f"L{p + 1}").toarray()
             lmask = CL != 0
             ldecay = np.zeros_like(L0)
             ldecay[lmask] = L0[lmask] / (k_p * CL[lmask])
