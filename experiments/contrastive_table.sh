@@ -69,13 +69,16 @@ for arch in $ARCHS; do
     mode_args=()
     net_args=("${layer_args[@]}")
     if [ "$mode" = unsupervised ]; then mode_args=("${BASE_ARGS[@]}"); fi
+    config=$CONFIG
     if [ "$mode" = supervised ]; then
-      # No output layer: the last hidden layer receives the labels, read by its label synapses.
+      # No output layer (the supervised configs list one layer): the last hidden layer receives the
+      # labels, read by its label synapses.
+      config=experiments/supervised_$DATA.toml
       mode_args=("${SUP_ARGS[@]}")
       net_args=("${hidden_args[@]}")
     fi
     start=$(date +%s)
-    "$SIMMATCH" train "$CONFIG" "${DATA_ARGS[@]}" "${net_args[@]}" train.mode="$mode" train.epochs="$EPOCHS" \
+    "$SIMMATCH" train "$config" "${DATA_ARGS[@]}" "${net_args[@]}" train.mode="$mode" train.epochs="$EPOCHS" \
       train.samples_per_epoch="$SAMPLES" "${SET_ARGS[@]}" "${mode_args[@]}" output.dir="$dir" 2>&1 | tail -n 2
     echo "train $(( $(date +%s) - start )) s" > "$dir/time.txt"
     t0=$(date +%s)
