@@ -28,6 +28,9 @@ struct ContrastiveOptions {
 };
 /// ConfigError naming train.beta / train.label_scale for a value that is not finite and > 0.
 void check_contrastive_options(const ContrastiveOptions& options);
+/// ConfigError naming train.label_scale unless it is finite and > 0 (the contrastive targets' and
+/// the supervised label input's height).
+void check_label_scale(double label_scale);
 
 /// ConfigError unless every label lies in [0, classes) (naming the first that does not, its
 /// position and `what`, e.g. the data file) and there is at least one label. `classes_are` says

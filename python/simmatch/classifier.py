@@ -26,7 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from . import _simmatch
-from .estimator import _D, _TABLE_KEYS, _NetworkInput
+from .estimator import _D, _TABLE_KEYS, _NetworkInput, _store_parameters
 
 __all__ = ["ContrastiveClassifier", "SupervisedClassifier"]
 
@@ -160,40 +160,7 @@ checkpoint_every, on_nan, on_nonconvergence, seed
         on_nonconvergence=_D["train.on_nonconvergence"],
         seed=_D["seed"],
     ):
-        self.input_shape = input_shape
-        self.hidden_layers = hidden_layers
-        self.n_hidden = n_hidden
-        self.verbose = verbose
-        self.beta = beta
-        self.label_scale = label_scale
-        self.activation = activation
-        self.gain = gain
-        self.clip = clip
-        self.gamma = gamma
-        self.precision = precision
-        self.method = method
-        self.tolerance = tolerance
-        self.max_steps = max_steps
-        self.step_initial = step_initial
-        self.step_decay = step_decay
-        self.step_min = step_min
-        self.anderson_depth = anderson_depth
-        self.anderson_mixing = anderson_mixing
-        self.anderson_restart = anderson_restart
-        self.newton_max_site = newton_max_site
-        self.epochs = epochs
-        self.samples_per_epoch = samples_per_epoch
-        self.batch_size = batch_size
-        self.eta = eta
-        self.schedule = schedule
-        self.decay = decay
-        self.floor = floor
-        self.cost_samples = cost_samples
-        self.shuffle = shuffle
-        self.checkpoint_every = checkpoint_every
-        self.on_nan = on_nan
-        self.on_nonconvergence = on_nonconvergence
-        self.seed = seed
+        _store_parameters(self, locals())
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -289,10 +256,7 @@ checkpoint_every, on_nan, on_nonconvergence, seed
         on_nonconvergence=_D["train.on_nonconvergence"],
         seed=_D["seed"],
     ):
-        # scikit-learn's BaseEstimator reads every parameter back by name, so each is stored as given.
-        for name, value in locals().items():
-            if name != "self":
-                setattr(self, name, value)
+        _store_parameters(self, locals())
 
     def _build_network(self, classes):
         # The layers as given; the label synapses (N_P x classes) are created at zero by fit.

@@ -80,6 +80,14 @@ _TABLE_KEYS = {
 }
 
 
+def _store_parameters(estimator, arguments):
+    """Stores every constructor argument (``locals()`` of ``__init__``) under its own name, unchanged:
+    scikit-learn's BaseEstimator reads the parameters back by name (get_params, clone)."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 def _shape_text(shape):
     return "(" + ", ".join(str(int(s)) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -231,40 +239,7 @@ checkpoint_every, on_nan, on_nonconvergence
         on_nonconvergence=_D["train.on_nonconvergence"],
         seed=_D["seed"],
     ):
-        self.input_shape = input_shape
-        self.layers = layers
-        self.n_components = n_components
-        self.output_layer = output_layer
-        self.pool = pool
-        self.verbose = verbose
-        self.activation = activation
-        self.gain = gain
-        self.clip = clip
-        self.gamma = gamma
-        self.precision = precision
-        self.method = method
-        self.tolerance = tolerance
-        self.max_steps = max_steps
-        self.step_initial = step_initial
-        self.step_decay = step_decay
-        self.step_min = step_min
-        self.anderson_depth = anderson_depth
-        self.anderson_mixing = anderson_mixing
-        self.anderson_restart = anderson_restart
-        self.newton_max_site = newton_max_site
-        self.epochs = epochs
-        self.samples_per_epoch = samples_per_epoch
-        self.batch_size = batch_size
-        self.eta = eta
-        self.schedule = schedule
-        self.decay = decay
-        self.floor = floor
-        self.cost_samples = cost_samples
-        self.shuffle = shuffle
-        self.checkpoint_every = checkpoint_every
-        self.on_nan = on_nan
-        self.on_nonconvergence = on_nonconvergence
-        self.seed = seed
+        _store_parameters(self, locals())
 
     # ---- scikit-learn API ---------------------------------------------------------------------
 

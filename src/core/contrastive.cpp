@@ -46,12 +46,15 @@ std::string train_mode_name(TrainMode mode) {
   throw InternalError("unknown training mode");
 }
 
+void check_label_scale(double label_scale) {
+  if (!(label_scale > 0) || !std::isfinite(label_scale)) {
+    throw ConfigError(fmt::format("train.label_scale: the labels' scale must be finite and > 0, got {}", label_scale));
+  }
+}
+
 void check_contrastive_options(const ContrastiveOptions& options) {
   check_beta(options.beta);
-  if (!(options.label_scale > 0) || !std::isfinite(options.label_scale)) {
-    throw ConfigError(
-        fmt::format("train.label_scale: the targets' scale must be finite and > 0, got {}", options.label_scale));
-  }
+  check_label_scale(options.label_scale);
 }
 
 void check_labels(std::span<const int> labels, Index classes, const std::string& what,

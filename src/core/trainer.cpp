@@ -250,11 +250,7 @@ Trainer<T>::Trainer(Network<T>& network, const DynamicsSolver<T>& solver, TrainO
     : network_(network), solver_(solver), options_(std::move(options)), communicator_(communicator) {
   check_options(options_, network.num_layers());
   if (options_.mode == TrainMode::contrastive) check_contrastive_options(options_.contrastive);
-  if (options_.mode == TrainMode::supervised &&
-      (!(options_.contrastive.label_scale > 0) || !std::isfinite(options_.contrastive.label_scale))) {
-    throw ConfigError(fmt::format("train.label_scale: the label input's scale must be finite and > 0, got {}",
-                                  options_.contrastive.label_scale));
-  }
+  if (options_.mode == TrainMode::supervised) check_label_scale(options_.contrastive.label_scale);
 }
 
 template <typename T>
@@ -368,7 +364,7 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
     if (!nudged_sums_.shaped_for(network_, true)) nudged_sums_ = Correlations::zeros_like(network_, true);
     nudged_sums_.set_zero();
   }
-  if (supervised) label_sums_ = Eigen::MatrixXd::Zero(network_.label_weights().rows(), network_.classes());
+  if (supervised) label_sums_.setZero(network_.label_weights().rows(), network_.classes());  // kept across batches
   try {
     const Matrix<T> x = gather_batch<T>(data, mine);
     std::vector<int> labels;
