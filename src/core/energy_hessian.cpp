@@ -19,6 +19,12 @@ double regulariser_curvature_bound(const Activation& activation) {
   return activation.kind() == ActivationKind::tanh ? 1.0 / activation.gain() - 1.0 : 0.0;
 }
 
+// A system of at least kDenseFactorMin neurons whose lower triangle stores more than
+// kDenseFactorFill of the entries is factorised as a dense matrix (measured on a 784-500-10
+// all-to-all network: the simplicial factorisation took half of a contrastive training run).
+constexpr Index kDenseFactorMin = 64;
+constexpr double kDenseFactorFill = 0.25;
+
 template <typename T>
 EnergyHessian<T>::EnergyHessian(const Network<T>& network) {
   const Index P = network.num_layers();
@@ -54,6 +60,8 @@ EnergyHessian<T>::EnergyHessian(const Network<T>& network) {
     sys.matrix.resize(n, n);
     sys.matrix.setFromTriplets(entries.begin(), entries.end());
     sys.matrix.makeCompressed();
+    sys.dense = n >= kDenseFactorMin &&
+                static_cast<double>(sys.matrix.nonZeros()) > kDenseFactorFill * 0.5 * static_cast<double>(n * n);
     sys.diagonal.assign(static_cast<std::size_t>(n), -1);
     const auto nnz = static_cast<std::size_t>(sys.matrix.nonZeros());
     sys.rows.resize(nnz);
@@ -121,6 +129,13 @@ void EnergyHessian<T>::refresh(const Network<T>& network) {
     const T* wv = network.layer(p).W().valuePtr();
     for (std::size_t e = 0; e < lp.feedforward.size(); ++e) v[lp.feedforward[e]] -= w * static_cast<double>(wv[e]);
   }
+  for (System& sys : systems_) {
+    if (!sys.dense) continue;
+    const Index n = sys.matrix.rows();
+    sys.lower.setZero(n, n);
+    const double* v = sys.matrix.valuePtr();
+    for (std::size_t e = 0; e < sys.rows.size(); ++e) sys.lower(sys.rows[e], sys.cols[e]) = v[e];
+  }
   diagonal_scale_ = 0;
   for (const System& sys : systems_) {
     for (const Index d : sys.diagonal) diagonal_scale_ = std::max(diagonal_scale_, std::abs(sys.matrix.valuePtr()[d]));
@@ -172,16 +187,38 @@ std::vector<typename EnergyHessian<T>::Factor>& HessianWorkspace<T>::factors(std
   return set;
 }
 
-// A system of at least kDenseFactorMin neurons whose lower triangle stores more than
-// kDenseFactorFill of the entries is factorised as a dense matrix (measured on a 784-500-10
-// all-to-all network: the simplicial factorisation took half of a contrastive training run).
-constexpr Index kDenseFactorMin = 64;
-constexpr double kDenseFactorFill = 0.25;
-
 template <typename T>
 bool EnergyHessian<T>::factorize(Index s, const double* fpp, const unsigned char* bound, double shift,
                                  Factor& factor, const double* metric) const {
   const System& sys = systems_.at(static_cast<std::size_t>(s));
+  const Index b0 = sys.begin;
+  auto diagonal_extra = [&](Index r) {
+    const double extra = fpp ? weight_[static_cast<std::size_t>(b0 + r)] * fpp[b0 + r] : 0.0;
+    return extra - shift * (metric ? metric[b0 + r] : 1.0);
+  };
+  factor.dense_ = sys.dense;
+  if (sys.dense) {
+    factor.system_ = &sys;
+    const Index n = sys.matrix.rows();
+    factor.free_.clear();
+    for (Index i = 0; i < n; ++i) {
+      if (!bound || !bound[b0 + i]) factor.free_.push_back(i);
+    }
+    const auto m = static_cast<Index>(factor.free_.size());
+    factor.dense_work_.resize(m, m);
+    for (Index b = 0; b < m; ++b) {
+      const Index c = factor.free_[static_cast<std::size_t>(b)];
+      for (Index a = b; a < m; ++a) factor.dense_work_(a, b) = sys.lower(factor.free_[static_cast<std::size_t>(a)], c);
+      factor.dense_work_(b, b) += diagonal_extra(c);
+    }
+    if (m == 0) {
+      factor.ok_ = true;  // every neuron removed: the matrix is the identity
+      return true;
+    }
+    factor.dense_llt_.compute(factor.dense_work_);
+    factor.ok_ = factor.dense_llt_.info() == Eigen::Success;
+    return factor.ok_;
+  }
   if (factor.system_ != &sys) {
     factor.work_ = sys.matrix;
     factor.system_ = &sys;
@@ -190,29 +227,14 @@ bool EnergyHessian<T>::factorize(Index s, const double* fpp, const unsigned char
   const double* base = sys.matrix.valuePtr();
   double* v = factor.work_.valuePtr();
   const Index nnz = sys.matrix.nonZeros();
-  const Index b0 = sys.begin;
   for (Index e = 0; e < nnz; ++e) {
     const Index r = sys.rows[static_cast<std::size_t>(e)];
     const Index c = sys.cols[static_cast<std::size_t>(e)];
     if (bound && (bound[b0 + r] || bound[b0 + c])) {
       v[e] = r == c ? 1.0 : 0.0;
-    } else if (r == c) {
-      const double extra = fpp ? weight_[static_cast<std::size_t>(b0 + r)] * fpp[b0 + r] : 0.0;
-      v[e] = base[e] + extra - shift * (metric ? metric[b0 + r] : 1.0);
     } else {
-      v[e] = base[e];
+      v[e] = r == c ? base[e] + diagonal_extra(r) : base[e];
     }
-  }
-  const Index n = factor.work_.rows();
-  factor.dense_ = n >= kDenseFactorMin && static_cast<double>(nnz) > kDenseFactorFill * 0.5 * static_cast<double>(n * n);
-  if (factor.dense_) {
-    factor.dense_work_.setZero(n, n);
-    for (Index e = 0; e < nnz; ++e) {
-      factor.dense_work_(sys.rows[static_cast<std::size_t>(e)], sys.cols[static_cast<std::size_t>(e)]) = v[e];
-    }
-    factor.dense_llt_.compute(factor.dense_work_);
-    factor.ok_ = factor.dense_llt_.info() == Eigen::Success;
-    return factor.ok_;
   }
   if (!factor.analysed_) {
     factor.llt_.analyzePattern(factor.work_);
@@ -226,7 +248,17 @@ bool EnergyHessian<T>::factorize(Index s, const double* fpp, const unsigned char
 template <typename T>
 void EnergyHessian<T>::Factor::solve(const Eigen::VectorXd& b, Eigen::VectorXd& x) const {
   if (!ok_) throw InternalError("EnergyHessian: solve without a successful factorisation");
-  x = dense_ ? Eigen::VectorXd(dense_llt_.solve(b)) : Eigen::VectorXd(llt_.solve(b));
+  if (!dense_) {
+    x = llt_.solve(b);
+    return;
+  }
+  x = b;  // the removed neurons' identity rows
+  const auto m = static_cast<Index>(free_.size());
+  if (m == 0) return;
+  Eigen::VectorXd part(m);
+  for (Index a = 0; a < m; ++a) part[a] = b[free_[static_cast<std::size_t>(a)]];
+  dense_llt_.solveInPlace(part);
+  for (Index a = 0; a < m; ++a) x[free_[static_cast<std::size_t>(a)]] = part[a];
 }
 
 template <typename T>

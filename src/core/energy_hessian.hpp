@@ -48,7 +48,8 @@ public:
   class Factor {
   public:
     bool ok() const { return ok_; }
-    /// x = (factorised matrix)^{-1} b for the system's neurons (b and x of system_size()).
+    /// x = (factorised matrix)^{-1} b for the system's neurons (b and x of system_size()); a
+    /// removed (bound) neuron's row is the identity's, so x_i = b_i there.
     void solve(const Eigen::VectorXd& b, Eigen::VectorXd& x) const;
 
   private:
@@ -56,8 +57,13 @@ public:
     Eigen::SparseMatrix<double> work_;
     Eigen::SimplicialLLT<Eigen::SparseMatrix<double>, Eigen::Lower, Eigen::AMDOrdering<int>> llt_;
     // Systems whose matrix is mostly non-zero (all-to-all layers) are factorised densely: a
-    // blocked dense Cholesky is several times faster there than the simplicial one.
+    // blocked dense Cholesky is several times faster there than the simplicial one. Only the
+    // neurons not removed (free_, local indices) enter it: a removed neuron's identity row and
+    // column are decoupled from the rest, and on a trained rectified network most neurons sit
+    // on a flat piece (95 % of a contrastive 784-500-10 network's), so the factorisation
+    // shrinks from n^3 / 3 to free^3 / 3.
     bool dense_ = false;
+    std::vector<Index> free_;
     Eigen::MatrixXd dense_work_;
     Eigen::LLT<Eigen::MatrixXd, Eigen::Lower> dense_llt_;
     const void* system_ = nullptr;  // the system work_ was copied from and analysed for
@@ -91,6 +97,8 @@ private:
     Eigen::SparseMatrix<double> matrix;  // lower triangle, every diagonal entry present
     std::vector<Index> diagonal;         // position of each diagonal entry in valuePtr()
     std::vector<Index> rows, cols;       // local row / column of every stored entry
+    bool dense = false;                  // factorised densely (see Factor)
+    Eigen::MatrixXd lower;               // dense systems: the stored entries as a dense matrix
   };
   struct LayerPositions {
     Index system = 0;

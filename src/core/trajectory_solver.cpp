@@ -100,6 +100,7 @@ public:
     ok = false;
     int evals = 0;
     VectorXd r, g, trial, tr, tg;
+    drive_.noalias() = m_.w[0] * x.head(m_.input);  // the first layer's input is fixed
     evaluate(x, u, r, g);
     ++evals;
     snap(u, g);
@@ -161,7 +162,7 @@ private:
       auto gp = g.segment(m_.offset[sp], m_.size[sp]);
       const auto rp = r.segment(m_.offset[sp], m_.size[sp]);
       if (p == 0) {
-        gp.noalias() = m_.w[sp] * x.head(m_.input);
+        gp = drive_;
       } else {
         gp.noalias() = m_.w[sp] * r.segment(m_.offset[sp - 1], m_.size[sp - 1]);
       }
@@ -270,6 +271,7 @@ private:
   std::vector<unsigned char> bound_;
   std::vector<double> fpp_;
   VectorXd du_, dr_;
+  VectorXd drive_;  // W^(1) x of the sample being solved
 };
 
 // Columns `cols` of `state` as a batch of their own (iterations kept, so each sample's Euler

@@ -175,6 +175,37 @@ std::vector<FidelityCase> fidelity_cases() {
 INSTANTIATE_TEST_SUITE_P(IndefiniteNetworks, SolverFidelity, ::testing::ValuesIn(fidelity_cases()),
                          [](const ::testing::TestParamInfo<FidelityCase>& info) { return fidelity_name(info.param); });
 
+
+// All-to-all layers make one dense system, factorised on the neurons off the rectifiers' flat
+// pieces only (energy_hessian.hpp). On a clipped-relu network with feedback whose fixed point is
+// not provably unique, with many neurons at 0 or at the clip, the implicit steps must still land
+// where Euler from rest does.
+TEST(SolverFidelityDense, ContinuationOnAllToAllClippedLayersReachesTheFixedPointOfTheDynamics) {
+  Network<double> net = test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), 71, 0.0);
+  for (Index p = 0; p < net.num_layers(); ++p) net.layer(p).W() *= 3.0;
+  ASSERT_FALSE(detail::unique_fixed_point(net)) << "the case must take the continuation path";
+  const Matrix<double> x = test_support::random_inputs<double>(30, 24, 72);
+  SolverOptions tight;
+  tight.tolerance = 1e-10;
+  tight.max_steps = 1000000;
+  FixedPoints<double> yardstick;
+  EulerSolver<double>(tight).solve(net, x, yardstick);
+  ASSERT_EQ(yardstick.converged_fraction(), 1.0);
+  FixedPoints<double> fast;
+  FastSolver<double>(tight).solve(net, x, fast);
+  EXPECT_EQ(fast.converged_fraction(), 1.0);
+  EXPECT_EQ(fast.path_count(SolverPath::continued), x.cols());
+  Index flat = 0, free = 0;
+  for (Index s = 0; s < x.cols(); ++s) {
+    EXPECT_LE(sample_distance(fast, yardstick, s), 1e-6) << "sample " << s;
+    for (const auto& r : fast.r) {
+      for (Index i = 0; i < r.rows(); ++i) (r(i, s) <= 0.0 || r(i, s) >= 1.0 ? flat : free) += 1;
+    }
+  }
+  // Both kinds of neuron, so the factor really is a part of the system.
+  EXPECT_GT(flat, 0);
+  EXPECT_GT(free, 0);
+}
 }  // namespace
 }  // namespace simmatch
 

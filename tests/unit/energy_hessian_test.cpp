@@ -1,0 +1,79 @@
+// The energy Hessian's dense factorisation (energy_hessian.hpp): on an all-to-all system only the
+// neurons not removed enter the Cholesky factor, and the solve must equal that of the whole
+// matrix with the removed neurons' rows and columns replaced by the identity.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "core/energy_hessian.hpp"
+#include "test_networks.hpp"
+
+namespace simmatch {
+namespace {
+
+// The system's matrix as a dense symmetric matrix: the constant part (columns H e_j), plus
+// w_i fpp_i on the diagonal, removed neurons replaced by the identity's rows and columns.
+Eigen::MatrixXd explicit_matrix(const detail::EnergyHessian<double>& h, const std::vector<double>& fpp,
+                                const std::vector<unsigned char>& bound) {
+  const Index n = h.total();
+  Eigen::MatrixXd m(n, n);
+  Eigen::VectorXd e, column;
+  for (Index j = 0; j < n; ++j) {
+    e.setZero(n);
+    e[j] = 1.0;
+    h.multiply_constant(e, column);
+    m.col(j) = column;
+  }
+  for (Index i = 0; i < n; ++i) m(i, i) += h.weight(i) * fpp[static_cast<std::size_t>(i)];
+  for (Index i = 0; i < n; ++i) {
+    if (!bound[static_cast<std::size_t>(i)]) continue;
+    m.row(i).setZero();
+    m.col(i).setZero();
+    m(i, i) = 1.0;
+  }
+  return m;
+}
+
+TEST(EnergyHessianTest, DenseFactorOfTheFreeNeuronsSolvesTheWholeSystem) {
+  // 80 + 10 all-to-all neurons joined by feedback: one system, stored densely.
+  const Network<double> net = test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), 7, 0.0);
+  const detail::EnergyHessian<double> h(net);
+  ASSERT_EQ(h.systems(), 1);
+  const Index n = h.total();
+  std::mt19937_64 rng(8);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  const Eigen::VectorXd b = test_support::random_inputs<double>(n, 1, 9).col(0);
+  // A large positive F'' keeps the matrix definite whichever neurons are removed.
+  std::vector<double> fpp(static_cast<std::size_t>(n));
+  for (double& v : fpp) v = 20.0 + uniform(rng);
+  for (const double removed_share : {0.0, 0.6, 0.95, 1.0}) {
+    std::vector<unsigned char> bound(static_cast<std::size_t>(n));
+    for (auto& v : bound) v = uniform(rng) < removed_share ? 1 : 0;
+    if (removed_share == 1.0) std::fill(bound.begin(), bound.end(), 1);
+    detail::EnergyHessian<double>::Factor factor;
+    ASSERT_TRUE(h.factorize(0, fpp.data(), bound.data(), 0.0, factor)) << removed_share;
+    Eigen::VectorXd x;
+    factor.solve(b, x);
+    const Eigen::VectorXd expected = explicit_matrix(h, fpp, bound).ldlt().solve(b);
+    EXPECT_LE((x - expected).norm(), 1e-12 * expected.norm()) << "removed share " << removed_share;
+  }
+}
+
+TEST(EnergyHessianTest, DenseFactorReportsAnIndefiniteFreeBlock) {
+  const Network<double> net = test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), 7, 0.0);
+  const detail::EnergyHessian<double> h(net);
+  const Index n = h.total();
+  std::vector<double> fpp(static_cast<std::size_t>(n), 0.0);
+  std::vector<unsigned char> bound(static_cast<std::size_t>(n), 0);
+  // A shift past the largest diagonal entry makes the free block indefinite...
+  detail::EnergyHessian<double>::Factor factor;
+  EXPECT_FALSE(h.factorize(0, fpp.data(), bound.data(), 10.0 * h.diagonal_scale() + 1.0, factor));
+  EXPECT_FALSE(factor.ok());
+  // ...and removing every neuron leaves the identity, whatever the shift.
+  std::fill(bound.begin(), bound.end(), 1);
+  EXPECT_TRUE(h.factorize(0, fpp.data(), bound.data(), 10.0 * h.diagonal_scale() + 1.0, factor));
+}
+
+}  // namespace
+}  // namespace simmatch
