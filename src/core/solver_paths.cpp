@@ -12,48 +12,6 @@
 namespace simmatch::detail {
 namespace {
 
-// Runs solve(xs, rest) on the samples `open` of the batch, gathered into their own state (u, r,
-// iterations, converged, path as they stand), and writes the results back into `state`.
-template <typename T, typename SolveFn>
-void solve_open_samples(ConstMatrixRef<T> x, FixedPoints<T>& state, const std::vector<Index>& open, SolveFn&& solve) {
-  if (open.empty()) return;
-  const auto m = static_cast<Index>(open.size());
-  const std::size_t P = state.u.size();
-  Matrix<T> xs(x.rows(), m);
-  FixedPoints<T> rest;
-  rest.u.resize(P);
-  rest.r.resize(P);
-  for (std::size_t p = 0; p < P; ++p) {
-    rest.u[p].resize(state.u[p].rows(), m);
-    rest.r[p].resize(state.r[p].rows(), m);
-  }
-  for (Index j = 0; j < m; ++j) {
-    const Index b = open[static_cast<std::size_t>(j)];
-    const auto sb = static_cast<std::size_t>(b);
-    xs.col(j) = x.col(b);
-    for (std::size_t p = 0; p < P; ++p) {
-      rest.u[p].col(j) = state.u[p].col(b);
-      rest.r[p].col(j) = state.r[p].col(b);
-    }
-    rest.iterations.push_back(state.iterations[sb]);
-    rest.converged.push_back(state.converged[sb]);
-    rest.path.push_back(state.path[sb]);
-  }
-  solve(ConstMatrixRef<T>(xs), rest);
-  for (Index j = 0; j < m; ++j) {
-    const Index b = open[static_cast<std::size_t>(j)];
-    const auto sb = static_cast<std::size_t>(b);
-    const auto sj = static_cast<std::size_t>(j);
-    for (std::size_t p = 0; p < P; ++p) {
-      state.u[p].col(b) = rest.u[p].col(j);
-      state.r[p].col(b) = rest.r[p].col(j);
-    }
-    state.iterations[sb] = rest.iterations[sj];
-    state.converged[sb] = rest.converged[sj];
-    state.path[sb] = rest.path[sj];
-  }
-}
-
 // Samples that Anderson left unconverged continue with per-site Newton from where they are.
 template <typename T>
 void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,

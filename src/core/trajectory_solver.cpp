@@ -274,28 +274,6 @@ private:
   VectorXd drive_;  // W^(1) x of the sample being solved
 };
 
-// Columns `cols` of `state` as a batch of their own (iterations kept, so each sample's Euler
-// schedule and step budget go on).
-template <typename T>
-void gather(const FixedPoints<T>& state, const std::vector<Index>& cols, FixedPoints<T>& out) {
-  const std::size_t P = state.u.size();
-  const auto m = static_cast<Index>(cols.size());
-  out.u.resize(P);
-  out.r.resize(P);
-  for (std::size_t p = 0; p < P; ++p) {
-    out.u[p].resize(state.u[p].rows(), m);
-    out.r[p].resize(state.r[p].rows(), m);
-    for (Index j = 0; j < m; ++j) {
-      out.u[p].col(j) = state.u[p].col(cols[static_cast<std::size_t>(j)]);
-      out.r[p].col(j) = state.r[p].col(cols[static_cast<std::size_t>(j)]);
-    }
-  }
-  out.iterations.resize(static_cast<std::size_t>(m));
-  for (Index j = 0; j < m; ++j) out.iterations[static_cast<std::size_t>(j)] = state.iterations[static_cast<std::size_t>(cols[static_cast<std::size_t>(j)])];
-  out.converged.assign(static_cast<std::size_t>(m), 0);
-  out.path.assign(static_cast<std::size_t>(m), SolverPath::followed);
-}
-
 }  // namespace
 
 template <typename T>
@@ -351,23 +329,11 @@ void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, 
   for (std::size_t j = 0; j < go.size(); ++j) {
     if (stuck[j] && state.iterations[static_cast<std::size_t>(go[j])] < options.max_steps) rest.push_back(go[j]);
   }
-  if (rest.empty()) return;
-  FixedPoints<T> part;
-  gather(state, rest, part);
-  Matrix<T> xs(x.rows(), static_cast<Index>(rest.size()));
-  for (std::size_t j = 0; j < rest.size(); ++j) xs.col(static_cast<Index>(j)) = x.col(rest[j]);
-  solve_chunks(network, ConstMatrixRef<T>(xs), part, options, Scheme::euler);
-  for (std::size_t j = 0; j < rest.size(); ++j) {
-    const Index b = rest[j];
-    const auto sb = static_cast<std::size_t>(b);
-    for (std::size_t p = 0; p < P; ++p) {
-      state.u[p].col(b) = part.u[p].col(static_cast<Index>(j));
-      state.r[p].col(b) = part.r[p].col(static_cast<Index>(j));
-    }
-    state.iterations[sb] = part.iterations[j];
-    state.converged[sb] = part.converged[j];
-    state.path[sb] = SolverPath::followed;
-  }
+  solve_open_samples(x, state, rest, [&](ConstMatrixRef<T> xs, FixedPoints<T>& part) {
+    std::fill(part.converged.begin(), part.converged.end(), 0);
+    solve_chunks(network, xs, part, options, Scheme::euler);
+    std::fill(part.path.begin(), part.path.end(), SolverPath::followed);
+  });
 }
 
 template void solve_continued<float>(const Network<float>&, HessianWorkspace<float>&, ConstMatrixRef<float>,
