@@ -292,7 +292,6 @@ void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, 
   for (Index b = 0; b < batch; ++b) {
     if (state.converged[static_cast<std::size_t>(b)]) go.push_back(b);
   }
-  std::vector<unsigned char> stuck(go.size(), 0);
   if (go.empty()) return;
   const EnergyHessian<T>& hessian = workspace.prepare(network);
   const auto workers = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
@@ -320,17 +319,16 @@ void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, 
       }
       state.converged[sb] = ok ? 1 : 0;
       state.path[sb] = SolverPath::continued;
-      stuck[static_cast<std::size_t>(j)] = ok ? 0 : 1;
     }
   });
   // Where the continuation could not finish (its budget spent, or no definite step at all), the
   // Euler schedule goes on from the state it reached.
   std::vector<Index> rest;
-  for (std::size_t j = 0; j < go.size(); ++j) {
-    if (stuck[j] && state.iterations[static_cast<std::size_t>(go[j])] < options.max_steps) rest.push_back(go[j]);
+  for (const Index b : go) {
+    const auto sb = static_cast<std::size_t>(b);
+    if (!state.converged[sb] && state.iterations[sb] < options.max_steps) rest.push_back(b);
   }
   solve_open_samples(x, state, rest, [&](ConstMatrixRef<T> xs, FixedPoints<T>& part) {
-    std::fill(part.converged.begin(), part.converged.end(), 0);
     solve_chunks(network, xs, part, options, Scheme::euler);
     std::fill(part.path.begin(), part.path.end(), SolverPath::followed);
   });

@@ -10,6 +10,7 @@ and compares the weights the CLI wrote, for a deep network with feedback and for
 rectifiers.
 """
 
+import json
 import os
 import subprocess
 import unittest
@@ -40,8 +41,8 @@ def nudged_euler(net, X, z, beta, u0, tol=1e-11, max_steps=400000):
 
 @unittest.skipUnless(CLI and os.path.exists(CLI), "the simmatch command is not built (SIMMATCH_CLI)")
 class ContrastiveReferenceTest(TempDirTest):
-    def run_case(self, activation, gamma, extra):
-        config, X, labels = labelled_dense_config(self, activation, gamma, [6, 5, 3],
+    def run_case(self, activation, gamma, extra, neurons=(6, 5, 3)):
+        config, X, labels = labelled_dense_config(self, activation, gamma, list(neurons),
                                                   'mode = "contrastive"\nbeta = 0.7\nlabel_scale = 0.9\neta = 0.05')
         for epochs, out in ((0, "a"), (1, "b")):
             subprocess.run([CLI, "train", config, f"train.epochs={epochs}", f"output.dir={self.path(out)}",
@@ -85,12 +86,22 @@ class ContrastiveReferenceTest(TempDirTest):
                                        atol=1e-4 * np.abs(dL[lmask]).max(), err_msg=f"L{p + 1}")
             # The step is not trivially small: the check would see a wrong factor.
             self.assertGreater(np.abs(dW[mask]).max(), 1e-4)
+        return free
 
     def test_deep_tanh_with_feedback(self):
         self.run_case("tanh", 0.5, [])
 
     def test_saturating_clipped_relu_with_feedback(self):
         self.run_case("clipped_relu", 0.3, ["network.clip=0.6"])
+
+    def test_wide_clipped_relu_layer_solved_through_the_dense_factor(self):
+        # 70 + 3 all-to-all neurons joined by feedback: one system large and full enough for the
+        # dense factorisation of the implicit steps, which drops the neurons at 0 or at the clip.
+        free = self.run_case("clipped_relu", 1.0, ["network.clip=0.6"], neurons=(70, 3))
+        metrics = [json.loads(line) for line in open(self.path("b/metrics.jsonl"))]
+        self.assertGreater(metrics[-1]["continued_fraction"], 0)  # the implicit steps ran
+        hidden = free[0]
+        self.assertGreater(np.mean((hidden <= 0) | (hidden >= 0.6)), 0.25)  # many neurons dropped from the factor
 
     def test_reference_euler_solver(self):
         self.run_case("tanh", 0.4, ["solver.method=euler", "solver.tolerance=1e-12", "solver.max_steps=100000"])

@@ -35,9 +35,13 @@ Eigen::MatrixXd explicit_matrix(const detail::EnergyHessian<double>& h, const st
   return m;
 }
 
+// 80 + 10 all-to-all neurons joined by feedback: one system, stored densely.
+Network<double> all_to_all_clipped_network() {
+  return test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), 7, 0.0);
+}
+
 TEST(EnergyHessianTest, DenseFactorOfTheFreeNeuronsSolvesTheWholeSystem) {
-  // 80 + 10 all-to-all neurons joined by feedback: one system, stored densely.
-  const Network<double> net = test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), 7, 0.0);
+  const Network<double> net = all_to_all_clipped_network();
   const detail::EnergyHessian<double> h(net);
   ASSERT_EQ(h.systems(), 1);
   const Index n = h.total();
@@ -61,7 +65,7 @@ TEST(EnergyHessianTest, DenseFactorOfTheFreeNeuronsSolvesTheWholeSystem) {
 }
 
 TEST(EnergyHessianTest, DenseFactorReportsAnIndefiniteFreeBlock) {
-  const Network<double> net = test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), 7, 0.0);
+  const Network<double> net = all_to_all_clipped_network();
   const detail::EnergyHessian<double> h(net);
   const Index n = h.total();
   std::vector<double> fpp(static_cast<std::size_t>(n), 0.0);
