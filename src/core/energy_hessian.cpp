@@ -144,13 +144,13 @@ void EnergyHessian<T>::refresh(const Network<T>& network) {
 
 template <typename T>
 std::uint64_t EnergyHessian<T>::pattern_key(const Network<T>& network) {
-  // FNV-1a over everything the pattern depends on: sizes, coupling and the synapses' positions.
-  std::uint64_t h = 1469598103934665603ULL;
+  // A word-at-a-time hash over everything the pattern depends on: sizes, coupling and the
+  // synapses' positions. It runs once per batch over every synapse index, so it mixes whole 64-bit
+  // words (the multiply / xor-shift steps of splitmix64's finaliser) rather than bytes as FNV does.
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL;
   auto mix = [&h](std::uint64_t v) {
-    for (int b = 0; b < 8; ++b) {
-      h ^= (v >> (8 * b)) & 0xff;
-      h *= 1099511628211ULL;
-    }
+    h = (h ^ v) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
   };
   mix(static_cast<std::uint64_t>(network.num_layers()));
   mix(network.num_layers() > 1 && network.gamma() != 0.0 ? 1 : 0);

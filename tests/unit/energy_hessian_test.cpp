@@ -79,5 +79,26 @@ TEST(EnergyHessianTest, DenseFactorReportsAnIndefiniteFreeBlock) {
   EXPECT_TRUE(h.factorize(0, fpp.data(), bound.data(), 10.0 * h.diagonal_scale() + 1.0, factor));
 }
 
+TEST(EnergyHessianTest, PatternKeyFollowsThePatternNotTheWeights) {
+  using H = detail::EnergyHessian<double>;
+  Network<double> net = all_to_all_clipped_network();
+  const std::uint64_t key = H::pattern_key(net);
+  // New weight values (a learning step) keep the pattern: the workspace refreshes, not rebuilds.
+  net.layer(0).W() *= 0.5;
+  net.layer(1).L().coeffRef(0, 0) += 1.0;
+  EXPECT_EQ(H::pattern_key(net), key);
+  // Every change of sizes, coupling or synapse positions gives another key.
+  std::vector<std::uint64_t> keys{key};
+  for (const std::uint64_t seed : {8, 9, 10}) {
+    keys.push_back(H::pattern_key(test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), seed, 0.3)));
+  }
+  keys.push_back(H::pattern_key(test_support::random_network<double>({30, 80, 10}, 0.0, Activation::clipped_relu(1.0), 7, 0.0)));
+  keys.push_back(H::pattern_key(test_support::random_network<double>({30, 81, 10}, 0.5, Activation::clipped_relu(1.0), 7, 0.0)));
+  keys.push_back(H::pattern_key(test_support::random_network<double>({30, 80}, 0.5, Activation::clipped_relu(1.0), 7, 0.0)));
+  for (std::size_t a = 0; a < keys.size(); ++a) {
+    for (std::size_t b = a + 1; b < keys.size(); ++b) EXPECT_NE(keys[a], keys[b]) << a << " vs " << b;
+  }
+}
+
 }  // namespace
 }  // namespace simmatch
