@@ -44,6 +44,11 @@ struct Model {
   // L^(p) as dense site blocks where it is block diagonal by site (k = 0 where not): the
   // register-blocked kernel runs several times faster than CSR rows on many neurons per site.
   std::vector<kernels::DenseSiteBlocks<T>> lateral_blocks;
+  // The same for W^(p) (p >= 1) and the feedback W^(p+1)T where they are square and block
+  // diagonal: above all an all-to-all layer on one of equal size (784-500-500-10), whose two
+  // 500 x 500 products dominated its dynamics on CSR rows.
+  std::vector<kernels::DenseSiteBlocks<T>> feedforward_blocks;
+  std::vector<kernels::DenseSiteBlocks<T>> feedback_blocks;
   Index total = 0;  // sum of N_p
   Index input = 0;  // K: the clamped input's rows; a nudged network's inputs have top_drive more
   Index top_drive = 0;
@@ -57,6 +62,8 @@ struct Model {
     const bool fb = net.gamma() != 0.0 && P > 1;
     transposes.resize(static_cast<std::size_t>(P));
     lateral_blocks.resize(static_cast<std::size_t>(P));
+    feedforward_blocks.resize(static_cast<std::size_t>(P));
+    feedback_blocks.resize(static_cast<std::size_t>(P));
     for (Index p = 0; p < P; ++p) {
       LayerView v;
       v.w = kernels::view_of(net.layer(p).W());
@@ -64,6 +71,7 @@ struct Model {
       // k stays 0 where L is not block diagonal, or below ~8 neurons per site, where the blocks
       // are too small to fill the registers.
       kernels::dense_site_blocks(v.l, 8, lateral_blocks[static_cast<std::size_t>(p)]);
+      if (p > 0) kernels::dense_site_blocks(v.w, 8, feedforward_blocks[static_cast<std::size_t>(p)]);
       v.n = net.layer(p).size();
       v.offset = total;
       v.act = net.layer(p).activation();
@@ -71,6 +79,7 @@ struct Model {
       if (v.feedback) {
         kernels::transpose(kernels::view_of(net.layer(p + 1).W()), transposes[static_cast<std::size_t>(p)]);
         v.wnext_t = transposes[static_cast<std::size_t>(p)].view();
+        kernels::dense_site_blocks(v.wnext_t, 8, feedback_blocks[static_cast<std::size_t>(p)]);
       }
       total += v.n;
       layers.push_back(v);
@@ -80,39 +89,43 @@ struct Model {
   // g = total input of every layer (eq. 15 without the leak):
   //   g^(p) = W^(p) r^(p-1) - (L^(p) - I) r^(p) + gamma W^(p+1)T r^(p+1),   r^(-1) = x,
   // with W^(1) x precomputed in `drive`. r and g are stacked, neuron-major, ld = bc.
-  // Every row sums its terms in the same order on both paths (feedforward, lateral, feedback);
-  // the dense lateral kernel has the CSR kernel's arithmetic, so the paths agree bit for bit.
-  // A nudged network's top layer then gains beta z (`top`, N_P x bc; null otherwise).
+  // Every row adds its terms in the same order on every path (feedforward, lateral, feedback),
+  // each term summed on its own before it is added; the dense block kernel has the CSR kernel's
+  // arithmetic, so the paths agree bit for bit. A nudged network's top layer then gains beta z
+  // (`top`, N_P x bc; null otherwise).
   void layer_input(const T* drive, const T* top, const T* r, T* g, Index bc) const {
     for (std::size_t p = 0; p < layers.size(); ++p) {
       const LayerView& v = layers[p];
       const kernels::DenseSiteBlocks<T>& blocks = lateral_blocks[p];
       const T* rp = r + v.offset * bc;
-      // Rows go by site on the dense path (k rows at a time), one by one otherwise.
+      const T* below = p > 0 ? r + layers[p - 1].offset * bc : nullptr;
+      const T* above = v.feedback ? r + layers[p + 1].offset * bc : nullptr;
+      if (feedforward_blocks[p].k > 0 || feedback_blocks[p].k > 0) {
+        // The blocks of W, L and W^T need not line up: one pass over the layer's rows per term.
+        T* gp = g + v.offset * bc;
+        for (Index i = 0; i < v.n; ++i) start_row(p, drive, rp, i, bc, gp + i * bc);
+        if (p > 0) accumulate(v.w, feedforward_blocks[p], below, bc, T(1), gp);
+        accumulate(v.l, blocks, rp, bc, T(-1), gp);
+        if (v.feedback) accumulate(v.wnext_t, feedback_blocks[p], above, bc, gamma, gp);
+        continue;
+      }
+      // Otherwise all terms of a row (of a site, on the dense lateral path) while it is in cache.
       const Index step = blocks.k > 0 ? blocks.k : 1;
       for (Index i0 = 0; i0 < v.n; i0 += step) {
         for (Index i = i0; i < i0 + step; ++i) {
           T* gi = g + (v.offset + i) * bc;
-          const T* ri = rp + i * bc;
-          if (p == 0) {
-            const T* di = drive + i * bc;
-#pragma omp simd
-            for (Index b = 0; b < bc; ++b) gi[b] = di[b] + ri[b];
-          } else {
-#pragma omp simd
-            for (Index b = 0; b < bc; ++b) gi[b] = ri[b];
-            kernels::csr_row_accumulate(v.w, i, r + layers[p - 1].offset * bc, bc, T(1), gi);
-          }
+          start_row(p, drive, rp, i, bc, gi);
+          if (p > 0) kernels::csr_row_accumulate(v.w, i, below, bc, T(1), gi);
           if (blocks.k == 0) {
             kernels::csr_row_accumulate(v.l, i, rp, bc, T(-1), gi);
-            if (v.feedback) kernels::csr_row_accumulate(v.wnext_t, i, r + layers[p + 1].offset * bc, bc, gamma, gi);
+            if (v.feedback) kernels::csr_row_accumulate(v.wnext_t, i, above, bc, gamma, gi);
           }
         }
         if (blocks.k > 0) {
           kernels::dense_site_accumulate(blocks, i0 / step, rp + i0 * bc, bc, T(-1), g + (v.offset + i0) * bc);
           if (v.feedback) {
             for (Index i = i0; i < i0 + step; ++i) {
-              kernels::csr_row_accumulate(v.wnext_t, i, r + layers[p + 1].offset * bc, bc, gamma, g + (v.offset + i) * bc);
+              kernels::csr_row_accumulate(v.wnext_t, i, above, bc, gamma, g + (v.offset + i) * bc);
             }
           }
         }
@@ -131,6 +144,31 @@ struct Model {
 
   void activate(const T* u, T* r, Index bc) const {
     for (const LayerView& v : layers) v.act.apply(u + v.offset * bc, r + v.offset * bc, v.n * bc);
+  }
+
+  // The leak-free start of row i: r_i, plus the first layer's precomputed drive W^(1) x.
+  static void start_row(std::size_t p, const T* drive, const T* rp, Index i, Index bc, T* gi) {
+    const T* ri = rp + i * bc;
+    if (p == 0) {
+      const T* di = drive + i * bc;
+#pragma omp simd
+      for (Index b = 0; b < bc; ++b) gi[b] = di[b] + ri[b];
+    } else {
+#pragma omp simd
+      for (Index b = 0; b < bc; ++b) gi[b] = ri[b];
+    }
+  }
+
+  // y += alpha a x (a.rows x bc), by site blocks where `blocks` holds them, else row by row.
+  static void accumulate(const CsrView<T>& a, const kernels::DenseSiteBlocks<T>& blocks, const T* x, Index bc,
+                         T alpha, T* y) {
+    if (blocks.k == 0) {
+      for (Index i = 0; i < a.rows; ++i) kernels::csr_row_accumulate(a, i, x, bc, alpha, y + i * bc);
+      return;
+    }
+    for (Index s = 0; s < blocks.sites; ++s) {
+      kernels::dense_site_accumulate(blocks, s, x + s * blocks.k * bc, bc, alpha, y + s * blocks.k * bc);
+    }
   }
 };
 

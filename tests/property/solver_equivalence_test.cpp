@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include "core/block_newton.hpp"
 #include "simmatch/dynamics.hpp"
@@ -340,6 +341,63 @@ TEST(FastSolver, PlainDampedIterationWithoutHistory) {
   FastSolver<double>(options).solve(net, x, got);
   EXPECT_EQ(got.converged_fraction(), 1.0);
   EXPECT_LE(max_relative_difference(got.r, reference(net, x).r), 1e-5);
+}
+
+// Square all-to-all layers on one another (784-500-500-10): their W^(p) and feedback W^(p+1)T
+// run on the dense block kernel instead of CSR rows. A copy of the network without the synapse
+// (0, 0) of W^(2) and W^(3), whose weights are 0 in the original, takes the CSR rows; the
+// dynamics are the same sums in the same order, so Euler must return the same bits. Both also
+// satisfy eq. 15 as dynamics.cpp's independent layer input computes it.
+template <typename T>
+void expect_dense_and_csr_rows_agree(const char* activation) {
+  const Index sizes[] = {10, 12, 12, 12};
+  const Activation act = Activation::from_name(activation, 1.0, 1.0);
+  auto build = [&](bool drop) {
+    std::vector<Layer<T>> layers;
+    for (int p = 1; p < 4; ++p) {
+      Eigen::MatrixXd cw = Eigen::MatrixXd::Ones(sizes[p], sizes[p - 1]);
+      if (drop && p > 1) cw(0, 0) = 0.0;
+      layers.emplace_back(Structure::from_dense(cw), Structure::dense(sizes[p], sizes[p]), act, Grid{1, sizes[p], 1});
+    }
+    return Network<T>(sizes[0], std::move(layers), 0.3);
+  };
+  Network<T> dense = build(false);
+  dense.initialise(3);
+  for (Index p = 0; p < 3; ++p) dense.layer(p).W() *= T(0.6);
+  for (Index p = 1; p < 3; ++p) dense.layer(p).W().coeffRef(0, 0) = T(0);
+  Network<T> rows = build(true);
+  for (Index p = 0; p < 3; ++p) {
+    rows.layer(p).L() = dense.layer(p).L();
+    auto& w = rows.layer(p).W();
+    for (Index i = 0; i < w.outerSize(); ++i) {
+      for (typename SparseWeights<T>::InnerIterator it(w, i); it; ++it) it.valueRef() = dense.layer(p).W().coeff(i, it.col());
+    }
+  }
+  ASSERT_EQ(rows.layer(1).W().nonZeros() + 1, dense.layer(1).W().nonZeros());
+  const Matrix<T> x = inputs(10, 19, 8).template cast<T>();
+  SolverOptions options;
+  options.tolerance = 1e-6;
+  FixedPoints<T> a, b;
+  EulerSolver<T>(options).solve(dense, x, a);
+  EulerSolver<T>(options).solve(rows, x, b);
+  EXPECT_EQ(a.converged_fraction(), 1.0) << activation;
+  EXPECT_EQ(a.iterations, b.iterations) << activation;
+  for (std::size_t p = 0; p < 3; ++p) {
+    for (Index e = 0; e < a.r[p].size(); ++e) {
+      ASSERT_EQ(a.r[p].data()[e], b.r[p].data()[e]) << activation << " layer " << p << " entry " << e;
+      ASSERT_EQ(a.u[p].data()[e], b.u[p].data()[e]) << activation << " layer " << p << " entry " << e;
+    }
+  }
+  // float32 layer inputs round at ~1e-7 of ||W r||, ||L r||: the two residuals differ by that much.
+  const double rounding = std::is_same_v<T, float> ? 1e-6 : 1e-12;
+  EXPECT_LE(dynamics_residual(dense, x, a), options.tolerance + rounding) << activation;
+}
+
+TEST(EulerSolver, SquareAllToAllLayersGiveTheCsrRowsBitsOnTheDenseBlockKernel) {
+  for (const char* act : {"linear", "tanh", "clipped_relu"}) {
+    expect_dense_and_csr_rows_agree<double>(act);
+    expect_dense_and_csr_rows_agree<float>(act);
+  }
 }
 
 }  // namespace
