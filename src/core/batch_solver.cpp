@@ -163,7 +163,7 @@ struct Model {
   static void accumulate(const CsrView<T>& a, const kernels::DenseSiteBlocks<T>& blocks, const T* x, Index bc,
                          T alpha, T* y) {
     if (blocks.k == 0) {
-      for (Index i = 0; i < a.rows; ++i) kernels::csr_row_accumulate(a, i, x, bc, alpha, y + i * bc);
+      kernels::csr_times_batch(a, x, y, bc, alpha, T(1));
       return;
     }
     for (Index s = 0; s < blocks.sites; ++s) {
