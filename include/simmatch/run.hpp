@@ -55,7 +55,10 @@ class TrainingRun {
 public:
   /// options.epochs is the length of the run: what its checkpoints record and what a resumed run
   /// continues to. `config_json` is stored in checkpoints and the model, and compared on resume.
-  /// The network, solver, data and communicator must outlive the run.
+  /// With options.validation > 0 the run trains on the kept part of stratified_split(data.labels,
+  /// options.validation, options.seed) (the checkpoints' data checksum is that part's) and scores
+  /// the held-out part after each epoch (ConfigError for the unsupervised mode or unlabelled
+  /// data). The network, solver, data and communicator must outlive the run.
   TrainingRun(Network<T>& network, const DynamicsSolver<T>& solver, TrainOptions options, const Dataset& data,
               std::string config_json, RunOutputs outputs, const Communicator& communicator);
 
@@ -83,7 +86,8 @@ public:
 
   /// Trains from `from` to the end of epoch `until` (0-based exclusive, at most options.epochs),
   /// writing a metrics line after each epoch and the checkpoint after each epoch and every
-  /// options.checkpoint_every batches. Returns the metrics of the epochs trained.
+  /// options.checkpoint_every batches. Returns the metrics of the epochs trained. Each rank scores
+  /// the held-out samples itself (the same network and samples, so the same accuracy).
   std::vector<EpochMetrics> train(const TrainPosition& from, int until, const RunHooks& hooks);
 
   /// Writes outputs.model and removes the checkpoint: the model holds everything the checkpoint
@@ -95,6 +99,10 @@ public:
   const RunOutputs& outputs() const { return outputs_; }
   /// The run's identity as its checkpoints record it (position zero).
   const CheckpointState& state() const { return state_; }
+  /// The samples the run trains on: the data set, or its kept part when samples are held out.
+  const Dataset& training_data() const { return data_; }
+  /// The held-out samples (empty without options.validation).
+  const Dataset& held_out() const { return held_out_; }
 
 private:
   void write_checkpoint(const TrainPosition& position);
@@ -102,6 +110,8 @@ private:
   Network<T>& network_;
   const DynamicsSolver<T>& solver_;
   TrainOptions options_;
+  Dataset kept_;      // the training part when samples are held out (else empty)
+  Dataset held_out_;  // scored after each epoch
   const Dataset& data_;
   std::string config_json_;
   RunOutputs outputs_;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,11 @@ struct TrainLoopOptions {
   FailurePolicy on_nonconvergence = FailurePolicy::keep;
   /// Call TrainCallbacks::on_checkpoint every this many batches (0 = only at epoch ends).
   Index checkpoint_every = 0;
+  /// Share of the labelled samples a TrainingRun holds out of training (stratified_split, seeded
+  /// by the run's seed) and scores by the network's own output after each epoch
+  /// (EpochMetrics::validation_accuracy); 0 = none. The supervised and contrastive modes only.
+  /// The Trainer itself ignores it: it trains on whatever data it is given.
+  double validation = 0;
 };
 
 /// Everything the Trainer needs: the loop options, and what a config spells elsewhere (the
@@ -118,6 +124,9 @@ struct EpochMetrics {
   Index skipped = 0;  // samples left out by the failure policies
   double seconds = 0;
   double samples_per_second = 0;
+  /// Accuracy of the network's own output on the run's held-out samples after the epoch
+  /// (TrainLoopOptions::validation); NaN when the run holds none out.
+  double validation_accuracy = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct BatchProgress {

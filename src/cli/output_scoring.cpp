@@ -4,10 +4,8 @@
 #include <fmt/format.h>
 
 #include "simmatch/contrastive.hpp"
-#include "simmatch/encode.hpp"
 #include "simmatch/error.hpp"
-#include "simmatch/pooling.hpp"
-#include "simmatch/supervised.hpp"
+#include "simmatch/own_output.hpp"
 
 namespace simmatch::cli {
 
@@ -30,12 +28,8 @@ OwnOutput own_output(const Network<T>& network, const Config& config, const Data
                                  network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
-  const Index top = network.num_layers() - 1;
-  const Matrix<T> r = encode_layer(network, *solver, data, top, Pooling::from_text("none"), batch_size);
-  // A supervised network's classes are read by its label synapses, V^T r; a contrastive
-  // network's top layer is its output.
-  const bool supervised = train_mode_from_name(config.train.mode) == TrainMode::supervised;
-  const Matrix<T> scores = supervised ? label_scores(network, ConstMatrixRef<T>(r)) : r;
+  const Matrix<T> scores =
+      own_output_scores(network, *solver, train_mode_from_name(config.train.mode), data, batch_size);
   OwnOutput out;
   out.scores = scores.template cast<float>();
   out.predicted = predicted_classes<T>(ConstMatrixRef<T>(scores));

@@ -1,7 +1,5 @@
-// The network's own output as a classifier: for train.mode = "contrastive" (docs/theory.md,
-// "Contrastive similarity matching") the top layer's free fixed point, one neuron per class; for
-// "supervised" ("Supervised similarity matching: labels as an input") the label synapses' reading
-// of it, V^T r. The largest score is the predicted class. Shared by `predict` and `evaluate`.
+// The network's own output as a classifier (simmatch/own_output.hpp) for the models `predict`
+// and `evaluate` read: the mode and solver come from the model's config.
 #pragma once
 
 #include <string>

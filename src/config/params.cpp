@@ -256,6 +256,11 @@ std::vector<Param> make_table() {
                      "Samples (the first of the data set) on which the cost of eq. 11 is evaluated after each "
                      "epoch (0 = never; the metrics log then shows null).",
                      [](auto& c) -> auto& { return c.train.cost_samples; }, kNonNegative));
+  t.push_back(global("train.validation", R, train.validation,
+                     "`supervised` and `contrastive`: share of the training samples held out (stratified by "
+                     "label, seeded by `seed`) and scored by the network's own output after each epoch (the "
+                     "metrics log's `validation_accuracy`); 0 = train on every sample.",
+                     [](auto& c) -> auto& { return c.train.validation; }, Check{Op::greater_equal, 0, 0.9, false}));
   t.push_back(global("train.shuffle", B, train.shuffle, "Visit the samples in seeded random order.",
                      [](auto& c) -> auto& { return c.train.shuffle; }));
   t.push_back(global("train.checkpoint_every", I, train.checkpoint_every,

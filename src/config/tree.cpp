@@ -142,6 +142,11 @@ void validate_config(const Config& config) {
     fail(config.source_of("train.floor"), "train.floor",
          "must be <= train.eta (" + config_detail::show(json(config.train.eta)) + "), got " +
              config_detail::show(json(config.train.floor)));
+  if (config.train.validation > 0 && config.train.mode == "unsupervised")
+    fail(config.source_of("train.validation"), "train.validation",
+         "holds out samples to score the network's own output, which only train.mode = \"supervised\" or "
+         "\"contrastive\" has (got train.mode = \"unsupervised\"; use `simmatch evaluate` to read out its "
+         "representation)");
   // The nudge adds beta to the top layer's stiffness: Euler steps of size h stay stable only while
   // h (beta + the largest eigenvalue of L, about 1) < 2 (docs/theory.md, "Contrastive similarity
   // matching"), and the fast solver follows the trajectory with them where the fixed point is not

@@ -1,9 +1,7 @@
 // Choosing C on a stratified validation split, the final fit, and the report (JSON and text).
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <numeric>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -11,6 +9,7 @@
 #include "eval/readout_common.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/readout.hpp"
+#include "simmatch/sample_split.hpp"
 
 namespace simmatch {
 
@@ -33,30 +32,14 @@ std::vector<int> pick(const std::vector<int>& v, const std::vector<Index>& idx) 
   return out;
 }
 
-// Stratified split: about `fraction` of each label's samples (at least one when it has two or
-// more, never all of them) go to validation.
-void split(const std::vector<int>& labels, double fraction, std::uint64_t seed, std::vector<Index>& fit_idx,
-           std::vector<Index>& val_idx) {
-  std::map<int, std::vector<Index>> groups;
-  for (std::size_t i = 0; i < labels.size(); ++i) groups[labels[i]].push_back(static_cast<Index>(i));
-  std::mt19937_64 rng(seed);
-  for (auto& [label, members] : groups) {
-    std::shuffle(members.begin(), members.end(), rng);
-    const auto n = static_cast<Index>(members.size());
-    Index n_val = std::clamp<Index>(static_cast<Index>(std::lround(fraction * static_cast<double>(n))), n >= 2 ? 1 : 0, n - 1);
-    for (Index i = 0; i < n; ++i) (i < n_val ? val_idx : fit_idx).push_back(members[static_cast<std::size_t>(i)]);
-  }
-  std::sort(fit_idx.begin(), fit_idx.end());
-  std::sort(val_idx.begin(), val_idx.end());
-}
-
 // The C grid and the refit through liblinear: each fit gets its own copy of its samples.
 double choose_and_fit_liblinear(ConstMatrixRef<float> x_train, const std::vector<int>& y_train,
                                 const ReadoutOptions& options, ReadoutReport& report, LinearReadout& model) {
   double best_c = options.c_grid.front();
   if (options.c_grid.size() > 1) {
-    std::vector<Index> fit_idx, val_idx;
-    split(y_train, options.validation_fraction, options.seed, fit_idx, val_idx);
+    const SampleSplit parts = stratified_split(y_train, options.validation_fraction, options.seed);
+    const std::vector<Index>& fit_idx = parts.kept;
+    const std::vector<Index>& val_idx = parts.held_out;
     const Eigen::MatrixXf x_fit = columns(x_train, fit_idx), x_val = columns(x_train, val_idx);
     const std::vector<int> y_fit = pick(y_train, fit_idx), y_val = pick(y_train, val_idx);
     double best = -1;
@@ -88,8 +71,9 @@ double choose_and_fit_dense(ConstMatrixRef<float> x_train, const std::vector<int
   const DenseFit* start = nullptr;
   std::vector<DenseFit> grid_fits(options.c_grid.size());
   if (options.c_grid.size() > 1) {
-    std::vector<Index> fit_idx, val_idx;
-    split(y_train, options.validation_fraction, options.seed, fit_idx, val_idx);
+    const SampleSplit parts = stratified_split(y_train, options.validation_fraction, options.seed);
+    const std::vector<Index>& fit_idx = parts.kept;
+    const std::vector<Index>& val_idx = parts.held_out;
     const std::vector<int> y_fit = pick(y_train, fit_idx), y_val = pick(y_train, val_idx);
     const readout_detail::OneVsRest setup = readout_detail::one_vs_rest(y_fit, options.balanced);
     std::vector<std::size_t> order(options.c_grid.size());

@@ -27,6 +27,8 @@ nlohmann::ordered_json metrics_to_json(const EpochMetrics& m) {
   line["skipped"] = m.skipped;
   line["seconds"] = number(m.seconds);
   line["samples_per_second"] = number(m.samples_per_second);
+  // Only runs that hold samples out have it, as Keras logs val_* only with validation data.
+  if (std::isfinite(m.validation_accuracy)) line["validation_accuracy"] = m.validation_accuracy;
   return line;
 }
 
@@ -62,6 +64,7 @@ EpochMetrics metrics_from_json(const nlohmann::json& json, const std::string& wh
   m.skipped = integer("skipped");
   m.seconds = real("seconds");
   m.samples_per_second = real("samples_per_second");
+  if (json.contains("validation_accuracy")) m.validation_accuracy = real("validation_accuracy");
   return m;
 }
 

@@ -33,10 +33,13 @@ std::string epoch_summary(const EpochMetrics& m, int epochs) {
     paths = fmt::format(" (along the trajectory: continued {:.1f}%, followed {:.1f}%)", 100.0 * m.continued_fraction,
                         100.0 * m.followed_fraction);
   }
+  const std::string validation = std::isfinite(m.validation_accuracy)
+                                     ? fmt::format("  validation accuracy {:.2f}%", 100.0 * m.validation_accuracy)
+                                     : std::string();
   return fmt::format("epoch {}/{}: cost {}  lr {:.3g}  iterations {:.1f}  converged {:.1f}%{}  {} samples in {} "
-                     "({:.0f} samples/s)",
+                     "({:.0f} samples/s){}",
                      m.epoch, epochs, cost, m.learning_rate, m.mean_iterations, 100.0 * m.converged_fraction, paths,
-                     m.samples, format_duration(m.seconds), m.samples_per_second);
+                     m.samples, format_duration(m.seconds), m.samples_per_second, validation);
 }
 
 ProgressMeter::ProgressMeter(int epochs, std::chrono::duration<double> interval)

@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <tuple>
+#include <utility>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,6 +18,8 @@
 #include "simmatch/files.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/own_output.hpp"
+#include "simmatch/sample_split.hpp"
 #include "simmatch/progress.hpp"
 #include "simmatch/weights.hpp"
 
@@ -57,6 +62,22 @@ LoadedCheckpoint<T> checked_checkpoint(const std::string& path, const std::strin
   return saved;
 }
 
+// The kept and held-out parts of a run's data set (TrainLoopOptions::validation).
+std::pair<Dataset, Dataset> validation_parts(const TrainOptions& options, const Dataset& data) {
+  if (!(options.validation > 0)) return {};
+  if (options.mode == TrainMode::unsupervised) {
+    throw ConfigError("train.validation: holding samples out needs train.mode = \"supervised\" or \"contrastive\" "
+                      "(scored by the network's own output)");
+  }
+  if (static_cast<Index>(data.labels.size()) != data.size()) {
+    throw ConfigError(fmt::format("train.validation: holding samples out needs one label per sample, got {} for {} "
+                                  "samples",
+                                  data.labels.size(), data.size()));
+  }
+  const SampleSplit parts = stratified_split(data.labels, options.validation, options.seed);
+  return {subset(data, parts.kept), subset(data, parts.held_out)};
+}
+
 }  // namespace
 
 RunOutputs run_outputs(const OutputConfig& output) {
@@ -83,12 +104,15 @@ TrainingRun<T>::TrainingRun(Network<T>& network, const DynamicsSolver<T>& solver
     : network_(network),
       solver_(solver),
       options_(std::move(options)),
-      data_(data),
+      data_(options_.validation > 0 ? kept_ : data),
       config_json_(std::move(config_json)),
       outputs_(std::move(outputs)),
       communicator_(communicator),
       // The data checksum is computed once; each checkpoint only adds its position.
-      state_(checkpoint_state(options_, data, {}, config_json_)) {}
+      state_() {
+  if (options_.validation > 0) std::tie(kept_, held_out_) = validation_parts(options_, data);
+  state_ = checkpoint_state(options_, data_, {}, config_json_);
+}
 
 template <typename T>
 TrainPosition TrainingRun<T>::resume(const std::string& flag) {
@@ -161,21 +185,31 @@ std::vector<EpochMetrics> TrainingRun<T>::train(const TrainPosition& from, int u
     throw InternalError(fmt::format("run: training to epoch {} of a run of {}", until, options_.epochs));
   }
   TrainCallbacks callbacks;
-  if (communicator_.is_root()) {
-    callbacks.on_batch = hooks.on_batch;
-    callbacks.on_epoch = [&](const EpochMetrics& m, const TrainPosition&) {
-      if (log_) log_->write(m);
-      metrics_jsonl_ += metrics_line(m);
-      if (hooks.on_epoch) hooks.on_epoch(m);
-    };
-  }
+  const bool root = communicator_.is_root();
+  if (root) callbacks.on_batch = hooks.on_batch;
+  std::map<int, double> validation;  // epoch -> accuracy on the held-out samples
+  callbacks.on_epoch = [&](const EpochMetrics& epoch_metrics, const TrainPosition&) {
+    EpochMetrics m = epoch_metrics;
+    if (held_out_.size() > 0) {
+      m.validation_accuracy = own_output_accuracy(network_, solver_, options_.mode, held_out_);
+      validation[m.epoch] = m.validation_accuracy;
+    }
+    if (!root) return;
+    if (log_) log_->write(m);
+    metrics_jsonl_ += metrics_line(m);
+    if (hooks.on_epoch) hooks.on_epoch(m);
+  };
   callbacks.should_stop = hooks.should_stop;
   // On every rank (the trainer calls it everywhere), so that a failed write stops every rank.
   if (!outputs_.checkpoint.empty()) callbacks.on_checkpoint = [&](const TrainPosition& p) { write_checkpoint(p); };
   TrainOptions options = options_;
   options.epochs = until;
   Trainer<T> trainer(network_, solver_, options, communicator_);
-  return trainer.fit(data_, callbacks, from);
+  std::vector<EpochMetrics> trained = trainer.fit(data_, callbacks, from);
+  for (EpochMetrics& m : trained) {
+    if (const auto it = validation.find(m.epoch); it != validation.end()) m.validation_accuracy = it->second;
+  }
+  return trained;
 }
 
 template <typename T>
@@ -208,10 +242,13 @@ void train_config(const Config& config, const Dataset& data, const Communicator&
   if (report) {
     std::string sizes;
     for (const auto& layer : network.layers()) sizes += (sizes.empty() ? "" : " -> ") + grid_text(layer.grid());
-    hooks.log(fmt::format("training {} on {} samples ({}), {} layer(s) {}, {} synapses, {}, {} epochs of {} samples{}",
-                          config.source, data.size(), grid_text(data.shape), network.num_layers(), sizes,
+    const Index trained_on = run.training_data().size();
+    const std::string held_out =
+        run.held_out().size() > 0 ? fmt::format(" ({} more held out for validation)", run.held_out().size()) : "";
+    hooks.log(fmt::format("training {} on {} samples{} ({}), {} layer(s) {}, {} synapses, {}, {} epochs of {} samples{}",
+                          config.source, trained_on, held_out, grid_text(data.shape), network.num_layers(), sizes,
                           network.num_synapses(), precision_name(config.network.precision), options.epochs,
-                          options.samples_per_epoch > 0 ? options.samples_per_epoch : data.size(),
+                          options.samples_per_epoch > 0 ? options.samples_per_epoch : trained_on,
                           communicator.size() > 1 ? fmt::format(", on {} processes", communicator.size()) : ""));
     for (const std::string& warning : config_warnings(config)) hooks.log("warning: " + warning);
     if (resume) {

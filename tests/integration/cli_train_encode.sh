@@ -144,6 +144,22 @@ else
   fail "train a contrastive model: $(cat "$TMP/csm.err")"
 fi
 
+# train.validation holds labelled samples out of training and scores the network's own output on
+# them after each epoch; the unsupervised mode, which has no output of its own, refuses it.
+if "$SIMMATCH" train experiments/tiny.toml train.mode=contrastive network.gamma=0.5 layers.0.type=dense \
+    layers.0.neurons=16 layers.1.type=dense layers.1.neurons=10 train.batch_size=10 train.eta=0.1 \
+    train.epochs=2 train.validation=0.2 output.dir="$TMP/csm_val" 2>"$TMP/csm_val.err"; then
+  grep -q "more held out for validation" "$TMP/csm_val.err" &&
+    [ "$(grep -c "validation accuracy" "$TMP/csm_val.err")" = 2 ] &&
+    [ "$(grep -c '"validation_accuracy":' "$TMP/csm_val/metrics.jsonl")" = 2 ] &&
+    pass "train.validation reports the held-out accuracy after each epoch" ||
+    fail "train.validation: $(cat "$TMP/csm_val.err")"
+else
+  fail "train with train.validation: $(cat "$TMP/csm_val.err")"
+fi
+expect_error "held-out samples without an own output" "train.validation" \
+  "$SIMMATCH" train experiments/tiny.toml train.validation=0.2 output.dir="$TMP/never"
+
 # A supervised model (labels as an input of its top layer, here a local2d layer) scores classes
 # with its label synapses, V^T r, without the labels: predict and evaluate read its own output.
 SSM=$TMP/ssm

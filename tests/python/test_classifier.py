@@ -104,5 +104,18 @@ class NetworkLabelsTest(unittest.TestCase):
         self.assertEqual(len(net.history_), 1)
 
 
+    def test_held_out_samples_are_scored_in_the_history(self):
+        X, y = patterns(40, side=4, clusters=3, seed=2)
+        net = simmatch.Network((1, 16), layers=[dict(type="dense", neurons=8), dict(type="dense", neurons=3)],
+                               mode="contrastive", gamma=0.5, cost_samples=0, epochs=2, validation=0.25)
+        net.fit(X.reshape(40, 16), y=y)
+        self.assertEqual([m["samples"] for m in net.history_], [30, 30])  # 10 of the 40 held out
+        for m in net.history_:
+            self.assertGreaterEqual(m["validation_accuracy"], 0.0)
+            self.assertLessEqual(m["validation_accuracy"], 1.0)
+        with self.assertRaisesRegex(simmatch.ConfigError, "train.validation"):
+            simmatch.Network((1, 16), layers=[dict(type="dense", neurons=8)], validation=0.25)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -170,6 +170,13 @@ TEST(Config, CrossKeyChecks) {
   EXPECT_THAT(parse_error("[[layers]]\ntype = \"dense\"\n"), HasSubstr("key 'layers.0.neurons': a dense layer needs"));
   EXPECT_THAT(parse_error("[[layers]]\ntype = \"file\"\n"), HasSubstr("key 'layers.0.cw_file'"));
   EXPECT_THAT(parse_error("[train]\neta = 1e-3\nfloor = 1e-2\n"), HasSubstr("key 'train.floor': must be <= train.eta"));
+  // Held-out samples are scored by the network's own output, which the unsupervised mode lacks.
+  EXPECT_THAT(parse_error("[[layers]]\n[train]\nvalidation = 0.2\n"),
+              HasSubstr("key 'train.validation': holds out samples to score the network's own output"));
+  EXPECT_THAT(parse_error("[[layers]]\n[train]\nmode = \"contrastive\"\nvalidation = 0.95\n"),
+              HasSubstr("key 'train.validation': must be <= 0.9, got 0.95"));
+  EXPECT_THAT(parse_error("[[layers]]\n[train]\nmode = \"contrastive\"\nvalidation = -0.1\n"),
+              HasSubstr("key 'train.validation': must be >= 0"));
 }
 
 TEST(Config, TomlSyntaxErrorsNameFileAndLine) {
@@ -478,6 +485,8 @@ TEST(TrainOptionsFromConfig, MapsEveryKey) {
   apply_override(c, "layers.1.lateral_rate=4");
   EXPECT_EQ(train_options(c).layer_lateral_rates, (std::vector<double>{1.0, 4.0}));
   EXPECT_THAT(config_error([&] { apply_override(c, "layers.1.lateral_rate=-1"); }), HasSubstr("layers.1.lateral_rate"));
+  apply_overrides(c, {"train.mode=supervised", "train.validation=0.25"});
+  EXPECT_EQ(train_options(c).validation, 0.25);
 }
 
 // ---- hostile sizes: config files, layers and runs too large for the memory budget ------------

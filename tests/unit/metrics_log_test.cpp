@@ -53,6 +53,19 @@ TEST(MetricsLogTest, LogsReadBackExactly) {
   EXPECT_EQ(back[1].samples_per_second, with_nan.samples_per_second);
 }
 
+TEST(MetricsLogTest, ValidationAccuracyIsLoggedOnlyWhenSamplesWereHeldOut) {
+  EpochMetrics m = sample_metrics(1);
+  EXPECT_EQ(metrics_line(m).find("validation_accuracy"), std::string::npos);
+  EXPECT_TRUE(std::isnan(parse_metrics_log(metrics_line(m), "log")[0].validation_accuracy));
+  EXPECT_EQ(epoch_summary(m, 3).find("validation"), std::string::npos);
+  m.validation_accuracy = 0.875;
+  const std::string line = metrics_line(m);
+  EXPECT_NE(line.find(",\"samples_per_second\":133.33333333333334,\"validation_accuracy\":0.875}"), std::string::npos)
+      << line;
+  EXPECT_EQ(parse_metrics_log(line, "log")[0].validation_accuracy, 0.875);
+  EXPECT_NE(epoch_summary(m, 3).find("validation accuracy 87.50%"), std::string::npos) << epoch_summary(m, 3);
+}
+
 TEST(MetricsLogTest, BrokenLinesNameTheLineAndField) {
   expect_error<FormatError>([] { parse_metrics_log("{\"epoch\": 1}\n", "ckpt.npz"); },
                             {"ckpt.npz, metrics line 1", "'learning_rate' is missing"});

@@ -1,11 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/own_output.hpp"
 #include "simmatch/run.hpp"
+#include "simmatch/sample_split.hpp"
 #include "test_files.hpp"
 #include "test_networks.hpp"
 
@@ -156,4 +159,57 @@ TEST(RunTest, TrainConfigReportsAndWritesTheConfigsOutputs) {
   EXPECT_EQ(costs(read_file((dir / "metrics.jsonl").string())).size(), 2u);
   EXPECT_FALSE(std::filesystem::exists(dir / "checkpoint.npz"));
   EXPECT_EQ(load_model<float>((dir / "model.npz").string()).network.num_layers(), 1);
+}
+
+TEST(RunTest, HeldOutSamplesAreScoredAfterEachEpochAndNeverTrainedOn) {
+  const Dataset data = test_support::clustered_dataset(5, 40, 3, 0.5, 7);
+  EulerSolver<double> solver;
+  TrainOptions options = run_options();
+  options.mode = TrainMode::contrastive;
+  options.contrastive.beta = 0.5;
+  options.validation = 0.25;
+  const RunOutputs in_memory;  // no files: the log is kept in memory
+
+  Network<double> held = fresh_network();
+  TrainingRun<double> run(held, solver, options, data, "{}", in_memory, Trainer<double>::default_communicator());
+  const SampleSplit parts = stratified_split(data.labels, 0.25, options.seed);
+  ASSERT_EQ(parts.held_out.size(), 10u);  // classes of 14, 13, 13 samples: 4 + 3 + 3
+  EXPECT_EQ(run.training_data().size(), 30);
+  EXPECT_EQ(run.held_out().size(), 10);
+  run.open_outputs();
+  const std::vector<EpochMetrics> metrics = run.train({}, 3, {});
+  ASSERT_EQ(metrics.size(), 3u);
+  for (const EpochMetrics& m : metrics) {
+    EXPECT_TRUE(m.validation_accuracy >= 0 && m.validation_accuracy <= 1) << m.epoch;
+  }
+  const Dataset held_out = subset(data, parts.held_out);
+  EXPECT_EQ(metrics.back().validation_accuracy, own_output_accuracy(held, solver, TrainMode::contrastive, held_out));
+  const std::vector<EpochMetrics> logged = parse_metrics_log(run.metrics_jsonl(), "log");
+  ASSERT_EQ(logged.size(), 3u);
+  EXPECT_EQ(logged[2].validation_accuracy, metrics.back().validation_accuracy);
+
+  // The same run on the kept samples alone, holding none out, learns the same weights.
+  Network<double> kept = fresh_network();
+  options.validation = 0;
+  const Dataset kept_data = subset(data, parts.kept);
+  TrainingRun<double> plain(kept, solver, options, kept_data, "{}", in_memory, Trainer<double>::default_communicator());
+  plain.open_outputs();
+  const std::vector<EpochMetrics> plain_metrics = plain.train({}, 3, {});
+  EXPECT_EQ(test_support::all_weights(kept), test_support::all_weights(held));
+  EXPECT_TRUE(std::isnan(plain_metrics.back().validation_accuracy));
+  EXPECT_EQ(plain.metrics_jsonl().find("validation_accuracy"), std::string::npos);
+}
+
+TEST(RunTest, HoldingOutNeedsAnOwnOutputAndLabels) {
+  EulerSolver<double> solver;
+  Network<double> net = fresh_network();
+  TrainOptions options = run_options();
+  options.validation = 0.2;
+  const Dataset labelled = test_support::clustered_dataset(5, 20, 3, 0.5, 2);
+  expect_error<ConfigError>([&] { TrainingRun<double>(net, solver, options, labelled, "{}", {}, Trainer<double>::default_communicator()); },
+                            {"train.validation", "\"supervised\" or \"contrastive\""});
+  options.mode = TrainMode::contrastive;
+  const Dataset unlabelled = test_support::random_dataset(5, 20, 3);
+  expect_error<ConfigError>([&] { TrainingRun<double>(net, solver, options, unlabelled, "{}", {}, Trainer<double>::default_communicator()); },
+                            {"train.validation", "one label per sample, got 0 for 20 samples"});
 }

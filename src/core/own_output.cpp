@@ -1,0 +1,53 @@
+// The network's own output as a classifier (own_output.hpp).
+#include "simmatch/own_output.hpp"
+
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "simmatch/error.hpp"
+#include "simmatch/pooling.hpp"
+#include "simmatch/supervised.hpp"
+
+namespace simmatch {
+
+template <typename T>
+Matrix<T> own_output_scores(const Network<T>& network, const DynamicsSolver<T>& solver, TrainMode mode,
+                            const Dataset& data, Index batch_size) {
+  if (mode == TrainMode::unsupervised) {
+    throw ConfigError("own output: a network trained with train.mode = \"unsupervised\" has no output of its own");
+  }
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("own output: the samples have {} values but the network expects {}", data.dim(),
+                                 network.input_size()));
+  }
+  const Index top = network.num_layers() - 1;
+  Matrix<T> r = encode_layer(network, solver, data, top, Pooling::from_text("none"), batch_size);
+  if (mode == TrainMode::supervised) return label_scores(network, ConstMatrixRef<T>(r));
+  return r;
+}
+
+template <typename T>
+double own_output_accuracy(const Network<T>& network, const DynamicsSolver<T>& solver, TrainMode mode,
+                           const Dataset& data, Index batch_size) {
+  if (static_cast<Index>(data.labels.size()) != data.size()) {
+    throw ShapeError(fmt::format("own output: {} labels for {} samples", data.labels.size(), data.size()));
+  }
+  if (data.size() == 0) return std::numeric_limits<double>::quiet_NaN();
+  const Matrix<T> scores = own_output_scores(network, solver, mode, data, batch_size);
+  const std::vector<int> predicted = predicted_classes<T>(ConstMatrixRef<T>(scores));
+  Index right = 0;
+  for (std::size_t t = 0; t < predicted.size(); ++t) right += predicted[t] == data.labels[t] ? 1 : 0;
+  return static_cast<double>(right) / static_cast<double>(data.size());
+}
+
+template Matrix<float> own_output_scores<float>(const Network<float>&, const DynamicsSolver<float>&, TrainMode,
+                                                const Dataset&, Index);
+template Matrix<double> own_output_scores<double>(const Network<double>&, const DynamicsSolver<double>&, TrainMode,
+                                                  const Dataset&, Index);
+template double own_output_accuracy<float>(const Network<float>&, const DynamicsSolver<float>&, TrainMode,
+                                           const Dataset&, Index);
+template double own_output_accuracy<double>(const Network<double>&, const DynamicsSolver<double>&, TrainMode,
+                                            const Dataset&, Index);
+
+}  // namespace simmatch
