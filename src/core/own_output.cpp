@@ -7,6 +7,7 @@
 
 #include "simmatch/error.hpp"
 #include "simmatch/pooling.hpp"
+#include "simmatch/readout.hpp"
 #include "simmatch/supervised.hpp"
 
 namespace simmatch {
@@ -35,10 +36,7 @@ double own_output_accuracy(const Network<T>& network, const DynamicsSolver<T>& s
   }
   if (data.size() == 0) return std::numeric_limits<double>::quiet_NaN();
   const Matrix<T> scores = own_output_scores(network, solver, mode, data, batch_size);
-  const std::vector<int> predicted = predicted_classes<T>(ConstMatrixRef<T>(scores));
-  Index right = 0;
-  for (std::size_t t = 0; t < predicted.size(); ++t) right += predicted[t] == data.labels[t] ? 1 : 0;
-  return static_cast<double>(right) / static_cast<double>(data.size());
+  return accuracy(data.labels, predicted_classes<T>(ConstMatrixRef<T>(scores)));
 }
 
 template Matrix<float> own_output_scores<float>(const Network<float>&, const DynamicsSolver<float>&, TrainMode,
