@@ -86,8 +86,9 @@ public:
 
   /// Trains from `from` to the end of epoch `until` (0-based exclusive, at most options.epochs),
   /// writing a metrics line after each epoch and the checkpoint after each epoch and every
-  /// options.checkpoint_every batches. Returns the metrics of the epochs trained. Each rank scores
-  /// the held-out samples itself (the same network and samples, so the same accuracy).
+  /// options.checkpoint_every batches. Returns the metrics of the epochs trained. The ranks share
+  /// the held-out samples (rank_range) and sum their counts of correct predictions, so every rank
+  /// logs the accuracy one process would.
   std::vector<EpochMetrics> train(const TrainPosition& from, int until, const RunHooks& hooks);
 
   /// Writes outputs.model and removes the checkpoint: the model holds everything the checkpoint
@@ -106,6 +107,7 @@ public:
 
 private:
   void write_checkpoint(const TrainPosition& position);
+  double held_out_accuracy() const;
 
   Network<T>& network_;
   const DynamicsSolver<T>& solver_;

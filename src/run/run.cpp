@@ -4,8 +4,11 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
+#include <numeric>
+#include <span>
 #include <tuple>
 #include <utility>
 #include <signal.h>
@@ -191,7 +194,7 @@ std::vector<EpochMetrics> TrainingRun<T>::train(const TrainPosition& from, int u
   callbacks.on_epoch = [&](const EpochMetrics& epoch_metrics, const TrainPosition&) {
     EpochMetrics m = epoch_metrics;
     if (held_out_.size() > 0) {
-      m.validation_accuracy = own_output_accuracy(network_, solver_, options_.mode, held_out_);
+      m.validation_accuracy = held_out_accuracy();
       validation[m.epoch] = m.validation_accuracy;
     }
     if (!root) return;
@@ -210,6 +213,28 @@ std::vector<EpochMetrics> TrainingRun<T>::train(const TrainPosition& from, int u
     if (const auto it = validation.find(m.epoch); it != validation.end()) m.validation_accuracy = it->second;
   }
   return trained;
+}
+
+// Collective. A rank whose scoring fails stops every rank (agree_on_failure) before the sum, so
+// none waits in it for a peer that has left.
+template <typename T>
+double TrainingRun<T>::held_out_accuracy() const {
+  const auto [first, last] = rank_range(held_out_.size(), communicator_.rank(), communicator_.size());
+  std::vector<double> counts{0.0, static_cast<double>(last - first)};  // correct, scored
+  std::exception_ptr failure;
+  try {
+    if (last > first) {
+      std::vector<Index> mine(static_cast<std::size_t>(last - first));
+      std::iota(mine.begin(), mine.end(), first);
+      const Dataset part = subset(held_out_, mine);
+      counts[0] = std::round(own_output_accuracy(network_, solver_, options_.mode, part) * counts[1]);
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  agree_on_failure(communicator_, "scoring the held-out samples", failure);
+  communicator_.allreduce_sum(std::span<double>(counts));
+  return counts[0] / counts[1];
 }
 
 template <typename T>

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "simmatch/error.hpp"
+#include "simmatch/fake_communicator.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/own_output.hpp"
@@ -198,6 +199,39 @@ TEST(RunTest, HeldOutSamplesAreScoredAfterEachEpochAndNeverTrainedOn) {
   EXPECT_EQ(test_support::all_weights(kept), test_support::all_weights(held));
   EXPECT_TRUE(std::isnan(plain_metrics.back().validation_accuracy));
   EXPECT_EQ(plain.metrics_jsonl().find("validation_accuracy"), std::string::npos);
+}
+
+// Each rank scores its share of the held-out samples and the counts are summed, so every rank logs
+// the accuracy one process logs.
+TEST(RunTest, RanksShareTheHeldOutSamplesAndLogTheAccuracyOfOneProcess) {
+  const Dataset data = test_support::clustered_dataset(5, 40, 3, 0.5, 7);
+  TrainOptions options = run_options();
+  options.mode = TrainMode::contrastive;
+  options.contrastive.beta = 0.5;
+  options.validation = 0.25;
+  EulerSolver<double> solver;
+  Network<double> single = fresh_network();
+  TrainingRun<double> one(single, solver, options, data, "{}", {}, Trainer<double>::default_communicator());
+  one.open_outputs();
+  const std::vector<EpochMetrics> expected = one.train({}, 3, {});
+  for (int size : {2, 3}) {
+    SCOPED_TRACE(testing::Message() << size << " ranks");
+    std::vector<std::vector<EpochMetrics>> histories(static_cast<std::size_t>(size));
+    const auto errors = run_ranks(size, [&](const Communicator& comm) {
+      Network<double> net = fresh_network();
+      EulerSolver<double> rank_solver;
+      TrainingRun<double> run(net, rank_solver, options, data, "{}", {}, comm);
+      run.open_outputs();
+      histories[static_cast<std::size_t>(comm.rank())] = run.train({}, 3, {});
+    });
+    for (const std::exception_ptr& e : errors) EXPECT_FALSE(e);
+    for (const std::vector<EpochMetrics>& history : histories) {
+      ASSERT_EQ(history.size(), expected.size());
+      for (std::size_t e = 0; e < history.size(); ++e) {
+        EXPECT_EQ(history[e].validation_accuracy, expected[e].validation_accuracy) << "epoch " << e;
+      }
+    }
+  }
 }
 
 TEST(RunTest, HoldingOutNeedsAnOwnOutputAndLabels) {
