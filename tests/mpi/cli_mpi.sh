@@ -27,6 +27,11 @@ rows = [[rng.gauss(0, 1) for _ in range(16)] for _ in range(48)]
 write(sys.argv[1] + "/data.npy", rows)
 rows[29] = [float("nan")] * 16
 write(sys.argv[1] + "/nan.npy", rows)
+header = "{'descr': '<i4', 'fortran_order': False, 'shape': (48,), }"
+header += " " * (63 - (10 + len(header)) % 64) + "\n"
+with open(sys.argv[1] + "/labels.npy", "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1"))
+    f.write(struct.pack("<48i", *[t % 3 for t in range(48)]))
 PY
 cat >"$TMP/config.toml" <<EOF
 seed = 4
@@ -84,6 +89,21 @@ if out=$("$MODEL_DIFF" "$TMP/conv1/model.npz" "$TMP/conv2/model.npz" 1e-12 2>&1)
   pass "conv2d: np=2 reproduces np=1 ($out)"
 else
   fail "conv2d: np=2 vs np=1: $out"
+fi
+
+# Contrastive training holding samples out: the ranks share the held-out samples and log the
+# validation accuracy one process logs.
+VAL=(data.labels="$TMP/labels.npy" train.mode=contrastive train.validation=0.25)
+"$SIMMATCH" train "$TMP/config.toml" "${VAL[@]}" output.dir="$TMP/val1" 2>"$TMP/val1.err" ||
+  fail "validation, one process: $(cat "$TMP/val1.err")"
+"${MPIRUN[@]}" 2 "$SIMMATCH" train "$TMP/config.toml" "${VAL[@]}" output.dir="$TMP/val2" >"$TMP/val2.out" \
+  2>"$TMP/val2.err" || fail "validation, two ranks: $(cat "$TMP/val2.out" "$TMP/val2.err")"
+acc1=$(grep -o '"validation_accuracy":[^,}]*' "$TMP/val1/metrics.jsonl" || true)
+acc2=$(grep -o '"validation_accuracy":[^,}]*' "$TMP/val2/metrics.jsonl" || true)
+if [ "$(echo "$acc1" | wc -l)" = 3 ] && [ "$acc1" = "$acc2" ]; then
+  pass "np=2 logs the held-out accuracy of np=1"
+else
+  fail "held-out accuracy: np=1 [$acc1] np=2 [$acc2]"
 fi
 
 # Encoding: one NPY in the original order, identical bytes to one process.
