@@ -57,6 +57,8 @@ REGIMES = {
                            ["layers.1.activation=relu", "layers.2.activation=relu", "network.gamma=0"]),
     "tau4_cw0.05": ("L's step x 4 (lateral_rate) in layers 2-3, C^W x 0.05",
                     ["layers.1.lateral_rate=4", "layers.2.lateral_rate=4"]),
+    "tau6_cw0.05": ("L's step x 6 (lateral_rate) in layers 2-3, C^W x 0.05",
+                    ["layers.1.lateral_rate=6", "layers.2.lateral_rate=6"]),
     "tau10_cw0.05": ("L's step x 10 (lateral_rate) in layers 2-3, C^W x 0.05",
                      ["layers.1.lateral_rate=10", "layers.2.lateral_rate=10"]),
     "tau40_cw0.05": ("L's step x 40 (lateral_rate) in layers 2-3, C^W x 0.05",
