@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace simmatch {
@@ -22,6 +24,9 @@ std::string read_file(const std::string& path);
 /// `<name>.tmp-<pid>-<n>-<random>`, with `<name>` shortened when needed so that the temporary
 /// name stays within the file system's NAME_MAX: any legal target name can be written.
 void write_file_atomically(const std::string& path, const std::string& contents);
+/// The same for the concatenation of `parts`, written one after the other without joining them in
+/// memory first (a header and gigabytes of data that live elsewhere).
+void write_file_atomically(const std::string& path, std::span<const std::string_view> parts);
 
 /// A temporary file that write_file_atomically left behind (a write cut short by a kill).
 struct TemporaryFile {

@@ -55,6 +55,10 @@ NpyArray read_npy(const std::string& path, const MemoryBudget& budget = MemoryBu
 /// read_npy but for the budget. Lets a reader size what it will build before reading any data.
 NpyArray read_npy_header(const std::string& path);
 void write_npy(const std::string& path, const NpyArray& array);
+/// Writes `data` (C order, the product of `shape` floats) as a "<f4" NPY file, atomically as
+/// write_npy, straight from the caller's memory: no copy of the values, which for the encoder's
+/// feature matrices are gigabytes.
+void write_npy_floats(const std::string& path, const float* data, const std::vector<Index>& shape);
 
 /// NPZ: a zip archive of "<name>.npy" entries; keys are the names without ".npy". Entries are
 /// written uncompressed (numpy.savez's layout). FormatError names the file and the entry.

@@ -1,6 +1,8 @@
 // Work split across ranks: the contiguous share of each rank, and encoding with whole batches per
 // rank, gathered bit for bit on rank 0.
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 #include <fmt/format.h>
 
 #include "simmatch/distributed.hpp"
@@ -55,9 +57,17 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
   if (batch_size < kMinBatchSize) {
     throw ConfigError(fmt::format("encode: batch size must be >= {}, got {}", kMinBatchSize, batch_size));
   }
-  if (comm.size() == 1) {  // no copy of the data set for one process
+  if (comm.size() == 1) {  // no copy of the data set for one process, nor of float fixed points
+    std::vector<Matrix<T>> encoded = encode(network, solver, data, batch_size);
     std::vector<Matrix<float>> out;
-    for (auto& r : encode(network, solver, data, batch_size)) out.push_back(r.template cast<float>());
+    for (Matrix<T>& r : encoded) {
+      if constexpr (std::is_same_v<T, float>) {
+        out.push_back(std::move(r));
+      } else {
+        out.push_back(r.template cast<float>());
+        r = Matrix<T>();  // each layer's doubles go as soon as they are converted
+      }
+    }
     return out;
   }
   // Whole batches per rank: each rank then solves exactly the batches a single process would, so

@@ -144,6 +144,11 @@ std::string read_file(const std::string& path) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& contents) {
+  const std::string_view whole(contents);
+  write_file_atomically(path, std::span<const std::string_view>(&whole, 1));
+}
+
+void write_file_atomically(const std::string& path, std::span<const std::string_view> parts) {
   // A unique name in the same folder (so rename is atomic on the same file system); O_EXCL
   // guards against collisions with other writers, and mode 0666 lets the umask decide.
   static std::atomic<unsigned> counter{0};
@@ -166,16 +171,18 @@ void write_file_atomically(const std::string& path, const std::string& contents)
     ::unlink(temp.c_str());
     throw IoError(fmt::format("{}: write failed ({}): {}; the file was left unchanged", path, step, why));
   };
-  const char* p = contents.data();
-  std::size_t left = contents.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd.get(), p, std::min<std::size_t>(left, std::size_t{1} << 30));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      abandon("write");
+  for (const std::string_view part : parts) {
+    const char* p = part.data();
+    std::size_t left = part.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd.get(), p, std::min<std::size_t>(left, std::size_t{1} << 30));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        abandon("write");
+      }
+      p += n;
+      left -= static_cast<std::size_t>(n);
     }
-    p += n;
-    left -= static_cast<std::size_t>(n);
   }
   if (::fsync(fd.get()) != 0) abandon("fsync");
   if (::close(fd.release()) != 0) abandon("close");

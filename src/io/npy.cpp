@@ -2,6 +2,7 @@
 #include "simmatch/npy.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -441,23 +442,28 @@ NpyArray parse_npy(const std::string& bytes, const std::string& what) {
       layout, std::vector<char>(bytes.begin() + static_cast<std::ptrdiff_t>(layout.data_start), bytes.end()));
 }
 
-std::string serialize_npy(const NpyArray& array) {
-  const DtypeInfo d = parse_dtype(array.dtype, "array to write");
+namespace {
+
+// Magic, version, header length and the header dict of an array of `shape` and `dtype`, padded so
+// that the data start 64-byte aligned, as NumPy writes them. `data_bytes` is what the caller
+// holds, checked against the shape.
+std::string npy_preamble(const std::string& dtype, const std::vector<Index>& shape, bool fortran_order,
+                         std::uint64_t data_bytes) {
+  const DtypeInfo d = parse_dtype(dtype, "array to write");
   if (d.big_endian) {
-    throw FormatError(fmt::format("array to write: dtype {} is big-endian; arrays in memory are little-endian",
-                                  array.dtype));
+    throw FormatError(fmt::format("array to write: dtype {} is big-endian; arrays in memory are little-endian", dtype));
   }
-  const std::uint64_t expected = static_cast<std::uint64_t>(checked_count(array.shape, d.size, "array to write")) * d.size;
-  if (array.bytes.size() != expected) {
-    throw ShapeError(fmt::format("array to write: shape {} of dtype {} needs {} bytes but holds {}",
-                                 shape_text(array.shape), array.dtype, expected, array.bytes.size()));
+  const std::uint64_t expected = static_cast<std::uint64_t>(checked_count(shape, d.size, "array to write")) * d.size;
+  if (data_bytes != expected) {
+    throw ShapeError(fmt::format("array to write: shape {} of dtype {} needs {} bytes but holds {}", shape_text(shape),
+                                 dtype, expected, data_bytes));
   }
-  std::string shape = "(";
-  for (std::size_t i = 0; i < array.shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(array.shape[i]);
-  if (array.shape.size() == 1) shape += ",";  // a Python 1-tuple needs its comma
-  shape += ")";
+  std::string shape_tuple = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) shape_tuple += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) shape_tuple += ",";  // a Python 1-tuple needs its comma
+  shape_tuple += ")";
   std::string header = fmt::format("{{'descr': '{}', 'fortran_order': {}, 'shape': {}, }}", d.canonical(),
-                                   array.fortran_order ? "True" : "False", shape);
+                                   fortran_order ? "True" : "False", shape_tuple);
   // Version 1.0 has a 16-bit length field; fall back to 2.0 only for enormous shapes.
   const bool v2 = header.size() + 1 + 10 > 65535;
   const std::size_t preamble = v2 ? 12 : 10;
@@ -466,7 +472,7 @@ std::string serialize_npy(const NpyArray& array) {
   header.append(total - preamble - header.size() - 1, ' ');
   header += '\n';
   std::string out;
-  out.reserve(total + array.bytes.size());
+  out.reserve(total);
   out += npy_detail::kMagic;
   out += static_cast<char>(v2 ? 2 : 1);
   out += '\0';
@@ -478,6 +484,13 @@ std::string serialize_npy(const NpyArray& array) {
     out += static_cast<char>((len >> 24) & 0xff);
   }
   out += header;
+  return out;
+}
+
+}  // namespace
+
+std::string serialize_npy(const NpyArray& array) {
+  std::string out = npy_preamble(array.dtype, array.shape, array.fortran_order, array.bytes.size());
   out.append(array.bytes.data(), array.bytes.size());
   return out;
 }
@@ -497,6 +510,15 @@ NpyArray read_npy_header(const std::string& path) { return npy_detail::make_arra
 
 void write_npy(const std::string& path, const NpyArray& array) {
   write_file_atomically(path, serialize_npy(array));
+}
+
+void write_npy_floats(const std::string& path, const float* data, const std::vector<Index>& shape) {
+  std::uint64_t count = 1;
+  for (const Index n : shape) count *= static_cast<std::uint64_t>(std::max<Index>(n, 0));
+  const std::string preamble = npy_preamble("<f4", shape, false, count * sizeof(float));
+  const std::array<std::string_view, 2> parts{
+      std::string_view(preamble), std::string_view(reinterpret_cast<const char*>(data), count * sizeof(float))};
+  write_file_atomically(path, parts);
 }
 
 }  // namespace simmatch

@@ -71,6 +71,21 @@ TEST(NpyTest, RoundTripIsBitExactForFloats) {
   EXPECT_EQ(std::memcmp(back.bytes.data(), values, sizeof(values)), 0);
 }
 
+// The encoder writes its features straight from its own matrix: the same file, byte for byte, as
+// the copying path, also for an empty array.
+TEST(NpyTest, FloatsWrittenWithoutACopyMakeTheSameFile) {
+  const fs::path dir = test_dir();
+  std::vector<float> values(3 * 1000);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i)) * 1e3f;
+  for (const std::vector<Index>& shape : {std::vector<Index>{1000, 3}, std::vector<Index>{3000}, std::vector<Index>{0, 7}}) {
+    write_npy((dir / "copied.npy").string(), NpyArray::from_floats(values.data(), shape));
+    write_npy_floats((dir / "direct.npy").string(), values.data(), shape);
+    EXPECT_EQ(read_file((dir / "direct.npy").string()), read_file((dir / "copied.npy").string())) << shape.size();
+  }
+  EXPECT_THROW(write_npy_floats((dir / "bad.npy").string(), values.data(), {-1, 3}), Error);
+  EXPECT_FALSE(fs::exists(dir / "bad.npy"));
+}
+
 TEST(NpyTest, RoundTripIsBitExactForDoubles) {
   const fs::path dir = test_dir();
   const double values[4] = {0.1, -1e-310, std::nan(""), 1.0 / 3.0};
