@@ -30,8 +30,10 @@ from .estimator import _D, _TABLE_KEYS, _NetworkInput, _store_parameters
 
 __all__ = ["ContrastiveClassifier", "SupervisedClassifier"]
 
-_CONTRASTIVE_KEYS = dict(_TABLE_KEYS, beta="train.beta", label_scale="train.label_scale")
-_SUPERVISED_KEYS = dict(_TABLE_KEYS, label_scale="train.label_scale")
+_CONTRASTIVE_KEYS = dict(
+    _TABLE_KEYS, beta="train.beta", label_scale="train.label_scale", validation_fraction="train.validation"
+)
+_SUPERVISED_KEYS = dict(_TABLE_KEYS, label_scale="train.label_scale", validation_fraction="train.validation")
 
 
 class _LabelledNetwork(ClassifierMixin, _NetworkInput):
@@ -104,6 +106,13 @@ class ContrastiveClassifier(_LabelledNetwork, BaseEstimator):
         Nudge strength of the nudged phase (train.beta; < 1 / step_initial).
     label_scale : float
         Height of the one-hot targets (train.label_scale).
+    output_layer : dict or None
+        Further keys of the output layer's ``[[layers]]`` table, e.g. ``dict(lateral_rate=1e-3)``
+        (its ``type`` and ``neurons`` are set by ``fit``: dense, one neuron per class).
+    validation_fraction : float
+        Share of the training samples held out, stratified, and scored by the network's own
+        output after each epoch (train.validation; ``history_``'s ``validation_accuracy``);
+        0 trains on every sample.
     gamma : float
         Feedback strength (> 0: the nudge reaches the hidden layers only through feedback).
     activation, gain, clip, precision, method, tolerance, max_steps, step_initial, step_decay, \
@@ -131,6 +140,8 @@ checkpoint_every, on_nan, on_nonconvergence, seed
         verbose=0,
         beta=0.5,
         label_scale=1.0,
+        output_layer=None,
+        validation_fraction=0.0,
         activation="tanh",
         gain=_D["network.gain"],
         clip=_D["network.clip"],
@@ -170,7 +181,15 @@ checkpoint_every, on_nan, on_nonconvergence, seed
         # The hidden layers + one output neuron per class.
         parameters = {key: getattr(self, name) for name, key in _CONTRASTIVE_KEYS.items()}
         parameters["train.mode"] = self._MODE
-        layers = self._hidden() + [dict(type="dense", neurons=int(classes))]
+        output = {} if self.output_layer is None else self.output_layer
+        if not isinstance(output, dict):
+            raise ValueError(f"output_layer: expected a dict of [[layers]] keys or None, got {output!r}")
+        fixed = sorted(set(output) & {"type", "neurons"})
+        if fixed:
+            raise ValueError(
+                f"output_layer: {', '.join(fixed)} cannot be set (the output layer is dense, one neuron per class)"
+            )
+        layers = self._hidden() + [dict(output, type="dense", neurons=int(classes))]
         return _simmatch.Network(self.input_shape_, layers=layers, **parameters)
 
     def _class_scores(self, top):
@@ -200,6 +219,9 @@ class SupervisedClassifier(_LabelledNetwork, BaseEstimator):
     label_scale : float
         Height s of the label input s e_y (train.label_scale): the labels' similarity enters the
         top layer's target with weight s^2 against the input's; choose it against ||x||.
+    validation_fraction : float
+        Share of the training samples held out, stratified, and scored by V^T r after each epoch
+        (train.validation; ``history_``'s ``validation_accuracy``); 0 trains on every sample.
     activation, gain, clip, gamma, precision, method, tolerance, max_steps, step_initial, \
 step_decay, step_min, anderson_depth, anderson_mixing, anderson_restart, newton_max_site, epochs, \
 samples_per_epoch, batch_size, eta, schedule, decay, floor, cost_samples, shuffle, \
@@ -227,6 +249,7 @@ checkpoint_every, on_nan, on_nonconvergence, seed
         n_hidden=100,
         verbose=0,
         label_scale=1.0,
+        validation_fraction=0.0,
         activation="tanh",
         gain=_D["network.gain"],
         clip=_D["network.clip"],

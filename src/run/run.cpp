@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <map>
 #include <numeric>
@@ -227,7 +226,9 @@ double TrainingRun<T>::held_out_accuracy() const {
       std::vector<Index> mine(static_cast<std::size_t>(last - first));
       std::iota(mine.begin(), mine.end(), first);
       const Dataset part = subset(held_out_, mine);
-      counts[0] = std::round(own_output_accuracy(network_, solver_, options_.mode, part) * counts[1]);
+      const Matrix<T> scores = own_output_scores(network_, solver_, options_.mode, part);
+      const std::vector<int> predicted = predicted_classes<T>(ConstMatrixRef<T>(scores));
+      for (std::size_t i = 0; i < predicted.size(); ++i) counts[0] += predicted[i] == part.labels[i] ? 1.0 : 0.0;
     }
   } catch (...) {
     failure = std::current_exception();

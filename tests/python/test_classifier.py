@@ -86,6 +86,31 @@ class ClassifierBehaviourTest(unittest.TestCase):
         with self.assertRaises(simmatch.ConfigError):
             fast(beta=10).fit(self.X, self.y)  # unstable Euler steps: beta * step_initial >= 1
 
+    def test_output_layer_keys_reach_only_the_output_layer(self):
+        # The CLI's best MNIST rates slow the lateral learning of every layer, the output's too.
+        clf = fast(epochs=1, output_layer=dict(lateral_rate=1e-3)).fit(self.X, self.y)
+        layers = clf.network_.config["layers"]
+        self.assertEqual(layers[-1]["lateral_rate"], 1e-3)
+        self.assertEqual(layers[-1]["neurons"], 3)
+        self.assertEqual(layers[0]["lateral_rate"], 1.0)
+        self.assertEqual(clone(clf).get_params()["output_layer"], dict(lateral_rate=1e-3))
+        with self.assertRaisesRegex(ValueError, "output_layer: neurons cannot be set"):
+            fast(output_layer=dict(neurons=5)).fit(self.X, self.y)
+        with self.assertRaisesRegex(ValueError, "output_layer: expected a dict"):
+            fast(output_layer=[dict(lateral_rate=1e-3)]).fit(self.X, self.y)
+        with self.assertRaisesRegex(simmatch.ConfigError, "lateral_rat"):
+            fast(output_layer=dict(lateral_rat=1e-3)).fit(self.X, self.y)
+
+    def test_validation_fraction_holds_samples_out_and_scores_them(self):
+        clf = fast(epochs=2, validation_fraction=0.2).fit(self.X, self.y)
+        self.assertEqual([m["samples"] for m in clf.history_], [120, 120])  # 30 of the 150 held out
+        for m in clf.history_:
+            self.assertGreaterEqual(m["validation_accuracy"], 0.0)
+            self.assertLessEqual(m["validation_accuracy"], 1.0)
+        self.assertNotIn("validation_accuracy", fast(epochs=1).fit(self.X, self.y).history_[0])
+        with self.assertRaisesRegex(simmatch.ConfigError, "train.validation"):
+            fast(validation_fraction=0.95).fit(self.X, self.y)
+
 
 class NetworkLabelsTest(unittest.TestCase):
     def test_low_level_fit_takes_labels_and_checks_them(self):

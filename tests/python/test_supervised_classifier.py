@@ -78,6 +78,13 @@ class SupervisedBehaviourTest(unittest.TestCase):
         with self.assertRaises(simmatch.ConfigError):
             fast(label_scale=0).fit(self.X, self.y)
 
+    def test_validation_fraction_scores_held_out_samples_by_the_label_synapses(self):
+        clf = fast(epochs=2, validation_fraction=0.2).fit(self.X, self.y)
+        self.assertEqual([m["samples"] for m in clf.history_], [120, 120])  # 30 of the 150 held out
+        for m in clf.history_:
+            self.assertGreaterEqual(m["validation_accuracy"], 0.0)
+            self.assertLessEqual(m["validation_accuracy"], 1.0)
+
 
 class SupervisedNetworkTest(unittest.TestCase):
     def test_low_level_fit_creates_and_keeps_the_label_synapses(self):
