@@ -103,3 +103,11 @@ class TempDirTest(unittest.TestCase):
 
     def path(self, name):
         return os.path.join(self.tmp, name)
+
+
+def assert_held_out_history(test, history, trained):
+    """Every epoch of `history` trained on `trained` samples and logged an accuracy of the held-out ones."""
+    test.assertEqual([m["samples"] for m in history], [trained] * len(history))
+    for m in history:
+        test.assertGreaterEqual(m["validation_accuracy"], 0.0)
+        test.assertLessEqual(m["validation_accuracy"], 1.0)

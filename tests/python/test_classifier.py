@@ -6,7 +6,7 @@ import unittest
 import numpy as np
 
 import simmatch
-from _helpers import patterns, run_estimator_checks
+from _helpers import assert_held_out_history, patterns, run_estimator_checks
 
 try:
     import sklearn
@@ -103,10 +103,7 @@ class ClassifierBehaviourTest(unittest.TestCase):
 
     def test_validation_fraction_holds_samples_out_and_scores_them(self):
         clf = fast(epochs=2, validation_fraction=0.2).fit(self.X, self.y)
-        self.assertEqual([m["samples"] for m in clf.history_], [120, 120])  # 30 of the 150 held out
-        for m in clf.history_:
-            self.assertGreaterEqual(m["validation_accuracy"], 0.0)
-            self.assertLessEqual(m["validation_accuracy"], 1.0)
+        assert_held_out_history(self, clf.history_, 120)  # 30 of the 150 held out
         self.assertNotIn("validation_accuracy", fast(epochs=1).fit(self.X, self.y).history_[0])
         with self.assertRaisesRegex(simmatch.ConfigError, "train.validation"):
             fast(validation_fraction=0.95).fit(self.X, self.y)

@@ -7,7 +7,7 @@ import unittest
 import numpy as np
 
 import simmatch
-from _helpers import patterns, run_estimator_checks
+from _helpers import assert_held_out_history, patterns, run_estimator_checks
 
 try:
     import sklearn
@@ -80,10 +80,7 @@ class SupervisedBehaviourTest(unittest.TestCase):
 
     def test_validation_fraction_scores_held_out_samples_by_the_label_synapses(self):
         clf = fast(epochs=2, validation_fraction=0.2).fit(self.X, self.y)
-        self.assertEqual([m["samples"] for m in clf.history_], [120, 120])  # 30 of the 150 held out
-        for m in clf.history_:
-            self.assertGreaterEqual(m["validation_accuracy"], 0.0)
-            self.assertLessEqual(m["validation_accuracy"], 1.0)
+        assert_held_out_history(self, clf.history_, 120)  # 30 of the 150 held out
 
 
 class SupervisedNetworkTest(unittest.TestCase):
