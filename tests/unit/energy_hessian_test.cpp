@@ -100,5 +100,25 @@ TEST(EnergyHessianTest, PatternKeyFollowsThePatternNotTheWeights) {
   }
 }
 
+// unique_fixed_point factorises a site block only when it differs from the last one factorised
+// (a conv2d layer's tied L repeats one block at every site): the verdict must still be each
+// site's own, whichever site alone is indefinite.
+TEST(EnergyHessianTest, RepeatedSiteBlocksGiveTheVerdictOfEverySite) {
+  const Conv2d conv{Grid{5, 4, 1}, 3, 1, Padding::same, 4, 0.0};
+  Network<double> net = test_support::conv_network<double>(conv.input, {conv}, 0.0, Activation::tanh(), 3);
+  ASSERT_TRUE(detail::unique_fixed_point(net)) << "a tied, diagonally dominant L is definite";
+  const Index k = conv.channels, sites = net.layer(0).size() / k;
+  for (const Index site : {Index{0}, Index{1}, sites / 2, sites - 1}) {
+    Network<double> broken = net;
+    // Neuron 0 of this site inhibits itself so strongly that its block has a negative eigenvalue.
+    broken.layer(0).L().coeffRef(site * k, site * k) = -2.0;
+    EXPECT_FALSE(detail::unique_fixed_point(broken)) << "site " << site;
+  }
+  // Every site indefinite in the same way: the repeated block must not be skipped into a yes.
+  Network<double> all_broken = net;
+  for (Index s = 0; s < sites; ++s) all_broken.layer(0).L().coeffRef(s * k, s * k) = -2.0;
+  EXPECT_FALSE(detail::unique_fixed_point(all_broken));
+}
+
 }  // namespace
 }  // namespace simmatch
