@@ -91,11 +91,15 @@ void sddmm_accumulate(const int* row_ptr, const int* col, Index rows, const floa
 void sddmm_accumulate(const int* row_ptr, const int* col, Index rows, const double* post, const double* pre,
                       Index batch, double* sums);
 
-/// Per-sample dot products over neuron-major rows x batch arrays:
-/// ab[b] += sum_i a[i, b] c[i, b],  ad[b] += sum_i a[i, b] d[i, b]  (Anderson's Gram row and
-/// right-hand side). Register-blocked over samples; partial sums in T, totals in double.
+/// Per-sample dot products over neuron-major rows x batch arrays, for `slots` arrays a_j at once:
+/// ac[j][b] += sum_i a_j[i, b] c[i, b],  ad[j][b] += sum_i a_j[i, b] d[i, b]  (Anderson's Gram row
+/// and right-hand side for every history column; ac and ad are slots x batch, row-major). One
+/// pass streams c and d once for all slots, row after row. Each (j, b) sums its products in T from
+/// zero in row order and adds the total to the double; slots <= kMaxDotSlots.
+inline constexpr Index kMaxDotSlots = 8;
 template <typename T>
-void column_dots2(const T* a, const T* c, const T* d, Index rows, Index batch, double* ac, double* ad);
+void column_dots(const T* const* a, Index slots, const T* c, const T* d, Index rows, Index batch, double* ac,
+                 double* ad);
 
 /// dst (cols x rows row-major, i.e. neuron-major) = transpose of the column-major rows x cols
 /// block src (ld = src_ld): turns an N x B column-major batch into the neuron-major layout.

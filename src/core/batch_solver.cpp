@@ -443,10 +443,9 @@ private:
       double* ag = acc.data();            // ns x bc: dF_head . dF_j
       double* ar = acc.data() + ns * bc;  // ns x bc: dF_j . f
       const T* dfh = df_[static_cast<std::size_t>(head_)].data();
-      for (Index j = 0; j < ns; ++j) {
-        const T* dfj = df_[static_cast<std::size_t>(slots[static_cast<std::size_t>(j)])].data();
-        kernels::column_dots2(dfj, dfh, g_.data(), total, bc, ag + j * bc, ar + j * bc);
-      }
+      std::vector<const T*> dfs(static_cast<std::size_t>(ns));
+      for (Index j = 0; j < ns; ++j) dfs[static_cast<std::size_t>(j)] = df_[static_cast<std::size_t>(slots[static_cast<std::size_t>(j)])].data();
+      kernels::column_dots(dfs.data(), ns, dfh, g_.data(), total, bc, ag, ar);
       for (Index j = 0; j < ns; ++j) {
         const Index s = slots[static_cast<std::size_t>(j)];
         for (Index c = 0; c < bc; ++c) {

@@ -8,6 +8,7 @@
 
 #include "core/batch_kernel.hpp"
 #include "simmatch/dynamics.hpp"
+#include "simmatch/error.hpp"
 #include "simmatch/structure.hpp"
 
 namespace simmatch {
@@ -104,19 +105,39 @@ TYPED_TEST(KernelsTest, SddmmMatchesNaiveCorrelations) {
   }
 }
 
-TYPED_TEST(KernelsTest, ColumnDotsMatchPerSampleDots) {
+TYPED_TEST(KernelsTest, ColumnDotsMatchPerSampleDotsForEverySlot) {
   using T = TypeParam;
-  for (Index batch : {1, 3, 16, 40, 64}) {
-    const Eigen::MatrixXd a = Eigen::MatrixXd::Random(50, batch), c = Eigen::MatrixXd::Random(50, batch),
-                          d = Eigen::MatrixXd::Random(50, batch);
-    const std::vector<T> at = neuron_major<T>(a), ct = neuron_major<T>(c), dt = neuron_major<T>(d);
-    std::vector<double> ac(static_cast<std::size_t>(batch), 0.0), ad(static_cast<std::size_t>(batch), 0.0);
-    kernels::column_dots2(at.data(), ct.data(), dt.data(), 50, batch, ac.data(), ad.data());
-    for (Index b = 0; b < batch; ++b) {
-      EXPECT_NEAR(ac[static_cast<std::size_t>(b)], a.col(b).dot(c.col(b)), sizeof(T) == 4 ? 1e-4 : 1e-12);
-      EXPECT_NEAR(ad[static_cast<std::size_t>(b)], a.col(b).dot(d.col(b)), sizeof(T) == 4 ? 1e-4 : 1e-12);
+  // Widths below, at and past the kernel's block of 64 columns; 0 to the full 8 slots.
+  for (Index batch : {1, 3, 16, 40, 64, 100, 130}) {
+    for (Index slots : {0, 1, 5, 8}) {
+      const Eigen::MatrixXd c = Eigen::MatrixXd::Random(50, batch), d = Eigen::MatrixXd::Random(50, batch);
+      const std::vector<T> ct = neuron_major<T>(c), dt = neuron_major<T>(d);
+      std::vector<Eigen::MatrixXd> a;
+      std::vector<std::vector<T>> at;
+      std::vector<const T*> ap;
+      for (Index j = 0; j < slots; ++j) {
+        a.push_back(Eigen::MatrixXd::Random(50, batch));
+        at.push_back(neuron_major<T>(a.back()));
+      }
+      for (const auto& v : at) ap.push_back(v.data());
+      // Sums add to what the arrays held.
+      std::vector<double> ac(static_cast<std::size_t>(slots * batch), 1.0), ad(static_cast<std::size_t>(slots * batch), -1.0);
+      kernels::column_dots(ap.data(), slots, ct.data(), dt.data(), 50, batch, ac.data(), ad.data());
+      for (Index j = 0; j < slots; ++j) {
+        for (Index b = 0; b < batch; ++b) {
+          const auto e = static_cast<std::size_t>(j * batch + b);
+          EXPECT_NEAR(ac[e], 1.0 + a[static_cast<std::size_t>(j)].col(b).dot(c.col(b)), sizeof(T) == 4 ? 1e-4 : 1e-12)
+              << batch << " " << slots;
+          EXPECT_NEAR(ad[e], -1.0 + a[static_cast<std::size_t>(j)].col(b).dot(d.col(b)), sizeof(T) == 4 ? 1e-4 : 1e-12)
+              << batch << " " << slots;
+        }
+      }
     }
   }
+  const std::vector<T> x(4, T(1));
+  std::vector<const T*> nine(9, x.data());
+  std::vector<double> out(9 * 4);
+  EXPECT_THROW(kernels::column_dots(nine.data(), 9, x.data(), x.data(), 1, 4, out.data(), out.data()), simmatch::InternalError);
 }
 
 // A random lateral matrix on a sites.height x sites.width grid of sites.channels neurons per
