@@ -511,7 +511,11 @@ private:
     for (Index j = 0; j < ns; ++j) dgs[static_cast<std::size_t>(j)] = dg_[static_cast<std::size_t>(slots[static_cast<std::size_t>(j)])].data();
     T* __restrict d = step_.data();
     const T* __restrict sc = scale.data();
+    // r = activation(u) row by row while the new row of u is in cache (a separate pass over u and
+    // r cost as much as a tenth of an iteration on a 64-filter conv2d layer).
+    std::size_t layer = 0;
     for (Index i = 0; i < total; ++i) {
+      while (i >= m_.layers[layer].offset + m_.layers[layer].n) ++layer;
       T* __restrict ui = u_.data() + i * bc;
       const T* __restrict fi = g_.data() + i * bc;
       T* __restrict dgn = dg_[static_cast<std::size_t>(next)].data() + i * bc;
@@ -531,9 +535,9 @@ private:
         dfn[b] = -fi[b];
         ui[b] += d[b];
       }
+      m_.layers[layer].act.apply(ui, r_.data() + i * bc, bc);
     }
     head_ = next;
-    m_.activate(u_.data(), r_.data(), bc);
   }
 
   
