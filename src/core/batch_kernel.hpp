@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "simmatch/dynamics.hpp"
 #include "simmatch/types.hpp"
 
 namespace simmatch::kernels {
@@ -95,8 +96,9 @@ void sddmm_accumulate(const int* row_ptr, const int* col, Index rows, const doub
 /// ac[j][b] += sum_i a_j[i, b] c[i, b],  ad[j][b] += sum_i a_j[i, b] d[i, b]  (Anderson's Gram row
 /// and right-hand side for every history column; ac and ad are slots x batch, row-major). One
 /// pass streams c and d once for all slots, row after row. Each (j, b) sums its products in T from
-/// zero in row order and adds the total to the double; slots <= kMaxDotSlots.
-inline constexpr Index kMaxDotSlots = 8;
+/// zero in row order and adds the total to the double; slots <= kMaxDotSlots, the deepest
+/// Anderson history the solver accepts (so raising that bound raises this one).
+inline constexpr Index kMaxDotSlots = kMaxAndersonDepth;
 template <typename T>
 void column_dots(const T* const* a, Index slots, const T* c, const T* d, Index rows, Index batch, double* ac,
                  double* ad);
