@@ -79,6 +79,7 @@ struct TrainConfig : TrainLoopOptions {
   double floor{};        // train.floor (inverse)
   std::string mode;      // train.mode: unsupervised | contrastive
   double beta{};         // train.beta (contrastive): nudge strength
+  std::string nudge;     // train.nudge (contrastive): one_sided | symmetric
   double label_scale{};  // train.label_scale (contrastive): height of the one-hot targets
 };
 

@@ -6,6 +6,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include "simmatch/dynamics.hpp"
 #include "simmatch/network.hpp"
@@ -20,12 +21,23 @@ enum class TrainMode { unsupervised, supervised, contrastive };
 TrainMode train_mode_from_name(const std::string& name);
 std::string train_mode_name(TrainMode mode);
 
+/// train.nudge: the nudged phase at +beta alone (the paper's rule, a one-sided difference in
+/// beta), or a phase at +beta and one at -beta, both from the free fixed point, whose difference
+/// is a central one (docs/theory.md, "Symmetric nudging").
+enum class Nudge { one_sided, symmetric };
+/// "one_sided" or "symmetric"; ConfigError naming train.nudge otherwise.
+Nudge nudge_from_name(const std::string& name);
+std::string nudge_name(Nudge nudge);
+
 /// Settings of the contrastive mode. z_t = label_scale e_{y_t} (the one-hot code of the label,
 /// scaled), N_P = the number of classes; beta > 0 is the nudge strength.
 struct ContrastiveOptions {
   double beta = 0.5;
   double label_scale = 1.0;
+  Nudge nudge = Nudge::one_sided;
 };
+/// The signed nudge strengths of the phases after the free one: {beta}, or {beta, -beta}.
+std::vector<double> nudge_strengths(const ContrastiveOptions& options);
 /// ConfigError naming train.beta / train.label_scale for a value that is not finite and > 0.
 void check_contrastive_options(const ContrastiveOptions& options);
 /// ConfigError naming train.label_scale unless it is finite and > 0 (the contrastive targets' and
@@ -47,7 +59,10 @@ Matrix<T> one_hot_targets(std::span<const int> labels, Index classes, double lab
 /// its top layer's L (the -beta r^(P) of the nudge) and top_drive_rows() = N_P, so that a solver
 /// given the inputs [x; beta z] adds beta z to the top layer's input. Every solver then applies
 /// unchanged, with its guarantees: the nudged energy is E^beta, and its Hessian is E's plus
-/// 2 beta on the top layer's diagonal. ConfigError when beta is not finite and > 0 or the top
+/// 2 beta on the top layer's diagonal. beta may be negative (the -beta phase of symmetric
+/// nudging): the Hessian then loses 2 |beta| on that diagonal, the fixed point need not be
+/// unique, and the fast solver, which tests uniqueness on the network it is given, follows the
+/// trajectory. ConfigError when beta is not finite and non-zero or the top
 /// layer's lateral structure lacks a self-synapse (every layer type simmatch builds has them).
 template <typename T>
 Network<T> nudged_network(const Network<T>& network, double beta);

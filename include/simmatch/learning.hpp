@@ -75,6 +75,16 @@ void apply_contrastive_learning(Network<T>& network, const Correlations& nudged,
                                 double beta, std::span<const double> layer_scales = {},
                                 std::span<const double> lateral_rates = {});
 
+/// The contrastive step with symmetric nudging (docs/theory.md, "Symmetric nudging") from the sums
+/// of the +beta phase (`nudged`) and of the -beta phase (`anti_nudged`) over the same batch:
+///   W_ij += eta s_p gamma^{p-P} / (2 beta) (A^+_ij - A^-_ij)
+/// and L as in apply_contrastive_learning, from the +beta phase. Errors as there.
+template <typename T>
+void apply_symmetric_contrastive_learning(Network<T>& network, const Correlations& nudged,
+                                          const Correlations& anti_nudged, double eta, double beta,
+                                          std::span<const double> layer_scales = {},
+                                          std::span<const double> lateral_rates = {});
+
 /// Learning rate at a (fractional) epoch: constant, or the reference
 /// max(eta / (1 + decay epoch), floor).
 class LearningRateSchedule {

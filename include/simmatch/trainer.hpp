@@ -74,7 +74,7 @@ struct TrainOptions : TrainLoopOptions {
   /// network has none); or the contrastive step of a free and a nudged phase (contrastive.hpp;
   /// the data set's labels are the targets, one class per top-layer neuron).
   TrainMode mode = TrainMode::unsupervised;
-  /// beta (contrastive) and label_scale (supervised and contrastive).
+  /// beta and the nudge (contrastive), label_scale (supervised and contrastive).
   ContrastiveOptions contrastive;
 };
 
@@ -199,17 +199,22 @@ private:
   // the arithmetic that fills them.
   FixedPoints<T> batch_fixed_;
   Correlations batch_sums_;
-  // The contrastive mode's nudged phase: its network (the weights refreshed every batch), fixed
-  // points and correlation sums.
-  std::optional<Network<T>> nudged_;
-  FixedPoints<T> batch_nudged_;
-  Correlations nudged_sums_;
+  // A nudged phase of the contrastive mode: its signed strength, its network (the weights
+  // refreshed every batch), fixed points and correlation sums.
+  struct NudgedPhase {
+    double beta = 0;
+    Network<T> network;
+    FixedPoints<T> state;
+    Correlations sums;
+  };
+  // The +beta phase, and the -beta phase under symmetric nudging.
+  std::vector<NudgedPhase> nudged_;
   // The supervised mode's label-synapse correlations of a batch (N_P x classes; empty otherwise).
   Eigen::MatrixXd label_sums_;
-  /// The nudged phase of one batch (contrastive mode): from the free fixed points `fixed` of
-  /// inputs x, labels of samples `mine`; leaves batch_nudged_ solved.
+  /// A nudged phase of one batch (contrastive mode): from the free fixed points `fixed` of
+  /// inputs x, labels of samples `mine`; leaves phase.state solved.
   void solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,
-                          const FixedPoints<T>& fixed);
+                          const FixedPoints<T>& fixed, NudgedPhase& phase);
 };
 
 extern template class Trainer<float>;

@@ -31,7 +31,11 @@ from .estimator import _D, _TABLE_KEYS, _NetworkInput, _store_parameters
 __all__ = ["ContrastiveClassifier", "SupervisedClassifier"]
 
 _CONTRASTIVE_KEYS = dict(
-    _TABLE_KEYS, beta="train.beta", label_scale="train.label_scale", validation_fraction="train.validation"
+    _TABLE_KEYS,
+    beta="train.beta",
+    nudge="train.nudge",
+    label_scale="train.label_scale",
+    validation_fraction="train.validation",
 )
 _SUPERVISED_KEYS = dict(_TABLE_KEYS, label_scale="train.label_scale", validation_fraction="train.validation")
 
@@ -104,6 +108,9 @@ class ContrastiveClassifier(_LabelledNetwork, BaseEstimator):
         0 silent; 1 reports each epoch on stderr.
     beta : float
         Nudge strength of the nudged phase (train.beta; < 1 / step_initial).
+    nudge : {"one_sided", "symmetric"}
+        ``"one_sided"``: the nudged phase at +beta alone (the paper's rule); ``"symmetric"``: a
+        phase at +beta and one at -beta, W learning from their difference (train.nudge).
     label_scale : float
         Height of the one-hot targets (train.label_scale).
     output_layer : dict or None
@@ -139,6 +146,7 @@ checkpoint_every, on_nan, on_nonconvergence, seed
         n_hidden=100,
         verbose=0,
         beta=0.5,
+        nudge="one_sided",
         label_scale=1.0,
         output_layer=None,
         validation_fraction=0.0,

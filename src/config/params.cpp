@@ -286,6 +286,12 @@ std::vector<Param> make_table() {
   t.push_back(global("train.beta", R, contrastive.beta,
                      "`contrastive`: nudge strength beta of the nudged phase (its top layer gains beta (z - r)).",
                      [](auto& c) -> auto& { return c.train.beta; }, kPositive));
+  t.push_back(global("train.nudge", C, nudge_name(contrastive.nudge),
+                     "`contrastive`: `one_sided`, the nudged phase at +beta alone (the paper's rule); "
+                     "`symmetric`, a phase at +beta and one at -beta, both from the free fixed point, W learning "
+                     "from their difference over 2 beta (docs/theory.md, \"Symmetric nudging\"; three solves per "
+                     "batch instead of two).",
+                     [](auto& c) -> auto& { return c.train.nudge; }, kNone, {"one_sided", "symmetric"}));
   t.push_back(global("train.label_scale", R, contrastive.label_scale,
                      "`contrastive`: the targets z are label_scale at the label's neuron, 0 elsewhere; "
                      "`supervised`: the label input is label_scale at the label's input, 0 elsewhere.",

@@ -16,6 +16,7 @@ TrainOptions train_options(const Config& config) {
   options.seed = config.seed;
   options.mode = train_mode_from_name(tc.mode);
   options.contrastive.beta = tc.beta;
+  options.contrastive.nudge = nudge_from_name(tc.nudge);
   options.contrastive.label_scale = tc.label_scale;
   // Sample positions must stay within Index; the data size is not known here, so a run's
   // smallest epoch (one sample) is checked now and the real one by the trainer.

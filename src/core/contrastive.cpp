@@ -27,6 +27,13 @@ void check_beta(double beta) {
   }
 }
 
+// A phase's signed strength: +beta, or -beta for the second phase of symmetric nudging.
+void check_signed_beta(double beta) {
+  if (beta == 0 || !std::isfinite(beta)) {
+    throw ConfigError(fmt::format("train.beta: a nudged phase's strength must be finite and non-zero, got {}", beta));
+  }
+}
+
 }  // namespace
 
 TrainMode train_mode_from_name(const std::string& name) {
@@ -44,6 +51,26 @@ std::string train_mode_name(TrainMode mode) {
     case TrainMode::contrastive: return "contrastive";
   }
   throw InternalError("unknown training mode");
+}
+
+Nudge nudge_from_name(const std::string& name) {
+  if (name == "one_sided") return Nudge::one_sided;
+  if (name == "symmetric") return Nudge::symmetric;
+  throw ConfigError(fmt::format("train.nudge: unknown nudge \"{}\" (expected \"one_sided\" or \"symmetric\")", name));
+}
+
+std::string nudge_name(Nudge nudge) {
+  switch (nudge) {
+    case Nudge::one_sided: return "one_sided";
+    case Nudge::symmetric: return "symmetric";
+  }
+  throw InternalError("unknown nudge");
+}
+
+std::vector<double> nudge_strengths(const ContrastiveOptions& options) {
+  check_beta(options.beta);
+  if (options.nudge == Nudge::symmetric) return {options.beta, -options.beta};
+  return {options.beta};
 }
 
 void check_label_scale(double label_scale) {
@@ -79,7 +106,7 @@ Matrix<T> one_hot_targets(std::span<const int> labels, Index classes, double lab
 
 template <typename T>
 Network<T> nudged_network(const Network<T>& network, double beta) {
-  check_beta(beta);
+  check_signed_beta(beta);
   Network<T> nudged = network;
   const auto& top = nudged.layer(nudged.num_layers() - 1).L();
   const std::vector<Index> at = diagonal_positions(top);
@@ -97,7 +124,7 @@ Network<T> nudged_network(const Network<T>& network, double beta) {
 
 template <typename T>
 void refresh_nudged_network(const Network<T>& network, double beta, Network<T>& nudged) {
-  check_beta(beta);
+  check_signed_beta(beta);
   if (nudged.num_layers() != network.num_layers()) throw ShapeError("nudged network: layers differ from the network's");
   for (Index p = 0; p < network.num_layers(); ++p) {
     const auto& from = network.layer(p);

@@ -294,25 +294,48 @@ void apply_learning(Network<T>& network, const Correlations& sums, double eta, s
   apply_steps(network, sums, eta, 1.0, 1.0, layer_scales, lateral_rates);
 }
 
+namespace {
+
+// W moves by eta s_p w_p / beta times (the `upper` phase's Hebbian sums minus the `lower`'s) /
+// spread; L by eq. 17's anti-Hebbian step at the `upper` (+beta) phase, over beta.
+template <typename T>
+void apply_contrast(Network<T>& network, const Correlations& upper, const Correlations& lower, double spread,
+                    double eta, double beta, std::span<const double> layer_scales,
+                    std::span<const double> lateral_rates) {
+  if (!(beta > 0) || !std::isfinite(beta)) {
+    throw ConfigError(fmt::format("train.beta: the nudge strength must be finite and > 0, got {}", beta));
+  }
+  if (upper.hebbian.size() != lower.hebbian.size() || upper.tied != lower.tied || upper.samples != lower.samples) {
+    throw ShapeError("contrastive learning: the two phases' correlations differ in shape or samples");
+  }
+  Correlations contrast = upper;
+  for (std::size_t p = 0; p < contrast.hebbian.size(); ++p) {
+    if (lower.hebbian[p].size() != contrast.hebbian[p].size()) {
+      throw ShapeError(fmt::format("contrastive learning: layer {} sums differ in size", p + 1));
+    }
+    contrast.hebbian[p] -= lower.hebbian[p];
+    if (spread != 1.0) contrast.hebbian[p] /= spread;
+  }
+  apply_steps(network, contrast, eta, 1.0 / beta, 0.0, layer_scales, lateral_rates);
+}
+
+}  // namespace
+
 template <typename T>
 void apply_contrastive_learning(Network<T>& network, const Correlations& nudged, const Correlations& free, double eta,
                                 double beta, std::span<const double> layer_scales,
                                 std::span<const double> lateral_rates) {
-  if (!(beta > 0) || !std::isfinite(beta)) {
-    throw ConfigError(fmt::format("train.beta: the nudge strength must be finite and > 0, got {}", beta));
-  }
-  if (nudged.hebbian.size() != free.hebbian.size() || nudged.tied != free.tied || nudged.samples != free.samples) {
-    throw ShapeError("contrastive learning: the two phases' correlations differ in shape or samples");
-  }
-  // The W step reads the difference of the phases' Hebbian sums; L's the nudged phase's sums.
-  Correlations contrast = nudged;
-  for (std::size_t p = 0; p < contrast.hebbian.size(); ++p) {
-    if (free.hebbian[p].size() != contrast.hebbian[p].size()) {
-      throw ShapeError(fmt::format("contrastive learning: layer {} sums differ in size", p + 1));
-    }
-    contrast.hebbian[p] -= free.hebbian[p];
-  }
-  apply_steps(network, contrast, eta, 1.0 / beta, 0.0, layer_scales, lateral_rates);
+  apply_contrast(network, nudged, free, 1.0, eta, beta, layer_scales, lateral_rates);
+}
+
+template <typename T>
+void apply_symmetric_contrastive_learning(Network<T>& network, const Correlations& nudged,
+                                          const Correlations& anti_nudged, double eta, double beta,
+                                          std::span<const double> layer_scales,
+                                          std::span<const double> lateral_rates) {
+  // (A(+beta) - A(-beta)) / 2 in place of A(+beta) - A(0): the same step at the same rate, with
+  // the difference in beta taken centrally.
+  apply_contrast(network, nudged, anti_nudged, 2.0, eta, beta, layer_scales, lateral_rates);
 }
 
 LearningRateSchedule LearningRateSchedule::constant(double eta) {
@@ -346,6 +369,12 @@ template void accumulate_correlations<double>(const Network<double>&, ConstMatri
                                               const FixedPoints<double>&, Correlations&, bool);
 template void apply_learning<float>(Network<float>&, const Correlations&, double, std::span<const double>,
                                     std::span<const double>);
+template void apply_symmetric_contrastive_learning<float>(Network<float>&, const Correlations&, const Correlations&,
+                                                         double, double, std::span<const double>,
+                                                         std::span<const double>);
+template void apply_symmetric_contrastive_learning<double>(Network<double>&, const Correlations&, const Correlations&,
+                                                          double, double, std::span<const double>,
+                                                          std::span<const double>);
 template void apply_learning<double>(Network<double>&, const Correlations&, double, std::span<const double>,
                                      std::span<const double>);
 template void apply_contrastive_learning<float>(Network<float>&, const Correlations&, const Correlations&, double,

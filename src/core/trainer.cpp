@@ -288,8 +288,10 @@ std::vector<EpochMetrics> Trainer<T>::fit(const Dataset& data, const TrainCallba
     network_.set_label_weights(Matrix<T>::Zero(network_.layer(network_.num_layers() - 1).size(), classes));
   }
   if (options_.mode == TrainMode::contrastive) {
-    if (!nudged_ || nudged_->num_layers() != network_.num_layers()) {
-      nudged_.emplace(nudged_network(network_, options_.contrastive.beta));
+    const std::vector<double> strengths = nudge_strengths(options_.contrastive);
+    if (nudged_.size() != strengths.size() || nudged_.front().network.num_layers() != network_.num_layers()) {
+      nudged_.clear();
+      for (const double beta : strengths) nudged_.push_back(NudgedPhase{beta, nudged_network(network_, beta), {}, {}});
     }
   }
   const Index n = data.size();
@@ -361,8 +363,10 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   const bool contrastive = options_.mode == TrainMode::contrastive;
   const bool supervised = options_.mode == TrainMode::supervised;
   if (contrastive) {
-    if (!nudged_sums_.shaped_for(network_, true)) nudged_sums_ = Correlations::zeros_like(network_, true);
-    nudged_sums_.set_zero();
+    for (NudgedPhase& phase : nudged_) {
+      if (!phase.sums.shaped_for(network_, true)) phase.sums = Correlations::zeros_like(network_, true);
+      phase.sums.set_zero();
+    }
   }
   if (supervised) label_sums_.setZero(network_.label_weights().rows(), network_.classes());  // kept across batches
   try {
@@ -380,10 +384,11 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
       solver_.solve(network_, x, fixed);
     }
     std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
-    if (contrastive) {
-      solve_nudged_phase(data, mine, x, fixed);
-      // A sample enters the update only when both of its phases pass the failure policies.
-      const std::vector<Index> nudged_kept = screen_samples(x, batch_nudged_, mine, epoch + 1, options_);
+    for (NudgedPhase& phase : nudged_) {
+      if (!contrastive) break;
+      solve_nudged_phase(data, mine, x, fixed, phase);
+      // A sample enters the update only when all of its phases pass the failure policies.
+      const std::vector<Index> nudged_kept = screen_samples(x, phase.state, mine, epoch + 1, options_);
       std::vector<Index> both;
       std::set_intersection(kept.begin(), kept.end(), nudged_kept.begin(), nudged_kept.end(), std::back_inserter(both));
       kept = std::move(both);
@@ -398,7 +403,9 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
       }
     };
     add_phase(fixed, sums);
-    if (contrastive) add_phase(batch_nudged_, nudged_sums_);
+    if (contrastive) {
+      for (NudgedPhase& phase : nudged_) add_phase(phase.state, phase.sums);
+    }
     if (supervised) {
       const Matrix<T>& top = fixed.r.back();
       std::vector<int> kept_labels;
@@ -413,20 +420,24 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   // reduction makes every rank stop after the same batch.
   bool flags[2] = {failure != nullptr, callbacks.should_stop && callbacks.should_stop()};  // failed, stop
   if (communicator_.size() > 1) {
+    // The free phase's sums, each nudged phase's (contrastive) and the label sums, end to end.
     std::vector<double> flat = sums.pack();
-    const std::size_t free_size = flat.size();
-    if (contrastive) {
-      const std::vector<double> more = nudged_sums_.pack();
+    std::vector<std::size_t> ends{flat.size()};
+    for (const NudgedPhase& phase : nudged_) {
+      if (!contrastive) break;
+      const std::vector<double> more = phase.sums.pack();
       flat.insert(flat.end(), more.begin(), more.end());
+      ends.push_back(flat.size());
     }
     flat.insert(flat.end(), label_sums_.data(), label_sums_.data() + label_sums_.size());
     allreduce_sum_and_any(communicator_, flat, flags);
     if (!flags[0]) {
-      const auto free_end = flat.begin() + static_cast<std::ptrdiff_t>(free_size);
-      const auto labels_begin = flat.end() - static_cast<std::ptrdiff_t>(label_sums_.size());
-      sums.unpack(std::vector<double>(flat.begin(), free_end));
-      if (contrastive) nudged_sums_.unpack(std::vector<double>(free_end, labels_begin));
-      std::copy(labels_begin, flat.end(), label_sums_.data());
+      const auto at = [&](std::size_t i) { return flat.begin() + static_cast<std::ptrdiff_t>(i); };
+      sums.unpack(std::vector<double>(flat.begin(), at(ends[0])));
+      for (std::size_t k = 1; k < ends.size(); ++k) {
+        nudged_[k - 1].sums.unpack(std::vector<double>(at(ends[k - 1]), at(ends[k])));
+      }
+      std::copy(at(ends.back()), flat.end(), label_sums_.data());
     }
   }
   const bool failed = flags[0];
@@ -440,8 +451,11 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   }
   // Every rank applies the same update to the same weights, so every rank sees the same verdict.
   save_weights(network_, before_update_);
-  if (contrastive) {
-    apply_contrastive_learning(network_, nudged_sums_, sums, eta, options_.contrastive.beta, options_.layer_eta_scales,
+  if (contrastive && nudged_.size() == 2) {
+    apply_symmetric_contrastive_learning(network_, nudged_[0].sums, nudged_[1].sums, eta, options_.contrastive.beta,
+                                         options_.layer_eta_scales, options_.layer_lateral_rates);
+  } else if (contrastive) {
+    apply_contrastive_learning(network_, nudged_[0].sums, sums, eta, options_.contrastive.beta, options_.layer_eta_scales,
                                options_.layer_lateral_rates);
   } else {
     apply_learning(network_, sums, eta, options_.layer_eta_scales, options_.layer_lateral_rates);
@@ -458,8 +472,10 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
         epoch + 1, batch + 1, eta));
   }
   counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
-  // The nudged phase's steps count too: mean_iterations is then the steps of both phases.
-  if (contrastive) counts[0] += batch_nudged_.mean_iterations() * static_cast<double>(batch_nudged_.batch_size());
+  // The nudged phases' steps count too: mean_iterations is then the steps of all phases.
+  for (const NudgedPhase& phase : nudged_) {
+    if (contrastive) counts[0] += phase.state.mean_iterations() * static_cast<double>(phase.state.batch_size());
+  }
   counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
   counts[2] += static_cast<double>(fixed.batch_size());
   counts[4] += static_cast<double>(fixed.path_count(SolverPath::continued));
@@ -469,16 +485,15 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
 
 template <typename T>
 void Trainer<T>::solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,
-                                    const FixedPoints<T>& fixed) {
+                                    const FixedPoints<T>& fixed, NudgedPhase& phase) {
   const std::vector<int> labels = labels_of(data, mine);
   const Index classes = network_.layer(network_.num_layers() - 1).size();
   const Matrix<T> targets = one_hot_targets<T>(labels, classes, options_.contrastive.label_scale);
-  refresh_nudged_network(network_, options_.contrastive.beta, *nudged_);
+  refresh_nudged_network(network_, phase.beta, phase.network);
   // The nudged dynamics start from the free fixed point (u and r), as in the papers.
-  batch_nudged_.u = fixed.u;
-  batch_nudged_.r = fixed.r;
-  solve_nudged(solver_, *nudged_, ConstMatrixRef<T>(x), ConstMatrixRef<T>(targets), options_.contrastive.beta,
-               batch_nudged_);
+  phase.state.u = fixed.u;
+  phase.state.r = fixed.r;
+  solve_nudged(solver_, phase.network, ConstMatrixRef<T>(x), ConstMatrixRef<T>(targets), phase.beta, phase.state);
 }
 
 template <typename T>

@@ -49,6 +49,23 @@ Phases solve_phases(const DynamicsSolver<double>& solver, const Network<double>&
   return ph;
 }
 
+// The free phase and the -beta phase from it (symmetric nudging's second nudged phase).
+Phases solve_anti_nudged(const DynamicsSolver<double>& solver, const Network<double>& net, const Matrix<double>& x,
+                         const Matrix<double>& z, double beta) {
+  return solve_phases(solver, net, x, z, -beta);
+}
+
+// `net` after one symmetric contrastive step from the +beta and -beta phases' correlations.
+Network<double> symmetric_step(const Network<double>& net, const Matrix<double>& x, const Phases& plus,
+                               const Phases& minus, double eta, double beta) {
+  Correlations up = Correlations::zeros_like(net), down = Correlations::zeros_like(net);
+  accumulate_correlations(net, x, plus.nudged, up);
+  accumulate_correlations(net, x, minus.nudged, down);
+  Network<double> updated = net;
+  apply_symmetric_contrastive_learning(updated, up, down, eta, beta);
+  return updated;
+}
+
 // `net` after one contrastive step from the two phases' correlations.
 Network<double> contrastive_step(const Network<double>& net, const Matrix<double>& x, const Phases& ph, double eta,
                                  double beta) {
@@ -323,8 +340,12 @@ TEST(ContrastiveTest, TrainingLowersTheOutputErrorOnSeparableClasses) {
 TEST(ContrastiveTest, RefusesBadLabelsBetaAndMissingSelfSynapses) {
   Network<double> net = random_network<double>({4, 3}, 0.0, Activation::tanh(1.0), 51);
   EXPECT_THROW(nudged_network(net, 0.0), ConfigError);
-  EXPECT_THROW(nudged_network(net, -1.0), ConfigError);
+  EXPECT_NO_THROW(nudged_network(net, -1.0));  // the -beta phase of symmetric nudging
   EXPECT_THROW(nudged_network(net, std::nan("")), ConfigError);
+  ContrastiveOptions negative_beta;
+  negative_beta.beta = -0.5;  // the configured strength is a magnitude: > 0
+  EXPECT_THROW(nudge_strengths(negative_beta), ConfigError);
+  EXPECT_THROW(nudge_from_name("two_sided"), ConfigError);
   const std::vector<int> bad = {0, 3};
   EXPECT_THROW(one_hot_targets<double>(bad, 3, 1.0), ConfigError);
   const std::vector<int> negative = {-1};
@@ -359,4 +380,206 @@ TEST(ContrastiveTest, RefusesBadLabelsBetaAndMissingSelfSynapses) {
   EXPECT_THROW(Trainer<double>(net, solver, t).fit(data), ConfigError);
   data.labels = {0, 5};
   EXPECT_THROW(Trainer<double>(net, solver, t).fit(data), ConfigError);
+}
+
+// Symmetric nudging (docs/theory.md, "Symmetric nudging"). The -beta phase pushes the output away
+// from the target; its energy loses 2 beta of curvature on the top layer, so for the indefinite
+// and saturating cases several fixed points may exist: the fast solver must land on the one the
+// Euler dynamics reach from the free fixed point. (Tight tolerances on both sides: the lost
+// curvature makes the top layer ill-conditioned, and at the default tolerance the fast solver's
+// state is within 2e-4 of Euler's at beta 1, within its residual bound, not 1e-5.)
+TEST(SymmetricNudgeTest, AntiNudgedPhaseReachesTheFixedPointOfItsDynamicsFromTheFreeOne) {
+  for (Case& c : cases()) {
+    SCOPED_TRACE(c.name);
+    const Index classes = c.net.layer(c.net.num_layers() - 1).size();
+    const Matrix<double> x = random_inputs<double>(6, 7, 23);
+    const Matrix<double> z = targets_for(classes, 7);
+    for (const double beta : {0.1, 0.5, 1.0}) {
+      const Phases fast = solve_anti_nudged(tight_fast(), c.net, x, z, beta);
+      EXPECT_LT(nudged_residual(c.net, x, z, -beta, fast.nudged.r), 1e-5) << "beta " << beta;
+      const Phases euler = solve_anti_nudged(EulerSolver<double>(tight_euler(1e-11)), c.net, x, z, beta);
+      EXPECT_LT(nudged_residual(c.net, x, z, -beta, euler.nudged.r), 1e-8) << "beta " << beta;
+      for (std::size_t p = 0; p < fast.nudged.r.size(); ++p) {
+        EXPECT_LT((fast.nudged.r[p] - euler.nudged.r[p]).cwiseAbs().maxCoeff(), 1e-5) << "layer " << p << " beta " << beta;
+      }
+      for (const auto converged : fast.nudged.converged) EXPECT_EQ(converged, 1);
+      // Away from the target: the anti-nudged output is farther from z than the free one.
+      EXPECT_GT((fast.nudged.r.back() - z).norm(), (fast.free.r.back() - z).norm()) << "beta " << beta;
+    }
+  }
+}
+
+// The symmetric W step is -eta/2 times the gradient of J_sym = mean (E^beta(r+) - E^-beta(r-)) /
+// (2 beta) = (J^beta + J^-beta) / 2, by central differences with all three phases re-solved.
+TEST(SymmetricNudgeTest, WStepIsHalfTheGradientOfTheSymmetricContrastiveFunction) {
+  const double eta = 1e-2, beta = 0.5, h = 1e-6;
+  Network<double> net = random_network<double>({5, 4, 3}, 0.5, Activation::tanh(1.0), 37);
+  const Matrix<double> x = random_inputs<double>(5, 3, 38);
+  const Matrix<double> z = targets_for(3, 3);
+  const FastSolver<double> solver = tight_fast();
+  const auto j_sym = [&](const Network<double>& n) {
+    return 0.5 * (contrastive_function(n, x, z, beta, solve_phases(solver, n, x, z, beta)) +
+                  contrastive_function(n, x, z, -beta, solve_anti_nudged(solver, n, x, z, beta)));
+  };
+  const Network<double> updated = symmetric_step(net, x, solve_phases(solver, net, x, z, beta),
+                                                 solve_anti_nudged(solver, net, x, z, beta), eta, beta);
+  int checked = 0;
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    for (Index s = 0; s < net.layer(p).cw().nnz(); s += 2) {
+      Network<double> plus = net, minus = net;
+      plus.layer(p).W().valuePtr()[s] += h;
+      minus.layer(p).W().valuePtr()[s] -= h;
+      const double grad = (j_sym(plus) - j_sym(minus)) / (2 * h);
+      const double dw = updated.layer(p).W().valuePtr()[s] - net.layer(p).W().valuePtr()[s];
+      EXPECT_NEAR(dw, -0.5 * eta * grad, 1e-6 * eta * (1 + std::abs(grad))) << "W layer " << p << " synapse " << s;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 10);
+  // L learns from the +beta phase alone, as in the one-sided rule.
+  const Phases ph = solve_phases(solver, net, x, z, beta);
+  const Network<double> one_sided = contrastive_step(net, x, ph, eta, beta);
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    for (Index s = 0; s < net.layer(p).cl().nnz(); ++s) {
+      EXPECT_NEAR(updated.layer(p).L().valuePtr()[s], one_sided.layer(p).L().valuePtr()[s], 1e-14);
+    }
+  }
+}
+
+// The largest discrepancy, relative to the largest gradient entry, between the W step of `step`
+// at each beta and -eta/2 times the gradient of the free output's squared error.
+template <typename Step>
+std::vector<double> output_error_discrepancy(const Network<double>& net, const Matrix<double>& x,
+                                             const Matrix<double>& z, const std::vector<double>& betas, Step step) {
+  const double h = 1e-6;
+  const FastSolver<double> solver = tight_fast();
+  const auto output_error = [&](const Network<double>& n) {
+    FixedPoints<double> fp;
+    solver.solve(n, x, fp);
+    return (fp.r.back() - z).squaredNorm() / static_cast<double>(x.cols());
+  };
+  std::vector<double> grads;
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    for (Index s = 0; s < net.layer(p).cw().nnz(); s += 3) {
+      Network<double> plus = net, minus = net;
+      plus.layer(p).W().valuePtr()[s] += h;
+      minus.layer(p).W().valuePtr()[s] -= h;
+      grads.push_back((output_error(plus) - output_error(minus)) / (2 * h));
+    }
+  }
+  std::vector<double> out;
+  for (const double beta : betas) {
+    const Network<double> updated = step(beta);
+    double worst = 0, largest = 0;
+    std::size_t i = 0;
+    for (Index p = 0; p < net.num_layers(); ++p) {
+      for (Index s = 0; s < net.layer(p).cw().nnz(); s += 3, ++i) {
+        const double dw = updated.layer(p).W().valuePtr()[s] - net.layer(p).W().valuePtr()[s];
+        worst = std::max(worst, std::abs(dw + 0.5 * grads[i]));  // eta = 1
+        largest = std::max(largest, std::abs(grads[i]));
+      }
+    }
+    out.push_back(worst / largest);
+  }
+  return out;
+}
+
+// As beta -> 0 the symmetric step tends to -eta/2 times the gradient of the free output's squared
+// error with a discrepancy of O(beta^2) (a central difference in beta), where the one-sided step's
+// is O(beta): halving beta quarters it, and at every beta it is the smaller of the two.
+TEST(SymmetricNudgeTest, SmallBetaDiscrepancyFallsAsBetaSquared) {
+  Network<double> net = random_network<double>({5, 4, 3}, 0.5, Activation::tanh(1.0), 39);
+  const Matrix<double> x = random_inputs<double>(5, 4, 40);
+  const Matrix<double> z = targets_for(3, 4);
+  const FastSolver<double> solver = tight_fast();
+  const std::vector<double> betas = {0.2, 0.1, 0.05};
+  const std::vector<double> symmetric = output_error_discrepancy(net, x, z, betas, [&](double beta) {
+    return symmetric_step(net, x, solve_phases(solver, net, x, z, beta), solve_anti_nudged(solver, net, x, z, beta),
+                          1.0, beta);
+  });
+  const std::vector<double> one_sided = output_error_discrepancy(
+      net, x, z, betas, [&](double beta) { return contrastive_step(net, x, solve_phases(solver, net, x, z, beta), 1.0, beta); });
+  // Measured: 0.046, 0.012, 0.0031 against 0.093, 0.056, 0.031.
+  for (std::size_t i = 0; i < betas.size(); ++i) {
+    SCOPED_TRACE(betas[i]);
+    EXPECT_LT(symmetric[i], one_sided[i]);
+    if (i == 0) continue;
+    EXPECT_LT(symmetric[i], 0.3 * symmetric[i - 1]);  // ~ 1/4: O(beta^2)
+    EXPECT_GT(one_sided[i], 0.4 * one_sided[i - 1]);  // ~ 1/2: O(beta)
+  }
+  EXPECT_LT(symmetric.back(), 0.2 * one_sided.back());
+  EXPECT_LT(symmetric.back(), 1e-2);
+}
+
+// With train.nudge = symmetric the trainer's batch is exactly: the free solve from rest, the
+// +beta and the -beta phases from it, and apply_symmetric_contrastive_learning of the two.
+TEST(SymmetricNudgeTest, TrainerBatchIsTheFreeSolveBothNudgedSolvesAndTheSymmetricStep) {
+  Network<double> net = random_network<double>({6, 5, 3}, 0.5, Activation::tanh(1.0), 43);
+  Dataset data;
+  data.x = random_inputs<float>(6, 8, 44);
+  data.shape = Grid{1, 6, 1};
+  data.labels = {0, 1, 2, 0, 1, 2, 2, 1};
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 8;
+  o.shuffle = false;
+  o.cost_samples = 0;
+  o.schedule = LearningRateSchedule::constant(0.05);
+  o.mode = TrainMode::contrastive;
+  o.contrastive.beta = 0.7;
+  o.contrastive.label_scale = 0.8;
+  o.contrastive.nudge = Nudge::symmetric;
+  const FastSolver<double> solver;
+  Network<double> trained = net;
+  const std::vector<EpochMetrics> history = Trainer<double>(trained, solver, o).fit(data);
+
+  const Matrix<double> x = data.x.cast<double>();
+  const Matrix<double> z = one_hot_targets<double>(data.labels, 3, 0.8);
+  const Phases plus = solve_phases(solver, net, x, z, 0.7);
+  const Phases minus = solve_anti_nudged(solver, net, x, z, 0.7);
+  const Network<double> expected = symmetric_step(net, x, plus, minus, 0.05, 0.7);
+  const auto a = test_support::all_weights(trained), b = test_support::all_weights(expected);
+  ASSERT_EQ(a.size(), b.size());
+  double moved = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_NEAR(a[i], b[i], 1e-12) << "weight " << i;
+    moved = std::max(moved, std::abs(a[i] - test_support::all_weights(net)[i]));
+  }
+  EXPECT_GT(moved, 1e-4);
+  // The steps reported are those of all three phases.
+  ASSERT_EQ(history.size(), 1u);
+  const double expected_steps =
+      plus.free.mean_iterations() + plus.nudged.mean_iterations() + minus.nudged.mean_iterations();
+  EXPECT_NEAR(history[0].mean_iterations, expected_steps, 1e-9);
+}
+
+// Symmetric training, too, lowers the network's own classification error on separable classes.
+TEST(SymmetricNudgeTest, TrainingLowersTheOutputErrorOnSeparableClasses) {
+  const Index k = 8, n = 120, classes = 3;
+  const Dataset data = test_support::clustered_dataset(k, n, classes, 0.3, 7);
+  Network<double> net = random_network<double>({k, 10, classes}, 0.5, Activation::tanh(1.0), 9, 0.0);
+  const FastSolver<double> solver;
+  const auto error_rate = [&] {
+    FixedPoints<double> fp;
+    solver.solve(net, data.x.cast<double>(), fp);
+    const std::vector<int> predicted = predicted_classes<double>(fp.r.back());
+    int wrong = 0;
+    for (Index t = 0; t < n; ++t) wrong += predicted[static_cast<std::size_t>(t)] != data.labels[static_cast<std::size_t>(t)];
+    return static_cast<double>(wrong) / static_cast<double>(n);
+  };
+  const double before = error_rate();
+  TrainOptions o;
+  o.epochs = 20;
+  o.batch_size = 10;
+  o.cost_samples = 0;
+  o.schedule = LearningRateSchedule::constant(0.05);
+  o.mode = TrainMode::contrastive;
+  o.contrastive.beta = 0.5;
+  o.contrastive.nudge = Nudge::symmetric;
+  o.seed = 3;
+  Trainer<double>(net, solver, o).fit(data);
+  const double after = error_rate();
+  EXPECT_GT(before, 0.1);
+  EXPECT_LT(after, 0.25 * before);
+  EXPECT_LT(after, 0.03);
 }

@@ -50,6 +50,14 @@ class ClassifierBehaviourTest(unittest.TestCase):
         self.assertGreater(clf.score(self.X[100:], self.y[100:]), 0.9)
         self.assertEqual(clf.network_.layer_sizes[-1], 3)
 
+    def test_symmetric_nudging_learns_and_is_recorded(self):
+        clf = fast(epochs=15, nudge="symmetric").fit(self.X[:100], self.y[:100])
+        self.assertEqual(clf.network_.config["train"]["nudge"], "symmetric")
+        self.assertGreater(clf.score(self.X[100:], self.y[100:]), 0.9)
+        # It is not the one-sided rule under another name: the weights differ.
+        one_sided = fast(epochs=15).fit(self.X[:100], self.y[:100])
+        self.assertFalse(np.array_equal(clf.decision_function(self.X), one_sided.decision_function(self.X)))
+
     def test_untrained_network_does_not_already_classify(self):
         # Zero epochs: the same network, untrained, is near chance; training is what classifies.
         untrained = fast(epochs=0).fit(self.X[:100], self.y[:100])
@@ -85,6 +93,8 @@ class ClassifierBehaviourTest(unittest.TestCase):
             fast(beta=0).fit(self.X, self.y)
         with self.assertRaises(simmatch.ConfigError):
             fast(beta=10).fit(self.X, self.y)  # unstable Euler steps: beta * step_initial >= 1
+        with self.assertRaisesRegex(simmatch.ConfigError, "train.nudge"):
+            fast(nudge="both").fit(self.X, self.y)
 
     def test_output_layer_keys_reach_only_the_output_layer(self):
         # The CLI's best MNIST rates slow the lateral learning of every layer, the output's too.

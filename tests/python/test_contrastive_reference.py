@@ -7,7 +7,10 @@ with the top layer's input plus beta (z - r), and the step
     dW = eta w_p / beta (mean r^_p r^_(p-1)^T - mean r-_p r-_(p-1)^T)     (on W's synapses)
     dL = eta w_p / (2 beta) (mean r^_p r^_p^T - L / (k_p C^L))            (on L's synapses)
 and compares the weights the CLI wrote, for a deep network with feedback and for saturating
-rectifiers.
+rectifiers. With train.nudge = "symmetric" ("Symmetric nudging") a third phase runs Euler from the
+free fixed point with the top layer's input minus beta (z - r), and
+    dW = eta w_p / (2 beta) (mean r+_p r+_(p-1)^T - mean r-_p r-_(p-1)^T)
+with L's step as above, from the +beta phase.
 """
 
 import json
@@ -41,9 +44,11 @@ def nudged_euler(net, X, z, beta, u0, tol=1e-11, max_steps=400000):
 
 @unittest.skipUnless(CLI and os.path.exists(CLI), "the simmatch command is not built (SIMMATCH_CLI)")
 class ContrastiveReferenceTest(TempDirTest):
-    def run_case(self, activation, gamma, extra, neurons=(6, 5, 3)):
+    def run_case(self, activation, gamma, extra, neurons=(6, 5, 3), symmetric=False):
         config, X, labels = labelled_dense_config(self, activation, gamma, list(neurons),
                                                   'mode = "contrastive"\nbeta = 0.7\nlabel_scale = 0.9\neta = 0.05')
+        if symmetric:
+            extra = [*extra, "train.nudge=symmetric"]
         for epochs, out in ((0, "a"), (1, "b")):
             subprocess.run([CLI, "train", config, f"train.epochs={epochs}", f"output.dir={self.path(out)}",
                             "solver.tolerance=1e-12", *extra],
@@ -62,12 +67,14 @@ class ContrastiveReferenceTest(TempDirTest):
         # u at the free fixed point is the layer input there (du/ds = g - u = 0).
         u_free = ref.velocity(net, x, free, [np.zeros_like(r) for r in free])
         nudged = nudged_euler(net, X, z, beta, u_free, tol=1e-12)
+        # The phase W's step subtracts, and the factor on the difference.
+        lower, spread = (nudged_euler(net, X, z, -beta, u_free, tol=1e-12), 2.0) if symmetric else (free, 1.0)
         for p in range(P):
             w_p = gamma ** (p - (P - 1)) if gamma > 0 else 1.0
             k_p = 1.0 + gamma if p + 1 < P else 1.0
-            below_f = x if p == 0 else free[p - 1]
+            below_f = x if p == 0 else lower[p - 1]
             below_n = x if p == 0 else nudged[p - 1]
-            dW = eta * w_p / beta * (nudged[p] @ below_n.T - free[p] @ below_f.T) / 12
+            dW = eta * w_p / (spread * beta) * (nudged[p] @ below_n.T - lower[p] @ below_f.T) / 12
             W0, W1 = net["layers"][p]["W"], trained["layers"][p]["W"]
             expected = W0.toarray() + dW
             mask = structure_constants(before, f"W{p + 1}").toarray() != 0
@@ -102,6 +109,18 @@ class ContrastiveReferenceTest(TempDirTest):
         self.assertGreater(metrics[-1]["continued_fraction"], 0)  # the implicit steps ran
         hidden = free[0]
         self.assertGreater(np.mean((hidden <= 0) | (hidden >= 0.6)), 0.25)  # many neurons dropped from the factor
+
+    def test_symmetric_nudging_deep_tanh_with_feedback(self):
+        self.run_case("tanh", 0.5, [], symmetric=True)
+
+    def test_symmetric_nudging_saturating_clipped_relu(self):
+        # The -beta phase takes the top layer's self-coupling below zero (L - beta I): not
+        # provably unique, so the fast solver follows the trajectory from the free fixed point.
+        self.run_case("clipped_relu", 0.3, ["network.clip=0.6"], symmetric=True)
+
+    def test_symmetric_nudging_reference_euler_solver(self):
+        self.run_case("tanh", 0.4, ["solver.method=euler", "solver.tolerance=1e-12", "solver.max_steps=100000"],
+                      symmetric=True)
 
     def test_reference_euler_solver(self):
         self.run_case("tanh", 0.4, ["solver.method=euler", "solver.tolerance=1e-12", "solver.max_steps=100000"])

@@ -487,6 +487,10 @@ TEST(TrainOptionsFromConfig, MapsEveryKey) {
   EXPECT_THAT(config_error([&] { apply_override(c, "layers.1.lateral_rate=-1"); }), HasSubstr("layers.1.lateral_rate"));
   apply_overrides(c, {"train.mode=supervised", "train.validation=0.25"});
   EXPECT_EQ(train_options(c).validation, 0.25);
+  EXPECT_EQ(train_options(c).contrastive.nudge, Nudge::one_sided);  // the paper's rule unless asked
+  apply_overrides(c, {"train.mode=contrastive", "train.nudge=symmetric"});
+  EXPECT_EQ(train_options(c).contrastive.nudge, Nudge::symmetric);
+  EXPECT_THAT(config_error([&] { apply_override(c, "train.nudge=both"); }), HasSubstr("train.nudge"));
 }
 
 // ---- hostile sizes: config files, layers and runs too large for the memory budget ------------

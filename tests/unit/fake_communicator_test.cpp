@@ -206,25 +206,29 @@ TEST(DistributedTest, NRanksTrainTheModelOfOneProcess) {
   }
 }
 
-// The contrastive mode reduces both phases' correlations in the batch's one collective.
+// The contrastive mode reduces every phase's correlations (free and +beta; and -beta when the
+// nudge is symmetric) in the batch's one collective.
 TEST(DistributedTest, NRanksTrainTheContrastiveModelOfOneProcess) {
   Dataset data = random_dataset(6, 31, 5);
   for (Index t = 0; t < data.size(); ++t) data.labels.push_back(static_cast<int>((t * 7) % 3));
   const Network<double> initial = test_support::random_network<double>({6, 5, 3}, 0.5, Activation::tanh(), 6);
-  TrainOptions o = options(7);
-  o.mode = TrainMode::contrastive;
-  o.contrastive.beta = 0.5;
-  Network<double> serial = initial;
-  EulerSolver<double> solver;
-  const auto expected = Trainer<double>(serial, solver, o).fit(data);
-  EXPECT_GT(max_weight_difference(initial, serial), 1e-4);
-  for (int size : {2, 3}) {
-    SCOPED_TRACE(testing::Message() << size << " ranks");
-    std::vector<EpochMetrics> history;
-    const Network<double> parallel = train_on_ranks(initial, data, o, size, &history);
-    EXPECT_LT(max_weight_difference(serial, parallel), 1e-12);
-    ASSERT_EQ(history.size(), expected.size());
-    for (std::size_t e = 0; e < history.size(); ++e) EXPECT_EQ(history[e].samples, expected[e].samples);
+  for (const Nudge nudge : {Nudge::one_sided, Nudge::symmetric}) {
+    TrainOptions o = options(7);
+    o.mode = TrainMode::contrastive;
+    o.contrastive.beta = 0.5;
+    o.contrastive.nudge = nudge;
+    Network<double> serial = initial;
+    EulerSolver<double> solver;
+    const auto expected = Trainer<double>(serial, solver, o).fit(data);
+    EXPECT_GT(max_weight_difference(initial, serial), 1e-4);
+    for (int size : {2, 3}) {
+      SCOPED_TRACE(testing::Message() << size << " ranks, nudge " << nudge_name(nudge));
+      std::vector<EpochMetrics> history;
+      const Network<double> parallel = train_on_ranks(initial, data, o, size, &history);
+      EXPECT_LT(max_weight_difference(serial, parallel), 1e-12);
+      ASSERT_EQ(history.size(), expected.size());
+      for (std::size_t e = 0; e < history.size(); ++e) EXPECT_EQ(history[e].samples, expected[e].samples);
+    }
   }
 }
 
