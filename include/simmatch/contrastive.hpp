@@ -38,6 +38,8 @@ struct ContrastiveOptions {
 };
 /// The signed nudge strengths of the phases after the free one: {beta}, or {beta, -beta}.
 std::vector<double> nudge_strengths(const ContrastiveOptions& options);
+/// ConfigError naming train.beta unless the nudge strength is finite and > 0.
+void check_beta(double beta);
 /// ConfigError naming train.beta / train.label_scale for a value that is not finite and > 0.
 void check_contrastive_options(const ContrastiveOptions& options);
 /// ConfigError naming train.label_scale unless it is finite and > 0 (the contrastive targets' and

@@ -212,9 +212,10 @@ private:
   // The supervised mode's label-synapse correlations of a batch (N_P x classes; empty otherwise).
   Eigen::MatrixXd label_sums_;
   /// A nudged phase of one batch (contrastive mode): from the free fixed points `fixed` of
-  /// inputs x, labels of samples `mine`; leaves phase.state solved.
-  void solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,
-                          const FixedPoints<T>& fixed, NudgedPhase& phase);
+  /// inputs x (columns = samples), towards the one-hot `targets` (classes x samples); leaves
+  /// phase.state solved.
+  void solve_nudged_phase(const Matrix<T>& x, const Matrix<T>& targets, const FixedPoints<T>& fixed,
+                          NudgedPhase& phase);
 };
 
 extern template class Trainer<float>;

@@ -21,12 +21,6 @@ std::vector<Index> diagonal_positions(const SparseWeights<T>& m) {
   return at;
 }
 
-void check_beta(double beta) {
-  if (!(beta > 0) || !std::isfinite(beta)) {
-    throw ConfigError(fmt::format("train.beta: the nudge strength must be finite and > 0, got {}", beta));
-  }
-}
-
 // A phase's signed strength: +beta, or -beta for the second phase of symmetric nudging.
 void check_signed_beta(double beta) {
   if (beta == 0 || !std::isfinite(beta)) {
@@ -35,6 +29,12 @@ void check_signed_beta(double beta) {
 }
 
 }  // namespace
+
+void check_beta(double beta) {
+  if (!(beta > 0) || !std::isfinite(beta)) {
+    throw ConfigError(fmt::format("train.beta: the nudge strength must be finite and > 0, got {}", beta));
+  }
+}
 
 TrainMode train_mode_from_name(const std::string& name) {
   if (name == "unsupervised") return TrainMode::unsupervised;

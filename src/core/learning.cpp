@@ -8,6 +8,7 @@
 
 #include "core/batch_kernel.hpp"
 #include "core/tied_correlations.hpp"
+#include "simmatch/contrastive.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -302,9 +303,7 @@ template <typename T>
 void apply_contrast(Network<T>& network, const Correlations& upper, const Correlations& lower, double spread,
                     double eta, double beta, std::span<const double> layer_scales,
                     std::span<const double> lateral_rates) {
-  if (!(beta > 0) || !std::isfinite(beta)) {
-    throw ConfigError(fmt::format("train.beta: the nudge strength must be finite and > 0, got {}", beta));
-  }
+  check_beta(beta);
   if (upper.hebbian.size() != lower.hebbian.size() || upper.tied != lower.tied || upper.samples != lower.samples) {
     throw ShapeError("contrastive learning: the two phases' correlations differ in shape or samples");
   }

@@ -362,11 +362,10 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   for (Matrix<T>& u : fixed.u) u.setZero();  // every sample starts from u = 0, as the reference does
   const bool contrastive = options_.mode == TrainMode::contrastive;
   const bool supervised = options_.mode == TrainMode::supervised;
-  if (contrastive) {
-    for (NudgedPhase& phase : nudged_) {
-      if (!phase.sums.shaped_for(network_, true)) phase.sums = Correlations::zeros_like(network_, true);
-      phase.sums.set_zero();
-    }
+  // nudged_ is filled in the contrastive mode only.
+  for (NudgedPhase& phase : nudged_) {
+    if (!phase.sums.shaped_for(network_, true)) phase.sums = Correlations::zeros_like(network_, true);
+    phase.sums.set_zero();
   }
   if (supervised) label_sums_.setZero(network_.label_weights().rows(), network_.classes());  // kept across batches
   try {
@@ -384,9 +383,13 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
       solver_.solve(network_, x, fixed);
     }
     std::vector<Index> kept = screen_samples(x, fixed, mine, epoch + 1, options_);
+    Matrix<T> targets;
+    if (contrastive) {
+      targets = one_hot_targets<T>(labels_of(data, mine), network_.layer(network_.num_layers() - 1).size(),
+                                   options_.contrastive.label_scale);
+    }
     for (NudgedPhase& phase : nudged_) {
-      if (!contrastive) break;
-      solve_nudged_phase(data, mine, x, fixed, phase);
+      solve_nudged_phase(x, targets, fixed, phase);
       // A sample enters the update only when all of its phases pass the failure policies.
       const std::vector<Index> nudged_kept = screen_samples(x, phase.state, mine, epoch + 1, options_);
       std::vector<Index> both;
@@ -403,9 +406,7 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
       }
     };
     add_phase(fixed, sums);
-    if (contrastive) {
-      for (NudgedPhase& phase : nudged_) add_phase(phase.state, phase.sums);
-    }
+    for (NudgedPhase& phase : nudged_) add_phase(phase.state, phase.sums);
     if (supervised) {
       const Matrix<T>& top = fixed.r.back();
       std::vector<int> kept_labels;
@@ -424,7 +425,6 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
     std::vector<double> flat = sums.pack();
     std::vector<std::size_t> ends{flat.size()};
     for (const NudgedPhase& phase : nudged_) {
-      if (!contrastive) break;
       const std::vector<double> more = phase.sums.pack();
       flat.insert(flat.end(), more.begin(), more.end());
       ends.push_back(flat.size());
@@ -474,7 +474,7 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
   counts[0] += fixed.mean_iterations() * static_cast<double>(fixed.batch_size());
   // The nudged phases' steps count too: mean_iterations is then the steps of all phases.
   for (const NudgedPhase& phase : nudged_) {
-    if (contrastive) counts[0] += phase.state.mean_iterations() * static_cast<double>(phase.state.batch_size());
+    counts[0] += phase.state.mean_iterations() * static_cast<double>(phase.state.batch_size());
   }
   counts[1] += fixed.converged_fraction() * static_cast<double>(fixed.batch_size());
   counts[2] += static_cast<double>(fixed.batch_size());
@@ -484,11 +484,8 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
 }
 
 template <typename T>
-void Trainer<T>::solve_nudged_phase(const Dataset& data, const std::vector<Index>& mine, const Matrix<T>& x,
-                                    const FixedPoints<T>& fixed, NudgedPhase& phase) {
-  const std::vector<int> labels = labels_of(data, mine);
-  const Index classes = network_.layer(network_.num_layers() - 1).size();
-  const Matrix<T> targets = one_hot_targets<T>(labels, classes, options_.contrastive.label_scale);
+void Trainer<T>::solve_nudged_phase(const Matrix<T>& x, const Matrix<T>& targets, const FixedPoints<T>& fixed,
+                                    NudgedPhase& phase) {
   refresh_nudged_network(network_, phase.beta, phase.network);
   // The nudged dynamics start from the free fixed point (u and r), as in the papers.
   phase.state.u = fixed.u;
