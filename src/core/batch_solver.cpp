@@ -16,6 +16,7 @@
 #include <omp.h>
 #include <vector>
 
+#include "core/anderson_coefficients.hpp"
 #include "core/batch_kernel.hpp"
 #include "core/batch_solver.hpp"
 #include "core/small_dense_solve.hpp"
@@ -459,42 +460,11 @@ private:
     std::vector<T> scale(static_cast<std::size_t>(bc));
     for (Index c = 0; c < bc; ++c) {
       const auto sc = static_cast<std::size_t>(c);
-      for (Index j = 0; j < m; ++j) coef_[static_cast<std::size_t>(j * bc + c)] = 0.0;
-      scale[sc] = beta;
-      const double fn = fnorm_[sc];
-      bool restart = !std::isfinite(fn) || fn > opt_.anderson_restart * opt_.anderson_restart * best_[sc];
-      best_[sc] = std::min(best_[sc], fn);
-      const Index k = restart ? 0 : used_[sc];
-      if (k > 0) {
-        double a[kMaxAndersonDepth * kMaxAndersonDepth];
-        double y[kMaxAndersonDepth];
-        for (Index p = 0; p < k; ++p) {
-          const Index sp = (head_ - p + m) % m;
-          y[p] = rhs_[static_cast<std::size_t>(sp * bc + c)];
-          for (Index q = 0; q < k; ++q) {
-            const Index sq = (head_ - q + m) % m;
-            a[p * k + q] = gram_[static_cast<std::size_t>((sp * m + sq) * bc + c)];
-          }
-        }
-        double diag = 0;
-        for (Index p = 0; p < k; ++p) diag = std::max(diag, a[p * k + p]);
-        const double reg = diag * (sizeof(T) == 4 ? 1e-7 : 1e-12) + std::numeric_limits<double>::min();
-        for (Index p = 0; p < k; ++p) a[p * k + p] += reg;
-        const bool ok = diag > 0 && cholesky_solve(a, y, k);
-        if (ok) {
-          for (Index p = 0; p < k; ++p) {
-            coef_[static_cast<std::size_t>(((head_ - p + m) % m) * bc + c)] = y[p];
-          }
-        } else {
-          restart = true;
-        }
-      }
-      if (restart) {
-        // A plain step of the reference size from here, and a fresh history.
-        scale[sc] = static_cast<T>(opt_.step_min);
-        used_[sc] = 0;
-        best_[sc] = std::numeric_limits<double>::infinity();
-      }
+      double coef[kMaxAndersonDepth];
+      const AndersonHistory h{gram_.data() + c, rhs_.data() + c, bc, m, head_};
+      const bool kept = anderson_coefficients<T>(h, fnorm_[sc], opt_.anderson_restart, best_[sc], used_[sc], coef);
+      scale[sc] = kept ? beta : static_cast<T>(opt_.step_min);
+      for (Index j = 0; j < m; ++j) coef_[static_cast<std::size_t>(j * bc + c)] = coef[j];
     }
     // u_{k+1} = u_k + beta f_k - sum_j gamma_j dG_j with dG = dX + beta dF; then the oldest slot
     // becomes the newest: dG = (u_{k+1} - u_k) - beta f_k and dF = -f_k, completed by the next

@@ -26,8 +26,9 @@ template <typename T>
 bool newton_blocks_apply(const Network<T>& network, Index max_site = SolverOptions{}.newton_max_site);
 
 /// Where Newton applies, sites of at most kNewtonFirstSite neurons are solved by Newton alone;
-/// larger sites take kAndersonBeforeNewton Anderson iterations first and only the samples still
-/// unconverged go on by Newton (solver_paths.cpp, solve_batched).
+/// larger sites take kAndersonBeforeNewton Anderson iterations first (site by site where L's
+/// site blocks are dense, site_anderson.hpp) and only the samples still unconverged go on by
+/// Newton (solver_paths.cpp, solve_batched).
 inline constexpr Index kNewtonFirstSite = 32;
 inline constexpr int kAndersonBeforeNewton = 40;
 /// Where Newton does not apply and the fixed point is unique, Anderson gets this many iterations;

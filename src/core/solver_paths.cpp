@@ -7,6 +7,7 @@
 #include "core/batch_solver.hpp"
 #include "core/block_newton.hpp"
 #include "core/energy_hessian.hpp"
+#include "core/site_anderson.hpp"
 #include "core/trajectory_solver.hpp"
 
 namespace simmatch::detail {
@@ -80,9 +81,11 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
     // stiff Anderson needs hundreds of iterations and Newton still 7-8. So Anderson first, and
     // the samples it has not settled within kAndersonBeforeNewton iterations go on by Newton.
     // Each sample's path depends on that sample alone, so results stay independent of the batch.
+    // Where L's site blocks are dense, Anderson runs site by site (site_anderson.hpp): each site
+    // with its own history, in cache, and done when it has converged.
     SolverOptions first = options;
     first.max_steps = kAndersonBeforeNewton;
-    solve_chunks(network, x, state, first, scheme);
+    if (!solve_site_anderson(network, x, state, first)) solve_chunks(network, x, state, first, scheme);
     finish_with_newton(network, x, state, options, kAndersonBeforeNewton);
     return;
   }

@@ -66,6 +66,17 @@ class FixedPointsMatchAnIndependentIntegration(TempDirTest):
     def test_relu_cascade(self):
         self.compare("relu", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.0, activation="relu", eta=0.02)
 
+    def test_wide_sites_without_feedback(self):
+        # More than 32 neurons per site, lateral radius 0, no feedback: solved by Anderson site by
+        # site, then Newton for what is left (site_anderson.hpp).
+        self.compare("wide_sites", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0)
+
+    def test_wide_rectified_sites(self):
+        self.compare("wide_relu", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0, activation="relu",
+                     eta=0.02)
+        self.compare("wide_clipped", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0,
+                     activation="clipped_relu")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,379 @@
+// Anderson acceleration site by site (site_anderson.hpp). No fused multiply-add contraction, as in
+// the other solvers: a sample's result must not depend on the batch or position it is solved in
+// (sharded runs reproduce a single process bit for bit). Every operation below works on one
+// sample's column on its own, so a sample's iterates do not depend on its neighbours.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
+#include "core/site_anderson.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <omp.h>
+#include <vector>
+
+#include "core/anderson_coefficients.hpp"
+#include "core/batch_kernel.hpp"
+
+namespace simmatch::detail {
+namespace {
+
+template <typename T>
+struct SiteLayer {
+  kernels::CsrView<T> w;
+  kernels::DenseSiteBlocks<T> l;
+  Activation act = Activation::linear();
+  Index n = 0;
+};
+
+// One site's solve for the samples of a chunk: k x bc neuron-major arrays (row i = the site's
+// neuron i for every active sample), compacted as samples finish. Sized once per chunk.
+template <typename T>
+class SiteSolver {
+public:
+  SiteSolver(const SolverOptions& opt, Index k, Index bc) : opt_(opt), k_(k), depth_(std::max(0, opt.anderson_depth)) {
+    const auto kb = static_cast<std::size_t>(k * bc);
+    for (auto* a : {&d_, &u_, &r_, &g_}) a->resize(kb);
+    dg_.assign(static_cast<std::size_t>(depth_), std::vector<T>(kb));
+    df_.assign(static_cast<std::size_t>(depth_), std::vector<T>(kb));
+    col_.resize(static_cast<std::size_t>(bc));
+    step_.resize(static_cast<std::size_t>(bc));
+    scale_.resize(static_cast<std::size_t>(bc));
+    cf_.resize(static_cast<std::size_t>(depth_ * bc));
+    for (auto* a : {&res_, &uu_, &best_}) a->resize(static_cast<std::size_t>(bc));
+    used_.resize(static_cast<std::size_t>(bc));
+    gram_.resize(static_cast<std::size_t>(depth_ * depth_ * bc));
+    rhs_.resize(static_cast<std::size_t>(depth_ * bc));
+  }
+
+  // Per-sample outputs: the site's own figures, and those accumulated over the thread's sites.
+  struct Totals {
+    double* res = nullptr;                // this site's ||g_s - u_s||^2 and ||u_s||^2 per sample
+    double* uu = nullptr;
+    std::vector<int> iterations;          // the most any site took (counted on from `start`)
+    std::vector<unsigned char> every_site;  // 1 while every site met its own test
+  };
+
+  // Solves site s of `layer` for the chunk's columns [0, bc0): d_ already holds its drive and u_
+  // its starting point (rows of k x bc0). Writes u and r back into out_u / out_r (k x bc0,
+  // neuron-major) and adds the site's figures to `totals`.
+  void solve(const SiteLayer<T>& layer, Index s, Index bc0, const std::vector<int>& start, T* out_u, T* out_r,
+             Totals& totals) {
+    bc_ = bc0;
+    for (Index c = 0; c < bc0; ++c) col_[static_cast<std::size_t>(c)] = c;
+    activate_rows(layer.act);
+    reset_history();
+    const double tol2 = opt_.tolerance * opt_.tolerance;
+    const T beta = static_cast<T>(opt_.anderson_mixing);
+    for (int n = 0; bc_ > 0; ++n) {
+      // g = d + r - L_s r, the site's layer input of eq. 15 (no feedback), then f = g - u in g.
+      for (std::size_t e = 0; e < static_cast<std::size_t>(k_ * bc_); ++e) g_[e] = d_[e] + r_[e];
+      kernels::dense_site_accumulate(layer.l, s, r_.data(), bc_, T(-1), g_.data());
+      std::fill(res_.begin(), res_.begin() + bc_, 0.0);
+      std::fill(uu_.begin(), uu_.begin() + bc_, 0.0);
+      const bool history = depth_ > 0;
+      const bool complete = history && n > 0;
+      T* dfh = history ? df_[static_cast<std::size_t>(head_)].data() : nullptr;
+      T* dgh = history ? dg_[static_cast<std::size_t>(head_)].data() : nullptr;
+      for (Index i = 0; i < k_; ++i) {
+        T* gi = g_.data() + i * bc_;
+        const T* ui = u_.data() + i * bc_;
+        double* res = res_.data();
+        double* uu = uu_.data();
+#pragma omp simd
+        for (Index b = 0; b < bc_; ++b) {
+          const T f = gi[b] - ui[b];
+          res[b] += static_cast<double>(f) * static_cast<double>(f);
+          uu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
+          gi[b] = f;
+        }
+        if (complete) {
+          // The newest slot holds dF = -f_{k-1} and dG = dX - beta f_{k-1}: adding f_k completes them.
+          T* dfi = dfh + i * bc_;
+          T* dgi = dgh + i * bc_;
+#pragma omp simd
+          for (Index b = 0; b < bc_; ++b) {
+            dfi[b] += gi[b];
+            dgi[b] += beta * gi[b];
+          }
+        }
+      }
+      if (complete) {
+        for (Index c = 0; c < bc_; ++c) used_[static_cast<std::size_t>(c)] = std::min(used_[static_cast<std::size_t>(c)] + 1, depth_);
+      }
+      // Stopping test per sample; finished samples are written out and their columns dropped.
+      keep_.clear();
+      for (Index c = 0; c < bc_; ++c) {
+        const auto sc = static_cast<std::size_t>(c);
+        const Index j = col_[sc];
+        const int its = start[static_cast<std::size_t>(j)] + n + 1;
+        const bool ok = res_[sc] <= tol2 * uu_[sc];
+        if (!ok && its < opt_.max_steps) {
+          keep_.push_back(c);
+          continue;
+        }
+        for (Index i = 0; i < k_; ++i) {
+          out_u[i * bc0 + j] = u_[static_cast<std::size_t>(i * bc_ + c)];
+          out_r[i * bc0 + j] = r_[static_cast<std::size_t>(i * bc_ + c)];
+        }
+        const auto sj = static_cast<std::size_t>(j);
+        totals.res[sj] = res_[sc];
+        totals.uu[sj] = uu_[sc];
+        totals.iterations[sj] = std::max(totals.iterations[sj], its);
+        if (!ok) totals.every_site[sj] = 0;
+      }
+      if (static_cast<Index>(keep_.size()) < bc_) compact();
+      if (bc_ == 0) break;
+      anderson_step(layer.act);
+    }
+  }
+
+  std::vector<T>& drive() { return d_; }
+  std::vector<T>& start_point() { return u_; }
+
+private:
+  // r = f(u) row by row, as the whole-layer solver applies it (the same calls on the same rows of
+  // samples, so a vectorised f treats each sample alike on both paths).
+  void activate_rows(const Activation& act) {
+    for (Index i = 0; i < k_; ++i) act.apply(u_.data() + i * bc_, r_.data() + i * bc_, bc_);
+  }
+
+  void reset_history() {
+    head_ = 0;
+    std::fill(used_.begin(), used_.end(), 0);
+    std::fill(best_.begin(), best_.end(), std::numeric_limits<double>::infinity());
+  }
+
+  // Keeps the columns keep_ of every per-column array.
+  void compact() {
+    const auto nb = static_cast<Index>(keep_.size());
+    auto rows = [&](std::vector<T>& a, Index count) {
+      for (Index i = 0; i < count; ++i) {
+        for (Index c = 0; c < nb; ++c) a[static_cast<std::size_t>(i * nb + c)] = a[static_cast<std::size_t>(i * bc_ + keep_[static_cast<std::size_t>(c)])];
+      }
+    };
+    for (auto* a : {&d_, &u_, &r_, &g_}) rows(*a, k_);
+    for (auto& a : dg_) rows(a, k_);
+    for (auto& a : df_) rows(a, k_);
+    auto cols = [&](auto& a, Index count) {
+      for (Index i = 0; i < count; ++i) {
+        for (Index c = 0; c < nb; ++c) a[static_cast<std::size_t>(i * nb + c)] = a[static_cast<std::size_t>(i * bc_ + keep_[static_cast<std::size_t>(c)])];
+      }
+    };
+    cols(col_, 1);
+    cols(res_, 1);
+    cols(used_, 1);
+    cols(best_, 1);
+    cols(gram_, depth_ * depth_);
+    cols(rhs_, depth_);
+    bc_ = nb;
+  }
+
+  // One Anderson step per active sample (the whole-layer solver's, batch_solver.cpp, on the site):
+  //   gamma = argmin || f_k - dF gamma ||,  u_{k+1} = u_k + beta f_k - (dX + beta dF) gamma.
+  void anderson_step(const Activation& act) {
+    const Index m = depth_;
+    const Index bc = bc_;
+    const T beta = static_cast<T>(opt_.anderson_mixing);
+    if (m == 0) {
+      for (std::size_t e = 0; e < static_cast<std::size_t>(k_ * bc); ++e) u_[e] += beta * g_[e];
+      activate_rows(act);
+      return;
+    }
+    Index max_used = 0;
+    for (Index c = 0; c < bc; ++c) max_used = std::max(max_used, used_[static_cast<std::size_t>(c)]);
+    slots_.clear();
+    for (Index j = 0; j < max_used; ++j) slots_.push_back((head_ - j + m) % m);
+    const auto ns = static_cast<Index>(slots_.size());
+    if (ns > 0) {
+      acc_.assign(static_cast<std::size_t>(2 * ns * bc), 0.0);
+      double* ag = acc_.data();
+      double* ar = acc_.data() + ns * bc;
+      dfs_.resize(static_cast<std::size_t>(ns));
+      for (Index j = 0; j < ns; ++j) dfs_[static_cast<std::size_t>(j)] = df_[static_cast<std::size_t>(slots_[static_cast<std::size_t>(j)])].data();
+      kernels::column_dots(dfs_.data(), ns, df_[static_cast<std::size_t>(head_)].data(), g_.data(), k_, bc, ag, ar);
+      for (Index j = 0; j < ns; ++j) {
+        const Index sl = slots_[static_cast<std::size_t>(j)];
+        for (Index c = 0; c < bc; ++c) {
+          gram_[static_cast<std::size_t>((head_ * m + sl) * bc + c)] = ag[j * bc + c];
+          gram_[static_cast<std::size_t>((sl * m + head_) * bc + c)] = ag[j * bc + c];
+          rhs_[static_cast<std::size_t>(sl * bc + c)] = ar[j * bc + c];
+        }
+      }
+    }
+    for (Index c = 0; c < bc; ++c) {
+      const auto sc = static_cast<std::size_t>(c);
+      double coef[kMaxAndersonDepth] = {};
+      AndersonHistory h{gram_.data() + c, rhs_.data() + c, bc, m, head_};
+      const bool kept = anderson_coefficients<T>(h, res_[sc], opt_.anderson_restart, best_[sc], used_[sc], coef);
+      scale_[sc] = kept ? beta : static_cast<T>(opt_.step_min);
+      for (Index j = 0; j < ns; ++j) {
+        cf_[static_cast<std::size_t>(j * bc + c)] = static_cast<T>(coef[slots_[static_cast<std::size_t>(j)]]);
+      }
+    }
+    const Index next = (head_ + 1) % m;
+    T* __restrict d = step_.data();
+    const T* __restrict sc = scale_.data();
+    for (Index i = 0; i < k_; ++i) {
+      T* __restrict ui = u_.data() + i * bc;
+      const T* __restrict fi = g_.data() + i * bc;
+      T* __restrict dgn = dg_[static_cast<std::size_t>(next)].data() + i * bc;
+      T* __restrict dfn = df_[static_cast<std::size_t>(next)].data() + i * bc;
+#pragma omp simd
+      for (Index b = 0; b < bc; ++b) d[b] = sc[b] * fi[b];
+      for (Index j = 0; j < ns; ++j) {
+        const T* __restrict dgj = dg_[static_cast<std::size_t>(slots_[static_cast<std::size_t>(j)])].data() + i * bc;
+        const T* __restrict cj = cf_.data() + j * bc;
+#pragma omp simd
+        for (Index b = 0; b < bc; ++b) d[b] -= cj[b] * dgj[b];
+      }
+      // The slot `next` may be among those just read (the oldest): its row is consumed above.
+#pragma omp simd
+      for (Index b = 0; b < bc; ++b) {
+        dgn[b] = d[b] - beta * fi[b];
+        dfn[b] = -fi[b];
+        ui[b] += d[b];
+      }
+      act.apply(ui, r_.data() + i * bc, bc);
+    }
+    head_ = next;
+  }
+
+  const SolverOptions& opt_;
+  Index k_;
+  Index depth_;
+  Index bc_ = 0;
+  Index head_ = 0;
+  std::vector<T> d_, u_, r_, g_, step_, scale_, cf_;
+  std::vector<std::vector<T>> dg_, df_;  // ring of depth_ columns: dX + beta dF, and dF
+  std::vector<Index> col_, keep_, used_, slots_;
+  std::vector<double> res_, uu_, best_, gram_, rhs_, acc_;
+  std::vector<const T*> dfs_;
+};
+
+}  // namespace
+
+template <typename T>
+bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, FixedPoints<T>& state,
+                         const SolverOptions& options) {
+  const auto P = static_cast<std::size_t>(network.num_layers());
+  if (P > 1 && network.gamma() != 0.0) return false;  // feedback couples the sites across layers
+  std::vector<SiteLayer<T>> layers(P);
+  for (std::size_t p = 0; p < P; ++p) {
+    const auto& layer = network.layer(static_cast<Index>(p));
+    if (!kernels::dense_site_blocks(kernels::view_of(layer.L()), 8, layers[p].l) ||
+        layers[p].l.k != layer.grid().channels) {
+      return false;
+    }
+    layers[p].w = kernels::view_of(layer.W());
+    layers[p].act = layer.activation();
+    layers[p].n = layer.size();
+  }
+  const Index batch = x.cols();
+  if (batch == 0) return true;
+  const double tol2 = options.tolerance * options.tolerance;
+  // Activities below the current layer, neuron-major (the batched drive's layout).
+  std::vector<T> below(static_cast<std::size_t>(x.rows() * batch));
+  kernels::to_neuron_major(x.data(), x.rows(), batch, x.outerStride(), below.data());
+  // A nudged network's top layer gains beta z: the input's rows after the first K.
+  const Index top_rows = network.top_drive_rows();
+  const std::vector<T> top(below.begin() + network.input_size() * batch, below.end());
+  const std::vector<int> start(state.iterations.begin(), state.iterations.end());
+  std::vector<unsigned char> converged(static_cast<std::size_t>(batch), 1);
+  std::vector<int> iterations = start;
+  for (std::size_t p = 0; p < P; ++p) {
+    const SiteLayer<T>& layer = layers[p];
+    const Index k = layer.l.k;
+    auto& su_state = state.u[p];
+    auto& sr_state = state.r[p];
+    const int threads = std::max(1, omp_get_max_threads());
+    // Per thread: its figures per sample, summed over its sites afterwards (sites in parallel, each
+    // solved for the whole batch: the widest rows for the block product, and a sample's iterates
+    // depend on its own column only).
+    std::vector<typename SiteSolver<T>::Totals> totals(static_cast<std::size_t>(threads));
+    // Each site's residual terms per sample, summed in site order below (a sum in the order the
+    // threads happened to take the sites would make the stopping decision vary between runs).
+    std::vector<double> site_res(static_cast<std::size_t>(layer.l.sites * batch));
+    std::vector<double> site_uu(site_res.size());
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
+#pragma omp parallel num_threads(threads) if (layer.l.sites > 1)
+    {
+      const auto t = static_cast<std::size_t>(omp_get_thread_num());
+      try {
+        auto& tot = totals[t];
+        tot.every_site.assign(static_cast<std::size_t>(batch), 1);
+        tot.iterations = start;
+        SiteSolver<T> site(options, k, batch);
+        std::vector<T> su(static_cast<std::size_t>(k * batch)), sr(su.size());
+#pragma omp for schedule(dynamic, 4)
+        for (Index s = 0; s < layer.l.sites; ++s) {
+          // The site's drive (W^(p) r^(p-1))_s and starting point, neuron-major.
+          T* d = site.drive().data();
+          for (Index i = 0; i < k; ++i) {
+            T* di = d + i * batch;
+            std::fill(di, di + batch, T(0));
+            kernels::csr_row_accumulate(layer.w, s * k + i, below.data(), batch, T(1), di);
+            if (p + 1 == P && top_rows > 0) {
+              const T* ti = top.data() + (s * k + i) * batch;
+              for (Index b = 0; b < batch; ++b) di[b] += ti[b];
+            }
+          }
+          T* u0 = site.start_point().data();
+          for (Index b = 0; b < batch; ++b) {
+            const T* col = su_state.col(b).data() + s * k;
+            for (Index i = 0; i < k; ++i) u0[i * batch + b] = col[i];
+          }
+          tot.res = site_res.data() + s * batch;
+          tot.uu = site_uu.data() + s * batch;
+          site.solve(layer, s, batch, start, su.data(), sr.data(), tot);
+          for (Index b = 0; b < batch; ++b) {
+            T* ucol = su_state.col(b).data() + s * k;
+            T* rcol = sr_state.col(b).data() + s * k;
+            for (Index i = 0; i < k; ++i) {
+              ucol[i] = su[static_cast<std::size_t>(i * batch + b)];
+              rcol[i] = sr[static_cast<std::size_t>(i * batch + b)];
+            }
+          }
+        }
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    }
+    for (auto& e : errors) {
+      if (e) std::rethrow_exception(e);
+    }
+    for (Index b = 0; b < batch; ++b) {
+      const auto sb = static_cast<std::size_t>(b);
+      double res = 0, uu = 0;
+      for (Index s = 0; s < layer.l.sites; ++s) {
+        res += site_res[static_cast<std::size_t>(s * batch + b)];
+        uu += site_uu[static_cast<std::size_t>(s * batch + b)];
+      }
+      bool every = true;
+      for (const auto& tot : totals) {
+        if (tot.every_site.empty()) continue;
+        every = every && tot.every_site[sb];
+        iterations[sb] = std::max(iterations[sb], tot.iterations[sb]);
+      }
+      if (!every && !(res <= tol2 * uu)) converged[sb] = 0;
+    }
+    if (p + 1 < P) {
+      below.resize(static_cast<std::size_t>(layer.n * batch));
+      kernels::to_neuron_major(sr_state.data(), layer.n, batch, sr_state.outerStride(), below.data());
+    }
+  }
+  std::copy(iterations.begin(), iterations.end(), state.iterations.begin());
+  std::copy(converged.begin(), converged.end(), state.converged.begin());
+  return true;
+}
+
+template bool solve_site_anderson<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
+                                         const SolverOptions&);
+template bool solve_site_anderson<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
+                                          const SolverOptions&);
+
+}  // namespace simmatch::detail
