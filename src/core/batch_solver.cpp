@@ -207,8 +207,9 @@ ChunkBuffers<T>& thread_chunk_buffers() {
 template <typename T>
 class ChunkSolver {
 public:
-  ChunkSolver(const Model<T>& model, const SolverOptions& opt, Scheme scheme)
-      : m_(model), opt_(opt), scheme_(scheme) {}
+  // site_sizes: empty for the layers' test alone; else k per layer for the test of every site.
+  ChunkSolver(const Model<T>& model, const SolverOptions& opt, Scheme scheme, const std::vector<Index>& site_sizes)
+      : m_(model), opt_(opt), scheme_(scheme), site_sizes_(site_sizes) {}
 
   void run(ConstMatrixRef<T> x, FixedPoints<T>& state, Index first, Index count) {
     bc_ = count;
@@ -321,6 +322,10 @@ private:
   void residual(int n) {
     m_.layer_input(drive_.data(), m_.top_drive > 0 ? top_.data() : nullptr, r_.data(), g_.data(), bc_);
     std::fill(norms_.begin(), norms_.end(), 0.0);
+    if (!site_sizes_.empty()) {
+      sites_ok_.assign(static_cast<std::size_t>(bc_), 1);
+      site_norms_.assign(static_cast<std::size_t>(2 * bc_), 0.0);
+    }
     const bool history = scheme_ == Scheme::anderson && depth_ > 0;
     if (history) std::fill(fnorm_.begin(), fnorm_.end(), 0.0);
     const bool complete = n > 0;
@@ -329,6 +334,7 @@ private:
       const auto& v = m_.layers[p];
       double* nres = norms_.data() + 2 * static_cast<Index>(p) * bc_;
       double* nu = nres + bc_;
+      const Index k = site_sizes_.empty() ? 0 : site_sizes_[p];
       for (Index i = v.offset; i < v.offset + v.n; ++i) {
         const T* ui = u_.data() + i * bc_;
         T* gi = g_.data() + i * bc_;
@@ -338,6 +344,7 @@ private:
           nres[b] += d * d;
           nu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
         }
+        if (k > 0) site_test(i - v.offset, k, ui, gi);
         if (history) {
           // Complete the newest history columns: the slot holds dF = -f_{k-1} and
           // dG = dX - beta f_{k-1}, so adding f_k gives dF = f_k - f_{k-1}, dG = dX + beta dF.
@@ -365,7 +372,27 @@ private:
     }
   }
 
+  // Adds row j (0-based in its layer; g still holds g, not f) to its site's terms and, at the
+  // site's last row, clears sites_ok_ for the samples whose site misses the tolerance.
+  void site_test(Index j, Index k, const T* ui, const T* gi) {
+    double* sres = site_norms_.data();
+    double* suu = sres + bc_;
+    for (Index b = 0; b < bc_; ++b) {
+      const double d = static_cast<double>(gi[b] - ui[b]);
+      sres[b] += d * d;
+      suu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
+    }
+    if ((j + 1) % k != 0) return;
+    const double tol2 = opt_.tolerance * opt_.tolerance;
+    for (Index b = 0; b < bc_; ++b) {
+      if (!(sres[b] <= tol2 * suu[b])) sites_ok_[static_cast<std::size_t>(b)] = 0;
+      sres[b] = 0;
+      suu[b] = 0;
+    }
+  }
+
   bool converged(Index c) const {
+    if (!site_sizes_.empty() && !sites_ok_[static_cast<std::size_t>(c)]) return false;
     const double tol2 = opt_.tolerance * opt_.tolerance;
     for (std::size_t p = 0; p < m_.layers.size(); ++p) {
       const double* a = norms_.data() + 2 * static_cast<Index>(p) * bc_;
@@ -514,6 +541,9 @@ private:
   const Model<T>& m_;
   const SolverOptions& opt_;
   Scheme scheme_;
+  const std::vector<Index>& site_sizes_;
+  std::vector<unsigned char> sites_ok_;  // per sample: every site met the tolerance (site_sizes_ set)
+  std::vector<double> site_norms_;       // the current site's [||g_s - u_s||^2 | ||u_s||^2], bc long each
   Index bc_ = 0;
   std::vector<Index> cols_;
   std::vector<int> start_;
@@ -546,18 +576,22 @@ SampleChunks split_into_chunks(Index batch, Index threads) {
 
 template <typename T>
 void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
-                  Scheme scheme) {
+                  Scheme scheme, bool per_site_test) {
   const Model<T> model(network);
+  std::vector<Index> sites;
+  if (per_site_test) {
+    for (Index p = 0; p < network.num_layers(); ++p) sites.push_back(network.layer(p).grid().channels);
+  }
   for_each_chunk(x.cols(), [&](Index first, Index count) {
-    ChunkSolver<T> solver(model, options, scheme);
+    ChunkSolver<T> solver(model, options, scheme, sites);
     solver.run(x, state, first, count);
   });
 }
 
 template void solve_chunks<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
-                                  const SolverOptions&, Scheme);
+                                  const SolverOptions&, Scheme, bool);
 template void solve_chunks<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
-                                   const SolverOptions&, Scheme);
+                                   const SolverOptions&, Scheme, bool);
 
 }  // namespace detail
 }  // namespace simmatch

@@ -94,9 +94,13 @@ void solve_open_samples(ConstMatrixRef<T> x, FixedPoints<T>& state, const std::v
 
 /// The batched engine alone: `scheme` (Euler steps or Anderson) over sample chunks, each sample
 /// continuing from state.iterations already taken (its Euler schedule and step budget go on).
+/// With `per_site_test` a sample stops only when, besides every layer, every site (the layer
+/// grid's k channels at one position) meets ||g_s - u_s|| <= tolerance ||u_s||: for networks
+/// whose sites are independent systems (lateral structure within sites, no feedback), so that a
+/// faint site is not judged by its loud neighbours.
 template <typename T>
 void solve_chunks(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state, const SolverOptions& options,
-                  Scheme scheme);
+                  Scheme scheme, bool per_site_test = false);
 
 /// Solves eq. 15 for the batch x into `state` (already sized by the caller, u = starting point,
 /// r = f(u)), with the stopping rule of `scheme` (see dynamics.hpp for both). Euler runs the

@@ -6,8 +6,10 @@
 // whatever batch or thread count it is solved with.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <omp.h>
 
+#include "core/batch_solver.hpp"
 #include "core/block_newton.hpp"
 #include "core/energy_hessian.hpp"
 #include "core/site_anderson.hpp"
@@ -203,4 +205,46 @@ TEST(SiteAndersonTest, DeclinesLateralStructureAcrossSites) {
   FixedPoints<double> fed_state = at_rest(fed, 3);
   EXPECT_FALSE(detail::solve_site_anderson(fed, y, fed_state, SolverOptions{.method = SolverMethod::fast}));
   EXPECT_TRUE(fed_state.u[1].isZero(0.0));
+}
+
+// The trajectory path's Euler phase (trajectory_solver.cpp) on independent sites: with the per-site
+// test a sample stops only when every site of every layer has ||g_s - u_s|| <= tol ||u_s||; the
+// layers' test alone lets a faint site stop far from settled while its loud neighbours are.
+TEST(PerSiteSwitchTest, EulerStopsOnlyWhenEverySiteIsSettled) {
+  const Network<double> net = two_wide_conv_layers<double>(Activation::tanh(), 18);
+  Matrix<double> x = random_inputs<double>(net.input_size(), 16, 27);
+  for (Index b = 0; b < x.cols(); ++b) {
+    x.col(b).head(32) *= 4.0;
+    x.col(b).tail(32) *= 1e-3;
+  }
+  const double tol = 1e-2;
+  // The largest ||g_s - u_s|| / ||u_s|| over the sites of converged samples.
+  auto worst_site = [&](const FixedPoints<double>& s) {
+    double worst = 0;
+    for (Index p = 0; p < net.num_layers(); ++p) {
+      Matrix<double> g;
+      layer_input(net, x, s.r, p, g);
+      const Index k = net.layer(p).grid().channels;
+      for (Index b = 0; b < x.cols(); ++b) {
+        if (!s.converged[static_cast<std::size_t>(b)]) continue;
+        for (Index o = 0; o < g.rows(); o += k) {
+          const double res = (g.col(b).segment(o, k) - s.u[p].col(b).segment(o, k)).norm();
+          const double uu = s.u[p].col(b).segment(o, k).norm();
+          if (res > 0) worst = std::max(worst, uu > 0 ? res / uu : std::numeric_limits<double>::infinity());
+        }
+      }
+    }
+    return worst;
+  };
+  SolverOptions options;
+  options.tolerance = tol;
+  FixedPoints<double> layers = at_rest(net, x.cols()), sites = at_rest(net, x.cols());
+  detail::solve_chunks<double>(net, x, layers, options, detail::Scheme::euler, false);
+  detail::solve_chunks<double>(net, x, sites, options, detail::Scheme::euler, true);
+  EXPECT_EQ(layers.converged_fraction(), 1.0);
+  EXPECT_EQ(sites.converged_fraction(), 1.0);
+  EXPECT_GT(worst_site(layers), tol);  // the case the per-site test is for
+  EXPECT_LE(worst_site(sites), tol * (1 + 1e-9));
+  EXPECT_LE(dynamics_residual(net, x, sites), tol);
+  EXPECT_GT(sites.mean_iterations(), layers.mean_iterations());
 }

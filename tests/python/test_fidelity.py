@@ -71,6 +71,13 @@ class FixedPointsMatchAnIndependentIntegration(TempDirTest):
         # site, then Newton for what is left (site_anderson.hpp).
         self.compare("wide_sites", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0)
 
+    def test_saturated_sites_without_feedback(self):
+        # Gain 4 makes the fixed point not provably unique: the trajectory is followed, and with
+        # independent sites every site must be settled before the implicit steps take over (a
+        # faint site switched with its loud neighbours went to another fixed point: 10 %).
+        self.compare("wide_saturated", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0, gain=4.0)
+        self.compare("small_saturated", [local(2, 2.5, 4, 0.0), local(1, 1.5, 6, 0.0)], gamma=0.0, gain=4.0)
+
     def test_wide_rectified_sites(self):
         self.compare("wide_relu", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0, activation="relu",
                      eta=0.02)
