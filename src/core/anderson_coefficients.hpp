@@ -1,5 +1,5 @@
-// Internal: one sample's Anderson mixing coefficients (type II, Walker & Ni 2011), shared by the
-// whole-layer solver (batch_solver.cpp) and the per-site one (site_anderson.cpp):
+// Internal: the pieces of an Anderson step (type II, Walker & Ni 2011) shared by the whole-layer
+// solver (batch_solver.cpp) and the per-site one (site_anderson.cpp). One sample's coefficients,
 //   gamma = argmin || f_k - dF gamma ||
 // by Cholesky of the regularised normal equations dF^T dF gamma = dF^T f_k, over the history
 // columns the sample holds, with a restart (history cleared, a plain step of the reference size)
@@ -65,6 +65,46 @@ bool anderson_coefficients(const AndersonHistory& h, double fnorm, double restar
     best = std::numeric_limits<double>::infinity();
   }
   return !restart;
+}
+
+/// Stores the dot products of the newest history column with every slot in use: ag[j * bc + c] =
+/// dF_head . dF_slots[j] and ar[j * bc + c] = dF_slots[j] . f for sample c go into the symmetric
+/// gram (row and column head) and into rhs, laid out as AndersonHistory reads them (stride bc).
+inline void store_history_dots(const double* ag, const double* ar, const Index* slots, Index ns, Index head, Index depth,
+                               Index bc, double* gram, double* rhs) {
+  for (Index j = 0; j < ns; ++j) {
+    const Index s = slots[j];
+    for (Index c = 0; c < bc; ++c) {
+      gram[(head * depth + s) * bc + c] = ag[j * bc + c];
+      gram[(s * depth + head) * bc + c] = ag[j * bc + c];
+      rhs[s * bc + c] = ar[j * bc + c];
+    }
+  }
+}
+
+/// One neuron's row of the Anderson update for bc samples,
+///   d = scale f - sum_j coef_j dG_j,   u += d,
+/// and the row of the slot that becomes the newest: dG = d - beta f and dF = -f, completed by
+/// the next residual (dG = dX + beta dF). dg[j] is slot j's row, coef row j's coefficients per
+/// sample (ns x bc); d is scratch. The slot written may be among those read: each is read first.
+template <typename T>
+inline void anderson_row_update(const T* __restrict scale, const T* __restrict f, const T* const* dg, const T* coef,
+                                Index ns, T beta, Index bc, T* __restrict d, T* __restrict u, T* __restrict dg_new,
+                                T* __restrict df_new) {
+#pragma omp simd
+  for (Index b = 0; b < bc; ++b) d[b] = scale[b] * f[b];
+  for (Index j = 0; j < ns; ++j) {
+    const T* __restrict dgj = dg[j];
+    const T* __restrict cj = coef + j * bc;
+#pragma omp simd
+    for (Index b = 0; b < bc; ++b) d[b] -= cj[b] * dgj[b];
+  }
+#pragma omp simd
+  for (Index b = 0; b < bc; ++b) {
+    dg_new[b] = d[b] - beta * f[b];
+    df_new[b] = -f[b];
+    u[b] += d[b];
+  }
 }
 
 }  // namespace simmatch::detail

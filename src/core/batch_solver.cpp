@@ -474,14 +474,7 @@ private:
       std::vector<const T*> dfs(static_cast<std::size_t>(ns));
       for (Index j = 0; j < ns; ++j) dfs[static_cast<std::size_t>(j)] = df_[static_cast<std::size_t>(slots[static_cast<std::size_t>(j)])].data();
       kernels::column_dots(dfs.data(), ns, dfh, g_.data(), total, bc, ag, ar);
-      for (Index j = 0; j < ns; ++j) {
-        const Index s = slots[static_cast<std::size_t>(j)];
-        for (Index c = 0; c < bc; ++c) {
-          gram_[static_cast<std::size_t>((head_ * m + s) * bc + c)] = ag[j * bc + c];
-          gram_[static_cast<std::size_t>((s * m + head_) * bc + c)] = ag[j * bc + c];
-          rhs_[static_cast<std::size_t>(s * bc + c)] = ar[j * bc + c];
-        }
-      }
+      store_history_dots(ag, ar, slots.data(), ns, head_, m, bc, gram_.data(), rhs_.data());
     }
     // Small per-sample least squares by Cholesky of the (regularised) normal equations.
     std::vector<T> scale(static_cast<std::size_t>(bc));
@@ -515,23 +508,10 @@ private:
       while (i >= m_.layers[layer].offset + m_.layers[layer].n) ++layer;
       T* __restrict ui = u_.data() + i * bc;
       const T* __restrict fi = g_.data() + i * bc;
-      T* __restrict dgn = dg_[static_cast<std::size_t>(next)].data() + i * bc;
-      T* __restrict dfn = df_[static_cast<std::size_t>(next)].data() + i * bc;
-#pragma omp simd
-      for (Index b = 0; b < bc; ++b) d[b] = sc[b] * fi[b];
-      for (Index j = 0; j < ns; ++j) {
-        const T* __restrict dgj = dgs[static_cast<std::size_t>(j)] + i * bc;
-        const T* __restrict cj = cf.data() + j * bc;
-#pragma omp simd
-        for (Index b = 0; b < bc; ++b) d[b] -= cj[b] * dgj[b];
-      }
-      // The slot `next` may be among those just read (the oldest): its row is consumed above.
-#pragma omp simd
-      for (Index b = 0; b < bc; ++b) {
-        dgn[b] = d[b] - beta * fi[b];
-        dfn[b] = -fi[b];
-        ui[b] += d[b];
-      }
+      const T* rows[kMaxAndersonDepth];
+      for (Index j = 0; j < ns; ++j) rows[j] = dgs[static_cast<std::size_t>(j)] + i * bc;
+      anderson_row_update(sc, fi, rows, cf.data(), ns, beta, bc, d, ui, dg_[static_cast<std::size_t>(next)].data() + i * bc,
+                          df_[static_cast<std::size_t>(next)].data() + i * bc);
       m_.layers[layer].act.apply(ui, r_.data() + i * bc, bc);
     }
     head_ = next;

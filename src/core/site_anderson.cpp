@@ -196,14 +196,7 @@ private:
       dfs_.resize(static_cast<std::size_t>(ns));
       for (Index j = 0; j < ns; ++j) dfs_[static_cast<std::size_t>(j)] = df_[static_cast<std::size_t>(slots_[static_cast<std::size_t>(j)])].data();
       kernels::column_dots(dfs_.data(), ns, df_[static_cast<std::size_t>(head_)].data(), g_.data(), k_, bc, ag, ar);
-      for (Index j = 0; j < ns; ++j) {
-        const Index sl = slots_[static_cast<std::size_t>(j)];
-        for (Index c = 0; c < bc; ++c) {
-          gram_[static_cast<std::size_t>((head_ * m + sl) * bc + c)] = ag[j * bc + c];
-          gram_[static_cast<std::size_t>((sl * m + head_) * bc + c)] = ag[j * bc + c];
-          rhs_[static_cast<std::size_t>(sl * bc + c)] = ar[j * bc + c];
-        }
-      }
+      store_history_dots(ag, ar, slots_.data(), ns, head_, m, bc, gram_.data(), rhs_.data());
     }
     for (Index c = 0; c < bc; ++c) {
       const auto sc = static_cast<std::size_t>(c);
@@ -221,23 +214,10 @@ private:
     for (Index i = 0; i < k_; ++i) {
       T* __restrict ui = u_.data() + i * bc;
       const T* __restrict fi = g_.data() + i * bc;
-      T* __restrict dgn = dg_[static_cast<std::size_t>(next)].data() + i * bc;
-      T* __restrict dfn = df_[static_cast<std::size_t>(next)].data() + i * bc;
-#pragma omp simd
-      for (Index b = 0; b < bc; ++b) d[b] = sc[b] * fi[b];
-      for (Index j = 0; j < ns; ++j) {
-        const T* __restrict dgj = dg_[static_cast<std::size_t>(slots_[static_cast<std::size_t>(j)])].data() + i * bc;
-        const T* __restrict cj = cf_.data() + j * bc;
-#pragma omp simd
-        for (Index b = 0; b < bc; ++b) d[b] -= cj[b] * dgj[b];
-      }
-      // The slot `next` may be among those just read (the oldest): its row is consumed above.
-#pragma omp simd
-      for (Index b = 0; b < bc; ++b) {
-        dgn[b] = d[b] - beta * fi[b];
-        dfn[b] = -fi[b];
-        ui[b] += d[b];
-      }
+      const T* rows[kMaxAndersonDepth];
+      for (Index j = 0; j < ns; ++j) rows[j] = dg_[static_cast<std::size_t>(slots_[static_cast<std::size_t>(j)])].data() + i * bc;
+      anderson_row_update(sc, fi, rows, cf_.data(), ns, beta, bc, d, ui, dg_[static_cast<std::size_t>(next)].data() + i * bc,
+                          df_[static_cast<std::size_t>(next)].data() + i * bc);
       act.apply(ui, r_.data() + i * bc, bc);
     }
     head_ = next;

@@ -78,42 +78,32 @@ class TiedLearningMatchesAnIndependentDerivation(TempDirTest):
             self.assertGreater(np.abs(got_l).max(), 1e-6)
             below = r[p]
 
-    def test_fixed_points_match_the_independent_integration(self):
-        X, _ = patterns(samples=64, side=8, clusters=3, noise=0.3, seed=7, dtype=np.float64)
+    def compare(self, name, layers, gamma, seeds, bounds):
+        """Trains a conv network briefly, then compares every layer of 12 samples with reference_dynamics'
+        integration from rest, for each (solver tolerance, bound on the relative distance)."""
+        X, _ = patterns(samples=64, side=8, clusters=3, noise=0.3, seed=seeds[0], dtype=np.float64)
         X = X.reshape(len(X), -1)
         X = X - X.mean(axis=1, keepdims=True)
-        net = simmatch.Network(input_shape=(8, 8), layers=[conv(3, 1, 3, 1.0), conv(3, 2, 4, 1.0)], gamma=0.3,
-                               precision="float64", seed=5, cost_samples=0, eta=0.05, samples_per_epoch=64,
-                               batch_size=8)
+        net = simmatch.Network(input_shape=(8, 8), layers=layers, gamma=gamma, precision="float64", seed=seeds[1],
+                               cost_samples=0, eta=0.05, samples_per_epoch=64, batch_size=8)
         net.fit(X, epochs=6)
-        path = self.path("conv.npz")
+        path = self.path(name + ".npz")
         net.save(path)
         expected, _, converged = ref.euler_from_rest(ref.load(path), X[:12], tol=1e-10)
         self.assertTrue(converged.all())
-        net.set_params(**{"solver.tolerance": 1e-10, "solver.max_steps": 200000})
-        got = net.transform(X[:12], layer="all")
-        for p, (a, b) in enumerate(zip(got, expected)):
-            self.assertLessEqual(ref.relative_distance(a, b).max(), 1e-6, f"layer {p}")
+        for tolerance, bound in bounds:
+            net.set_params(**{"solver.tolerance": tolerance, "solver.max_steps": 200000})
+            got = net.transform(X[:12], layer="all")
+            for p, (a, b) in enumerate(zip(got, expected)):
+                self.assertLessEqual(ref.relative_distance(a, b).max(), bound, f"{name} layer {p}, tolerance {tolerance}")
+
+    def test_fixed_points_match_the_independent_integration(self):
+        self.compare("conv", [conv(3, 1, 3, 1.0), conv(3, 2, 4, 1.0)], 0.3, (7, 5), ((1e-10, 1e-6),))
 
     def test_wide_filter_banks_without_feedback_match_the_independent_integration(self):
         # 40 and 36 filters, lateral neighbourhood 0, no feedback: Anderson site by site
         # (site_anderson.hpp), at a tight and at the default tolerance.
-        X, _ = patterns(samples=64, side=8, clusters=3, noise=0.3, seed=8, dtype=np.float64)
-        X = X.reshape(len(X), -1)
-        X = X - X.mean(axis=1, keepdims=True)
-        net = simmatch.Network(input_shape=(8, 8), layers=[conv(3, 1, 40, 0.0), conv(3, 2, 36, 0.0)], gamma=0.0,
-                               precision="float64", seed=6, cost_samples=0, eta=0.05, samples_per_epoch=64,
-                               batch_size=8)
-        net.fit(X, epochs=6)
-        path = self.path("wide.npz")
-        net.save(path)
-        expected, _, converged = ref.euler_from_rest(ref.load(path), X[:12], tol=1e-10)
-        self.assertTrue(converged.all())
-        for tolerance, bound in ((1e-10, 1e-6), (0.0, 1e-4)):
-            net.set_params(**{"solver.tolerance": tolerance, "solver.max_steps": 200000})
-            got = net.transform(X[:12], layer="all")
-            for p, (a, b) in enumerate(zip(got, expected)):
-                self.assertLessEqual(ref.relative_distance(a, b).max(), bound, f"layer {p}, tolerance {tolerance}")
+        self.compare("wide", [conv(3, 1, 40, 0.0), conv(3, 2, 36, 0.0)], 0.0, (8, 6), ((1e-10, 1e-6), (0.0, 1e-4)))
 
 
 class ConvLayersFromPython(TempDirTest):
