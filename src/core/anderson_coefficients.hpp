@@ -1,5 +1,5 @@
 // Internal: the pieces of an Anderson step (type II, Walker & Ni 2011) shared by the whole-layer
-// solver (batch_solver.cpp) and the per-site one (site_anderson.cpp). One sample's coefficients,
+// solver (batch_solver.cpp) and the per-site one (site_anderson.cpp). Each sample's coefficients,
 //   gamma = argmin || f_k - dF gamma ||
 // by Cholesky of the regularised normal equations dF^T dF gamma = dF^T f_k, over the history
 // columns the sample holds, with a restart (history cleared, a plain step of the reference size)
@@ -9,62 +9,141 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
-#include "core/small_dense_solve.hpp"
 #include "simmatch/dynamics.hpp"
 
 namespace simmatch::detail {
 
-/// A sample's view of the Gram matrix and right-hand side, stored for many samples side by side:
-/// gram[(i * depth + j) * stride] = dF_i . dF_j and rhs[i * stride] = dF_i . f for ring slots i, j;
-/// the newest column is slot `head`, the one before it head - 1 (mod depth), and so on.
-struct AndersonHistory {
-  const double* gram = nullptr;
-  const double* rhs = nullptr;
-  Index stride = 1;
-  Index depth = 0;
-  Index head = 0;
-};
-
-/// Fills coef[slot] (depth entries; 0 for slots not used) for the sample whose squared residual is
-/// `fnorm` and which holds `used` history columns. Returns true for an Anderson step with mixing
-/// beta; false for a restart, after which `used` is 0 and the step is the reference's step_min.
-/// `best` (the smallest fnorm since the last restart) is updated. T is the precision of the
-/// iteration, which sets the regularisation of the normal equations.
+/// The coefficients of bc samples side by side, each sample's system solved on its own (the
+/// samples are the vector lanes of every loop: a 5 x 5 solve per sample and iteration had become a
+/// quarter of a 64-filter conv2d layer's training, one sample at a time). gram[(i * depth + j) * bc
+/// + c] = dF_i . dF_j and rhs[i * bc + c] = dF_i . f of sample c for ring slots i, j; the newest
+/// column is slot `head`, the one before it head - 1 (mod depth), and so on. Sample c holds
+/// used[c] columns and has squared residual fnorm[c]; best[c] is the smallest fnorm since its last
+/// restart. Fills coef[slot * bc + c] (0 for slots not used) and kept[c]: 1 for an Anderson step
+/// with mixing beta, 0 for a restart (the residual grew past restart_factor times its best, or
+/// the system is singular), after which used[c] = 0 and the step is the reference's step_min.
+/// T is the precision of the iteration, which sets the regularisation of the normal equations.
+/// Each sample's arithmetic is the same whatever the others hold (a sample with fewer columns
+/// than its neighbours solves its system padded with identity rows, which leave it unchanged).
 template <typename T>
-bool anderson_coefficients(const AndersonHistory& h, double fnorm, double restart_factor, double& best, Index& used,
-                           double* coef) {
-  const Index m = h.depth;
-  for (Index j = 0; j < m; ++j) coef[j] = 0.0;
-  bool restart = !std::isfinite(fnorm) || fnorm > restart_factor * restart_factor * best;
-  best = std::min(best, fnorm);
-  const Index k = restart ? 0 : used;
+void anderson_coefficients(const double* gram, const double* rhs, Index bc, Index depth, Index head,
+                           const double* fnorm, double restart_factor, double* best, Index* used, double* coef,
+                           unsigned char* kept, std::vector<double>& work) {
+  const Index m = depth;
+  std::fill(coef, coef + m * bc, 0.0);
+  work.resize(static_cast<std::size_t>((m * m + m + 3) * bc));
+  double* cols = work.data();  // columns each sample solves for (0 after a restart)
+  double* ok = cols + bc;
+  double* diag = ok + bc;
+  double* y = diag + bc;      // k x bc
+  double* a = y + m * bc;     // k x k x bc
+  Index k = 0;
+  for (Index c = 0; c < bc; ++c) {
+    const bool restart = !std::isfinite(fnorm[c]) || fnorm[c] > restart_factor * restart_factor * best[c];
+    best[c] = std::min(best[c], fnorm[c]);
+    cols[c] = restart ? 0.0 : static_cast<double>(used[c]);
+    ok[c] = restart ? 0.0 : 1.0;
+    k = std::max(k, restart ? Index{0} : used[c]);
+  }
   if (k > 0) {
-    double a[kMaxAndersonDepth * kMaxAndersonDepth];
-    double y[kMaxAndersonDepth];
+    for (Index c = 0; c < bc; ++c) diag[c] = 0;
     for (Index p = 0; p < k; ++p) {
-      const Index sp = (h.head - p + m) % m;
-      y[p] = h.rhs[sp * h.stride];
+      const Index sp = (head - p + m) % m;
       for (Index q = 0; q < k; ++q) {
-        const Index sq = (h.head - q + m) % m;
-        a[p * k + q] = h.gram[(sp * m + sq) * h.stride];
+        const Index sq = (head - q + m) % m;
+        const double* g = gram + (sp * m + sq) * bc;
+        double* apq = a + (p * k + q) * bc;
+        const double pad = p == q ? 1.0 : 0.0;
+#pragma omp simd
+        for (Index c = 0; c < bc; ++c) apq[c] = static_cast<double>(p) < cols[c] && static_cast<double>(q) < cols[c] ? g[c] : pad;
+      }
+      const double* r = rhs + sp * bc;
+      double* yp = y + p * bc;
+      const double* app = a + (p * k + p) * bc;
+#pragma omp simd
+      for (Index c = 0; c < bc; ++c) {
+        const bool in = static_cast<double>(p) < cols[c];
+        yp[c] = in ? r[c] : 0.0;
+        diag[c] = in ? std::max(diag[c], app[c]) : diag[c];
       }
     }
-    double diag = 0;
-    for (Index p = 0; p < k; ++p) diag = std::max(diag, a[p * k + p]);
-    const double reg = diag * (sizeof(T) == 4 ? 1e-7 : 1e-12) + std::numeric_limits<double>::min();
-    for (Index p = 0; p < k; ++p) a[p * k + p] += reg;
-    if (diag > 0 && cholesky_solve(a, y, k)) {
-      for (Index p = 0; p < k; ++p) coef[(h.head - p + m) % m] = y[p];
-    } else {
-      restart = true;
+    const double eps = sizeof(T) == 4 ? 1e-7 : 1e-12;
+    for (Index p = 0; p < k; ++p) {
+      double* app = a + (p * k + p) * bc;
+#pragma omp simd
+      for (Index c = 0; c < bc; ++c) {
+        if (static_cast<double>(p) < cols[c]) app[c] += diag[c] * eps + std::numeric_limits<double>::min();
+      }
+    }
+#pragma omp simd
+    for (Index c = 0; c < bc; ++c) ok[c] = ok[c] > 0 && (cols[c] == 0 || diag[c] > 0) ? 1.0 : 0.0;
+    // Cholesky a = L L^T in a's lower triangle, then the two triangular solves, lane by lane.
+    for (Index p = 0; p < k; ++p) {
+      for (Index q = 0; q <= p; ++q) {
+        double* apq = a + (p * k + q) * bc;
+        for (Index t = 0; t < q; ++t) {
+          const double* apt = a + (p * k + t) * bc;
+          const double* aqt = a + (q * k + t) * bc;
+#pragma omp simd
+          for (Index c = 0; c < bc; ++c) apq[c] -= apt[c] * aqt[c];
+        }
+        if (p == q) {
+#pragma omp simd
+          for (Index c = 0; c < bc; ++c) {
+            ok[c] = ok[c] > 0 && apq[c] > 0 ? 1.0 : 0.0;
+            apq[c] = std::sqrt(std::max(apq[c], 0.0));
+          }
+        } else {
+          const double* aqq = a + (q * k + q) * bc;
+#pragma omp simd
+          for (Index c = 0; c < bc; ++c) apq[c] = apq[c] / aqq[c];
+        }
+      }
+    }
+    for (Index p = 0; p < k; ++p) {
+      double* yp = y + p * bc;
+      for (Index t = 0; t < p; ++t) {
+        const double* apt = a + (p * k + t) * bc;
+        const double* yt = y + t * bc;
+#pragma omp simd
+        for (Index c = 0; c < bc; ++c) yp[c] -= apt[c] * yt[c];
+      }
+      const double* app = a + (p * k + p) * bc;
+#pragma omp simd
+      for (Index c = 0; c < bc; ++c) yp[c] = yp[c] / app[c];
+    }
+    for (Index p = k - 1; p >= 0; --p) {
+      double* yp = y + p * bc;
+      for (Index t = p + 1; t < k; ++t) {
+        const double* atp = a + (t * k + p) * bc;
+        const double* yt = y + t * bc;
+#pragma omp simd
+        for (Index c = 0; c < bc; ++c) yp[c] -= atp[c] * yt[c];
+      }
+      const double* app = a + (p * k + p) * bc;
+#pragma omp simd
+      for (Index c = 0; c < bc; ++c) yp[c] = yp[c] / app[c];
+    }
+    for (Index p = 0; p < k; ++p) {
+      const double* yp = y + p * bc;
+      double* cp = coef + ((head - p + m) % m) * bc;
+      for (Index c = 0; c < bc; ++c) {
+        if (static_cast<double>(p) >= cols[c]) continue;
+        if (!std::isfinite(yp[c])) ok[c] = 0;
+        cp[c] = yp[c];
+      }
     }
   }
-  if (restart) {
-    used = 0;
-    best = std::numeric_limits<double>::infinity();
+  for (Index c = 0; c < bc; ++c) {
+    kept[c] = ok[c] > 0 ? 1 : 0;
+    if (!kept[c]) {
+      for (Index j = 0; j < m; ++j) coef[j * bc + c] = 0.0;
+      used[c] = 0;
+      best[c] = std::numeric_limits<double>::infinity();
+    }
   }
-  return !restart;
 }
 
 /// Stores the dot products of the newest history column with every slot in use: ag[j * bc + c] =

@@ -478,13 +478,11 @@ private:
     }
     // Small per-sample least squares by Cholesky of the (regularised) normal equations.
     std::vector<T> scale(static_cast<std::size_t>(bc));
+    kept_.resize(static_cast<std::size_t>(bc));
+    anderson_coefficients<T>(gram_.data(), rhs_.data(), bc, m, head_, fnorm_.data(), opt_.anderson_restart, best_.data(),
+                             used_.data(), coef_.data(), kept_.data(), coefficient_work_);
     for (Index c = 0; c < bc; ++c) {
-      const auto sc = static_cast<std::size_t>(c);
-      double coef[kMaxAndersonDepth];
-      const AndersonHistory h{gram_.data() + c, rhs_.data() + c, bc, m, head_};
-      const bool kept = anderson_coefficients<T>(h, fnorm_[sc], opt_.anderson_restart, best_[sc], used_[sc], coef);
-      scale[sc] = kept ? beta : static_cast<T>(opt_.step_min);
-      for (Index j = 0; j < m; ++j) coef_[static_cast<std::size_t>(j * bc + c)] = coef[j];
+      scale[static_cast<std::size_t>(c)] = kept_[static_cast<std::size_t>(c)] ? beta : static_cast<T>(opt_.step_min);
     }
     // u_{k+1} = u_k + beta f_k - sum_j gamma_j dG_j with dG = dX + beta dF; then the oldest slot
     // becomes the newest: dG = (u_{k+1} - u_k) - beta f_k and dF = -f_k, completed by the next
@@ -540,7 +538,8 @@ private:
   Index head_ = 0;
   std::vector<std::vector<T>>& dg_ = buffers_.dg;  // ring of depth_ columns: dX + beta dF, and dF
   std::vector<std::vector<T>>& df_ = buffers_.df;
-  std::vector<double> gram_, rhs_, coef_, best_, fnorm_;
+  std::vector<double> gram_, rhs_, coef_, best_, fnorm_, coefficient_work_;
+  std::vector<unsigned char> kept_;
   std::vector<Index> used_;
 };
 

@@ -48,6 +48,8 @@ public:
     used_.resize(static_cast<std::size_t>(bc));
     gram_.resize(static_cast<std::size_t>(depth_ * depth_ * bc));
     rhs_.resize(static_cast<std::size_t>(depth_ * bc));
+    coef_.resize(static_cast<std::size_t>(depth_ * bc));
+    kept_.resize(static_cast<std::size_t>(bc));
   }
 
   // Per-sample outputs: the site's own figures, and those accumulated over the thread's sites.
@@ -198,15 +200,12 @@ private:
       kernels::column_dots(dfs_.data(), ns, df_[static_cast<std::size_t>(head_)].data(), g_.data(), k_, bc, ag, ar);
       store_history_dots(ag, ar, slots_.data(), ns, head_, m, bc, gram_.data(), rhs_.data());
     }
-    for (Index c = 0; c < bc; ++c) {
-      const auto sc = static_cast<std::size_t>(c);
-      double coef[kMaxAndersonDepth] = {};
-      AndersonHistory h{gram_.data() + c, rhs_.data() + c, bc, m, head_};
-      const bool kept = anderson_coefficients<T>(h, res_[sc], opt_.anderson_restart, best_[sc], used_[sc], coef);
-      scale_[sc] = kept ? beta : static_cast<T>(opt_.step_min);
-      for (Index j = 0; j < ns; ++j) {
-        cf_[static_cast<std::size_t>(j * bc + c)] = static_cast<T>(coef[slots_[static_cast<std::size_t>(j)]]);
-      }
+    anderson_coefficients<T>(gram_.data(), rhs_.data(), bc, m, head_, res_.data(), opt_.anderson_restart, best_.data(),
+                             used_.data(), coef_.data(), kept_.data(), work_);
+    for (Index c = 0; c < bc; ++c) scale_[static_cast<std::size_t>(c)] = kept_[static_cast<std::size_t>(c)] ? beta : static_cast<T>(opt_.step_min);
+    for (Index j = 0; j < ns; ++j) {
+      const double* cj = coef_.data() + slots_[static_cast<std::size_t>(j)] * bc;
+      for (Index c = 0; c < bc; ++c) cf_[static_cast<std::size_t>(j * bc + c)] = static_cast<T>(cj[c]);
     }
     const Index next = (head_ + 1) % m;
     T* __restrict d = step_.data();
@@ -231,7 +230,8 @@ private:
   std::vector<T> d_, u_, r_, g_, step_, scale_, cf_;
   std::vector<std::vector<T>> dg_, df_;  // ring of depth_ columns: dX + beta dF, and dF
   std::vector<Index> col_, keep_, used_, slots_;
-  std::vector<double> res_, uu_, best_, gram_, rhs_, acc_;
+  std::vector<double> res_, uu_, best_, gram_, rhs_, acc_, coef_, work_;
+  std::vector<unsigned char> kept_;
   std::vector<const T*> dfs_;
 };
 

@@ -1,10 +1,10 @@
 // Internal: the small dense linear solves inside the solvers, in double, on row-major k x k
 // arrays that live on the stack or in per-thread work space: LU with partial pivoting for the
 // per-site Newton steps (block_newton.cpp: the Jacobian of one site, k = neurons per site; for
-// k = 4, 8, 16 eight sites at once in SIMD lanes, structure-of-arrays layout) and
-// Cholesky for Anderson's least-squares coefficients (batch_solver.cpp: the Gram matrix of the
-// history, k <= kMaxAndersonDepth). Eigen's fixed-size decompositions allocate per call or
-// need the size at compile time; these run millions of times per training epoch on k of 1-128.
+// k = 4, 8, 16 eight sites at once in SIMD lanes, structure-of-arrays layout). (Anderson's
+// coefficients, Cholesky solves of k <= kMaxAndersonDepth, one per sample in vector lanes, are in
+// anderson_coefficients.hpp.) Eigen's fixed-size decompositions allocate per call or need the
+// size at compile time; these run millions of times per training epoch on k of 1-128.
 //
 // No fused multiply-add contraction (as in the solvers that call these): a sample's result
 // must not depend on the translation unit or the batch position it is solved in.
@@ -119,38 +119,6 @@ void lu_solve_lanes(double* a, double* b, bool* ok) {
   }
   for (Index i = 0; i < K; ++i) L::store(b + i * W, m[i][K]);
   for (int l = 0; l < W; ++l) ok[l] = good[l] != 0;
-}
-
-/// Solves a y = b in place for symmetric positive definite a (k x k, row-major): a's lower
-/// triangle is overwritten by the Cholesky factor L (a = L L^T), y by the solution. Returns
-/// false when a pivot is not positive (a is not positive definite to working precision) or the
-/// solution is not finite; the caller regularises a first where it may be singular.
-inline bool cholesky_solve(double* a, double* y, Index k) {
-  for (Index p = 0; p < k; ++p) {
-    for (Index q = 0; q <= p; ++q) {
-      double s = a[p * k + q];
-      for (Index t = 0; t < q; ++t) s -= a[p * k + t] * a[q * k + t];
-      if (p == q) {
-        if (!(s > 0)) return false;
-        a[p * k + p] = std::sqrt(s);
-      } else {
-        a[p * k + q] = s / a[q * k + q];
-      }
-    }
-  }
-  for (Index p = 0; p < k; ++p) {
-    double s = y[p];
-    for (Index t = 0; t < p; ++t) s -= a[p * k + t] * y[t];
-    y[p] = s / a[p * k + p];
-  }
-  for (Index p = k - 1; p >= 0; --p) {
-    double s = y[p];
-    for (Index t = p + 1; t < k; ++t) s -= a[t * k + p] * y[t];
-    y[p] = s / a[p * k + p];
-  }
-  bool finite = true;
-  for (Index p = 0; p < k; ++p) finite = finite && std::isfinite(y[p]);
-  return finite;
 }
 
 }  // namespace simmatch::detail

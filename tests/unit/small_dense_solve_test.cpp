@@ -1,5 +1,6 @@
-// The small dense solves of the solvers (src/core/small_dense_solve.hpp) against Eigen's
-// decompositions, on the sizes the solvers use and on the inputs they must refuse.
+// The small dense solves of the solvers (src/core/small_dense_solve.hpp, and Anderson's
+// coefficients in anderson_coefficients.hpp) against Eigen's decompositions, on the sizes the
+// solvers use and on the inputs they must refuse.
 #include <gtest/gtest.h>
 
 #include <Eigen/Dense>
@@ -8,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "core/anderson_coefficients.hpp"
 #include "core/small_dense_solve.hpp"
 #include "simmatch/dynamics.hpp"
 
@@ -39,13 +41,6 @@ Eigen::VectorXd lu(const DenseRowMajor& a, const Eigen::VectorXd& b) {
   Eigen::VectorXd x = b;
   if (!lu_solve<K>(work.data(), x.data(), a.rows())) return {};
   return x;
-}
-
-Eigen::VectorXd cholesky(const DenseRowMajor& a, const Eigen::VectorXd& b) {
-  DenseRowMajor work = a;
-  Eigen::VectorXd y = b;
-  if (!cholesky_solve(work.data(), y.data(), a.rows())) return {};
-  return y;
 }
 
 TEST(SmallDenseSolveTest, LuMatchesEigenOnSiteSizes) {
@@ -168,30 +163,123 @@ TEST(SmallDenseSolveTest, ALaneThatRefusesLeavesTheOthersSolved) {
   }
 }
 
-TEST(SmallDenseSolveTest, CholeskyMatchesEigenOnGramMatrices) {
-  for (Index k = 1; k <= kMaxAndersonDepth; ++k) {
-    // Anderson's Gram matrix dF^T dF of k history columns: positive definite for independent columns.
-    const DenseRowMajor f = random_matrix(k + 5, static_cast<unsigned>(k)).leftCols(k);
-    const DenseRowMajor gram = f.transpose() * f;
-    const Eigen::VectorXd b = random_vector(k, static_cast<unsigned>(k + 50));
-    const Eigen::VectorXd expected = gram.llt().solve(b);
-    const Eigen::VectorXd got = cholesky(gram, b);
-    ASSERT_EQ(got.size(), k) << "k = " << k;
-    EXPECT_LE((got - expected).norm(), 1e-10 * expected.norm()) << "k = " << k;
+// Anderson's coefficients for samples side by side (anderson_coefficients.hpp): each sample's
+// regularised normal equations over the history columns it holds, as Eigen solves them.
+struct History {
+  Index bc = 0, depth = 0, head = 0;
+  std::vector<double> gram, rhs, fnorm, best;
+  std::vector<Index> used;
+};
+
+// Sample c holds used[c] random columns dF (12 rows) in the ring before `head`, and f.
+History random_history(const std::vector<Index>& used, Index depth, Index head, unsigned seed) {
+  History h;
+  h.bc = static_cast<Index>(used.size());
+  h.depth = depth;
+  h.head = head;
+  h.used = used;
+  h.gram.assign(static_cast<std::size_t>(depth * depth * h.bc), 0.0);
+  h.rhs.assign(static_cast<std::size_t>(depth * h.bc), 0.0);
+  h.fnorm.assign(static_cast<std::size_t>(h.bc), 1.0);
+  h.best.assign(static_cast<std::size_t>(h.bc), std::numeric_limits<double>::infinity());
+  for (Index c = 0; c < h.bc; ++c) {
+    const DenseRowMajor df = random_matrix(12, seed + static_cast<unsigned>(c)).leftCols(depth);
+    const Eigen::VectorXd f = random_vector(12, seed + 100 + static_cast<unsigned>(c));
+    for (Index i = 0; i < depth; ++i) {
+      h.rhs[static_cast<std::size_t>(i * h.bc + c)] = df.col(i).dot(f);
+      for (Index j = 0; j < depth; ++j) h.gram[static_cast<std::size_t>((i * depth + j) * h.bc + c)] = df.col(i).dot(df.col(j));
+    }
+  }
+  return h;
+}
+
+struct Coefficients {
+  std::vector<double> coef;
+  std::vector<unsigned char> kept;
+};
+
+Coefficients solve(History& h, double restart = 100.0) {
+  Coefficients out;
+  out.coef.assign(static_cast<std::size_t>(h.depth * h.bc), -1.0);
+  out.kept.assign(static_cast<std::size_t>(h.bc), 2);
+  std::vector<double> work;
+  anderson_coefficients<double>(h.gram.data(), h.rhs.data(), h.bc, h.depth, h.head, h.fnorm.data(), restart,
+                                h.best.data(), h.used.data(), out.coef.data(), out.kept.data(), work);
+  return out;
+}
+
+TEST(AndersonCoefficientsTest, EachSampleSolvesItsOwnNormalEquations) {
+  const Index m = 5, head = 2;
+  const std::vector<Index> used = {0, 1, 2, 3, 4, 5, 3, 5};
+  History h = random_history(used, m, head, 7);
+  const History before = h;
+  const Coefficients got = solve(h);
+  for (Index c = 0; c < h.bc; ++c) {
+    const Index k = used[static_cast<std::size_t>(c)];
+    EXPECT_EQ(got.kept[static_cast<std::size_t>(c)], 1) << c;
+    EXPECT_EQ(h.used[static_cast<std::size_t>(c)], k) << c;
+    // The k newest slots: head, head - 1, ... (mod m); ridge of 1e-12 times the largest diagonal.
+    Eigen::MatrixXd a(k, k);
+    Eigen::VectorXd y(k);
+    double diag = 0;
+    auto slot = [&](Index p) { return (head - p + m) % m; };
+    for (Index p = 0; p < k; ++p) {
+      y[p] = before.rhs[static_cast<std::size_t>(slot(p) * h.bc + c)];
+      for (Index q = 0; q < k; ++q) a(p, q) = before.gram[static_cast<std::size_t>((slot(p) * m + slot(q)) * h.bc + c)];
+      diag = std::max(diag, a(p, p));
+    }
+    a.diagonal().array() += diag * 1e-12;
+    const Eigen::VectorXd expected = k > 0 ? Eigen::VectorXd(a.llt().solve(y)) : Eigen::VectorXd();
+    for (Index s = 0; s < m; ++s) {
+      double want = 0;
+      for (Index p = 0; p < k; ++p) {
+        if (slot(p) == s) want = expected[p];
+      }
+      EXPECT_NEAR(got.coef[static_cast<std::size_t>(s * h.bc + c)], want, 1e-9 * (1 + std::abs(want))) << c << " " << s;
+    }
   }
 }
 
-TEST(SmallDenseSolveTest, CholeskyRefusesMatricesThatAreNotPositiveDefinite) {
-  DenseRowMajor indefinite(2, 2);
-  indefinite << 1.0, 2.0, 2.0, 1.0;  // eigenvalues 3 and -1
-  EXPECT_EQ(cholesky(indefinite, random_vector(2, 3)).size(), 0);
-  // Two equal history columns: singular Gram matrix, a zero pivot.
-  DenseRowMajor singular(2, 2);
-  singular << 4.0, 4.0, 4.0, 4.0;
-  EXPECT_EQ(cholesky(singular, random_vector(2, 4)).size(), 0);
-  DenseRowMajor nan = DenseRowMajor::Identity(2, 2);
-  nan(1, 1) = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_EQ(cholesky(nan, random_vector(2, 5)).size(), 0);
+// A sample's coefficients are the same bits alone or beside samples holding more columns.
+TEST(AndersonCoefficientsTest, ASampleGetsTheSameBitsWhateverItsNeighbours) {
+  const Index m = 5;
+  History all = random_history({1, 5, 3, 2, 5, 4}, m, 4, 11);
+  const Coefficients together = solve(all);
+  for (Index c = 0; c < all.bc; ++c) {
+    History one = random_history({all.used[static_cast<std::size_t>(c)]}, m, 4, 11 + static_cast<unsigned>(c));
+    const Coefficients alone = solve(one);
+    for (Index s = 0; s < m; ++s) {
+      EXPECT_EQ(alone.coef[static_cast<std::size_t>(s)], together.coef[static_cast<std::size_t>(s * all.bc + c)]) << c;
+    }
+  }
+}
+
+// Restarts: a residual grown past restart_factor^2 times its best, a non-finite residual, and a
+// history whose Gram matrix is zero or not a number; the others step on.
+TEST(AndersonCoefficientsTest, RestartsClearTheHistoryAndFallBackToThePlainStep) {
+  const Index m = 3;
+  History h = random_history({2, 2, 2, 2, 2}, m, 0, 21);
+  h.best[0] = 1.0;
+  h.fnorm[0] = 1e4 + 1;  // > 100^2 x best
+  h.best[1] = 1.0;
+  h.fnorm[1] = 1e4;      // at the threshold: no restart
+  h.fnorm[2] = std::numeric_limits<double>::quiet_NaN();
+  for (Index e = 0; e < m * m; ++e) {
+    h.gram[static_cast<std::size_t>(e * h.bc + 3)] = 0.0;
+    h.gram[static_cast<std::size_t>(e * h.bc + 4)] = e == 0 ? std::numeric_limits<double>::quiet_NaN() : 1.0;
+  }
+  const Coefficients got = solve(h);
+  const std::vector<unsigned char> kept = {0, 1, 0, 0, 0};
+  for (Index c = 0; c < h.bc; ++c) {
+    const auto sc = static_cast<std::size_t>(c);
+    EXPECT_EQ(got.kept[sc], kept[sc]) << c;
+    EXPECT_EQ(h.used[sc], kept[sc] ? 2 : 0) << c;
+    if (!kept[sc]) {
+      EXPECT_EQ(h.best[sc], std::numeric_limits<double>::infinity()) << c;
+      for (Index s = 0; s < m; ++s) EXPECT_EQ(got.coef[static_cast<std::size_t>(s * h.bc + c)], 0.0) << c;
+    }
+  }
+  EXPECT_EQ(h.best[1], 1.0);  // the smallest residual since the last restart
 }
 
 }  // namespace
