@@ -14,6 +14,7 @@
 #include <exception>
 #include <limits>
 #include <omp.h>
+#include <optional>
 #include <vector>
 
 #include "core/anderson_coefficients.hpp"
@@ -30,8 +31,8 @@ struct SiteLayer {
   Index n = 0;
 };
 
-// One site's solve for the samples of a chunk: k x bc neuron-major arrays (row i = the site's
-// neuron i for every active sample), compacted as samples finish. Sized once per chunk.
+// One site's solve for the samples of a batch: k x bc neuron-major arrays (row i = the site's
+// neuron i for every active sample), compacted as samples finish. Sized once per layer and thread.
 template <typename T>
 class SiteSolver {
 public:
@@ -52,7 +53,8 @@ public:
     kept_.resize(static_cast<std::size_t>(bc));
   }
 
-  // Per-sample outputs: the site's own figures, and those accumulated over the thread's sites.
+  // Per-sample outputs: the site's own residual terms, and over the thread's sites so far the most
+  // iterations and whether every site met its test.
   struct Totals {
     double* res = nullptr;                // this site's ||g_s - u_s||^2 and ||u_s||^2 per sample
     double* uu = nullptr;
@@ -60,9 +62,9 @@ public:
     std::vector<unsigned char> every_site;  // 1 while every site met its own test
   };
 
-  // Solves site s of `layer` for the chunk's columns [0, bc0): d_ already holds its drive and u_
+  // Solves site s of `layer` for the batch's columns [0, bc0): d_ already holds its drive and u_
   // its starting point (rows of k x bc0). Writes u and r back into out_u / out_r (k x bc0,
-  // neuron-major) and adds the site's figures to `totals`.
+  // neuron-major) and the site's figures into `totals`.
   void solve(const SiteLayer<T>& layer, Index s, Index bc0, const std::vector<int>& start, T* out_u, T* out_r,
              Totals& totals) {
     bc_ = bc0;
@@ -150,28 +152,23 @@ private:
     std::fill(best_.begin(), best_.end(), std::numeric_limits<double>::infinity());
   }
 
-  // Keeps the columns keep_ of every per-column array.
+  // Keeps the columns keep_ of every per-column array (rows x bc_, rows x nb after).
   void compact() {
     const auto nb = static_cast<Index>(keep_.size());
-    auto rows = [&](std::vector<T>& a, Index count) {
-      for (Index i = 0; i < count; ++i) {
+    auto keep = [&](auto& a, Index rows) {
+      for (Index i = 0; i < rows; ++i) {
         for (Index c = 0; c < nb; ++c) a[static_cast<std::size_t>(i * nb + c)] = a[static_cast<std::size_t>(i * bc_ + keep_[static_cast<std::size_t>(c)])];
       }
     };
-    for (auto* a : {&d_, &u_, &r_, &g_}) rows(*a, k_);
-    for (auto& a : dg_) rows(a, k_);
-    for (auto& a : df_) rows(a, k_);
-    auto cols = [&](auto& a, Index count) {
-      for (Index i = 0; i < count; ++i) {
-        for (Index c = 0; c < nb; ++c) a[static_cast<std::size_t>(i * nb + c)] = a[static_cast<std::size_t>(i * bc_ + keep_[static_cast<std::size_t>(c)])];
-      }
-    };
-    cols(col_, 1);
-    cols(res_, 1);
-    cols(used_, 1);
-    cols(best_, 1);
-    cols(gram_, depth_ * depth_);
-    cols(rhs_, depth_);
+    for (auto* a : {&d_, &u_, &r_, &g_}) keep(*a, k_);
+    for (auto& a : dg_) keep(a, k_);
+    for (auto& a : df_) keep(a, k_);
+    keep(col_, 1);
+    keep(res_, 1);
+    keep(used_, 1);
+    keep(best_, 1);
+    keep(gram_, depth_ * depth_);
+    keep(rhs_, depth_);
     bc_ = nb;
   }
 
@@ -271,9 +268,9 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
     auto& su_state = state.u[p];
     auto& sr_state = state.r[p];
     const int threads = std::max(1, omp_get_max_threads());
-    // Per thread: its figures per sample, summed over its sites afterwards (sites in parallel, each
-    // solved for the whole batch: the widest rows for the block product, and a sample's iterates
-    // depend on its own column only).
+    // Sites in parallel, each solved for the whole batch (the widest rows for the block product; a
+    // sample's iterates depend on its own column only). Per thread: the most iterations and the
+    // every-site flag per sample, combined afterwards.
     std::vector<typename SiteSolver<T>::Totals> totals(static_cast<std::size_t>(threads));
     // Each site's residual terms per sample, summed in site order below (a sum in the order the
     // threads happened to take the sites would make the stopping decision vary between runs).
@@ -282,15 +279,26 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
     std::vector<std::exception_ptr> errors(static_cast<std::size_t>(threads));
 #pragma omp parallel num_threads(threads) if (layer.l.sites > 1)
     {
+      // An exception must not leave the worksharing loop: each thread keeps its first and skips
+      // its remaining sites; it is rethrown after the region.
       const auto t = static_cast<std::size_t>(omp_get_thread_num());
+      auto& tot = totals[t];
+      std::optional<SiteSolver<T>> solver;
+      std::vector<T> su, sr;
       try {
-        auto& tot = totals[t];
         tot.every_site.assign(static_cast<std::size_t>(batch), 1);
         tot.iterations = start;
-        SiteSolver<T> site(options, k, batch);
-        std::vector<T> su(static_cast<std::size_t>(k * batch)), sr(su.size());
+        solver.emplace(options, k, batch);
+        su.resize(static_cast<std::size_t>(k * batch));
+        sr.resize(su.size());
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
 #pragma omp for schedule(dynamic, 4)
-        for (Index s = 0; s < layer.l.sites; ++s) {
+      for (Index s = 0; s < layer.l.sites; ++s) {
+        if (errors[t]) continue;
+        try {
+          SiteSolver<T>& site = *solver;
           // The site's drive (W^(p) r^(p-1))_s and starting point, neuron-major.
           T* d = site.drive().data();
           for (Index i = 0; i < k; ++i) {
@@ -318,9 +326,9 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
               rcol[i] = sr[static_cast<std::size_t>(i * batch + b)];
             }
           }
+        } catch (...) {
+          errors[t] = std::current_exception();
         }
-      } catch (...) {
-        errors[t] = std::current_exception();
       }
     }
     for (auto& e : errors) {
