@@ -246,13 +246,13 @@ bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out
   if (a.rows < 1 || a.rows != a.cols || a.row_ptr[0] != 0) return false;
   const Index k = a.row_ptr[1];
   if (k < std::max<Index>(min_k, 1) || a.rows % k != 0) return false;
+  // k distinct ascending columns (CsrView) from lo to lo + k - 1 are exactly the block's: a check
+  // per row, not per synapse, as this runs before every solve.
   for (Index i = 0; i < a.rows; ++i) {
     if (a.row_ptr[i + 1] - a.row_ptr[i] != k) return false;
     const int* c = a.col + a.row_ptr[i];
     const Index lo = i - i % k;
-    for (Index t = 0; t < k; ++t) {
-      if (c[t] != lo + t) return false;
-    }
+    if (c[0] != lo || c[k - 1] != lo + k - 1) return false;
   }
   constexpr Index L = kLanes<T>;
   out.k = k;

@@ -10,7 +10,8 @@
 
 namespace simmatch::kernels {
 
-/// Non-owning CSR view: row i's entries are val[row_ptr[i] .. row_ptr[i + 1]), columns in col.
+/// Non-owning CSR view: row i's entries are val[row_ptr[i] .. row_ptr[i + 1]), columns in col,
+/// distinct and ascending within a row (as Eigen's compressed matrices and transpose() keep them).
 template <typename T>
 struct CsrView {
   Index rows = 0;

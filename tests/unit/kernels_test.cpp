@@ -2,6 +2,8 @@
 // that hit every register-block width and the tail, in float and double.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -290,6 +292,17 @@ TYPED_TEST(KernelsTest, DenseSiteBlocksRejectOtherStructures) {
   Eigen::MatrixXd dense;
   EXPECT_FALSE(kernels::dense_site_blocks(kernels::view_of(random_sparse<T>(dense, 4)), 8, d));
   EXPECT_EQ(d.k, 0);
+  // A row of k entries, one of them moved just outside its block (past the end or before the
+  // start): the count is right, the pattern is not.
+  for (const auto& [row, from, to] : std::vector<std::array<int, 3>>{{3, 3, 8}, {12, 12, 7}, {0, 0, 15}, {15, 8, 0}}) {
+    std::vector<Eigen::Triplet<T>> t;
+    for (int i = 0; i < 16; ++i) {
+      for (int j = i / 8 * 8; j < i / 8 * 8 + 8; ++j) t.emplace_back(i, i == row && j == from ? to : j, T(1));
+    }
+    SparseWeights<T> moved(16, 16);
+    moved.setFromTriplets(t.begin(), t.end());
+    EXPECT_FALSE(kernels::dense_site_blocks(kernels::view_of(moved), 8, d)) << row << ": " << from << " -> " << to;
+  }
   // The radius-0 pattern itself is accepted, whatever the grid.
   EXPECT_TRUE(kernels::dense_site_blocks(kernels::view_of(random_lateral<T>(Grid{3, 1, 9}, 0.0, 5)), 8, d));
   EXPECT_EQ(d.k, 9);

@@ -1,0 +1,82 @@
+// The structure checks the fast solver runs on L before every solve (block_newton.hpp,
+// energy_hessian.hpp). lateral_block_diagonal reads only each row's first and last column, which
+// relies on Eigen keeping a row's columns sorted: an entry outside its site's block must be found
+// wherever it lies in the row.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/block_newton.hpp"
+#include "core/energy_hessian.hpp"
+#include "test_networks.hpp"
+
+namespace simmatch {
+namespace {
+
+// Sites of k neurons with every within-site synapse, plus `extra` (row, column) entries.
+SparseWeights<float> site_blocks(Index k, Index sites, const std::vector<std::pair<Index, Index>>& extra) {
+  std::vector<Eigen::Triplet<float>> t;
+  for (Index s = 0; s < sites; ++s) {
+    for (Index i = 0; i < k; ++i) {
+      for (Index j = 0; j < k; ++j) t.emplace_back(static_cast<int>(s * k + i), static_cast<int>(s * k + j), i == j ? 2.0F : 0.1F);
+    }
+  }
+  for (const auto& [r, c] : extra) t.emplace_back(static_cast<int>(r), static_cast<int>(c), 0.5F);
+  SparseWeights<float> m(k * sites, k * sites);
+  m.setFromTriplets(t.begin(), t.end());
+  m.makeCompressed();
+  return m;
+}
+
+TEST(LateralStructureTest, BlockDiagonalFindsAnEntryOutsideItsSiteAnywhereInTheRow) {
+  const Index k = 4, sites = 3;
+  EXPECT_TRUE(detail::lateral_block_diagonal(site_blocks(k, sites, {}), k, k));
+  // Just past a block's last column, just before its first, and far off, in first / middle / last rows.
+  for (const auto& [r, c] : std::vector<std::pair<Index, Index>>{{1, 4}, {4, 3}, {5, 11}, {11, 0}, {8, 7}, {3, 4}}) {
+    EXPECT_FALSE(detail::lateral_block_diagonal(site_blocks(k, sites, {{r, c}}), k, k)) << r << ", " << c;
+  }
+  // Sparser blocks and empty rows stay block diagonal.
+  SparseWeights<float> sparse(k * sites, k * sites);
+  sparse.insert(1, 2) = 1.0F;
+  sparse.insert(9, 11) = 1.0F;
+  sparse.makeCompressed();
+  EXPECT_TRUE(detail::lateral_block_diagonal(sparse, k, k));
+  EXPECT_FALSE(detail::lateral_block_diagonal(site_blocks(k, sites, {}), k, k - 1)) << "sites above max_site";
+  EXPECT_FALSE(detail::lateral_block_diagonal(site_blocks(k, sites, {}), 5, 8)) << "rows not a whole number of sites";
+}
+
+// unique_fixed_point compares a full site block's stored values with the last block factorised
+// before building it: float weights, a block that differs in one value's last bit, and one that
+// differs only in the sign of a zero must each get their own verdict.
+TEST(LateralStructureTest, StoredValueComparisonKeepsEverySitesVerdict) {
+  const Conv2d conv{Grid{5, 4, 1}, 3, 1, Padding::same, 9, 0.0};
+  Network<float> net = test_support::conv_network<float>(conv.input, {conv}, 0.0, Activation::tanh(), 3);
+  ASSERT_TRUE(detail::unique_fixed_point(net));
+  const Index k = conv.channels, sites = net.layer(0).size() / k;
+  // An indefinite block whose difference lies in its first or its last row (the comparison must
+  // cover the whole block), after the first site and after a site that differs in one last bit.
+  for (const Index site : {Index{1}, sites / 2, sites - 1}) {
+    for (const Index row : {Index{0}, k - 1}) {
+      Network<float> broken = net;
+      broken.layer(0).L().coeffRef(site * k + row, site * k + row) = -2.0F;
+      EXPECT_FALSE(detail::unique_fixed_point(broken)) << "site " << site << " row " << row;
+      float& d = broken.layer(0).L().coeffRef(row, row);
+      d = std::nextafter(net.layer(0).L().coeff(row, row), 10.0F);
+      EXPECT_FALSE(detail::unique_fixed_point(broken)) << "site " << site << " row " << row << " after a changed site 0";
+    }
+  }
+  // -0.0 against 0.0: different bits, same block.
+  Network<float> signed_zero = net;
+  for (Index s = 0; s < sites; ++s) {
+    const float zero = s % 2 == 0 ? 0.0F : -0.0F;
+    signed_zero.layer(0).L().coeffRef(s * k, s * k + 1) = zero;
+    signed_zero.layer(0).L().coeffRef(s * k + 1, s * k) = zero;
+  }
+  EXPECT_TRUE(detail::unique_fixed_point(signed_zero));
+  signed_zero.layer(0).L().coeffRef((sites - 1) * k + 1, (sites - 1) * k + 1) = -2.0F;
+  EXPECT_FALSE(detail::unique_fixed_point(signed_zero));
+}
+
+}  // namespace
+}  // namespace simmatch
