@@ -161,6 +161,27 @@ inline void store_history_dots(const double* ag, const double* ar, const Index* 
   }
 }
 
+/// Completes one neuron's row of the newest history slot with the new residual f (bc samples):
+/// the slot holds dF = -f_{k-1} and dG = dX - beta f_{k-1} (anderson_row_update), so adding f_k
+/// gives dF = f_k - f_{k-1} and dG = dX + beta dF.
+template <typename T>
+inline void complete_history_row(const T* __restrict f, T beta, Index bc, T* __restrict df, T* __restrict dg) {
+#pragma omp simd
+  for (Index b = 0; b < bc; ++b) {
+    df[b] += f[b];
+    dg[b] += beta * f[b];
+  }
+}
+
+/// d[b] -= c[b] g[b] for b < n. A function of its own: inlined into anderson_row_update's loop over
+/// history slots, GCC 12 loaded the second slot's row by vector gathers (a fifth of the site
+/// solver's time); here every operand is a plain contiguous stream.
+template <typename T>
+inline void subtract_products(const T* __restrict c, const T* __restrict g, Index n, T* __restrict d) {
+#pragma omp simd
+  for (Index b = 0; b < n; ++b) d[b] -= c[b] * g[b];
+}
+
 /// One neuron's row of the Anderson update for bc samples,
 ///   d = scale f - sum_j coef_j dG_j,   u += d,
 /// and the row of the slot that becomes the newest: dG = d - beta f and dF = -f, completed by
@@ -172,12 +193,7 @@ inline void anderson_row_update(const T* __restrict scale, const T* __restrict f
                                 T* __restrict df_new) {
 #pragma omp simd
   for (Index b = 0; b < bc; ++b) d[b] = scale[b] * f[b];
-  for (Index j = 0; j < ns; ++j) {
-    const T* __restrict dgj = dg[j];
-    const T* __restrict cj = coef + j * bc;
-#pragma omp simd
-    for (Index b = 0; b < bc; ++b) d[b] -= cj[b] * dgj[b];
-  }
+  for (Index j = 0; j < ns; ++j) subtract_products(coef + j * bc, dg[j], bc, d);
 #pragma omp simd
   for (Index b = 0; b < bc; ++b) {
     dg_new[b] = d[b] - beta * f[b];

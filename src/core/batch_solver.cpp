@@ -338,28 +338,39 @@ private:
       for (Index i = v.offset; i < v.offset + v.n; ++i) {
         const T* ui = u_.data() + i * bc_;
         T* gi = g_.data() + i * bc_;
+        if (k > 0) {
+          // The same terms go to the site's sums too (per-site test of the Euler phase).
+          double* sres = site_norms_.data();
+          double* suu = sres + bc_;
 #pragma omp simd
-        for (Index b = 0; b < bc_; ++b) {
-          const double d = static_cast<double>(gi[b] - ui[b]);
-          nres[b] += d * d;
-          nu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
+          for (Index b = 0; b < bc_; ++b) {
+            const double d = static_cast<double>(gi[b] - ui[b]);
+            const double uu = static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
+            nres[b] += d * d;
+            nu[b] += uu;
+            sres[b] += d * d;
+            suu[b] += uu;
+          }
+          if ((i - v.offset + 1) % k == 0) close_site_test();
+        } else {
+#pragma omp simd
+          for (Index b = 0; b < bc_; ++b) {
+            const double d = static_cast<double>(gi[b] - ui[b]);
+            nres[b] += d * d;
+            nu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
+          }
         }
-        if (k > 0) site_test(i - v.offset, k, ui, gi);
         if (history) {
-          // Complete the newest history columns: the slot holds dF = -f_{k-1} and
-          // dG = dX - beta f_{k-1}, so adding f_k gives dF = f_k - f_{k-1}, dG = dX + beta dF.
           double* fn = fnorm_.data();
-          T* dfh = df_[static_cast<std::size_t>(head_)].data() + i * bc_;
-          T* dgh = dg_[static_cast<std::size_t>(head_)].data() + i * bc_;
 #pragma omp simd
           for (Index b = 0; b < bc_; ++b) {
             const T f = gi[b] - ui[b];
             fn[b] += static_cast<double>(f) * static_cast<double>(f);
             gi[b] = f;
-            if (complete) {
-              dfh[b] += f;
-              dgh[b] += beta * f;
-            }
+          }
+          if (complete) {
+            complete_history_row(gi, beta, bc_, df_[static_cast<std::size_t>(head_)].data() + i * bc_,
+                                 dg_[static_cast<std::size_t>(head_)].data() + i * bc_);
           }
         }
       }
@@ -372,17 +383,11 @@ private:
     }
   }
 
-  // Adds row j (0-based in its layer; g still holds g, not f) to its site's terms and, at the
-  // site's last row, clears sites_ok_ for the samples whose site misses the tolerance.
-  void site_test(Index j, Index k, const T* ui, const T* gi) {
+  // At a site's last row (its terms summed in site_norms_ by residual()): clears sites_ok_ for the
+  // samples whose site misses the tolerance, and restarts the sums for the next site.
+  void close_site_test() {
     double* sres = site_norms_.data();
     double* suu = sres + bc_;
-    for (Index b = 0; b < bc_; ++b) {
-      const double d = static_cast<double>(gi[b] - ui[b]);
-      sres[b] += d * d;
-      suu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
-    }
-    if ((j + 1) % k != 0) return;
     const double tol2 = opt_.tolerance * opt_.tolerance;
     for (Index b = 0; b < bc_; ++b) {
       if (!(sres[b] <= tol2 * suu[b])) sites_ok_[static_cast<std::size_t>(b)] = 0;

@@ -95,16 +95,7 @@ public:
           uu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
           gi[b] = f;
         }
-        if (complete) {
-          // The newest slot holds dF = -f_{k-1} and dG = dX - beta f_{k-1}: adding f_k completes them.
-          T* dfi = dfh + i * bc_;
-          T* dgi = dgh + i * bc_;
-#pragma omp simd
-          for (Index b = 0; b < bc_; ++b) {
-            dfi[b] += gi[b];
-            dgi[b] += beta * gi[b];
-          }
-        }
+        if (complete) complete_history_row(gi, beta, bc_, dfh + i * bc_, dgh + i * bc_);
       }
       if (complete) {
         for (Index c = 0; c < bc_; ++c) used_[static_cast<std::size_t>(c)] = std::min(used_[static_cast<std::size_t>(c)] + 1, depth_);
