@@ -23,6 +23,9 @@
 namespace simmatch::detail {
 namespace {
 
+// Below this many samples per row the Anderson step activates the site's rows in one call.
+constexpr Index kWholeSiteActivation = 16;
+
 template <typename T>
 struct SiteLayer {
   kernels::CsrView<T> w;
@@ -131,11 +134,10 @@ public:
   std::vector<T>& start_point() { return u_; }
 
 private:
-  // r = f(u) row by row, as the whole-layer solver applies it (the same calls on the same rows of
-  // samples, so a vectorised f treats each sample alike on both paths).
-  void activate_rows(const Activation& act) {
-    for (Index i = 0; i < k_; ++i) act.apply(u_.data() + i * bc_, r_.data() + i * bc_, bc_);
-  }
+  // r = f(u). f is elementwise with the same bits in and out of vector lanes (a sample's results do
+  // not depend on its position in the batch: tested), so the k x bc rows, contiguous, go in one
+  // call; row by row, online learning (bc = 1) made k calls on single values per iteration.
+  void activate_rows(const Activation& act) { act.apply(u_.data(), r_.data(), k_ * bc_); }
 
   void reset_history() {
     head_ = 0;
@@ -205,8 +207,10 @@ private:
       for (Index j = 0; j < ns; ++j) rows[j] = dg_[static_cast<std::size_t>(slots_[static_cast<std::size_t>(j)])].data() + i * bc;
       anderson_row_update(sc, fi, rows, cf_.data(), ns, beta, bc, d, ui, dg_[static_cast<std::size_t>(next)].data() + i * bc,
                           df_[static_cast<std::size_t>(next)].data() + i * bc);
-      act.apply(ui, r_.data() + i * bc, bc);
+      // Each row while it is in cache; narrow batches at once after the loop (activate_rows).
+      if (bc >= kWholeSiteActivation) act.apply(ui, r_.data() + i * bc, bc);
     }
+    if (bc < kWholeSiteActivation) activate_rows(act);
     head_ = next;
   }
 
