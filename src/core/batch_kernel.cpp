@@ -97,8 +97,10 @@ inline void vstore(T* p, const V& v) {
 // outputs are all read before any is written, so they store the same values twice.
 // Per accumulator: acc = 0, acc += b(i, j) x(j, .) for j = 0 .. k-1, y += alpha acc, the
 // operations of csr_row_accumulate (separate multiply and add: fp-contract is off).
-template <typename T, int R, int NV>
-inline void sample_tile(const T* b, Index k, const T* x, Index ld, Index last, T alpha, T* y) {
+// With Indexed, entry j of every row multiplies x's row cols[j] instead of row j (rows that share
+// one column list: a conv2d site's filters all read the same patch).
+template <typename T, int R, int NV, bool Indexed>
+inline void sample_tile(const T* b, Index k, const int* cols, const T* x, Index ld, Index last, T alpha, T* y) {
   using V = typename Simd<T>::V;
   constexpr Index L = kLanes<T>;
   Index off[NV];
@@ -108,7 +110,7 @@ inline void sample_tile(const T* b, Index k, const T* x, Index ld, Index last, T
     for (int n = 0; n < NV; ++n) acc[r][n] = V{};
   }
   for (Index j = 0; j < k; ++j) {
-    const T* xj = x + j * ld;
+    const T* xj = x + (Indexed ? static_cast<Index>(cols[j]) : j) * ld;
     V xv[NV];
     for (int n = 0; n < NV; ++n) xv[n] = vload<V>(xj + off[n]);
     for (int r = 0; r < R; ++r) {
@@ -125,13 +127,42 @@ inline void sample_tile(const T* b, Index k, const T* x, Index ld, Index last, T
   }
 }
 
-template <typename T, int R>
-inline void sample_tile_nv(int nv, const T* b, Index k, const T* x, Index ld, Index last, T alpha, T* y) {
+template <typename T, int R, bool Indexed>
+inline void sample_tile_nv(int nv, const T* b, Index k, const int* cols, const T* x, Index ld, Index last, T alpha,
+                           T* y) {
   switch (nv) {
-    case 1: sample_tile<T, R, 1>(b, k, x, ld, last, alpha, y); break;
-    case 2: sample_tile<T, R, 2>(b, k, x, ld, last, alpha, y); break;
-    case 3: sample_tile<T, R, 3>(b, k, x, ld, last, alpha, y); break;
-    default: sample_tile<T, R, 4>(b, k, x, ld, last, alpha, y); break;
+    case 1: sample_tile<T, R, 1, Indexed>(b, k, cols, x, ld, last, alpha, y); break;
+    case 2: sample_tile<T, R, 2, Indexed>(b, k, cols, x, ld, last, alpha, y); break;
+    case 3: sample_tile<T, R, 3, Indexed>(b, k, cols, x, ld, last, alpha, y); break;
+    default: sample_tile<T, R, 4, Indexed>(b, k, cols, x, ld, last, alpha, y); break;
+  }
+}
+
+// y (rows x batch) += alpha b x for a dense rows x n block b (row-major), batch >= one vector:
+// tiles of 4 rows x up to 4 vectors of samples, the x tile (n x 4 vectors) staying in L1 while
+// the rows go by. Row j of x is cols[j] with Indexed, else j.
+template <typename T, bool Indexed>
+void tiled_block_product(const T* b, Index rows, Index n, const int* cols, const T* x, Index batch, T alpha, T* y) {
+  constexpr Index L = kLanes<T>;
+  constexpr Index R = 4;
+  for (Index c0 = 0; c0 < batch;) {
+    Index w = std::min(4 * L, batch - c0);
+    const Index left = batch - c0 - w;
+    if (left > 0 && left < L) w = batch - c0 - L;  // leave the last tile a whole vector
+    const int nv = static_cast<int>((w + L - 1) / L);
+    Index i = 0;
+    for (; i + R <= rows; i += R) {
+      sample_tile_nv<T, R, Indexed>(nv, b + i * n, n, cols, x + c0, batch, w - L, alpha, y + i * batch + c0);
+    }
+    const T* bi = b + i * n;
+    T* yi = y + i * batch + c0;
+    switch (rows - i) {
+      case 1: sample_tile_nv<T, 1, Indexed>(nv, bi, n, cols, x + c0, batch, w - L, alpha, yi); break;
+      case 2: sample_tile_nv<T, 2, Indexed>(nv, bi, n, cols, x + c0, batch, w - L, alpha, yi); break;
+      case 3: sample_tile_nv<T, 3, Indexed>(nv, bi, n, cols, x + c0, batch, w - L, alpha, yi); break;
+      default: break;
+    }
+    c0 += w;
   }
 }
 
@@ -281,26 +312,7 @@ void dense_site_accumulate(const DenseSiteBlocks<T>& d, Index s, const T* x, Ind
   constexpr Index R = 4;  // rows per sample tile, vectors of rows per row tile
   const Index k = d.k;
   if (batch >= L) {
-    // Tiles of R rows x up to 4 vectors of samples; the x tile (k x 4 vectors) stays in L1
-    // while the rows go by.
-    const T* b = d.block(s);
-    for (Index c0 = 0; c0 < batch;) {
-      Index w = std::min(4 * L, batch - c0);
-      const Index left = batch - c0 - w;
-      if (left > 0 && left < L) w = batch - c0 - L;  // leave the last tile a whole vector
-      const int nv = static_cast<int>((w + L - 1) / L);
-      Index i = 0;
-      for (; i + R <= k; i += R) sample_tile_nv<T, R>(nv, b + i * k, k, x + c0, batch, w - L, alpha, y + i * batch + c0);
-      const T* bi = b + i * k;
-      T* yi = y + i * batch + c0;
-      switch (k - i) {
-        case 1: sample_tile_nv<T, 1>(nv, bi, k, x + c0, batch, w - L, alpha, yi); break;
-        case 2: sample_tile_nv<T, 2>(nv, bi, k, x + c0, batch, w - L, alpha, yi); break;
-        case 3: sample_tile_nv<T, 3>(nv, bi, k, x + c0, batch, w - L, alpha, yi); break;
-        default: break;
-      }
-      c0 += w;
-    }
+    tiled_block_product<T, false>(d.block(s), k, k, nullptr, x, batch, alpha, y);
     return;
   }
   // Narrow batch: vectors over rows, from the transposed blocks; tiles of R row vectors x up to
@@ -322,6 +334,30 @@ void dense_site_accumulate(const DenseSiteBlocks<T>& d, Index s, const T* x, Ind
       }
     }
   }
+}
+
+template <typename T>
+bool rows_share_columns(const CsrView<T>& a, Index i0, Index rows) {
+  if (rows < 1 || i0 < 0 || i0 + rows > a.rows) return false;
+  const int* rp = a.row_ptr;
+  const Index n = rp[i0 + 1] - rp[i0];
+  for (Index i = i0 + 1; i < i0 + rows; ++i) {
+    if (rp[i + 1] - rp[i] != n || std::memcmp(a.col + rp[i], a.col + rp[i0], static_cast<std::size_t>(n) * sizeof(int)) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+template <typename T>
+void shared_column_rows_accumulate(const CsrView<T>& a, Index i0, Index rows, const T* x, Index batch, T alpha, T* y) {
+  if (batch < kLanes<T>) {
+    for (Index i = 0; i < rows; ++i) csr_row_accumulate(a, i0 + i, x, batch, alpha, y + i * batch);
+    return;
+  }
+  // The rows' values are consecutive in the CSR arrays: a dense rows x n block, row-major.
+  const Index n = a.row_ptr[i0 + 1] - a.row_ptr[i0];
+  tiled_block_product<T, true>(a.val + a.row_ptr[i0], rows, n, a.col + a.row_ptr[i0], x, batch, alpha, y);
 }
 
 template <typename T>
@@ -406,6 +442,12 @@ template void csr_times_batch<float>(const CsrView<float>&, const float*, float*
 template void csr_times_batch<double>(const CsrView<double>&, const double*, double*, Index, double, double);
 template bool dense_site_blocks<float>(const CsrView<float>&, Index, DenseSiteBlocks<float>&);
 template bool dense_site_blocks<double>(const CsrView<double>&, Index, DenseSiteBlocks<double>&);
+template bool rows_share_columns<float>(const CsrView<float>&, Index, Index);
+template bool rows_share_columns<double>(const CsrView<double>&, Index, Index);
+template void shared_column_rows_accumulate<float>(const CsrView<float>&, Index, Index, const float*, Index, float,
+                                                   float*);
+template void shared_column_rows_accumulate<double>(const CsrView<double>&, Index, Index, const double*, Index,
+                                                    double, double*);
 template void dense_site_accumulate<float>(const DenseSiteBlocks<float>&, Index, const float*, Index, float, float*);
 template void dense_site_accumulate<double>(const DenseSiteBlocks<double>&, Index, const double*, Index, double,
                                             double*);

@@ -84,6 +84,18 @@ bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out
 template <typename T>
 void dense_site_accumulate(const DenseSiteBlocks<T>& d, Index s, const T* x, Index batch, T alpha, T* y);
 
+/// Whether rows [i0, i0 + rows) of `a` hold the same columns in the same order (a conv2d site's
+/// filters, which all read the site's input patch).
+template <typename T>
+bool rows_share_columns(const CsrView<T>& a, Index i0, Index rows);
+
+/// y += alpha a x for rows [i0, i0 + rows) that share their columns (rows_share_columns), with y
+/// those rows (rows x batch, row-major, ld = batch). The rows' values form a dense block, so the
+/// register-blocked kernel of dense_site_accumulate applies with the columns gathered: the same
+/// arithmetic as csr_row_accumulate for every row and sample, and its bits, for any batch.
+template <typename T>
+void shared_column_rows_accumulate(const CsrView<T>& a, Index i0, Index rows, const T* x, Index batch, T alpha, T* y);
+
 /// Sampled dense-dense product (SDDMM) for learning (eq. 17 correlations):
 /// sums[k] += sum_b post[i, b] pre[j, b] for every entry k = (i, j) of the pattern `s`,
 /// with post (s.rows x batch) and pre (s.cols x batch) row-major (samples contiguous).

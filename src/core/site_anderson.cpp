@@ -29,6 +29,7 @@ constexpr Index kWholeSiteActivation = 16;
 template <typename T>
 struct SiteLayer {
   kernels::CsrView<T> w;
+  std::vector<unsigned char> patch_rows;  // per site: its rows of W share their columns
   kernels::DenseSiteBlocks<T> l;
   Activation act = Activation::linear();
   Index n = 0;
@@ -242,6 +243,11 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
       return false;
     }
     layers[p].w = kernels::view_of(layer.W());
+    const Index k = layers[p].l.k;
+    layers[p].patch_rows.resize(static_cast<std::size_t>(layers[p].l.sites));
+    for (Index s = 0; s < layers[p].l.sites; ++s) {
+      layers[p].patch_rows[static_cast<std::size_t>(s)] = kernels::rows_share_columns(layers[p].w, s * k, k) ? 1 : 0;
+    }
     layers[p].act = layer.activation();
     layers[p].n = layer.size();
   }
@@ -296,10 +302,14 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
           SiteSolver<T>& site = *solver;
           // The site's drive (W^(p) r^(p-1))_s and starting point, neuron-major.
           T* d = site.drive().data();
+          std::fill(d, d + k * batch, T(0));
+          if (layer.patch_rows[static_cast<std::size_t>(s)]) {
+            kernels::shared_column_rows_accumulate(layer.w, s * k, k, below.data(), batch, T(1), d);
+          } else {
+            for (Index i = 0; i < k; ++i) kernels::csr_row_accumulate(layer.w, s * k + i, below.data(), batch, T(1), d + i * batch);
+          }
           for (Index i = 0; i < k; ++i) {
             T* di = d + i * batch;
-            std::fill(di, di + batch, T(0));
-            kernels::csr_row_accumulate(layer.w, s * k + i, below.data(), batch, T(1), di);
             if (p + 1 == P && top_rows > 0) {
               const T* ti = top.data() + (s * k + i) * batch;
               for (Index b = 0; b < batch; ++b) di[b] += ti[b];

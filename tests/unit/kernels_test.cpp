@@ -3,12 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <array>
-
 #include <cmath>
 #include <cstring>
 #include <random>
 
 #include "core/batch_kernel.hpp"
+#include "simmatch/conv2d.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/structure.hpp"
@@ -214,6 +214,57 @@ TYPED_TEST(KernelsTest, DenseSiteBlocksMatchCsrBitForBit) {
       }
     }
   }
+}
+
+// A conv2d layer's W: the filters of a site all read the site's patch (fewer pixels at a padded
+// border, two input channels here). The register-blocked kernel over those rows must give the CSR
+// kernel's bits for every batch width, and rows_share_columns must tell such rows from others.
+TYPED_TEST(KernelsTest, SharedColumnRowsMatchCsrBitForBit) {
+  using T = TypeParam;
+  for (const Index filters : {Index{3}, Index{13}}) {
+    const Conv2d conv{Grid{7, 6, 2}, 3, 1, Padding::same, filters, 0.0};
+    Eigen::MatrixXd dense = conv.cw().to_dense();
+    std::mt19937_64 rng(static_cast<std::uint64_t>(filters));
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (Index e = 0; e < dense.size(); ++e) {
+      if (dense.data()[e] != 0) dense.data()[e] = normal(rng);
+    }
+    SparseWeights<T> w = dense.cast<T>().sparseView();
+    w.makeCompressed();
+    const kernels::CsrView<T> v = kernels::view_of(w);
+    const Index sites = w.rows() / filters;
+    for (Index s = 0; s < sites; ++s) ASSERT_TRUE(kernels::rows_share_columns(v, s * filters, filters)) << s;
+    // Rows of two sites read different patches.
+    EXPECT_FALSE(kernels::rows_share_columns(v, filters - 1, 2));
+    EXPECT_FALSE(kernels::rows_share_columns(v, 0, w.rows() + 1));
+    for (Index batch : {1, 2, 7, 8, 15, 16, 17, 33, 64, 65, 100}) {
+      const std::vector<T> x = random_values<T>(static_cast<std::size_t>(w.cols() * batch), 30 + static_cast<std::uint64_t>(batch));
+      const std::vector<T> y0 = random_values<T>(static_cast<std::size_t>(w.rows() * batch), 40 + static_cast<std::uint64_t>(batch));
+      for (T alpha : {T(1), T(-0.61)}) {
+        const std::vector<T> expect = csr_product(w, x, y0, batch, alpha);
+        std::vector<T> got = y0;
+        for (Index s = 0; s < sites; ++s) {
+          kernels::shared_column_rows_accumulate(v, s * filters, filters, x.data(), batch, alpha, got.data() + s * filters * batch);
+        }
+        for (std::size_t e = 0; e < got.size(); ++e) {
+          ASSERT_TRUE(same_bits(got[e], expect[e])) << "filters " << filters << " batch " << batch << " row "
+                                                    << e / static_cast<std::size_t>(batch) << ": " << got[e] << " vs "
+                                                    << expect[e];
+        }
+      }
+    }
+  }
+  // A row whose columns differ in one place, and one with another count.
+  std::vector<Eigen::Triplet<T>> t;
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 5; ++j) t.emplace_back(i, i == 2 && j == 3 ? 6 : j, T(1));
+  }
+  t.emplace_back(3, 7, T(1));
+  SparseWeights<T> m(4, 8);
+  m.setFromTriplets(t.begin(), t.end());
+  EXPECT_TRUE(kernels::rows_share_columns(kernels::view_of(m), 0, 2));
+  EXPECT_FALSE(kernels::rows_share_columns(kernels::view_of(m), 1, 2)) << "one column differs";
+  EXPECT_FALSE(kernels::rows_share_columns(kernels::view_of(m), 0, 4)) << "one row longer";
 }
 
 // A conv2d layer's tied lateral matrix: every site holds one block. The kernel then reads site
