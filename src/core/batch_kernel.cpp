@@ -294,16 +294,22 @@ bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out
   for (Index s = 1; s < out.sites && out.shared; ++s) {
     out.shared = std::memcmp(a.val, a.val + s * k * k, static_cast<std::size_t>(k * k) * sizeof(T)) == 0;
   }
+  transpose_site_blocks(out);
+  return true;
+}
+
+template <typename T>
+void transpose_site_blocks(DenseSiteBlocks<T>& out) {
+  const Index k = out.k;
   const Index stored = out.shared ? 1 : out.sites;
   out.tval.assign(static_cast<std::size_t>(stored * k * out.kp), T(0));
   for (Index s = 0; s < stored; ++s) {
-    const T* b = a.val + s * k * k;
+    const T* b = out.val + s * k * k;
     T* bt = out.tval.data() + s * k * out.kp;
     for (Index i = 0; i < k; ++i) {
       for (Index j = 0; j < k; ++j) bt[j * out.kp + i] = b[i * k + j];
     }
   }
-  return true;
 }
 
 template <typename T>
@@ -442,6 +448,8 @@ template void csr_times_batch<float>(const CsrView<float>&, const float*, float*
 template void csr_times_batch<double>(const CsrView<double>&, const double*, double*, Index, double, double);
 template bool dense_site_blocks<float>(const CsrView<float>&, Index, DenseSiteBlocks<float>&);
 template bool dense_site_blocks<double>(const CsrView<double>&, Index, DenseSiteBlocks<double>&);
+template void transpose_site_blocks<float>(DenseSiteBlocks<float>&);
+template void transpose_site_blocks<double>(DenseSiteBlocks<double>&);
 template bool rows_share_columns<float>(const CsrView<float>&, Index, Index);
 template bool rows_share_columns<double>(const CsrView<double>&, Index, Index);
 template void shared_column_rows_accumulate<float>(const CsrView<float>&, Index, Index, const float*, Index, float,

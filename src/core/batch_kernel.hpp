@@ -77,6 +77,11 @@ struct DenseSiteBlocks {
 template <typename T>
 bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out);
 
+/// Fills out.tval from out.val, k, kp, sites and shared (the rest of `out` already set): for
+/// blocks that do not come from a CSR matrix, such as the site solver's preconditioner.
+template <typename T>
+void transpose_site_blocks(DenseSiteBlocks<T>& out);
+
 /// y += alpha B_s x for the block B_s of site s, with x and y the site's k rows (k x batch,
 /// row-major, ld = batch). Register-blocked dense kernel with exactly csr_row_accumulate's
 /// arithmetic for every row and sample (products summed from zero in column order, then scaled

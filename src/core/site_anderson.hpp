@@ -8,7 +8,11 @@
 //   holds 50,176 neurons per sample: the whole-layer iteration streamed ~25 arrays of N x B floats
 //   from memory per iteration);
 // - fits each site's own spectrum, and stops each site when it has converged: a site whose input
-//   patch is blank has d_s = 0 and is done at its first evaluation.
+//   patch is blank has d_s = 0 and is done at its first evaluation;
+// - where L_s is tied across sites and the units are tanh or linear, accelerates the
+//   preconditioned map u_s -> u_s + J_a^{-1} (g_s - u_s) (site_preconditioner.hpp): same fixed
+//   point, ~40 % fewer evaluations on a trained 64-filter layer. The stopping test stays on
+//   g_s - u_s itself.
 // A sample stops when every site has met ||g_s - u_s|| <= tol ||u_s||, which implies the
 // whole-layer test ||g - u|| <= tol ||u|| of every solver (dynamics.hpp); a sample whose sites did
 // not all meet it within max_steps is reported converged when the whole-layer test holds at the

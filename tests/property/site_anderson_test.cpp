@@ -6,6 +6,8 @@
 // whatever batch or thread count it is solved with.
 #include <gtest/gtest.h>
 
+#include <Eigen/Eigenvalues>
+#include <cmath>
 #include <limits>
 #include <omp.h>
 
@@ -88,6 +90,49 @@ TEST(SiteAndersonTest, ReachesTheFixedPointEulerReachesFromRest) {
     EXPECT_EQ(fast.converged_fraction(), 1.0) << act.name();
     EXPECT_LT(max_relative_difference(fast.r, euler.r), 1e-8) << act.name();
   }
+}
+
+// Anderson runs on J_a^{-1} (g_s - u_s) for tanh and linear units (site_preconditioner.hpp). For
+// linear units J_a is the exact Jacobian, so from rest the first step lands on the fixed point:
+// every site is done at its second evaluation (without the preconditioner: 37-38 here).
+TEST(SiteAndersonTest, PreconditionedLinearSitesSettleAtTheirSecondEvaluation) {
+  const Network<double> net = two_wide_conv_layers<double>(Activation::linear(), 22);
+  const Matrix<double> x = random_inputs<double>(net.input_size(), 7, 23);
+  SolverOptions options{.method = SolverMethod::fast, .tolerance = 1e-10, .max_steps = 1000};
+  FixedPoints<double> sites = at_rest(net, x.cols());
+  ASSERT_TRUE(detail::solve_site_anderson(net, x, sites, options));
+  EXPECT_EQ(sites.converged_fraction(), 1.0);
+  for (const int its : sites.iterations) EXPECT_EQ(its, 2);
+  EXPECT_LE(dynamics_residual(net, x, sites), 1e-10);
+}
+
+// The preconditioner where it is far from the Jacobian: tanh of gain 0.5, an indefinite L (the
+// certificate asks only L + I positive definite) and inputs that saturate most units. The fixed
+// point is Euler's from rest all the same.
+TEST(SiteAndersonTest, PreconditionedSaturatedSitesWithIndefiniteLReachEulersFixedPoint) {
+  const Network<double> net = conv_network<double>(
+      Grid{8, 8, 1}, {Conv2d{Grid{}, 3, 1, Padding::same, 40, 0.0}, Conv2d{Grid{}, 3, 2, Padding::valid, 36, 0.0}}, 0.0,
+      Activation::tanh(0.5), 24, 6.0, 0.12);
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    const Index k = net.layer(p).grid().channels;
+    const Matrix<double> block = Matrix<double>(net.layer(p).L()).topLeftCorner(k, k);
+    ASSERT_LT(Eigen::SelfAdjointEigenSolver<Matrix<double>>(block).eigenvalues().minCoeff(), -0.1) << p;
+  }
+  ASSERT_TRUE(detail::unique_fixed_point(net));
+  const Matrix<double> x = random_inputs<double>(net.input_size(), 9, 25);
+  FixedPoints<double> euler;
+  EulerSolver<double>(tight_euler(1e-11)).solve(net, x, euler);
+  ASSERT_EQ(euler.converged_fraction(), 1.0);
+  // Saturated: f' below a quarter of its value at rest, |r| > sqrt(3) / 2.
+  Index saturated = 0;
+  for (const auto& r : euler.r) saturated += (r.array().abs() > std::sqrt(0.75)).count();
+  ASSERT_GT(saturated, (euler.r[0].size() + euler.r[1].size()) / 4);
+  SolverOptions options{.method = SolverMethod::fast, .tolerance = 1e-10, .max_steps = 1000};
+  FixedPoints<double> sites = at_rest(net, x.cols());
+  ASSERT_TRUE(detail::solve_site_anderson(net, x, sites, options));
+  EXPECT_EQ(sites.converged_fraction(), 1.0);
+  EXPECT_LT(max_relative_difference(sites.r, euler.r), 1e-8);
+  EXPECT_LT(max_relative_difference(sites.u, euler.u), 1e-8);
 }
 
 // A nudged network's top layer gains beta z (the input's rows after the first K).
