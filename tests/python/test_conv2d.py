@@ -78,14 +78,14 @@ class TiedLearningMatchesAnIndependentDerivation(TempDirTest):
             self.assertGreater(np.abs(got_l).max(), 1e-6)
             below = r[p]
 
-    def compare(self, name, layers, gamma, seeds, bounds):
+    def compare(self, name, layers, gamma, seeds, bounds, **network):
         """Trains a conv network briefly, then compares every layer of 12 samples with reference_dynamics'
         integration from rest, for each (solver tolerance, bound on the relative distance)."""
         X, _ = patterns(samples=64, side=8, clusters=3, noise=0.3, seed=seeds[0], dtype=np.float64)
         X = X.reshape(len(X), -1)
         X = X - X.mean(axis=1, keepdims=True)
         net = simmatch.Network(input_shape=(8, 8), layers=layers, gamma=gamma, precision="float64", seed=seeds[1],
-                               cost_samples=0, eta=0.05, samples_per_epoch=64, batch_size=8)
+                               cost_samples=0, eta=0.05, samples_per_epoch=64, batch_size=8, **network)
         net.fit(X, epochs=6)
         path = self.path(name + ".npz")
         net.save(path)
@@ -104,6 +104,20 @@ class TiedLearningMatchesAnIndependentDerivation(TempDirTest):
         # 40 and 36 filters, lateral neighbourhood 0, no feedback: Anderson site by site
         # (site_anderson.hpp), at a tight and at the default tolerance.
         self.compare("wide", [conv(3, 1, 40, 0.0), conv(3, 2, 36, 0.0)], 0.0, (8, 6), ((1e-10, 1e-6), (0.0, 1e-4)))
+
+    def test_preconditioned_sites_of_other_slopes_match_the_independent_integration(self):
+        # The site solver preconditions tied tanh and linear sites with ((1 - a) I + a L_s)^-1, a
+        # the slope at rest: exact for linear units, far from the Jacobian where tanh of gain 2
+        # saturates.
+        self.compare("linear", [conv(3, 1, 40, 0.0), conv(3, 2, 36, 0.0)], 0.0, (9, 7), ((1e-10, 1e-6),),
+                     activation="linear")
+        self.compare("steep", [conv(3, 1, 40, 0.0), conv(3, 2, 36, 0.0)], 0.0, (10, 8), ((1e-10, 1e-6), (0.0, 1e-4)),
+                     gain=2.0)
+        # Both on the site-by-site path: L_s + (1/a - 1) I positive definite (docs/theory.md), so
+        # the fixed point is unique and the solver may jump to it.
+        for name, a in (("linear", 1.0), ("steep", 2.0)):
+            for _, lateral in banks(self.path(name + ".npz"))[1]:
+                self.assertGreater(np.linalg.eigvalsh(lateral[0]).min() + 1.0 / a - 1.0, 0.0, name)
 
 
 class ConvLayersFromPython(TempDirTest):
