@@ -33,9 +33,11 @@ struct SolverOptions {
   double tolerance = 0;
   int max_steps = 3000;
   /// Fast solver, networks whose fixed point is not provably unique: the trajectory is followed
-  /// by Euler steps until the residual is below this (never below `tolerance`), then by implicit
-  /// Euler steps of growing size (pseudo-transient continuation) down to `tolerance`.
+  /// by Euler steps until the residual is below `switch_tolerance` (never below `tolerance`),
+  /// then by a linearly implicit integrator (ROS2) whose local error per step stays within
+  /// `trajectory_tolerance` times the size of u (max norm, per layer), down to `tolerance`.
   double switch_tolerance = 1e-2;
+  double trajectory_tolerance = 1e-3;
   /// Fast solver only: Anderson history depth m (0 = plain damped iteration), mixing beta of
   /// u_{k+1} = u_k + beta f_k - (dX + beta dF) gamma, and the restart threshold: a sample whose
   /// residual norm exceeds `anderson_restart` times its best clears its history.
@@ -68,8 +70,8 @@ inline constexpr int kMaxNewtonSite = 256;
 enum class SolverPath : unsigned char {
   /// The fixed point is provably unique (the energy is strictly convex): accelerated from rest.
   direct = 0,
-  /// Euler steps along the trajectory from rest, then implicit Euler steps of growing size along
-  /// the same trajectory (pseudo-transient continuation) to the tolerance.
+  /// Euler steps along the trajectory from rest, then the same trajectory integrated by a linearly
+  /// implicit method with local error control (ROS2) to the tolerance.
   continued = 1,
   /// Euler steps along the trajectory all the way to the tolerance (also every `euler` sample).
   followed = 2,
@@ -128,9 +130,10 @@ private:
 /// structure is block diagonal without feedback, Anderson acceleration of u -> g(u) otherwise
 /// (SolverPath::direct). If not (an indefinite L, e.g. after training with lateral_radius >= 1,
 /// or strong feedback) it follows the trajectory from rest: the reference Euler schedule down to
-/// `switch_tolerance`, then implicit Euler steps of the same dynamics, growing as the state settles
-/// and kept small wherever the energy is not convex at their scale (SolverPath::continued; Euler to
-/// the tolerance where that does not finish, SolverPath::followed). `iterations` counts
+/// `switch_tolerance`, then the same dynamics integrated by ROS2 (linearly implicit, second order,
+/// steps chosen by their local error, `trajectory_tolerance`) to the tolerance (docs/theory.md,
+/// eq. 15's solvers; SolverPath::continued; Euler to the tolerance where that does not finish,
+/// SolverPath::followed). `iterations` counts
 /// layer-input evaluations (Euler steps, Anderson, Newton or implicit iterations together).
 template <typename T>
 class FastSolver : public DynamicsSolver<T> {

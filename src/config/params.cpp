@@ -210,9 +210,14 @@ std::vector<Param> make_table() {
                      [](auto& c) -> auto& { return c.solver.max_steps; }, kCountFromOne));
   t.push_back(global("solver.switch_tolerance", R, solver.switch_tolerance,
                      "`fast` solver, networks whose fixed point is not provably unique: follow the dynamics by Euler steps "
-                     "until the residual is below this, then by implicit Euler steps of growing size (pseudo-transient "
-                     "continuation) down to `solver.tolerance`.",
+                     "until the residual is below this, then by an implicit integrator (see `solver.trajectory_tolerance`) "
+                     "down to `solver.tolerance`.",
                      [](auto& c) -> auto& { return c.solver.switch_tolerance; }, kPositive));
+  t.push_back(global("solver.trajectory_tolerance", R, solver.trajectory_tolerance,
+                     "`fast` solver, networks whose fixed point is not provably unique: after the switch the dynamics are "
+                     "integrated by ROS2 (linearly implicit, second order) with steps whose estimated local error stays "
+                     "below this times the layer's largest |u|, so the state follows the trajectory to its fixed point.",
+                     [](auto& c) -> auto& { return c.solver.trajectory_tolerance; }, kPositive));
   t.push_back(global("solver.step_initial", R, solver.step_initial,
                      "Euler step at iteration n: max(step_initial / (1 + step_decay n), step_min).",
                      [](auto& c) -> auto& { return c.solver.step_initial; }, kPositive));

@@ -193,6 +193,7 @@ FastSolver<T>::FastSolver(SolverOptions options) : options_(options), workspace_
   if (options_.tolerance == 0) options_.tolerance = kFastTolerance;
   if (!(options_.tolerance > 0)) throw ConfigError("fast solver: tolerance must be >= 0 (0 = the default)");
   if (!(options_.switch_tolerance > 0)) throw ConfigError("fast solver: switch_tolerance must be > 0");
+  if (!(options_.trajectory_tolerance > 0)) throw ConfigError("fast solver: trajectory_tolerance must be > 0");
   if (options_.max_steps < 1) throw ConfigError("fast solver: max_steps must be >= 1");
   if (options_.newton_max_site < 0 || options_.newton_max_site > kMaxNewtonSite) {
     throw ConfigError(fmt::format("fast solver: newton_max_site must be in [0, {}], got {}", kMaxNewtonSite,

@@ -2,6 +2,7 @@
 // jump where eq. 15 has one fixed point (per-site Newton where the lateral structure allows it,
 // else Anderson), the followed trajectory and continuation where it may have several.
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "core/batch_solver.hpp"
@@ -30,7 +31,7 @@ void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
 }
 
 // Samples that Anderson left unconverged on a network with one fixed point continue by the
-// trajectory solver's implicit steps from where they are: with a unique fixed point every path
+// trajectory solver's implicit steps (without its error control) from where they are: with a unique fixed point every path
 // that converges reaches the one the dynamics reach from rest. The Anderson steps count against
 // the budget, and the Euler schedule starts from them.
 template <typename T>
@@ -45,7 +46,10 @@ void finish_with_continuation(const Network<T>& network, HessianWorkspace<T>& wo
   solve_open_samples(x, state, open, [&](ConstMatrixRef<T> xs, FixedPoints<T>& rest) {
     std::fill(rest.converged.begin(), rest.converged.end(), 0);
     std::fill(rest.path.begin(), rest.path.end(), SolverPath::continued);
-    solve_continued(network, workspace, xs, rest, options);
+    // One fixed point: any convergent path will do, so the steps grow without error control.
+    SolverOptions untracked = options;
+    untracked.trajectory_tolerance = std::numeric_limits<double>::infinity();
+    solve_continued(network, workspace, xs, rest, untracked);
   });
 }
 

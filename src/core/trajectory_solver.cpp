@@ -1,6 +1,6 @@
 // The fast solver's trajectory-following path (trajectory_solver.hpp): Euler along the dynamics
-// of eq. 15 from rest, then implicit Euler steps of growing size (pseudo-transient continuation)
-// solved through the energy's Hessian.
+// of eq. 15 from rest, then ROS2 steps with local error control, their linear systems solved
+// through the energy's Hessian.
 #include "core/trajectory_solver.hpp"
 
 #include <algorithm>
@@ -18,9 +18,52 @@ namespace {
 using Eigen::VectorXd;
 using DoubleWeights = Eigen::SparseMatrix<double, Eigen::RowMajor, int>;
 
+// Largest matrix (entries) stored dense below: 32 MB in double.
+constexpr Index kLargestDenseMatrix = Index{1} << 22;
+
+// A layer's W or L in double precision for products with one sample's vector. Dense where at
+// least a quarter of it is non-zero (all-to-all layers; measured: the sparse product was half of
+// contrastive training's time on a 500-neuron layer), and then a product walks only the columns
+// of the vector's non-zero entries, which skips the rectified units at rest; sparse otherwise.
+class DoubleMatrix {
+public:
+  template <typename S>
+  explicit DoubleMatrix(const S& m) : sparse_(m.template cast<double>()) {
+    const Index entries = sparse_.rows() * sparse_.cols();
+    if (entries <= kLargestDenseMatrix && 4 * static_cast<Index>(sparse_.nonZeros()) >= entries) {
+      dense_ = Eigen::MatrixXd(sparse_);
+      sparse_ = DoubleWeights();
+      is_dense_ = true;
+    }
+  }
+  // out += alpha A v.
+  void add_product(double alpha, const Eigen::Ref<const VectorXd>& v, Eigen::Ref<VectorXd> out) const {
+    if (!is_dense_) {
+      out.noalias() += alpha * (sparse_ * v);
+      return;
+    }
+    for (Index j = 0; j < v.size(); ++j) {
+      if (v[j] != 0.0) out.noalias() += (alpha * v[j]) * dense_.col(j);
+    }
+  }
+  // out += alpha A^T v.
+  void add_transposed_product(double alpha, const Eigen::Ref<const VectorXd>& v, Eigen::Ref<VectorXd> out) const {
+    if (is_dense_) {
+      out.noalias() += alpha * (dense_.transpose() * v);
+    } else {
+      out.noalias() += alpha * (sparse_.transpose() * v);
+    }
+  }
+
+private:
+  DoubleWeights sparse_;
+  Eigen::MatrixXd dense_;
+  bool is_dense_ = false;
+};
+
 // The network in double precision, for one sample at a time.
 struct DoubleModel {
-  std::vector<DoubleWeights> w, l;
+  std::vector<DoubleMatrix> w, l;
   std::vector<Activation> act;
   std::vector<Index> offset, size;
   Index total = 0;
@@ -36,8 +79,8 @@ struct DoubleModel {
     top_drive = net.top_drive_rows();
     feedback = net.gamma() != 0.0 && net.num_layers() > 1;
     for (Index p = 0; p < net.num_layers(); ++p) {
-      w.push_back(net.layer(p).W().template cast<double>());
-      l.push_back(net.layer(p).L().template cast<double>());
+      w.emplace_back(net.layer(p).W());
+      l.emplace_back(net.layer(p).L());
       act.push_back(net.layer(p).activation());
       offset.push_back(total);
       size.push_back(net.layer(p).size());
@@ -51,14 +94,19 @@ struct DoubleModel {
   }
 };
 
-// Bounds of the continuation's step size: below the first no step is taken (the step's matrix
+// Bounds of the integrator's step size: below the first no step is taken (the step's matrix
 // stays indefinite even for a tiny step only when values are not finite); the second is a Newton
 // step in all but name.
 constexpr double kSmallestStep = 1e-10;
 constexpr double kLargestStep = 1e12;
-// Least growth of the step size at each new factorisation (measured: 4 halves the factorisations
-// of plain switched evolution relaxation on trained deep networks, same fixed points).
+// Largest growth of the step size from one step to the next (the usual safety limit of step
+// size control: the error estimate is only asymptotic).
 constexpr double kStepGrowth = 4.0;
+// Least growth of the step size for which the step's matrix is factorised anew; below it the
+// factorisation is reused at the same step size.
+constexpr double kLeastGrowth = 2.0;
+// ROS2's gamma, 1 + 1/sqrt(2): the value that makes it L-stable.
+constexpr double kRosenbrockGamma = 1.7071067811865475;
 
 // f'(u) given r = f(u); 0 on the flat pieces of the rectifiers. For tanh it is kept above a
 // floor so that a unit saturated to r = +-1 in double still has a finite curvature F'' = 1/f' - 1.
@@ -72,78 +120,96 @@ double slope(const Activation& a, double u, double r) {
   return 1.0;
 }
 
-// Pseudo-transient continuation of eq. 15 for one sample at a time; one per thread.
+// The error-controlled integration of eq. 15 for one sample at a time; one per thread.
 template <typename T>
-class ImplicitContinuation {
+class TrajectoryIntegrator {
 public:
-  ImplicitContinuation(const DoubleModel& model, const EnergyHessian<T>& hessian,
+  TrajectoryIntegrator(const DoubleModel& model, const EnergyHessian<T>& hessian,
                        std::vector<typename EnergyHessian<T>::Factor>& factors)
       : m_(model), h_(hessian), factors_(factors) {
     const auto n = static_cast<std::size_t>(m_.total);
     bound_.assign(n, 0);
     fpp_.assign(n, 0.0);
+    slope_.assign(n, 0.0);
   }
 
   // From u (in/out) to the tolerance, within `budget` layer-input evaluations, starting with
-  // implicit steps of size `first_step`. Returns the evaluations used; `ok` when the residual
-  // test was met.
+  // steps of size `first_step`. Returns the evaluations used; `ok` when the residual test was met.
   //
-  // Each iteration is one implicit (backward) Euler step of eq. 15 of size delta,
-  //   (I / delta + J) du = -F(u),   F = u - g(u),   J its Jacobian,
-  // which for the energy's descent is a proximal step: it moves to the nearby minimum of the
-  // energy plus a penalty, growing as 1 / delta, on the distance travelled, so it follows the
-  // trajectory as Euler does. delta grows as the residual falls (switched evolution relaxation,
-  // delta_{k+1} = delta_k ||F_k|| / ||F_{k+1}||): the steps become Newton steps once the state
-  // settles. It is cut by 4 whenever the step's matrix H + W D'^{-1} / delta is not positive
-  // definite, i.e. where the energy is not convex at the scale of the step: near a saddle the
-  // steps stay small and leave it along the dynamics' own unstable direction.
-  int run(const VectorXd& x, VectorXd& u, double tol, double first_step, int budget, bool& ok) {
+  // The trajectory du/ds = -F(u), F = u - g(u), is integrated by ROS2, the two-stage linearly
+  // implicit Rosenbrock method of Verwer, Spee, Blom and Hundsdorfer (SIAM J. Sci. Comput. 20,
+  // 1999), with g = 1 + 1/sqrt(2):
+  //   (I + g h J) k1 = -F(u),   (I + g h J) k2 = -F(u + h k1) - 2 k1,   u+ = u + h (3 k1 + k2) / 2,
+  // second order and L-stable, so it takes the stiff directions in large steps and becomes
+  // Newton's method once the state has settled (for large h the step is exact on a linear F).
+  // Each stage is an implicit Euler solve of step g h, (I / (g h) + J) du = v, through the energy's
+  // Hessian (solve_step). The step size is chosen by the local error, estimated by the embedded
+  // first-order solution: h (k1 + k2) / 2 must stay within `error_tol` times the size of u in
+  // every layer (max norms), so the state tracks the trajectory itself, however slowly it moves:
+  // a trajectory that lingers near a saddle is followed out of it along the same side, which no
+  // step size grown from residual progress guarantees. Where the step's matrix is not positive
+  // definite (the energy is not convex at the scale of the step) the step is cut by 4.
+  int run(const VectorXd& x, VectorXd& u, double tol, double error_tol, double first_step, int budget, bool& ok) {
     ok = false;
     int evals = 0;
-    VectorXd r, g, trial, tr, tg;
-    drive_.noalias() = m_.w[0] * x.head(m_.input);  // the first layer's input is fixed
+    VectorXd r, g, u1, r1, g1, v, k1, trial, tr, tg;
+    drive_.setZero(m_.size[0]);
+    m_.w[0].add_product(1.0, x.head(m_.input), drive_);  // the first layer's input is fixed
     evaluate(x, u, r, g);
     ++evals;
     snap(u, g);
     double fn = (g - u).norm();
-    double delta = first_step;
-    double fn_factored = fn;
-    bool factored = false;
-    while (evals < budget && !converged(u, g, tol)) {
-      if (!factored || !same_flat_units(u, r)) {
-        // Shrink the step until its matrix is positive definite.
-        while (delta >= kSmallestStep && !factorize_step(u, r, delta)) {
-          delta *= 0.25;
+    double h = first_step;
+    double factored_h = 0;  // the step size of the kept factorisation; 0 = none
+    while (evals + 2 <= budget && !converged(u, g, tol)) {
+      const double delta = kRosenbrockGamma * h;
+      // The factorisation is kept while the step size is (ROS2 keeps its order with a Jacobian
+      // from an earlier state) and the rectifiers' flat units are those it was made for.
+      if (h != factored_h || !same_flat_units(u, r)) {
+        factored_h = 0;
+        if (!factorize_step(u, r, delta)) {
+          h *= 0.25;
+          if (h < kSmallestStep) break;
+          continue;
         }
-        if (delta < kSmallestStep) break;
-        factored = true;
-        fn_factored = fn;
+        factored_h = h;
       }
-      solve_step(u, r, g, delta);
-      trial = u + du_;
+      v = g - u;
+      solve_step(v, delta);
+      k1 = du_ / delta;
+      u1 = u + h * k1;
+      evaluate(x, u1, r1, g1);
+      ++evals;
+      v = (g1 - u1) - 2.0 * k1;
+      solve_step(v, delta);
+      // h (k1 + k2) / 2 with k2 = du_ / delta.
+      const VectorXd error = (0.5 * h) * (k1 + du_ / delta);
+      trial = u + (0.5 * h) * (3.0 * k1 + du_ / delta);
+      const double ratio = error_ratio(error, u, trial, error_tol);
+      if (!(ratio <= 1.0) || !trial.allFinite()) {
+        h *= std::isfinite(ratio) ? std::max(0.2, 0.9 / std::sqrt(ratio)) : 0.25;
+        if (h < kSmallestStep) break;
+        continue;
+      }
       evaluate(x, trial, tr, tg);
       ++evals;
       snap(trial, tg);
+      // A step may speed the state up (leaving a saddle) but not blow it up: the only guard
+      // where there is no error control (a unique fixed point, finish_with_continuation).
       const double fn_t = (tg - trial).norm();
-      // A step may speed the state up (leaving a saddle) but not blow it up: else a new, smaller
-      // step from the same state.
       if (!(std::isfinite(fn_t) && fn_t <= 10.0 * fn + std::numeric_limits<double>::min())) {
-        delta *= 0.25;
-        factored = false;
+        h *= 0.25;
+        if (h < kSmallestStep) break;
         continue;
       }
+      fn = fn_t;
       u.swap(trial);
       r.swap(tr);
       g.swap(tg);
-      // The factorisation is kept while each step at least halves the residual (a chord
-      // iteration); after a slower step the step size grows with the progress made since the
-      // last factorisation, by at least kStepGrowth (switched evolution relaxation).
-      if (fn_t > 0.5 * fn) {
-        delta = std::min(delta * std::max(kStepGrowth, fn_factored / std::max(fn_t, std::numeric_limits<double>::min())),
-                         kLargestStep);
-        factored = false;
-      }
-      fn = fn_t;
+      // The step size changes (and the matrix is factorised anew) only where it can at least
+      // double: a factorisation costs more than the steps a smaller growth would save.
+      const double growth = std::min(kStepGrowth, 0.9 / std::sqrt(std::max(ratio, 1e-300)));
+      if (growth >= kLeastGrowth) h = std::min(h * growth, kLargestStep);
     }
     ok = converged(u, g, tol);
     return evals;
@@ -165,12 +231,13 @@ private:
       if (p == 0) {
         gp = drive_;
       } else {
-        gp.noalias() = m_.w[sp] * r.segment(m_.offset[sp - 1], m_.size[sp - 1]);
+        gp.setZero();
+        m_.w[sp].add_product(1.0, r.segment(m_.offset[sp - 1], m_.size[sp - 1]), gp);
       }
-      gp.noalias() -= m_.l[sp] * rp;
+      m_.l[sp].add_product(-1.0, rp, gp);
       gp += rp;
       if (m_.feedback && p + 1 < m_.layers()) {
-        gp.noalias() += m_.gamma * (m_.w[sp + 1].transpose() * r.segment(m_.offset[sp + 1], m_.size[sp + 1]));
+        m_.w[sp + 1].add_transposed_product(m_.gamma, r.segment(m_.offset[sp + 1], m_.size[sp + 1]), gp);
       }
       if (m_.top_drive > 0 && p + 1 == m_.layers()) gp += x.tail(m_.top_drive);
     }
@@ -199,14 +266,15 @@ private:
     return true;
   }
 
-  // The implicit Euler step of size delta: (I / delta + J) du = -F, F = u - g(u). The Jacobian
-  // satisfies H D' = diag(w) J (H the energy Hessian at r = f(u), D' = diag f'(u)), so the step
-  // is solved in r as (H + diag(w / (delta f'))) dr = -w F on the units off the rectifiers' flat
-  // pieces, du = dr / f'(u); a unit on a flat piece (f' = 0) has a fixed input g there and moves
-  // by the exact implicit step du = delta / (1 + delta) (g - u). In the cascade (gamma = 0) the
-  // layers are solved in order, layer p's right-hand side taking the change W^(p) dr^(p-1) of its
-  // input. factorize_step factorises the matrix at (u, delta), false when it is not positive
-  // definite; solve_step takes the step from the state u with the last factorisation.
+  // The implicit Euler solve of step delta, (I / delta + J) du = v (v = -F, F = u - g(u), for an
+  // implicit Euler step). The Jacobian satisfies H D' = diag(w) J (H the energy Hessian at
+  // r = f(u), D' = diag f'(u)), so it is solved in r as (H + diag(w / (delta f'))) dr = w v on the
+  // units off the rectifiers' flat pieces, du = dr / f'(u); a unit on a flat piece (f' = 0) takes
+  // du = delta / (1 + delta) v, its row of J taken as I (its input's dependence on the other units
+  // left out: ROS2 keeps its order two with any matrix in place of J). In the cascade (gamma = 0)
+  // the layers are solved in order, layer p's right-hand side taking the change W^(p) dr^(p-1) of
+  // its input. factorize_step factorises the matrix at (u, delta), false when it is not positive
+  // definite; solve_step solves with the last factorisation.
   bool factorize_step(const VectorXd& u, const VectorXd& r, double delta) {
     for (Index p = 0; p < m_.layers(); ++p) {
       const auto sp = static_cast<std::size_t>(p);
@@ -214,6 +282,7 @@ private:
       for (Index i = m_.offset[sp]; i < m_.offset[sp] + m_.size[sp]; ++i) {
         const double d = slope(a, u[i], r[i]);
         bound_[static_cast<std::size_t>(i)] = d == 0.0 ? 1 : 0;
+        slope_[static_cast<std::size_t>(i)] = d;
         // F''(r) = 1 / f'(u) - 1, plus the implicit step's 1 / (delta f'(u)).
         fpp_[static_cast<std::size_t>(i)] = d == 0.0 ? 0.0 : 1.0 / d - 1.0 + 1.0 / (delta * d);
       }
@@ -222,6 +291,24 @@ private:
       if (!h_.factorize(s, fpp_.data(), bound_.data(), 0.0, factors_[static_cast<std::size_t>(s)])) return false;
     }
     return true;
+  }
+
+  // The largest ratio over layers of the local error's max norm to error_tol times the layer's
+  // size (the larger max norm of u before and after the step; an absolute floor of the smallest
+  // normal double keeps a layer at rest from demanding a zero error). Measured per unit instead
+  // (|e_i| against |u_i|, floored at 1e-2 or 1e-1 of the layer's largest), the gain-3 conv network
+  // of docs/theory.md took 4x or 3x the time for the same fixed points.
+  double error_ratio(const VectorXd& error, const VectorXd& before, const VectorXd& after, double error_tol) const {
+    double worst = 0;
+    for (Index p = 0; p < m_.layers(); ++p) {
+      const auto sp = static_cast<std::size_t>(p);
+      const double e = error.segment(m_.offset[sp], m_.size[sp]).lpNorm<Eigen::Infinity>();
+      const double scale = std::max({before.segment(m_.offset[sp], m_.size[sp]).lpNorm<Eigen::Infinity>(),
+                                     after.segment(m_.offset[sp], m_.size[sp]).lpNorm<Eigen::Infinity>(),
+                                     std::numeric_limits<double>::min()});
+      worst = std::max(worst, e / (error_tol * scale));
+    }
+    return worst;
   }
 
   // Whether the units on flat pieces are those of the last factorisation.
@@ -236,18 +323,19 @@ private:
     return true;
   }
 
-  void solve_step(const VectorXd& u, const VectorXd& r, const VectorXd& g, double delta) {
+  void solve_step(const VectorXd& v, double delta) {
     dr_.setZero(m_.total);
     for (Index s = 0; s < h_.systems(); ++s) {
       const Index b0 = h_.system_begin(s);
       const Index n = h_.system_size(s);
       VectorXd rhs(n);
       for (Index i = 0; i < n; ++i) {
-        rhs[i] = bound_[static_cast<std::size_t>(b0 + i)] ? 0.0 : -h_.weight(b0 + i) * (u[b0 + i] - g[b0 + i]);
+        rhs[i] = bound_[static_cast<std::size_t>(b0 + i)] ? 0.0 : h_.weight(b0 + i) * v[b0 + i];
       }
       if (!h_.coupled() && s > 0) {
         const auto ss = static_cast<std::size_t>(s);
-        const VectorXd moved = m_.w[ss] * dr_.segment(m_.offset[ss - 1], m_.size[ss - 1]);
+        VectorXd moved = VectorXd::Zero(m_.size[ss]);
+        m_.w[ss].add_product(1.0, dr_.segment(m_.offset[ss - 1], m_.size[ss - 1]), moved);
         for (Index i = 0; i < n; ++i) {
           if (!bound_[static_cast<std::size_t>(b0 + i)]) rhs[i] += moved[i];
         }
@@ -261,7 +349,7 @@ private:
     for (Index p = 0; p < m_.layers(); ++p) {
       const auto sp = static_cast<std::size_t>(p);
       for (Index i = m_.offset[sp]; i < m_.offset[sp] + m_.size[sp]; ++i) {
-        du_[i] = bound_[static_cast<std::size_t>(i)] ? flat * (g[i] - u[i]) : dr_[i] / slope(m_.act[sp], u[i], r[i]);
+        du_[i] = bound_[static_cast<std::size_t>(i)] ? flat * v[i] : dr_[i] / slope_[static_cast<std::size_t>(i)];
       }
     }
   }
@@ -271,6 +359,7 @@ private:
   std::vector<typename EnergyHessian<T>::Factor>& factors_;  // the worker's, kept across solves
   std::vector<unsigned char> bound_;
   std::vector<double> fpp_;
+  std::vector<double> slope_;  // f'(u) at the factorised state
   VectorXd du_, dr_;
   VectorXd drive_;  // W^(1) x of the sample being solved
 };
@@ -303,7 +392,7 @@ void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, 
   const auto workers = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
   for (std::size_t t = 0; t < workers; ++t) workspace.factors(t);  // sized before the threads start
   for_each_chunk(static_cast<Index>(go.size()), [&](Index first, Index count) {
-    ImplicitContinuation<T> continuation(model, hessian, workspace.factors(static_cast<std::size_t>(omp_get_thread_num())));
+    TrajectoryIntegrator<T> integrator(model, hessian, workspace.factors(static_cast<std::size_t>(omp_get_thread_num())));
     VectorXd xb, u, r;
     for (Index j = first; j < first + count; ++j) {
       const Index b = go[static_cast<std::size_t>(j)];
@@ -316,7 +405,7 @@ void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, 
       const double h = std::max(options.step_initial / (1.0 + options.step_decay * steps), options.step_min);
       bool ok = false;
       const int budget = std::max(1, options.max_steps - state.iterations[sb]);
-      state.iterations[sb] += continuation.run(xb, u, options.tolerance, h, budget, ok);
+      state.iterations[sb] += integrator.run(xb, u, options.tolerance, options.trajectory_tolerance, h, budget, ok);
       r.resize(model.total);
       for (std::size_t p = 0; p < P; ++p) {
         model.act[p].apply(u.data() + model.offset[p], r.data() + model.offset[p], model.size[p]);
@@ -327,7 +416,7 @@ void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, 
       state.path[sb] = SolverPath::continued;
     }
   });
-  // Where the continuation could not finish (its budget spent, or no definite step at all), the
+  // Where the integrator could not finish (its budget spent, or no definite step at all), the
   // Euler schedule goes on from the state it reached.
   std::vector<Index> rest;
   for (const Index b : go) {

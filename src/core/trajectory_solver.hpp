@@ -1,10 +1,10 @@
 // Internal: the fast solver's path for networks whose fixed point of eq. 15 is not provably
 // unique (energy_hessian.hpp), where the dynamics' own trajectory decides which fixed point is
 // reached. It is followed from the state's u with the reference Euler schedule until the residual
-// falls below SolverOptions::switch_tolerance; from there implicit Euler steps of the same
-// dynamics, growing as the state settles and kept small wherever the energy is not convex at their
-// scale (pseudo-transient continuation), reach the tolerance in tens of iterations where explicit
-// Euler needs thousands (docs/theory.md, "Solving eq. 15").
+// falls below SolverOptions::switch_tolerance; from there a linearly implicit integrator of the
+// same dynamics (ROS2), its steps chosen by their local error (SolverOptions::trajectory_tolerance),
+// follows the trajectory in large steps where it is stiff and slow and becomes Newton's method as
+// it settles (docs/theory.md, "Solving eq. 15").
 #pragma once
 
 #include "core/energy_hessian.hpp"
