@@ -12,6 +12,8 @@ this from the repository root, or configure with -DSIMMATCH_REFERENCE_CLI=/tmp/b
 and run `ctest -R cli.compare_builds` (tests/integration/compare_builds.cmake). Needs NumPy;
 data: data/mnist (setup.sh) and Fashion-MNIST (/usr/share/datasets/fashion-mnist); configs whose
 data are missing are reported as skipped.
+A parameter added by the new build appears in its models' embedded config at its default; such keys
+are listed, not counted as differences (the old build ran the same thing without naming it).
 Exit status 0 when everything matches.
 """
 
@@ -89,7 +91,34 @@ def same_arrays(a, b):
     return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
 
 
-def compare(config, old, new, out, extra):
+def flat_config(tree, prefix=""):
+    """The embedded config as {dotted key: value}; each layer's keys under layers.N."""
+    items = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            items.update(flat_config(value, f"{prefix}{key}."))
+        elif key == "layers" and isinstance(value, list):
+            for n, layer in enumerate(value):
+                items.update(flat_config(layer, f"{prefix}layers.{n}."))
+        else:
+            items[prefix + key] = value
+    return items
+
+
+def split_config(arrays):
+    """Takes the embedded config out of a model's or checkpoint's arrays, flattened."""
+    return flat_config(json.loads(bytes(arrays.pop("config.npy")).decode()))
+
+
+def config_findings(old, new, added):
+    """A key only the new build has (a parameter added since, at its default) changes nothing the
+    old build ran: recorded in `added`. Any other difference is a finding."""
+    added.update(k for k in new.keys() - old.keys())
+    changed = sorted(k for k in old.keys() & new.keys() if old[k] != new[k]) + sorted(old.keys() - new.keys())
+    return [f"embedded configs differ in {', '.join(changed)}"] if changed else []
+
+
+def compare(config, old, new, out, extra, added):
     name = os.path.splitext(os.path.basename(config))[0]
     findings = []
     results = {}
@@ -118,9 +147,11 @@ def compare(config, old, new, out, extra):
 
     (old_dir, old_codes, old_kept), (new_dir, new_codes, new_kept) = results["old"], results["new"]
     old_model, new_model = os.path.join(old_dir, "model.npz"), os.path.join(new_dir, "model.npz")
-    if not same_arrays(npz_arrays(old_model), npz_arrays(new_model)):
+    old_arrays, new_arrays = npz_arrays(old_model), npz_arrays(new_model)
+    findings += config_findings(split_config(old_arrays), split_config(new_arrays), added)
+    if not same_arrays(old_arrays, new_arrays):
         findings.append("model arrays differ")
-    elif open(old_model, "rb").read() != open(new_model, "rb").read():
+    elif not added and open(old_model, "rb").read() != open(new_model, "rb").read():
         findings.append("model arrays equal but the files' bytes differ")
     if metrics(os.path.join(old_dir, "metrics.jsonl")) != metrics(os.path.join(new_dir, "metrics.jsonl")):
         findings.append("metrics differ")
@@ -128,6 +159,7 @@ def compare(config, old, new, out, extra):
         findings.append("encodings differ")
     a = npz_arrays(os.path.join(old_kept, "checkpoint.npz"))
     b = npz_arrays(os.path.join(new_kept, "checkpoint.npz"))
+    findings += config_findings(split_config(a), split_config(b), added)
     if checkpoint_state(a) != checkpoint_state(b) or not same_arrays(a, b):
         findings.append("checkpoints differ")
 
@@ -145,10 +177,11 @@ def compare(config, old, new, out, extra):
     else:
         # The same model but for output.dir in its config.
         resumed, reference = npz_arrays(os.path.join(cross, "model.npz")), npz_arrays(old_model)
-        configs = [json.loads(bytes(arrays.pop("config.npy")).decode()) for arrays in (resumed, reference)]
+        configs = [split_config(arrays) for arrays in (reference, resumed)]
         for c in configs:
-            c.pop("output", None)
-        if configs[0] != configs[1] or not same_arrays(resumed, reference):
+            for key in [k for k in c if k.startswith("output.")]:
+                del c[key]
+        if config_findings(*configs, added) or not same_arrays(resumed, reference):
             findings.append("resuming the old build's checkpoint in the new build gives another model")
     return findings
 
@@ -174,15 +207,18 @@ def main():
     args = parser.parse_args()
     configs = sorted(os.path.join(args.experiments, f) for f in os.listdir(args.experiments) if f.endswith(".toml"))
     failed = 0
+    added = set()
     for config in configs:
         os.makedirs(args.out, exist_ok=True)
         extra = synthetic_data(config, args.out) or []
         if not extra and not data_available(config):
             print(f"{config}: skipped (data missing)")
             continue
-        findings = compare(config, args.old, args.new, args.out, extra)
+        findings = compare(config, args.old, args.new, args.out, extra, added)
         print(f"{config}: {'identical' if not findings else 'DIFFERENT: ' + '; '.join(findings)}")
         failed += bool(findings)
+    if added:
+        print(f"keys only the new build writes (parameters added since): {', '.join(sorted(added))}")
     print("all identical" if not failed else f"{failed} config(s) differ")
     return 1 if failed else 0
 

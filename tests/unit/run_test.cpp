@@ -3,6 +3,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "simmatch/error.hpp"
 #include "simmatch/fake_communicator.hpp"
 #include "simmatch/model_io.hpp"
@@ -106,6 +108,21 @@ TEST(RunTest, ResumingRefusesAnotherConfigOrAMissingCheckpoint) {
   TrainingRun<double> changed(other, solver, run_options(), data, R"({"train": {"eta": 0.2, "epochs": 9}})",
                               outputs_in(dir), Trainer<double>::default_communicator());
   expect_error<ConfigError>([&] { changed.resume("--resume"); }, {"cannot resume", "train.eta"});
+  // A key the checkpoint's config lacks (a parameter added since it was written) resumes at its
+  // default, and is refused at any other value.
+  const double trajectory_default = SolverOptions{}.trajectory_tolerance;
+  Network<double> later = fresh_network();
+  TrainingRun<double> added(later, solver, run_options(), data,
+                            fmt::format(R"({{"train": {{"eta": 0.1}}, "solver": {{"trajectory_tolerance": {}}}}})",
+                                        trajectory_default),
+                            outputs_in(dir), Trainer<double>::default_communicator());
+  EXPECT_EQ(added.resume("--resume").epoch, 1);
+  Network<double> off = fresh_network();
+  TrainingRun<double> off_default(off, solver, run_options(), data,
+                                  fmt::format(R"({{"train": {{"eta": 0.1}}, "solver": {{"trajectory_tolerance": {}}}}})",
+                                              trajectory_default / 2),
+                                  outputs_in(dir), Trainer<double>::default_communicator());
+  expect_error<ConfigError>([&] { off_default.resume("--resume"); }, {"cannot resume", "solver.trajectory_tolerance"});
   RunOutputs none = outputs_in(dir);
   none.checkpoint.clear();
   TrainingRun<double> without(other, solver, run_options(), data, "{}", none, Trainer<double>::default_communicator());
