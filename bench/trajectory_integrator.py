@@ -45,7 +45,7 @@ def trained_sites():
     X = X.reshape(len(X), -1)
     X = X - X.mean(axis=1, keepdims=True)
     layers = [dict(type="conv2d", kernel=3, stride=s, padding=pad, neurons_per_site=n, lateral_radius=0.0)
-              for s, pad, n in ((1, "same", 40), (2, "valid", 36))]
+              for s, pad, n in ((1, "same", 40), (2, "same", 36))]
     net = simmatch.Network(input_shape=(8, 8), layers=layers, gamma=0.0, precision="float64", seed=8,
                            cost_samples=0, eta=0.05, samples_per_epoch=64, batch_size=8, gain=GAIN)
     net.fit(X, epochs=6)
