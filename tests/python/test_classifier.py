@@ -28,7 +28,11 @@ def fast(**kwargs):
 @unittest.skipUnless(sklearn, "scikit-learn is not installed")
 class ClassifierChecksTest(unittest.TestCase):
     def test_check_estimator_passes(self):
-        est = fast()
+        # The classifier's default 20 epochs: check_classifiers_train wants a training accuracy
+        # above 0.83 on three blobs, which 10 or 15 epochs of 20 hidden units reach or miss by the
+        # solver's last bits (measured with the error-controlled trajectory solver: 0.83 / 0.77 in
+        # float32, 0.89 / 0.77 in float64; 20 epochs 0.89 / 0.85).
+        est = fast(epochs=20)
         run_estimator_checks(self, est)
 
 
