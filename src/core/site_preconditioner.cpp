@@ -8,12 +8,8 @@ namespace simmatch::detail {
 template <typename T>
 bool site_preconditioner(const kernels::DenseSiteBlocks<T>& l, const Activation& activation, std::vector<T>& storage,
                          kernels::DenseSiteBlocks<T>& out) {
-  double a = 0;
-  switch (activation.kind()) {
-    case ActivationKind::tanh: a = activation.gain(); break;
-    case ActivationKind::linear: a = 1.0; break;
-    default: return false;
-  }
+  if (activation.kind() != ActivationKind::tanh && activation.kind() != ActivationKind::linear) return false;
+  const double a = activation.derivative(0.0);
   if (!l.shared || l.k < 1) return false;
   const Index k = l.k;
   // L_s = I (an untrained layer): J_a = I, and the preconditioned map is the plain one.
