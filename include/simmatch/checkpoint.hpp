@@ -81,9 +81,12 @@ void check_resumable(const std::string& path, const LoadedCheckpoint<T>& saved, 
 
 /// Dotted keys ("train.eta", "layers.0.stride") whose values differ between two JSON configs,
 /// in sorted order, skipping keys in `ignored` and any key below them ("output" skips
-/// "output.dir").
+/// "output.dir"). Given `defaults_json` (the default config's JSON), a key the saved config lacks
+/// is no difference where the current value is its default: a parameter added since the saved
+/// config was written, which that run used at its default without naming it.
 std::vector<std::string> config_differences(const std::string& saved_json, const std::string& current_json,
-                                            const std::vector<std::string>& ignored = {});
+                                            const std::vector<std::string>& ignored = {},
+                                            const std::string& defaults_json = {});
 
 extern template void save_checkpoint<float>(const std::string&, const Network<float>&, const CheckpointState&);
 extern template void save_checkpoint<double>(const std::string&, const Network<double>&, const CheckpointState&);

@@ -297,24 +297,30 @@ void check_resumable(const std::string& path, const LoadedCheckpoint<T>& saved, 
 }
 
 std::vector<std::string> config_differences(const std::string& saved_json, const std::string& current_json,
-                                            const std::vector<std::string>& ignored) {
-  Json a, b;
+                                            const std::vector<std::string>& ignored, const std::string& defaults_json) {
+  Json a, b, d;
   try {
     a = Json::parse(saved_json);
     b = Json::parse(current_json);
+    if (!defaults_json.empty()) d = Json::parse(defaults_json);
   } catch (const Json::exception& e) {
     throw FormatError(fmt::format("config_differences: invalid JSON: {}", e.what()));
   }
-  std::map<std::string, Json> fa, fb;
+  std::map<std::string, Json> fa, fb, fd;
   flatten(a, "", fa);
   flatten(b, "", fb);
+  if (!defaults_json.empty()) flatten(d, "", fd);
+  const auto added_at_default = [&](const std::string& key, const Json& value) {
+    const auto def = fd.find(key);
+    return def != fd.end() && def->second == value;
+  };
   std::vector<std::string> keys;
   for (const auto& [key, value] : fa) {
     const auto other = fb.find(key);
     if ((other == fb.end() || other->second != value) && !is_ignored(key, ignored)) keys.push_back(key);
   }
   for (const auto& [key, value] : fb) {
-    if (!fa.contains(key) && !is_ignored(key, ignored)) keys.push_back(key);
+    if (!fa.contains(key) && !is_ignored(key, ignored) && !added_at_default(key, value)) keys.push_back(key);
   }
   std::sort(keys.begin(), keys.end());
   return keys;

@@ -42,20 +42,6 @@ void remove_stale_temporaries(const std::string& path) {
   }
 }
 
-// Whether `key` (dotted, as config_differences names it) is missing from the checkpoint's config
-// and at its default in the run's: a parameter added since the checkpoint was written, which the
-// checkpointed run used at that default without naming it.
-bool added_at_default(const std::string& saved_json, const std::string& current_json, const std::string& key) {
-  const nlohmann::json saved = nlohmann::json::parse(saved_json, nullptr, false);
-  const nlohmann::json current = nlohmann::json::parse(current_json, nullptr, false);
-  if (saved.is_discarded() || current.is_discarded()) return false;
-  std::string pointer = "/" + key;
-  std::replace(pointer.begin(), pointer.end(), '.', '/');
-  const nlohmann::json::json_pointer at(pointer);
-  const nlohmann::json defaults = config_to_json(Config{});
-  return !saved.contains(at) && current.contains(at) && defaults.contains(at) && current.at(at) == defaults.at(at);
-}
-
 // The checkpoint at `path` after checking that it belongs to the run `run` of `network`.
 template <typename T>
 LoadedCheckpoint<T> checked_checkpoint(const std::string& path, const std::string& flag, const std::string& config_json,
@@ -67,8 +53,9 @@ LoadedCheckpoint<T> checked_checkpoint(const std::string& path, const std::strin
                               path, flag));
   }
   LoadedCheckpoint<T> saved = load_checkpoint<T>(path);
-  auto changed = config_differences(saved.state.config_json, config_json, resumable_keys());
-  std::erase_if(changed, [&](const std::string& key) { return added_at_default(saved.state.config_json, config_json, key); });
+  // A key the checkpoint lacks at its default in this run is a parameter added since it was written.
+  const auto changed =
+      config_differences(saved.state.config_json, config_json, resumable_keys(), config_to_json(Config{}).dump());
   if (!changed.empty()) {
     std::string keys;
     for (const auto& k : changed) keys += (keys.empty() ? "" : ", ") + k;

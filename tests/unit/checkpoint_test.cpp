@@ -200,6 +200,20 @@ TEST(CheckpointTest, ConfigDifferencesNameDottedKeys) {
   EXPECT_TRUE(config_differences(a, a).empty());
 }
 
+TEST(CheckpointTest, ConfigDifferencesPassKeysAddedSinceAtTheirDefault) {
+  const std::string saved = R"({"solver": {"tolerance": 0}})";
+  const std::string defaults = R"({"solver": {"tolerance": 0, "added": 0.001}})";
+  EXPECT_TRUE(config_differences(saved, R"({"solver": {"tolerance": 0, "added": 0.001}})", {}, defaults).empty());
+  EXPECT_EQ(config_differences(saved, R"({"solver": {"tolerance": 0, "added": 0.01}})", {}, defaults),
+            (std::vector<std::string>{"solver.added"}));
+  // Without the defaults every added key differs; a key the saved config has is compared as ever.
+  EXPECT_EQ(config_differences(saved, R"({"solver": {"tolerance": 0, "added": 0.001}})"),
+            (std::vector<std::string>{"solver.added"}));
+  EXPECT_EQ(config_differences(R"({"solver": {"tolerance": 0, "added": 0.01}})",
+                               R"({"solver": {"tolerance": 0, "added": 0.001}})", {}, defaults),
+            (std::vector<std::string>{"solver.added"}));
+}
+
 TEST(CheckpointTest, ModelFilesAreNotCheckpoints) {
   const fs::path dir = test_dir();
   const std::string path = (dir / "model.npz").string();
