@@ -2,7 +2,6 @@
 // every I/O step agreed on by the ranks. `simmatch train` and Python's fit share this code.
 #include "simmatch/run.hpp"
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
