@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <omp.h>
 
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
@@ -204,6 +205,30 @@ TEST(TiedLearningTest, PerParameterSumsInFloatStayWithinFloatRounding) {
     const double scale_w = exact.hebbian[p].cwiseAbs().maxCoeff(), scale_l = exact.lateral[p].cwiseAbs().maxCoeff();
     EXPECT_LT((single.hebbian[p] - exact.hebbian[p]).cwiseAbs().maxCoeff(), 1e-5 * scale_w) << "layer " << p;
     EXPECT_LT((single.lateral[p] - exact.lateral[p]).cwiseAbs().maxCoeff(), 1e-5 * scale_l) << "layer " << p;
+  }
+}
+
+// A 16-filter layer on 28 x 28 inputs: batches of 1 and 7 samples fit in one chunk of the bank
+// products, 23 in three. Each gives the same bits on one thread or two (the lone chunk's GEMMs
+// once ran on Eigen's own threads and their sums then depended on the thread count).
+TEST(TiedLearningTest, PerParameterSumsDoNotDependOnTheThreadCount) {
+  const Network<float> net = conv_network<float>(Grid{28, 28, 1}, {Conv2d{Grid{}, 5, 1, Padding::same, 16, 0.0}}, 0.0,
+                                                 Activation::tanh(), 81);
+  const int threads = omp_get_max_threads();
+  for (const Index batch : {Index{1}, Index{7}, Index{23}}) {
+    const Matrix<float> x = test_support::random_inputs<float>(net.input_size(), batch, 82);
+    FixedPoints<float> fp;
+    fp.r.push_back(test_support::random_inputs<float>(net.layer(0).size(), batch, 83).array().tanh().matrix());
+    std::vector<Correlations> sums;
+    for (const int t : {1, 2}) {
+      omp_set_num_threads(t);
+      sums.push_back(Correlations::zeros_like(net, true));
+      accumulate_correlations(net, x, fp, sums.back());
+    }
+    omp_set_num_threads(threads);
+    ASSERT_TRUE(sums[0].tied[0]);
+    EXPECT_TRUE(sums[0].hebbian[0] == sums[1].hebbian[0]) << "batch " << batch;
+    EXPECT_TRUE(sums[0].lateral[0] == sums[1].lateral[0]) << "batch " << batch;
   }
 }
 
