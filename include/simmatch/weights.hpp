@@ -32,7 +32,8 @@ void check_symmetric(const Structure& cl, const std::vector<double>& values, con
 template <typename T>
 void set_layer_weights(Network<T>& network, Index layer, const std::vector<double>* w, const std::vector<double>* l);
 
-/// True when every weight of every layer, and every label synapse, is finite.
+/// True when every weight of every layer, and every label synapse, is finite (a tied matrix is
+/// read at one member per parameter: its members hold one value).
 template <typename T>
 bool all_weights_finite(const Network<T>& network);
 
@@ -44,7 +45,7 @@ void copy_weights(const Network<T>& from, Network<T>& to);
 
 /// Every weight of `network` (W then L of each layer, then the label synapses) into `values`, whose storage is reused from
 /// one call to the next: a snapshot that restore_weights puts back, e.g. after an update turned
-/// the weights NaN.
+/// the weights NaN. A tied (conv2d) matrix is saved as one value per tied parameter.
 template <typename T>
 void save_weights(const Network<T>& network, std::vector<T>& values);
 /// Puts a snapshot of save_weights back into the same network (same structures).

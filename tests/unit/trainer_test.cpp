@@ -288,6 +288,29 @@ TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
   EXPECT_EQ(test_support::all_weights(net), before);
 }
 
+// The same for a conv2d layer, whose snapshot holds one value per tied parameter: every site's
+// copy comes back.
+TEST(TrainerTest, DivergingUpdateLeavesEverySiteOfAConvLayerAsBefore) {
+  Network<double> net = test_support::conv_network<double>(Grid{5, 5, 1}, {Conv2d{Grid{}, 3, 1, Padding::same, 2, 0.0}},
+                                                           0.0, Activation::tanh(), 8);
+  const Dataset data = random_dataset(25, 12, 9);
+  EulerSolver<double> solver;
+  TrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 3;
+  o.shuffle = false;
+  o.cost_samples = 0;
+  o.schedule = LearningRateSchedule::constant(0.05);
+  o.samples_per_epoch = 6;
+  Trainer<double>(net, solver, o).fit(data);
+  auto& w = net.layer(0).W();  // members of a tied parameter share its sign, so the ties hold
+  for (Index s = 0; s < w.nonZeros(); ++s) w.valuePtr()[s] = w.valuePtr()[s] > 0 ? 1e307 : -1e307;
+  const std::vector<double> before = test_support::all_weights(net);
+  o.schedule = LearningRateSchedule::constant(100);
+  EXPECT_THROW(Trainer<double>(net, solver, o).fit(data), NumericalError);
+  EXPECT_EQ(test_support::all_weights(net), before);
+}
+
 // The epoch metrics say how the solver reached the fixed points: directly where the network
 // provably has one, along the trajectory where it may not, by Euler steps with the euler method.
 TEST(TrainerTest, MetricsReportTheSolverPaths) {

@@ -79,3 +79,33 @@ TEST(WeightsTest, SnapshotsRestoreEveryLayerAndCopiesKeepTheStorage) {
   Network<double> other = test_support::random_network<double>({4, 2}, 0.0, Activation::tanh(), 3);
   expect_error<ShapeError>([&] { copy_weights(other, a); }, {"1 layers into 2"});
 }
+
+// A tied (conv2d) matrix is snapshotted as one value per parameter and restored into every
+// site's copy; a parameter that overflowed in all its copies (as a tied update writes it) is seen.
+TEST(WeightsTest, TiedSnapshotsRestoreEverySiteCopy) {
+  Network<double> a = test_support::conv_network<double>(
+      Grid{6, 6, 2}, {Conv2d{Grid{}, 3, 1, Padding::same, 3, 1.0}, Conv2d{Grid{}, 3, 2, Padding::valid, 2, 0.0}}, 0.3,
+      Activation::tanh(), 4);
+  const Network<double> original = a;
+  std::vector<double> snapshot;
+  save_weights(a, snapshot);
+  Index parameters = 0;
+  for (Index p = 0; p < a.num_layers(); ++p) parameters += a.layer(p).w_sharing().groups + a.layer(p).l_sharing().groups;
+  EXPECT_EQ(static_cast<Index>(snapshot.size()), parameters);
+  for (Index p = 0; p < a.num_layers(); ++p) {
+    for (const bool lateral : {false, true}) {
+      SparseWeights<double>& m = lateral ? a.layer(p).L() : a.layer(p).W();
+      const WeightSharing& sharing = lateral ? a.layer(p).l_sharing() : a.layer(p).w_sharing();
+      const int g = sharing.group.back();
+      for (std::size_t k = 0; k < sharing.group.size(); ++k) {
+        if (sharing.group[k] == g) m.valuePtr()[k] = std::numeric_limits<double>::infinity();
+      }
+      EXPECT_FALSE(all_weights_finite(a)) << "layer " << p << (lateral ? " L" : " W");
+      for (std::size_t k = 0; k < sharing.group.size(); ++k) m.valuePtr()[k] = -0.5;
+      EXPECT_TRUE(all_weights_finite(a));
+      restore_weights(snapshot, a);
+      const SparseWeights<double>& before = lateral ? original.layer(p).L() : original.layer(p).W();
+      for (Index k = 0; k < m.nonZeros(); ++k) ASSERT_EQ(m.valuePtr()[k], before.valuePtr()[k]) << "synapse " << k;
+    }
+  }
+}
