@@ -111,17 +111,21 @@ TEST(DenseReadout, BalancedWeightsMatchLiblinearOnManyClasses) {
 TEST(DenseReadout, GivesTheSameBitsOnAnyNumberOfThreads) {
   Eigen::MatrixXf x;
   std::vector<int> y;
-  clusters(4000, 600, 4, 5, x, y);  // three chunks of samples per pass
   const int threads = omp_get_max_threads();
-  std::vector<LinearReadout> fits;
-  for (int t : {1, 2, 3}) {
-    omp_set_num_threads(t);
-    fits.push_back(LinearReadout::fit(x, y, 1.0, with(ReadoutSolver::dense, 1e-4)));
-  }
-  omp_set_num_threads(threads);
-  for (std::size_t i = 1; i < fits.size(); ++i) {
-    EXPECT_EQ(fits[i].weights(), fits[0].weights());
-    EXPECT_EQ(fits[i].biases(), fits[0].biases());
+  // Three chunks of samples per pass (4 classes), and one chunk (10 classes) whose block products
+  // are large enough that Eigen would spread them over threads by itself.
+  for (const auto& [samples, features] : {std::pair<Index, Index>{4000, 600}, std::pair<Index, Index>{300, 784}}) {
+    clusters(samples, features, samples > 1000 ? 4 : 10, 5, x, y);
+    std::vector<LinearReadout> fits;
+    for (int t : {1, 2, 3}) {
+      omp_set_num_threads(t);
+      fits.push_back(LinearReadout::fit(x, y, 1.0, with(ReadoutSolver::dense, 1e-4)));
+    }
+    omp_set_num_threads(threads);
+    for (std::size_t i = 1; i < fits.size(); ++i) {
+      EXPECT_EQ(fits[i].weights(), fits[0].weights()) << samples << " samples, " << i + 1 << " threads";
+      EXPECT_EQ(fits[i].biases(), fits[0].biases()) << samples << " samples, " << i + 1 << " threads";
+    }
   }
 }
 
