@@ -260,9 +260,12 @@ TEST(TrainerTest, EncodeReturnsEveryLayerInDataOrder) {
   EXPECT_LT((one.r[1].col(0) - all[1].col(5)).norm(), 1e-12);
 }
 
-TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
-  Network<double> net = test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6);
-  const Dataset data = random_dataset(4, 12, 7);
+namespace {
+
+// Two ordinary batches, then weights near the top of the double range: the dynamics stay finite
+// (tanh saturates), and the update W + eta (r x - W) at eta = 100 overflows. The failing batch
+// must leave every weight as it was.
+void expect_diverging_update_rolled_back(Network<double> net, const Dataset& data) {
   EulerSolver<double> solver;
   TrainOptions o;
   o.epochs = 1;
@@ -271,10 +274,8 @@ TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
   o.cost_samples = 0;
   o.schedule = LearningRateSchedule::constant(0.05);
   o.samples_per_epoch = 6;
-  Trainer<double>(net, solver, o).fit(data);  // two ordinary batches first
-  // Weights near the top of the double range: the dynamics stay finite (tanh saturates), and the
-  // update W + eta (r x - W) at eta = 100 overflows.
-  auto& w = net.layer(0).W();
+  Trainer<double>(net, solver, o).fit(data);
+  auto& w = net.layer(0).W();  // members of a tied parameter share its sign, so ties hold
   for (Index s = 0; s < w.nonZeros(); ++s) w.valuePtr()[s] = w.valuePtr()[s] > 0 ? 1e307 : -1e307;
   const std::vector<double> before = test_support::all_weights(net);
   o.schedule = LearningRateSchedule::constant(100);
@@ -288,27 +289,20 @@ TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
   EXPECT_EQ(test_support::all_weights(net), before);
 }
 
+}  // namespace
+
+TEST(TrainerTest, DivergingUpdateLeavesTheWeightsAsBeforeTheFailingBatch) {
+  expect_diverging_update_rolled_back(test_support::random_network<double>({4, 3}, 0.0, Activation::tanh(), 6),
+                                      random_dataset(4, 12, 7));
+}
+
 // The same for a conv2d layer, whose snapshot holds one value per tied parameter: every site's
 // copy comes back.
 TEST(TrainerTest, DivergingUpdateLeavesEverySiteOfAConvLayerAsBefore) {
-  Network<double> net = test_support::conv_network<double>(Grid{5, 5, 1}, {Conv2d{Grid{}, 3, 1, Padding::same, 2, 0.0}},
-                                                           0.0, Activation::tanh(), 8);
-  const Dataset data = random_dataset(25, 12, 9);
-  EulerSolver<double> solver;
-  TrainOptions o;
-  o.epochs = 1;
-  o.batch_size = 3;
-  o.shuffle = false;
-  o.cost_samples = 0;
-  o.schedule = LearningRateSchedule::constant(0.05);
-  o.samples_per_epoch = 6;
-  Trainer<double>(net, solver, o).fit(data);
-  auto& w = net.layer(0).W();  // members of a tied parameter share its sign, so the ties hold
-  for (Index s = 0; s < w.nonZeros(); ++s) w.valuePtr()[s] = w.valuePtr()[s] > 0 ? 1e307 : -1e307;
-  const std::vector<double> before = test_support::all_weights(net);
-  o.schedule = LearningRateSchedule::constant(100);
-  EXPECT_THROW(Trainer<double>(net, solver, o).fit(data), NumericalError);
-  EXPECT_EQ(test_support::all_weights(net), before);
+  expect_diverging_update_rolled_back(
+      test_support::conv_network<double>(Grid{5, 5, 1}, {Conv2d{Grid{}, 3, 1, Padding::same, 2, 0.0}}, 0.0,
+                                         Activation::tanh(), 8),
+      random_dataset(25, 12, 9));
 }
 
 // The epoch metrics say how the solver reached the fixed points: directly where the network
