@@ -17,21 +17,13 @@ void check_finite(const std::vector<double>& values, const std::string& what) {
   }
 }
 
-// Every weight array of a network in a fixed order: W then L of layer 0, then of layer 1, ...
-template <typename Net, typename F>
-void for_each_weights(Net& network, F&& f) {
-  for (Index p = 0; p < network.num_layers(); ++p) {
-    f(network.layer(p).W());
-    f(network.layer(p).L());
-  }
-}
-
-// The same order with each array's sharing and group figures (empty sharing: untied). A tied
+// Every weight array of a network in a fixed order (W then L of layer 0, then of layer 1, ...),
+// with its sharing and group figures (empty sharing: untied). A tied
 // array holds one value per group in every member (weight_sharing.hpp), so its groups' first
 // members stand for all of it: checking and saving a 64-filter conv2d layer's 4.4 million copies
 // of its 3,680 parameters around every online update took ~16 % of its training (perf).
 template <typename Net, typename F>
-void for_each_weights_shared(Net& network, F&& f) {
+void for_each_weights(Net& network, F&& f) {
   for (Index p = 0; p < network.num_layers(); ++p) {
     auto& layer = network.layer(p);
     f(layer.W(), layer.w_sharing(), layer.w_group_stats());
@@ -127,7 +119,7 @@ void set_layer_weights(Network<T>& network, Index layer, const std::vector<doubl
 template <typename T>
 bool all_weights_finite(const Network<T>& network) {
   bool finite = true;
-  for_each_weights_shared(network, [&](const SparseWeights<T>& m, const WeightSharing& sharing, const GroupStats& stats) {
+  for_each_weights(network, [&](const SparseWeights<T>& m, const WeightSharing& sharing, const GroupStats& stats) {
     if (!finite) return;
     if (sharing.empty()) {
       finite = Eigen::Map<const Vector<T>>(m.valuePtr(), m.nonZeros()).allFinite();
@@ -167,7 +159,7 @@ void copy_weights(const Network<T>& from, Network<T>& to) {
 template <typename T>
 void save_weights(const Network<T>& network, std::vector<T>& values) {
   values.clear();
-  for_each_weights_shared(network, [&](const SparseWeights<T>& m, const WeightSharing& sharing, const GroupStats& stats) {
+  for_each_weights(network, [&](const SparseWeights<T>& m, const WeightSharing& sharing, const GroupStats& stats) {
     if (sharing.empty()) {
       values.insert(values.end(), m.valuePtr(), m.valuePtr() + m.nonZeros());
     } else {
@@ -181,7 +173,7 @@ void save_weights(const Network<T>& network, std::vector<T>& values) {
 template <typename T>
 void restore_weights(const std::vector<T>& values, Network<T>& network) {
   std::size_t at = 0;
-  for_each_weights_shared(network, [&](SparseWeights<T>& m, const WeightSharing& sharing, const GroupStats& stats) {
+  for_each_weights(network, [&](SparseWeights<T>& m, const WeightSharing& sharing, const GroupStats& stats) {
     const auto n = static_cast<std::size_t>(sharing.empty() ? m.nonZeros() : stats.first.size());
     if (at + n > values.size()) throw InternalError("weight snapshot restored into another network");
     const T* saved = values.data() + at;
