@@ -14,6 +14,20 @@
 
 namespace simmatch {
 
+/// How a layer's synapses divide among its sites of k = grid().channels neurons, read from C^W and
+/// C^L once, when the layer is built: the synapses never change, only the weights' values do. The
+/// fast solver chooses its per-site paths by it before every solve (docs/performance.md,
+/// "Structure checks once per layer").
+struct SiteLayout {
+  /// Every C^L synapse joins two neurons of one site (a lateral neighbourhood of 0).
+  bool lateral_block_diagonal = false;
+  /// Block diagonal, and every site holds all k x k of its lateral synapses.
+  bool lateral_full_blocks = false;
+  /// Per site: whether its k rows of C^W read the same inputs in the same order (one patch, as a
+  /// conv2d site's filters do); empty when k does not divide N_p.
+  std::vector<unsigned char> patch_rows;
+};
+
 /// One layer p: N_p neurons arranged on `grid` (flat layers use Grid{1, N_p, 1}), feedforward
 /// weights W (N_p x N_{p-1}) on C^W and lateral weights L (N_p x N_p, symmetric) on C^L.
 /// W.valuePtr()[k] is the weight of synapse k of cw(), likewise for L and cl().
@@ -41,6 +55,7 @@ public:
   /// Their per-group figures for C^W / C^L (empty for an unshared layer).
   const GroupStats& w_group_stats() const { return w_stats_; }
   const GroupStats& l_group_stats() const { return l_stats_; }
+  const SiteLayout& site_layout() const { return site_layout_; }
 
   SparseWeights<T>& W() { return w_; }
   const SparseWeights<T>& W() const { return w_; }
@@ -61,6 +76,7 @@ private:
   WeightSharing l_sharing_;
   GroupStats w_stats_;
   GroupStats l_stats_;
+  SiteLayout site_layout_;
   SparseWeights<T> w_;
   SparseWeights<T> l_;
   Vector<T> cw_values_;

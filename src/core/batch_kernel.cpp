@@ -273,29 +273,43 @@ void csr_row_accumulate(const CsrView<T>& a, Index i, const T* x, Index batch, T
 }
 
 template <typename T>
-bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out) {
-  if (a.rows < 1 || a.rows != a.cols || a.row_ptr[0] != 0) return false;
-  const Index k = a.row_ptr[1];
-  if (k < std::max<Index>(min_k, 1) || a.rows % k != 0) return false;
+bool full_site_blocks(const CsrView<T>& a, Index k) {
+  if (k < 1 || a.rows < 1 || a.rows != a.cols || a.rows % k != 0 || a.row_ptr[0] != 0) return false;
   // k distinct ascending columns (CsrView) from lo to lo + k - 1 are exactly the block's: a check
-  // per row, not per synapse, as this runs before every solve.
+  // per row, not per synapse.
   for (Index i = 0; i < a.rows; ++i) {
     if (a.row_ptr[i + 1] - a.row_ptr[i] != k) return false;
     const int* c = a.col + a.row_ptr[i];
     const Index lo = i - i % k;
     if (c[0] != lo || c[k - 1] != lo + k - 1) return false;
   }
+  return true;
+}
+
+template <typename T>
+bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out) {
+  if (a.rows < 1 || a.row_ptr[0] != 0) return false;
+  const Index k = a.row_ptr[1];
+  if (k < std::max<Index>(min_k, 1) || !full_site_blocks(a, k)) return false;
+  view_site_blocks(a, k, out);
+  return true;
+}
+
+template <typename T>
+void view_site_blocks(const CsrView<T>& a, Index k, DenseSiteBlocks<T>& out) {
   constexpr Index L = kLanes<T>;
   out.k = k;
   out.sites = a.rows / k;
   out.kp = (k + L - 1) / L * L;
   out.val = a.val;
-  out.shared = true;
-  for (Index s = 1; s < out.sites && out.shared; ++s) {
-    out.shared = std::memcmp(a.val, a.val + s * k * k, static_cast<std::size_t>(k * k) * sizeof(T)) == 0;
-  }
+  // Runs before every solve: one pass over the stored values, on all threads (a verdict, so the
+  // same on any number of them).
+  const auto bytes = static_cast<std::size_t>(k * k) * sizeof(T);
+  bool shared = true;
+#pragma omp parallel for schedule(static) reduction(&& : shared) if (out.sites * k * k >= kParallelBlockValues)
+  for (Index s = 1; s < out.sites; ++s) shared = shared && std::memcmp(a.val, a.val + s * k * k, bytes) == 0;
+  out.shared = shared;
   transpose_site_blocks(out);
-  return true;
 }
 
 template <typename T>
@@ -448,6 +462,10 @@ template void csr_times_batch<float>(const CsrView<float>&, const float*, float*
 template void csr_times_batch<double>(const CsrView<double>&, const double*, double*, Index, double, double);
 template bool dense_site_blocks<float>(const CsrView<float>&, Index, DenseSiteBlocks<float>&);
 template bool dense_site_blocks<double>(const CsrView<double>&, Index, DenseSiteBlocks<double>&);
+template bool full_site_blocks<float>(const CsrView<float>&, Index);
+template bool full_site_blocks<double>(const CsrView<double>&, Index);
+template void view_site_blocks<float>(const CsrView<float>&, Index, DenseSiteBlocks<float>&);
+template void view_site_blocks<double>(const CsrView<double>&, Index, DenseSiteBlocks<double>&);
 template void transpose_site_blocks<float>(DenseSiteBlocks<float>&);
 template void transpose_site_blocks<double>(DenseSiteBlocks<double>&);
 template bool rows_share_columns<float>(const CsrView<float>&, Index, Index);

@@ -77,6 +77,20 @@ struct DenseSiteBlocks {
 template <typename T>
 bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out);
 
+/// From this many stored values on, the per-solve comparisons of a layer's site blocks run on all
+/// threads; below, opening a parallel region would cost more than the pass.
+inline constexpr Index kParallelBlockValues = Index{1} << 15;
+
+/// Whether `a` has the dense site-block structure above for sites of k neurons: a check of its
+/// synapses (row_ptr and columns), not of its values.
+template <typename T>
+bool full_site_blocks(const CsrView<T>& a, Index k);
+
+/// Fills `out` for `a`, which must pass full_site_blocks(a, k) (a layer's SiteLayout records it),
+/// viewing a's values as dense_site_blocks does; compares the stored blocks on all threads.
+template <typename T>
+void view_site_blocks(const CsrView<T>& a, Index k, DenseSiteBlocks<T>& out);
+
 /// Fills out.tval from out.val, k, kp, sites and shared (the rest of `out` already set): for
 /// blocks that do not come from a CSR matrix, such as the site solver's preconditioner.
 template <typename T>

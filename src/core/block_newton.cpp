@@ -337,7 +337,7 @@ bool newton_blocks_apply(const Network<T>& network, Index max_site) {
   if (network.num_layers() > 1 && network.gamma() != 0.0) return false;
   for (Index p = 0; p < network.num_layers(); ++p) {
     const auto& layer = network.layer(p);
-    if (!lateral_block_diagonal(layer.L(), layer.grid().channels, max_site)) return false;
+    if (!layer.site_layout().lateral_block_diagonal || layer.grid().channels > max_site) return false;
   }
   return true;
 }

@@ -11,7 +11,7 @@
 #include <vector>
 #include <cstdint>
 
-#include "core/block_newton.hpp"
+#include "core/batch_kernel.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch::detail {
@@ -307,17 +307,24 @@ bool blocks_positive_definite(const SparseWeights<T>& l, Index k, double c) {
   // compared in its stored values, before it is built. The margin's scale, the largest |L_ii|,
   // is then read from the distinct blocks alone: read row by row over the whole layer it was
   // ~7 % of online training (a cache miss per row).
+  // A site repeats the last distinct one when it and the site before are full blocks with the same
+  // stored values (bit equality is transitive): a verdict per site, so the pass runs on all threads.
   const int* rp = l.outerIndexPtr();
+  const Index sites = l.rows() / k;
+  const auto bytes = static_cast<std::size_t>(k * k) * sizeof(T);
+  auto full = [&](Index s) { return rp[(s + 1) * k] - rp[s * k] == k * k; };
+  std::vector<unsigned char> repeats(static_cast<std::size_t>(sites), 0);
+#pragma omp parallel for schedule(static) if (l.nonZeros() >= kernels::kParallelBlockValues)
+  for (Index s = 1; s < sites; ++s) {
+    repeats[static_cast<std::size_t>(s)] =
+        full(s) && full(s - 1) && std::memcmp(l.valuePtr() + rp[s * k], l.valuePtr() + rp[(s - 1) * k], bytes) == 0;
+  }
   std::vector<Index> distinct;
   double scale = 0;
-  const T* last = nullptr;  // the stored values of the last distinct site, when it was a full block
-  for (Index s0 = 0; s0 < l.rows(); s0 += k) {
-    const T* val = l.valuePtr() + rp[s0];
-    const bool full = rp[s0 + k] - rp[s0] == k * k;
-    if (full && last && std::memcmp(val, last, static_cast<std::size_t>(k * k) * sizeof(T)) == 0) continue;
-    distinct.push_back(s0);
-    for (Index i = s0; i < s0 + k; ++i) scale = std::max(scale, std::abs(static_cast<double>(l.coeff(i, i))));
-    last = full ? val : nullptr;
+  for (Index s = 0; s < sites; ++s) {
+    if (repeats[static_cast<std::size_t>(s)]) continue;
+    distinct.push_back(s * k);
+    for (Index i = s * k; i < (s + 1) * k; ++i) scale = std::max(scale, std::abs(static_cast<double>(l.coeff(i, i))));
   }
   const double shift = definiteness_margin(scale);
   Eigen::MatrixXd block(k, k);
@@ -364,8 +371,8 @@ bool unique_fixed_point(const Network<T>& network, HessianWorkspace<T>& workspac
     const auto& layer = network.layer(p);
     const Index k = layer.grid().channels;
     const double c = regulariser_curvature_bound(layer.activation());
-    const bool definite = lateral_block_diagonal(layer.L(), k, layer.size()) ? blocks_positive_definite(layer.L(), k, c)
-                                                                             : system_definite(p);
+    const bool definite = layer.site_layout().lateral_block_diagonal ? blocks_positive_definite(layer.L(), k, c)
+                                                                      : system_definite(p);
     if (!definite) return false;
   }
   return true;

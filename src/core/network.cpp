@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <random>
 
+#include "core/batch_kernel.hpp"
+#include "core/block_newton.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch {
@@ -27,6 +29,19 @@ Vector<T> values_of(const Structure& s) {
   Vector<T> v(s.nnz());
   for (Index k = 0; k < s.nnz(); ++k) v[k] = static_cast<T>(s.values()[static_cast<std::size_t>(k)]);
   return v;
+}
+
+template <typename T>
+SiteLayout site_layout_of(const SparseWeights<T>& w, const SparseWeights<T>& l, Index k) {
+  SiteLayout out;
+  out.lateral_block_diagonal = detail::lateral_block_diagonal(l, k, l.rows());
+  out.lateral_full_blocks = out.lateral_block_diagonal && kernels::full_site_blocks(kernels::view_of(l), k);
+  if (k >= 1 && w.rows() % k == 0) {
+    const auto view = kernels::view_of(w);
+    out.patch_rows.resize(static_cast<std::size_t>(w.rows() / k));
+    for (Index s = 0; s < w.rows() / k; ++s) out.patch_rows[static_cast<std::size_t>(s)] = kernels::rows_share_columns(view, s * k, k) ? 1 : 0;
+  }
+  return out;
 }
 
 }  // namespace
@@ -60,6 +75,7 @@ Layer<T>::Layer(Structure cw, Structure cl, Activation activation, Grid grid, st
   }
   w_ = weights_on<T>(cw_);
   l_ = weights_on<T>(cl_);
+  site_layout_ = site_layout_of(w_, l_, grid_.channels);
   cw_values_ = values_of<T>(cw_);
   cl_values_ = values_of<T>(cl_);
 }

@@ -32,7 +32,7 @@ constexpr Index kCompactDone = 4;
 template <typename T>
 struct SiteLayer {
   kernels::CsrView<T> w;
-  std::vector<unsigned char> patch_rows;  // per site: its rows of W share their columns
+  const std::vector<unsigned char>* patch_rows = nullptr;  // per site: its rows of W share their columns
   kernels::DenseSiteBlocks<T> l;
   bool preconditioned = false;      // Anderson runs on J_a^{-1} (g_s - u_s) (site_preconditioner.hpp)
   kernels::DenseSiteBlocks<T> pre;  // J_a^{-1}, viewing pre_values
@@ -262,16 +262,11 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
   std::vector<SiteLayer<T>> layers(P);
   for (std::size_t p = 0; p < P; ++p) {
     const auto& layer = network.layer(static_cast<Index>(p));
-    if (!kernels::dense_site_blocks(kernels::view_of(layer.L()), 8, layers[p].l) ||
-        layers[p].l.k != layer.grid().channels) {
-      return false;
-    }
+    const Index k = layer.grid().channels;
+    if (!layer.site_layout().lateral_full_blocks || k < 8) return false;
+    kernels::view_site_blocks(kernels::view_of(layer.L()), k, layers[p].l);
     layers[p].w = kernels::view_of(layer.W());
-    const Index k = layers[p].l.k;
-    layers[p].patch_rows.resize(static_cast<std::size_t>(layers[p].l.sites));
-    for (Index s = 0; s < layers[p].l.sites; ++s) {
-      layers[p].patch_rows[static_cast<std::size_t>(s)] = kernels::rows_share_columns(layers[p].w, s * k, k) ? 1 : 0;
-    }
+    layers[p].patch_rows = &layer.site_layout().patch_rows;
     layers[p].act = layer.activation();
     layers[p].preconditioned = site_preconditioner(layers[p].l, layers[p].act, layers[p].pre_values, layers[p].pre);
     layers[p].n = layer.size();
@@ -328,7 +323,7 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
           // The site's drive (W^(p) r^(p-1))_s and starting point, neuron-major.
           T* d = site.drive().data();
           std::fill(d, d + k * batch, T(0));
-          if (layer.patch_rows[static_cast<std::size_t>(s)]) {
+          if ((*layer.patch_rows)[static_cast<std::size_t>(s)]) {
             kernels::shared_column_rows_accumulate(layer.w, s * k, k, below.data(), batch, T(1), d);
           } else {
             for (Index i = 0; i < k; ++i) kernels::csr_row_accumulate(layer.w, s * k + i, below.data(), batch, T(1), d + i * batch);

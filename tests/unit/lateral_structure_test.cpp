@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <omp.h>
 #include <vector>
 
+#include "core/batch_kernel.hpp"
 #include "core/block_newton.hpp"
 #include "core/energy_hessian.hpp"
 #include "test_networks.hpp"
@@ -76,6 +78,41 @@ TEST(LateralStructureTest, StoredValueComparisonKeepsEverySitesVerdict) {
   EXPECT_TRUE(detail::unique_fixed_point(signed_zero));
   signed_zero.layer(0).L().coeffRef((sites - 1) * k + 1, (sites - 1) * k + 1) = -2.0F;
   EXPECT_FALSE(detail::unique_fixed_point(signed_zero));
+}
+
+// From kernels::kParallelBlockValues stored values on, both comparisons of the site blocks run on
+// all threads: a layer past it (28 x 28 sites of 9 neurons) keeps every site's verdict on 1 and 3.
+TEST(LateralStructureTest, ComparisonOnAllThreadsKeepsEverySitesVerdict) {
+  const Conv2d conv{Grid{28, 28, 1}, 3, 1, Padding::same, 9, 0.0};
+  const Network<float> net = test_support::conv_network<float>(conv.input, {conv}, 0.0, Activation::tanh(), 3);
+  ASSERT_GE(net.layer(0).L().nonZeros(), kernels::kParallelBlockValues);
+  const Index k = conv.channels, sites = net.layer(0).size() / k;
+  auto shared = [&](const Network<float>& n) {
+    kernels::DenseSiteBlocks<float> blocks;
+    kernels::view_site_blocks(kernels::view_of(n.layer(0).L()), k, blocks);
+    return blocks.shared;
+  };
+  const int threads = omp_get_max_threads();
+  for (const int t : {1, 3}) {
+    omp_set_num_threads(t);
+    EXPECT_TRUE(shared(net));
+    EXPECT_TRUE(detail::unique_fixed_point(net));
+    for (const Index site : {Index{1}, sites / 2, sites - 1}) {
+      // One neuron inhibiting itself: indefinite.
+      Network<float> broken = net;
+      broken.layer(0).L().coeffRef(site * k + k - 1, site * k + k - 1) = -2.0F;
+      EXPECT_FALSE(shared(broken)) << t << " threads, site " << site;
+      EXPECT_FALSE(detail::unique_fixed_point(broken)) << t << " threads, site " << site;
+      // One synapse's last bit: a different block, still definite.
+      Network<float> nudged = net;
+      float& v = nudged.layer(0).L().coeffRef(site * k, site * k + 1);
+      v = std::nextafter(v, 10.0F);
+      nudged.layer(0).L().coeffRef(site * k + 1, site * k) = v;
+      EXPECT_FALSE(shared(nudged)) << t << " threads, site " << site;
+      EXPECT_TRUE(detail::unique_fixed_point(nudged)) << t << " threads, site " << site;
+    }
+  }
+  omp_set_num_threads(threads);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 
 #include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
@@ -57,6 +58,36 @@ TEST(NetworkTest, WeightsLiveOnlyOnTheStructure) {
     ASSERT_EQ(w.outerIndexPtr()[i], cw.row_ptr()[static_cast<std::size_t>(i)]);
   }
   for (Index k = 0; k < cw.nnz(); ++k) ASSERT_EQ(w.innerIndexPtr()[k], cw.col_index()[static_cast<std::size_t>(k)]);
+}
+
+TEST(NetworkTest, SiteLayoutRecordsHowTheSynapsesSplitBySite) {
+  const Grid input{6, 5, 1};
+  // conv2d of lateral neighbourhood 0, "same" padding: full site blocks, and every site's filters
+  // read one patch (the border sites' patches are smaller).
+  const Conv2d conv{input, 3, 1, Padding::same, 4, 0.0};
+  const Layer<float> tied(conv.cw(), conv.cl(), Activation::tanh(), conv.output(), conv);
+  EXPECT_TRUE(tied.site_layout().lateral_block_diagonal);
+  EXPECT_TRUE(tied.site_layout().lateral_full_blocks);
+  EXPECT_EQ(tied.site_layout().patch_rows, std::vector<unsigned char>(30, 1));
+  // Neighbouring sites connected laterally: neither.
+  const Conv2d coupled_conv{input, 3, 1, Padding::same, 4, 1.0};
+  const Layer<float> coupled(coupled_conv.cw(), coupled_conv.cl(), Activation::tanh(), coupled_conv.output(), coupled_conv);
+  EXPECT_FALSE(coupled.site_layout().lateral_block_diagonal);
+  EXPECT_FALSE(coupled.site_layout().lateral_full_blocks);
+  // Constants from a file: C^L diagonal (block diagonal, sparse blocks), and the two neurons of
+  // site 1 read different inputs.
+  const Index k = 2, sites = 3;
+  Eigen::MatrixXd cw = Eigen::MatrixXd::Ones(k * sites, 4);
+  cw(3, 0) = 0.0;
+  const Layer<double> sparse(Structure::from_dense(cw), Structure::from_dense(Eigen::MatrixXd::Identity(k * sites, k * sites)),
+                             Activation::tanh(), Grid{1, sites, k});
+  EXPECT_TRUE(sparse.site_layout().lateral_block_diagonal);
+  EXPECT_FALSE(sparse.site_layout().lateral_full_blocks);
+  EXPECT_EQ(sparse.site_layout().patch_rows, (std::vector<unsigned char>{1, 0, 1}));
+  // A dense layer (one neuron per site, all-to-all L): not block diagonal.
+  const Layer<double> dense(Structure::dense(5, 4), Structure::dense(5, 5), Activation::tanh(), Grid{1, 5, 1});
+  EXPECT_FALSE(dense.site_layout().lateral_block_diagonal);
+  EXPECT_EQ(dense.site_layout().patch_rows, std::vector<unsigned char>(5, 1));
 }
 
 TEST(NetworkTest, FeedbackConstantsFollowTheTheory) {
