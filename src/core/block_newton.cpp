@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <numeric>
 #include <omp.h>
 #include <type_traits>
 #include <vector>
@@ -90,7 +91,99 @@ void apply_in_double(const Activation& a, const double* u, double* r, Index n) {
 // evaluation); Newton's quadratic convergence needs one or two.
 constexpr int kPolishSteps = 4;
 
-// Work space of one thread for one sample of one layer (sized once per chunk). The iteration
+// The threads that share one sample's sites. A batch of one (online learning) is one chunk, and
+// per-site Newton left every thread but one idle (a 16-filter conv2d layer: the other thread spun
+// for 39 % of the CPU samples). Thread `index` of `count` owns the sites [first, last): whole
+// groups of sites spanning a multiple of 16 neurons, so that f, applied to each owner's neurons
+// in one call, gives every neuron the bits of one call over the layer: Eigen's packets (at most
+// 16 floats or 8 doubles, from an aligned start) then fall on the same neurons, and its scalar
+// tail on the layer's last (the test PerSiteNewtonOfOneSampleGivesTheBitsOfOneThread fails
+// with groups of one site).
+struct SiteTeam {
+  int index = 0;
+  int count = 1;
+  Index first = 0;
+  Index last = 0;
+
+  static SiteTeam of(int index, int count, Index sites, Index k) {
+    const Index group = 16 / std::gcd(k, Index{16});
+    const Index groups = (sites + group - 1) / group;
+    SiteTeam team{index, count, 0, 0};
+    team.first = std::min(sites, groups * index / count * group);
+    team.last = std::min(sites, groups * (index + 1) / count * group);
+    return team;
+  }
+  // Every thread of the team waits here (all reach the same calls: their decisions are taken
+  // from the same shared sums).
+  void sync() const {
+    if (count > 1) {
+#pragma omp barrier
+    }
+  }
+};
+
+// Newton systems of several sites, solved together one site per lane of lu_solve_lanes (fixed
+// site sizes; a dynamic size solves one site at a time, where lane layout is row-major). One per
+// thread; a lane's result depends on its own system alone, so which sites share a call does not
+// change any site's step.
+template <Index K>
+struct NewtonLanes {
+  static constexpr int kWidth = K > 0 ? 8 : 1;
+  std::vector<double, Eigen::aligned_allocator<double>> a, b;  // k x k and k per lane, lane-minor
+  Index site[kWidth] = {};
+  bool ok[kWidth] = {};
+  int queued = 0;
+
+  void size(Index k) {
+    a.resize(static_cast<std::size_t>(k * k * kWidth));
+    b.resize(static_cast<std::size_t>(k * kWidth));
+    queued = 0;
+  }
+  bool full() const { return queued == kWidth; }
+
+  // Queues the Newton step of site s, (I + (L_s - I) diag(f'(u_s))) du_s = g_s - u_s (the
+  // Jacobian of u - g(u), eq. 15), at the work space's current state, as the next lane.
+  template <typename Layer, typename Work>
+  void queue(const Layer& bl, const Work& w, Index s) {
+    const Index k = K > 0 ? K : bl.k;
+    constexpr int W = kWidth;
+    const int l = queued++;
+    const Index o = s * k;
+    const double* lts = bl.lt.data() + s * k * k;
+    for (Index i = 0; i < k; ++i) {
+      for (Index j = 0; j < k; ++j) {
+        const double lij = lts[j * k + i] - (i == j ? 1.0 : 0.0);
+        a[static_cast<std::size_t>((i * k + j) * W + l)] = (i == j ? 1.0 : 0.0) + lij * w.fp[static_cast<std::size_t>(o + j)];
+      }
+      b[static_cast<std::size_t>(i * W + l)] = w.g[static_cast<std::size_t>(o + i)] - w.u[static_cast<std::size_t>(o + i)];
+    }
+    site[l] = s;
+  }
+
+  // Solves the queued steps and hands each to take(site, solved, du) in queue order, du[i * W]
+  // being the step of the site's neuron i; unused lanes solve the identity.
+  template <typename Layer, typename Take>
+  void solve(const Layer& bl, Take&& take) {
+    if (queued == 0) return;
+    constexpr int W = kWidth;
+    if constexpr (K == 0) {
+      ok[0] = lu_solve<0>(a.data(), b.data(), bl.k);
+    } else {
+      for (int l = queued; l < W; ++l) {
+        for (Index i = 0; i < K; ++i) {
+          for (Index j = 0; j < K; ++j) a[static_cast<std::size_t>((i * K + j) * W + l)] = i == j ? 1.0 : 0.0;
+          b[static_cast<std::size_t>(i * W + l)] = 0;
+        }
+      }
+      lu_solve_lanes<K, W>(a.data(), b.data(), ok);
+    }
+    for (int l = 0; l < queued; ++l) take(site[l], ok[l], b.data() + l);
+    queued = 0;
+  }
+};
+
+// Work space for one sample of one layer (sized once per chunk), shared by the threads of a
+// SiteTeam, each writing its own sites' entries only. The iteration
 // runs in double whatever T is: the residual a float32 evaluation can resolve (~1e-7) is, on a
 // trained layer whose L has eigenvalues near 0 (measured 4e-5), amplified up to ~2,500 times
 // into the activities, so the final steps need the extra digits. Until the residual test holds
@@ -107,7 +200,7 @@ struct SampleNewton {
   std::vector<double> g, uold, du;
   Aligned<float> uf, rf;  // f in float32 for a float32 model, before the residual test holds
   std::vector<double> fold, lam, sres, suu;
-  std::vector<unsigned char> has_old;
+  std::vector<unsigned char> has_old, stepped;
   std::vector<double> fp;  // f'(u) at the last evaluation
 
   void size(Index n, Index sites) {
@@ -121,23 +214,25 @@ struct SampleNewton {
     }
     for (auto* v : {&fold, &lam, &sres, &suu}) v->resize(static_cast<std::size_t>(sites));
     has_old.resize(static_cast<std::size_t>(sites));
+    stepped.resize(static_cast<std::size_t>(sites));
   }
 
   // Layer input of eq. 15 per site, g_s = d_s - (L_s - I) r_s at the current u, and the terms of
-  // the stopping test, the residual ||g - u||^2 against ||u||^2 (as every solver, dynamics.hpp).
+  // the stopping test, the residual ||g - u||^2 against ||u||^2 (as every solver, dynamics.hpp),
+  // for the team's sites; the test itself sums every site's terms in site order, on every thread.
   template <Index K>
-  bool evaluate(const BlockLayer<T>& b, const T* d, double tol2, bool in_double) {
+  bool evaluate(const BlockLayer<T>& b, const T* d, double tol2, bool in_double, const SiteTeam& team) {
     const Index k = K > 0 ? K : b.k;
+    const Index n0 = team.first * k, n = (team.last - team.first) * k;
     if (std::is_same_v<T, float> && !in_double) {
-      for (Index i = 0; i < b.n; ++i) uf[i] = static_cast<float>(u[i]);
-      b.act.apply(uf.data(), rf.data(), b.n);
-      for (Index i = 0; i < b.n; ++i) r[i] = static_cast<double>(rf[i]);
+      for (Index i = n0; i < n0 + n; ++i) uf[i] = static_cast<float>(u[i]);
+      b.act.apply(uf.data() + n0, rf.data() + n0, n);
+      for (Index i = n0; i < n0 + n; ++i) r[i] = static_cast<double>(rf[i]);
     } else {
-      apply_in_double(b.act, u.data(), r.data(), b.n);
+      apply_in_double(b.act, u.data() + n0, r.data() + n0, n);
     }
-    slopes(b.act, u.data(), r.data(), fp.data(), b.n);
-    double res_all = 0, uu_all = 0;
-    for (Index s = 0; s < b.sites; ++s) {
+    slopes(b.act, u.data() + n0, r.data() + n0, fp.data() + n0, n);
+    for (Index s = team.first; s < team.last; ++s) {
       const double* lts = b.lt.data() + s * k * k;
       const Index o = s * k;
       double* go = g.data() + o;
@@ -155,81 +250,34 @@ struct SampleNewton {
       }
       sres[static_cast<std::size_t>(s)] = res;
       suu[static_cast<std::size_t>(s)] = uu;
-      res_all += res;
-      uu_all += uu;
     }
+    team.sync();
+    double res_all = 0, uu_all = 0;
+    for (Index s = 0; s < b.sites; ++s) {
+      res_all += sres[static_cast<std::size_t>(s)];
+      uu_all += suu[static_cast<std::size_t>(s)];
+    }
+    team.sync();  // every thread has read the terms before any overwrites them
     return res_all <= tol2 * uu_all;
   }
 
-  // Newton systems of several sites are solved together, one site per lane of lu_solve_lanes
-  // (fixed site sizes; a dynamic size solves one site at a time, where lane layout is row-major).
-  static constexpr int kLanes = 8;
+  // Newton iterations for one sample: u_io (n values, in/out, the starting point) with drive d,
+  // on the team's sites. Returns the layer-input evaluations used; `ok` tells whether the
+  // stopping test was met.
   template <Index K>
-  static constexpr int lanes() {
-    return K > 0 ? kLanes : 1;
-  }
-  Aligned<double> lane_a, lane_b;  // k x k and k per lane, lane-minor (lu_solve_lanes)
-  Index lane_site[kLanes] = {};
-  bool lane_ok[kLanes] = {};
-  int queued = 0;
-
-  // Queues the Newton step of site s, (I + (L_s - I) diag(f'(u_s))) du_s = g_s - u_s (the
-  // Jacobian of u - g(u), eq. 15), as the next lane.
-  template <Index K>
-  void queue_newton_step(const BlockLayer<T>& b, Index s) {
+  int run(const BlockLayer<T>& b, const T* d, T* u_io, T* rout, const SolverOptions& opt, bool& ok,
+          const SiteTeam& team, NewtonLanes<K>& lanes) {
     const Index k = K > 0 ? K : b.k;
-    constexpr int W = lanes<K>();
-    const int l = queued++;
-    const Index o = s * k;
-    const double* lts = b.lt.data() + s * k * k;
-    for (Index i = 0; i < k; ++i) {
-      for (Index j = 0; j < k; ++j) {
-        const double lij = lts[j * k + i] - (i == j ? 1.0 : 0.0);
-        lane_a[(i * k + j) * W + l] = (i == j ? 1.0 : 0.0) + lij * fp[o + j];
-      }
-      lane_b[i * W + l] = g[o + i] - u[o + i];
-    }
-    lane_site[l] = s;
-  }
-
-  // Solves the queued steps and hands each to take(site, solved, du) in queue order, du[i * W]
-  // being the step of the site's neuron i; unused lanes solve the identity.
-  template <Index K, typename Take>
-  void solve_queued(const BlockLayer<T>& b, Take&& take) {
-    if (queued == 0) return;
-    constexpr int W = lanes<K>();
-    if constexpr (K == 0) {
-      lane_ok[0] = lu_solve<0>(lane_a.data(), lane_b.data(), b.k);
-    } else {
-      for (int l = queued; l < W; ++l) {
-        for (Index i = 0; i < K; ++i) {
-          for (Index j = 0; j < K; ++j) lane_a[(i * K + j) * W + l] = i == j ? 1.0 : 0.0;
-          lane_b[i * W + l] = 0;
-        }
-      }
-      lu_solve_lanes<K, W>(lane_a.data(), lane_b.data(), lane_ok);
-    }
-    for (int l = 0; l < queued; ++l) take(lane_site[l], lane_ok[l], lane_b.data() + l);
-    queued = 0;
-  }
-
-  // Newton iterations for one sample: u_io (n values, in/out, the starting point) with drive d.
-  // Returns the layer-input evaluations used; `ok` tells whether the stopping test was met.
-  template <Index K>
-  int run(const BlockLayer<T>& b, const T* d, T* u_io, T* rout, const SolverOptions& opt, bool& ok) {
-    const Index k = K > 0 ? K : b.k;
-    constexpr int W = lanes<K>();
-    lane_a.resize(static_cast<std::size_t>(k * k * W));
-    lane_b.resize(static_cast<std::size_t>(k * W));
-    queued = 0;
+    constexpr int W = NewtonLanes<K>::kWidth;
+    const Index n0 = team.first * k, n1 = team.last * k;
     const double tol2 = opt.tolerance * opt.tolerance;
-    for (Index i = 0; i < b.n; ++i) u[i] = static_cast<double>(u_io[i]);
-    std::fill(has_old.begin(), has_old.end(), 0);
+    for (Index i = n0; i < n1; ++i) u[i] = static_cast<double>(u_io[i]);
+    std::fill(has_old.begin() + team.first, has_old.begin() + team.last, 0);
     ok = false;
     int it = 0;
     while (it < opt.max_steps) {
       ++it;
-      if (evaluate<K>(b, d, tol2, false)) {
+      if (evaluate<K>(b, d, tol2, false, team)) {
         ok = true;
         break;
       }
@@ -256,7 +304,7 @@ struct SampleNewton {
           u[o + i] += du[o + i];
         }
       };
-      for (Index s = 0; s < b.sites; ++s) {
+      for (Index s = team.first; s < team.last; ++s) {
         const Index o = s * k;
         const auto ss = static_cast<std::size_t>(s);
         if (sres[ss] <= 0.25 * tol2 * suu[ss]) continue;
@@ -273,10 +321,10 @@ struct SampleNewton {
           continue;
         }
         fold[ss] = fn;  // read only once the step is taken (has_old)
-        queue_newton_step<K>(b, s);
-        if (queued == W) solve_queued<K>(b, take_step);
+        lanes.queue(b, *this, s);
+        if (lanes.full()) lanes.solve(b, take_step);
       }
-      solve_queued<K>(b, take_step);
+      lanes.solve(b, take_step);
     }
     // Once the residual test holds, Newton steps on every site until the step itself is within the
     // tolerance of ||u||: the residual bounds the distance to the fixed point only through the
@@ -285,35 +333,70 @@ struct SampleNewton {
     // is that distance to first order (docs/performance.md#fidelity).
     if (ok && std::is_same_v<T, float> && it < opt.max_steps) {
       ++it;
-      evaluate<K>(b, d, tol2, true);  // g in double at the accepted state, for the steps below
+      evaluate<K>(b, d, tol2, true, team);  // g in double at the accepted state, for the steps below
     }
     for (int polish = 0; ok && polish < kPolishSteps; ++polish) {
-      double step2 = 0, uu = 0;
       auto take_polish = [&](Index s, bool solved, const double* step) {
+        stepped[static_cast<std::size_t>(s)] = solved ? 1 : 0;
         if (!solved) return;
         for (Index i = 0; i < k; ++i) {
+          du[s * k + i] = step[i * W];
           u[s * k + i] += step[i * W];
-          step2 += step[i * W] * step[i * W];
         }
       };
-      for (Index s = 0; s < b.sites; ++s) {
-        queue_newton_step<K>(b, s);
-        if (queued == W) solve_queued<K>(b, take_polish);
+      for (Index s = team.first; s < team.last; ++s) {
+        lanes.queue(b, *this, s);
+        if (lanes.full()) lanes.solve(b, take_polish);
       }
-      solve_queued<K>(b, take_polish);
+      lanes.solve(b, take_polish);
+      team.sync();
+      // The step's and the state's norms, summed in site order on every thread.
+      double step2 = 0, uu = 0;
+      for (Index s = 0; s < b.sites; ++s) {
+        if (!stepped[static_cast<std::size_t>(s)]) continue;
+        for (Index i = s * k; i < (s + 1) * k; ++i) step2 += du[i] * du[i];
+      }
       for (Index i = 0; i < b.n; ++i) uu += u[i] * u[i];
       if (step2 <= tol2 * uu || it >= opt.max_steps) break;
       ++it;
-      evaluate<K>(b, d, tol2, true);
+      evaluate<K>(b, d, tol2, true, team);  // its first sync: every thread has summed the norms
     }
-    if (ok) apply_in_double(b.act, u.data(), r.data(), b.n);
-    for (Index i = 0; i < b.n; ++i) {
+    if (ok) apply_in_double(b.act, u.data() + n0, r.data() + n0, n1 - n0);
+    for (Index i = n0; i < n1; ++i) {
       u_io[i] = static_cast<T>(u[i]);
       rout[i] = static_cast<T>(r[i]);
     }
     return it;
   }
 };
+
+// From this many neurons on, a lone sample's sites are shared among the threads (below, the
+// team's barriers would cost more than the split saves).
+constexpr Index kSiteTeamNeurons = 4096;
+
+// One sample of one layer (SampleNewton::run) on `threads` threads sharing its sites, or on the
+// calling thread alone; the same bits either way.
+template <Index K, typename T>
+int solve_sample(const BlockLayer<T>& bl, SampleNewton<T>& work, const T* d, T* u, T* r, const SolverOptions& opt,
+                 int threads, bool& ok) {
+  std::vector<NewtonLanes<K>> lanes(static_cast<std::size_t>(std::max(threads, 1)));
+  for (auto& l : lanes) l.size(bl.k);
+  if (threads <= 1) return work.template run<K>(bl, d, u, r, opt, ok, SiteTeam::of(0, 1, bl.sites, bl.k), lanes[0]);
+  int it = 0;
+#pragma omp parallel num_threads(threads)
+  {
+    // run neither allocates nor throws: every buffer is sized above.
+    const int t = omp_get_thread_num();
+    bool ok_t = false;
+    const int it_t = work.template run<K>(bl, d, u, r, opt, ok_t, SiteTeam::of(t, omp_get_num_threads(), bl.sites, bl.k),
+                                          lanes[static_cast<std::size_t>(t)]);
+    if (t == 0) {
+      it = it_t;
+      ok = ok_t;
+    }
+  }
+  return it;
+}
 
 }  // namespace
 
@@ -350,7 +433,7 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   const auto P = static_cast<std::size_t>(network.num_layers());
   std::vector<BlockLayer<T>> layers;
   for (std::size_t p = 0; p < P; ++p) layers.push_back(block_layer(network.layer(static_cast<Index>(p))));
-  for_each_chunk(batch, [&](Index first, Index bc) {
+  auto solve_chunk = [&](Index first, Index bc) {
     // Activities below the current layer, neuron-major (the batched drive's layout).
     std::vector<T> below(static_cast<std::size_t>(x.rows() * bc));
     kernels::to_neuron_major(x.data() + first * x.outerStride(), x.rows(), bc, x.outerStride(), below.data());
@@ -374,16 +457,18 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
       dsm.resize(dnm.size());
       kernels::to_neuron_major(dnm.data(), bc, bl.n, bc, dsm.data());  // sample-major
       work.size(bl.n, bl.sites);
+      // A lone chunk (a batch of one) shares its samples' sites among the threads.
+      const int team = omp_in_parallel() || bl.n < kSiteTeamNeurons ? 1 : std::max(1, omp_get_max_threads());
       for (Index j = 0; j < bc; ++j) {
         const Index b = first + j;
         bool ok = false;
         const T* dj = dsm.data() + j * bl.n;
         T* uj = state.u[p].col(b).data();
         T* rj = state.r[p].col(b).data();
-        const int it = bl.k == 4    ? work.template run<4>(bl, dj, uj, rj, options, ok)
-                       : bl.k == 8  ? work.template run<8>(bl, dj, uj, rj, options, ok)
-                       : bl.k == 16 ? work.template run<16>(bl, dj, uj, rj, options, ok)
-                                    : work.template run<0>(bl, dj, uj, rj, options, ok);
+        const int it = bl.k == 4    ? solve_sample<4>(bl, work, dj, uj, rj, options, team, ok)
+                       : bl.k == 8  ? solve_sample<8>(bl, work, dj, uj, rj, options, team, ok)
+                       : bl.k == 16 ? solve_sample<16>(bl, work, dj, uj, rj, options, team, ok)
+                                    : solve_sample<0>(bl, work, dj, uj, rj, options, team, ok);
         auto& iters = state.iterations[static_cast<std::size_t>(b)];
         iters = std::max(iters, it);
         if (!ok) state.converged[static_cast<std::size_t>(b)] = 0;
@@ -394,7 +479,15 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
         kernels::to_neuron_major(rp.data() + first * rp.outerStride(), bl.n, bc, rp.outerStride(), below.data());
       }
     }
-  });
+  };
+  // A lone chunk runs here, outside any parallel region, so that its sample's team (below) is the
+  // thread pool's first level: inside for_each_chunk's inactive region it would be a nested team,
+  // started on new threads for every sample (measured: half the speed of one thread).
+  if (split_into_chunks(batch, std::max(1, omp_get_max_threads())).count == 1) {
+    solve_chunk(0, batch);
+  } else {
+    for_each_chunk(batch, solve_chunk);
+  }
 }
 
 template bool lateral_block_diagonal<float>(const SparseWeights<float>&, Index, Index);

@@ -3,6 +3,7 @@
 // dense, in float64 and float32, in fewer iterations (docs/theory.md check 2; DESIGN.md "DynamicsSolver").
 #include <algorithm>
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <random>
 #include <string>
@@ -10,6 +11,7 @@
 #include <type_traits>
 
 #include "core/block_newton.hpp"
+#include "test_networks.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
@@ -282,6 +284,47 @@ TEST(FastSolver, PerSiteNewtonIsIndependentOfTheBatch) {
       EXPECT_TRUE(one.r[p].col(0) == all.r[p].col(s)) << s;
       EXPECT_TRUE(one.u[p].col(0) == all.u[p].col(s)) << s;
     }
+  }
+}
+
+// A batch of one is a lone chunk: from 4,096 neurons its sites are shared among the threads
+// (block_newton.cpp, SiteTeam). Unrolled (4, 8, 16) and dynamic (12) site sizes, float32 and
+// float64, converged and stopped at the step limit, half the input blank: the bits of one thread.
+template <typename T>
+void expect_one_sample_bits_of_one_thread(Index k) {
+  const Conv2d conv{Grid{32, 32, 1}, 3, 1, Padding::same, k, 0.0};
+  const Network<T> net = test_support::conv_network<T>(conv.input, {conv}, 0.0, Activation::tanh(2.0), 11, 1.5, 0.05);
+  ASSERT_GE(net.layer(0).size(), 4096);
+  ASSERT_TRUE(detail::newton_blocks_apply(net));
+  Matrix<T> x = inputs(net.input_size(), 1, 5).template cast<T>();
+  x.bottomRows(net.input_size() / 2).setZero();
+  const int threads = omp_get_max_threads();
+  for (const int max_steps : {200000, 3}) {
+    SolverOptions options{.method = SolverMethod::fast};
+    options.max_steps = max_steps;
+    FastSolver<T> fast(options);
+    omp_set_num_threads(1);
+    FixedPoints<T> one;
+    fast.solve(net, x, one);
+    EXPECT_EQ(one.converged[0] != 0, max_steps > 3) << k;
+    EXPECT_GT(one.iterations[0], 2) << k;
+    for (const int t : {2, 3}) {
+      omp_set_num_threads(t);
+      FixedPoints<T> team;
+      fast.solve(net, x, team);
+      EXPECT_TRUE(team.u[0] == one.u[0]) << k << " sites, " << t << " threads, max_steps " << max_steps;
+      EXPECT_TRUE(team.r[0] == one.r[0]) << k << " sites, " << t << " threads, max_steps " << max_steps;
+      EXPECT_EQ(team.iterations, one.iterations);
+      EXPECT_EQ(team.converged, one.converged);
+    }
+  }
+  omp_set_num_threads(threads);
+}
+
+TEST(FastSolver, PerSiteNewtonOfOneSampleGivesTheBitsOfOneThread) {
+  for (const Index k : {Index{4}, Index{8}, Index{12}, Index{16}}) {
+    expect_one_sample_bits_of_one_thread<float>(k);
+    expect_one_sample_bits_of_one_thread<double>(k);
   }
 }
 
