@@ -457,8 +457,9 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
       dsm.resize(dnm.size());
       kernels::to_neuron_major(dnm.data(), bc, bl.n, bc, dsm.data());  // sample-major
       work.size(bl.n, bl.sites);
-      // A lone chunk (a batch of one) shares its samples' sites among the threads.
-      const int team = omp_in_parallel() || bl.n < kSiteTeamNeurons ? 1 : std::max(1, omp_get_max_threads());
+      // A lone chunk (a batch of one) shares its samples' sites among the threads, where no
+      // parallel region encloses it, active or not (a team there would be a nested one).
+      const int team = omp_get_level() > 0 || bl.n < kSiteTeamNeurons ? 1 : std::max(1, omp_get_max_threads());
       for (Index j = 0; j < bc; ++j) {
         const Index b = first + j;
         bool ok = false;
