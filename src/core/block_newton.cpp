@@ -93,14 +93,13 @@ constexpr int kPolishSteps = 4;
 
 // The threads that share one sample's sites. A batch of one (online learning) is one chunk, and
 // per-site Newton left every thread but one idle (a 16-filter conv2d layer: the other thread spun
-// for 39 % of the CPU samples). Thread `index` of `count` owns the sites [first, last): whole
+// for 39 % of the CPU samples). Thread `index` of `count` (of()) owns the sites [first, last): whole
 // groups of sites spanning a multiple of 16 neurons, so that f, applied to each owner's neurons
 // in one call, gives every neuron the bits of one call over the layer: Eigen's packets (at most
 // 16 floats or 8 doubles, from an aligned start) then fall on the same neurons, and its scalar
 // tail on the layer's last (the test PerSiteNewtonOfOneSampleGivesTheBitsOfOneThread fails
 // with groups of one site).
 struct SiteTeam {
-  int index = 0;
   int count = 1;
   Index first = 0;
   Index last = 0;
@@ -108,7 +107,7 @@ struct SiteTeam {
   static SiteTeam of(int index, int count, Index sites, Index k) {
     const Index group = 16 / std::gcd(k, Index{16});
     const Index groups = (sites + group - 1) / group;
-    SiteTeam team{index, count, 0, 0};
+    SiteTeam team{count, 0, 0};
     team.first = std::min(sites, groups * index / count * group);
     team.last = std::min(sites, groups * (index + 1) / count * group);
     return team;
@@ -406,7 +405,8 @@ bool lateral_block_diagonal(const SparseWeights<T>& l, Index k, Index max_site) 
   const int* rp = l.outerIndexPtr();
   const int* col = l.innerIndexPtr();
   // Eigen keeps a row's column indices sorted (its coeff() searches them by bisection), so the
-  // first and last entries bound the row: a check per row instead of per synapse, run per solve.
+  // first and last entries bound the row: a check per row instead of per synapse (run once per
+  // layer, when it is built: SiteLayout).
   for (Index i = 0; i < l.rows(); ++i) {
     if (rp[i] == rp[i + 1]) continue;
     const Index lo = i - i % k;

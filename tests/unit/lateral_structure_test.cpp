@@ -1,5 +1,6 @@
-// The structure checks the fast solver runs on L before every solve (block_newton.hpp,
-// energy_hessian.hpp). lateral_block_diagonal reads only each row's first and last column, which
+// The structure checks of L: lateral_block_diagonal (run once per layer, SiteLayout) and the
+// comparisons of stored site blocks the fast solver runs before every solve (energy_hessian.hpp,
+// batch_kernel.hpp). lateral_block_diagonal reads only each row's first and last column, which
 // relies on Eigen keeping a row's columns sorted: an entry outside its site's block must be found
 // wherever it lies in the row.
 #include <gtest/gtest.h>
