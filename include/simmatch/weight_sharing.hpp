@@ -27,12 +27,40 @@ struct WeightSharing {
   std::vector<int> bank_group;
   Index groups = 0;
 
+  /// Synapses [begin, end) that write_groups looks up group by group.
+  struct Span {
+    Index begin = 0;
+    Index end = 0;
+  };
+  /// Synapses [to, to + length) that write_groups copies from [from, from + length), which a
+  /// Span covers.
+  struct Copy {
+    Index to = 0;
+    Index from = 0;
+    Index length = 0;
+  };
+  /// write_groups' plan (plan_row_copies); both empty: every synapse looked up.
+  std::vector<Span> lookups;
+  std::vector<Copy> copies;
+
   /// True for an unshared matrix (every synapse its own parameter).
   bool empty() const { return group.empty(); }
 
   /// ShapeError naming `what` unless every synapse and bank entry names a group in range and
   /// there is one group entry per synapse of a structure with `synapses` synapses.
   void check(Index synapses, const std::string& what) const;
+
+  /// Plans write_groups for the structure whose CSR rows start at `row_ptr` (rows + 1 offsets,
+  /// the last one group.size()): a row whose sequence of groups repeats an earlier row's is copied
+  /// from that row. A conv2d layer's sites repeat one filter bank and one lateral block, so all but
+  /// a few rows are copies: a stream of stores instead of a group index read per synapse.
+  /// ShapeError when `row_ptr` does not cover the synapses.
+  void plan_row_copies(const std::vector<int>& row_ptr);
+
+  /// values[k] = of_group[group[k]] for every synapse k (of_group: `groups` values), on all threads
+  /// for large structures; the same values whether planned or not.
+  template <typename T>
+  void write_groups(const T* of_group, T* values) const;
 
   /// Members of each group.
   std::vector<Index> group_sizes() const;

@@ -157,11 +157,7 @@ void apply_tied(const WeightSharing& sharing, const GroupStats& stats, T* values
   }
   std::vector<T> cast(groups);
   for (std::size_t g = 0; g < groups; ++g) cast[g] = static_cast<T>(value[g]);
-  // Every site's copy is written: millions of synapses per conv2d layer, so on all threads.
-  const auto synapses = static_cast<std::ptrdiff_t>(sharing.group.size());
-  const int* group = sharing.group.data();
-#pragma omp parallel for schedule(static) if (synapses > (std::ptrdiff_t{1} << 16))
-  for (std::ptrdiff_t s = 0; s < synapses; ++s) values[s] = cast[static_cast<std::size_t>(group[s])];
+  sharing.write_groups(cast.data(), values);
 }
 
 // The batch's activities transposed to neuron-major (B x N column-major), kept per thread: for a

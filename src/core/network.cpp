@@ -70,6 +70,8 @@ Layer<T>::Layer(Structure cw, Structure cl, Activation activation, Grid grid, st
     }
     w_sharing_ = conv_->w_sharing(cw_);
     l_sharing_ = conv_->l_sharing(cl_);
+    w_sharing_.plan_row_copies(cw_.row_ptr());
+    l_sharing_.plan_row_copies(cl_.row_ptr());
     w_stats_ = w_sharing_.stats(cw_.values());
     l_stats_ = l_sharing_.stats(cl_.values());
   }

@@ -180,8 +180,7 @@ void restore_weights(const std::vector<T>& values, Network<T>& network) {
     if (sharing.empty()) {
       std::copy_n(saved, n, m.valuePtr());
     } else {
-      T* out = m.valuePtr();
-      for (std::size_t k = 0; k < sharing.group.size(); ++k) out[k] = saved[sharing.group[k]];
+      sharing.write_groups(saved, m.valuePtr());
     }
     at += n;
   });
