@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace simmatch::kernels {
 
@@ -389,10 +390,44 @@ void csr_times_batch(const CsrView<T>& a, const T* x, T* y, Index batch, T alpha
   }
 }
 
+namespace {
+
+// column_dots of one column: the 2 x Slots sums in registers (in the blocked loop below, a column
+// of one made every add wait for the store of the one before, row after row).
+template <typename T, Index Slots>
+void single_column_dots(const T* const* a, const T* c, const T* d, Index rows, double* ac, double* ad) {
+  T s1[Slots > 0 ? Slots : 1] = {};
+  T s2[Slots > 0 ? Slots : 1] = {};
+  for (Index i = 0; i < rows; ++i) {
+    const T ci = c[i];
+    const T di = d[i];
+    for (Index j = 0; j < Slots; ++j) {
+      s1[j] += a[j][i] * ci;
+      s2[j] += a[j][i] * di;
+    }
+  }
+  for (Index j = 0; j < Slots; ++j) {
+    ac[j] += static_cast<double>(s1[j]);
+    ad[j] += static_cast<double>(s2[j]);
+  }
+}
+
+template <typename T, Index... Slots>
+void single_column_dots(std::integer_sequence<Index, Slots...>, const T* const* a, Index slots, const T* c, const T* d,
+                        Index rows, double* ac, double* ad) {
+  ((slots == Slots ? single_column_dots<T, Slots>(a, c, d, rows, ac, ad) : void()), ...);
+}
+
+}  // namespace
+
 template <typename T>
 void column_dots(const T* const* a, Index slots, const T* c, const T* d, Index rows, Index batch, double* ac,
                  double* ad) {
   if (slots < 0 || slots > kMaxDotSlots) throw InternalError("column_dots: too many slots");
+  if (batch == 1) {
+    single_column_dots(std::make_integer_sequence<Index, kMaxDotSlots + 1>{}, a, slots, c, d, rows, ac, ad);
+    return;
+  }
   // Columns in blocks whose partial sums (2 x slots x 64 values) stay in L1 while the rows stream
   // by contiguously; earlier, one strided pass per slot and per block of columns re-read c and d
   // once per slot, a fifth of an Anderson iteration on a 64-filter conv2d layer.

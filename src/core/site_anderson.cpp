@@ -26,6 +26,8 @@ namespace {
 
 // Below this many samples per row the Anderson step activates the site's rows in one call.
 constexpr Index kWholeSiteActivation = 16;
+// Below this many samples the residual norms are summed column by column, in registers.
+constexpr Index kNarrowBatch = 8;
 // Finished samples' columns are dropped once they are at least 1/kCompactDone of the columns.
 constexpr Index kCompactDone = 4;
 
@@ -62,6 +64,9 @@ public:
     coef_.resize(static_cast<std::size_t>(depth_ * bc));
     kept_.resize(static_cast<std::size_t>(bc));
     done_.resize(static_cast<std::size_t>(bc));
+    flat_scale_.resize(static_cast<std::size_t>(k));
+    flat_step_.resize(static_cast<std::size_t>(k));
+    flat_coef_.resize(static_cast<std::size_t>(depth_ * k));
   }
 
   // Per-sample outputs: the site's own residual terms, and over the thread's sites so far the most
@@ -93,21 +98,7 @@ public:
       if (n > 0 || std::any_of(r_.begin(), r_.begin() + k_ * bc_, [](T v) { return v != T(0); })) {
         kernels::dense_site_accumulate(layer.l, s, r_.data(), bc_, T(-1), g_.data());
       }
-      std::fill(res_.begin(), res_.begin() + bc_, 0.0);
-      std::fill(uu_.begin(), uu_.begin() + bc_, 0.0);
-      for (Index i = 0; i < k_; ++i) {
-        T* gi = g_.data() + i * bc_;
-        const T* ui = u_.data() + i * bc_;
-        double* res = res_.data();
-        double* uu = uu_.data();
-#pragma omp simd
-        for (Index b = 0; b < bc_; ++b) {
-          const T f = gi[b] - ui[b];
-          res[b] += static_cast<double>(f) * static_cast<double>(f);
-          uu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
-          gi[b] = f;
-        }
-      }
+      residual_norms();
       // Stopping test per sample; finished samples are written out, and their columns dropped once
       // they are a quarter of the batch's (until then they go on with the rest, their results
       // already taken: moving every array's columns each time a few samples finish was ~15 % of a
@@ -145,9 +136,9 @@ public:
         g_.swap(pg_);
       }
       if (depth_ > 0 && n > 0) {
-        T* dfh = df_[static_cast<std::size_t>(head_)].data();
-        T* dgh = dg_[static_cast<std::size_t>(head_)].data();
-        for (Index i = 0; i < k_; ++i) complete_history_row(g_.data() + i * bc_, beta, bc_, dfh + i * bc_, dgh + i * bc_);
+        // Elementwise: the site's k x bc values in one call.
+        complete_history_row(g_.data(), beta, k_ * bc_, df_[static_cast<std::size_t>(head_)].data(),
+                             dg_[static_cast<std::size_t>(head_)].data());
         for (Index c = 0; c < bc_; ++c) used_[static_cast<std::size_t>(c)] = std::min(used_[static_cast<std::size_t>(c)] + 1, depth_);
       }
       anderson_step(layer.act);
@@ -158,6 +149,45 @@ public:
   std::vector<T>& start_point() { return u_; }
 
 private:
+  // f = g - u in g, and per sample ||f||^2 and ||u||^2 summed in row order. Narrow batches sum each
+  // column in registers: summed in memory row by row, each add waited for the previous store (for
+  // online learning, a tenth of the site solve).
+  void residual_norms() {
+    T* g = g_.data();
+    const T* u = u_.data();
+    const Index bc = bc_;
+    if (bc < kNarrowBatch) {
+      for (Index b = 0; b < bc; ++b) {
+        double res = 0.0;
+        double uu = 0.0;
+        for (Index i = 0; i < k_; ++i) {
+          const T f = g[i * bc + b] - u[i * bc + b];
+          res += static_cast<double>(f) * static_cast<double>(f);
+          uu += static_cast<double>(u[i * bc + b]) * static_cast<double>(u[i * bc + b]);
+          g[i * bc + b] = f;
+        }
+        res_[static_cast<std::size_t>(b)] = res;
+        uu_[static_cast<std::size_t>(b)] = uu;
+      }
+      return;
+    }
+    std::fill(res_.begin(), res_.begin() + bc, 0.0);
+    std::fill(uu_.begin(), uu_.begin() + bc, 0.0);
+    for (Index i = 0; i < k_; ++i) {
+      T* gi = g + i * bc;
+      const T* ui = u + i * bc;
+      double* res = res_.data();
+      double* uu = uu_.data();
+#pragma omp simd
+      for (Index b = 0; b < bc; ++b) {
+        const T f = gi[b] - ui[b];
+        res[b] += static_cast<double>(f) * static_cast<double>(f);
+        uu[b] += static_cast<double>(ui[b]) * static_cast<double>(ui[b]);
+        gi[b] = f;
+      }
+    }
+  }
+
   // r = f(u). f is elementwise with the same bits in and out of vector lanes (a sample's results do
   // not depend on its position in the batch: tested), so the k x bc rows, contiguous, go in one
   // call; row by row, online learning (bc = 1) made k calls on single values per iteration.
@@ -223,6 +253,22 @@ private:
       for (Index c = 0; c < bc; ++c) cf_[static_cast<std::size_t>(j * bc + c)] = static_cast<T>(cj[c]);
     }
     const Index next = (head_ + 1) % m;
+    if (bc == 1) {
+      // One sample (online learning): the site's k values are one contiguous row, so the update
+      // runs once over them with the sample's scale and coefficients repeated per neuron (the
+      // same operations per value as row by row, in k calls on single values).
+      std::fill(flat_scale_.begin(), flat_scale_.end(), scale_[0]);
+      const T* rows[kMaxAndersonDepth];
+      for (Index j = 0; j < ns; ++j) {
+        std::fill_n(flat_coef_.begin() + j * k_, k_, cf_[static_cast<std::size_t>(j)]);
+        rows[j] = dg_[static_cast<std::size_t>(slots_[static_cast<std::size_t>(j)])].data();
+      }
+      anderson_row_update(flat_scale_.data(), g_.data(), rows, flat_coef_.data(), ns, beta, k_, flat_step_.data(),
+                          u_.data(), dg_[static_cast<std::size_t>(next)].data(), df_[static_cast<std::size_t>(next)].data());
+      activate_rows(act);
+      head_ = next;
+      return;
+    }
     T* __restrict d = step_.data();
     const T* __restrict sc = scale_.data();
     for (Index i = 0; i < k_; ++i) {
@@ -245,6 +291,7 @@ private:
   Index bc_ = 0;
   Index head_ = 0;
   std::vector<T> d_, u_, r_, g_, pg_, step_, scale_, cf_;
+  std::vector<T> flat_scale_, flat_step_, flat_coef_;  // one sample's scale and coefficients per neuron
   std::vector<std::vector<T>> dg_, df_;  // ring of depth_ columns: dX + beta dF, and dF
   std::vector<Index> col_, keep_, used_, slots_;
   std::vector<double> res_, uu_, best_, gram_, rhs_, acc_, coef_, work_;

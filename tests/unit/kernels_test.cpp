@@ -142,6 +142,41 @@ TYPED_TEST(KernelsTest, ColumnDotsMatchPerSampleDotsForEverySlot) {
   EXPECT_THROW(kernels::column_dots(nine.data(), 9, x.data(), x.data(), 1, 4, out.data(), out.data()), simmatch::InternalError);
 }
 
+// A lone column (online learning's Anderson step) has a path of its own; a sample's dots must not
+// depend on the batch it is in, so it gives the bits of that column within a wider batch.
+TYPED_TEST(KernelsTest, ColumnDotsOfALoneColumnAreItsBitsInABatch) {
+  using T = TypeParam;
+  const Index rows = 70, batch = 5;
+  for (Index slots = 0; slots <= kernels::kMaxDotSlots; ++slots) {
+    const std::vector<T> ct = neuron_major<T>(Eigen::MatrixXd::Random(rows, batch));
+    const std::vector<T> dt = neuron_major<T>(Eigen::MatrixXd::Random(rows, batch));
+    std::vector<std::vector<T>> at;
+    std::vector<const T*> ap;
+    for (Index j = 0; j < slots; ++j) at.push_back(neuron_major<T>(Eigen::MatrixXd::Random(rows, batch)));
+    for (const auto& v : at) ap.push_back(v.data());
+    std::vector<double> ac(static_cast<std::size_t>(slots * batch), 0.5), ad(ac.size(), -0.5);
+    kernels::column_dots(ap.data(), slots, ct.data(), dt.data(), rows, batch, ac.data(), ad.data());
+    for (Index b = 0; b < batch; ++b) {
+      auto column = [&](const std::vector<T>& m) {
+        std::vector<T> out(static_cast<std::size_t>(rows));
+        for (Index i = 0; i < rows; ++i) out[static_cast<std::size_t>(i)] = m[static_cast<std::size_t>(i * batch + b)];
+        return out;
+      };
+      const std::vector<T> c1 = column(ct), d1 = column(dt);
+      std::vector<std::vector<T>> a1;
+      std::vector<const T*> ap1;
+      for (const auto& v : at) a1.push_back(column(v));
+      for (const auto& v : a1) ap1.push_back(v.data());
+      std::vector<double> ac1(static_cast<std::size_t>(slots), 0.5), ad1(ac1.size(), -0.5);
+      kernels::column_dots(ap1.data(), slots, c1.data(), d1.data(), rows, 1, ac1.data(), ad1.data());
+      for (Index j = 0; j < slots; ++j) {
+        EXPECT_EQ(ac1[static_cast<std::size_t>(j)], ac[static_cast<std::size_t>(j * batch + b)]) << slots << " " << b;
+        EXPECT_EQ(ad1[static_cast<std::size_t>(j)], ad[static_cast<std::size_t>(j * batch + b)]) << slots << " " << b;
+      }
+    }
+  }
+}
+
 // A random lateral matrix on a sites.height x sites.width grid of sites.channels neurons per
 // site (every stored entry random), as CSR.
 template <typename T>
