@@ -4,6 +4,8 @@
 // by Cholesky of the regularised normal equations dF^T dF gamma = dF^T f_k, over the history
 // columns the sample holds, with a restart (history cleared, a plain step of the reference size)
 // when the residual grows far above its best or the small system is singular.
+// Include it only where fused multiply-add contraction is off (as the solvers' files turn it off):
+// a sample's bits must not depend on its neighbours, and a width of one takes its own code.
 #pragma once
 
 #include <algorithm>
@@ -27,10 +29,13 @@ namespace simmatch::detail {
 /// T is the precision of the iteration, which sets the regularisation of the normal equations.
 /// Each sample's arithmetic is the same whatever the others hold (a sample with fewer columns
 /// than its neighbours solves its system padded with identity rows, which leave it unchanged).
-template <typename T>
-void anderson_coefficients(const double* gram, const double* rhs, Index bc, Index depth, Index head,
-                           const double* fnorm, double restart_factor, double* best, Index* used, double* coef,
-                           unsigned char* kept, std::vector<double>& work) {
+template <typename T, Index FixedBc>
+void anderson_coefficients_of(const double* gram, const double* rhs, Index samples, Index depth, Index head,
+                              const double* fnorm, double restart_factor, double* best, Index* used, double* coef,
+                              unsigned char* kept, std::vector<double>& work) {
+  // A width known when compiling (one sample, online learning) takes every loop over the samples
+  // away; the arithmetic is the same.
+  const Index bc = FixedBc > 0 ? FixedBc : samples;
   const Index m = depth;
   std::fill(coef, coef + m * bc, 0.0);
   work.resize(static_cast<std::size_t>((m * m + m + 3) * bc));
@@ -143,6 +148,17 @@ void anderson_coefficients(const double* gram, const double* rhs, Index bc, Inde
       used[c] = 0;
       best[c] = std::numeric_limits<double>::infinity();
     }
+  }
+}
+
+template <typename T>
+void anderson_coefficients(const double* gram, const double* rhs, Index bc, Index depth, Index head,
+                           const double* fnorm, double restart_factor, double* best, Index* used, double* coef,
+                           unsigned char* kept, std::vector<double>& work) {
+  if (bc == 1) {
+    anderson_coefficients_of<T, 1>(gram, rhs, bc, depth, head, fnorm, restart_factor, best, used, coef, kept, work);
+  } else {
+    anderson_coefficients_of<T, 0>(gram, rhs, bc, depth, head, fnorm, restart_factor, best, used, coef, kept, work);
   }
 }
 
