@@ -298,17 +298,23 @@ bool dense_site_blocks(const CsrView<T>& a, Index min_k, DenseSiteBlocks<T>& out
 
 template <typename T>
 void view_site_blocks(const CsrView<T>& a, Index k, DenseSiteBlocks<T>& out) {
+  // Runs before every solve: one pass over the stored values, on all threads (a verdict, so the
+  // same on any number of them).
+  const auto bytes = static_cast<std::size_t>(k * k) * sizeof(T);
+  const Index sites = a.rows / k;
+  bool shared = true;
+#pragma omp parallel for schedule(static) reduction(&& : shared) if (sites * k * k >= kParallelBlockValues)
+  for (Index s = 1; s < sites; ++s) shared = shared && std::memcmp(a.val, a.val + s * k * k, bytes) == 0;
+  view_site_blocks(a, k, shared, out);
+}
+
+template <typename T>
+void view_site_blocks(const CsrView<T>& a, Index k, bool shared, DenseSiteBlocks<T>& out) {
   constexpr Index L = kLanes<T>;
   out.k = k;
   out.sites = a.rows / k;
   out.kp = (k + L - 1) / L * L;
   out.val = a.val;
-  // Runs before every solve: one pass over the stored values, on all threads (a verdict, so the
-  // same on any number of them).
-  const auto bytes = static_cast<std::size_t>(k * k) * sizeof(T);
-  bool shared = true;
-#pragma omp parallel for schedule(static) reduction(&& : shared) if (out.sites * k * k >= kParallelBlockValues)
-  for (Index s = 1; s < out.sites; ++s) shared = shared && std::memcmp(a.val, a.val + s * k * k, bytes) == 0;
   out.shared = shared;
   transpose_site_blocks(out);
 }
@@ -539,6 +545,8 @@ template bool full_site_blocks<float>(const CsrView<float>&, Index);
 template bool full_site_blocks<double>(const CsrView<double>&, Index);
 template void view_site_blocks<float>(const CsrView<float>&, Index, DenseSiteBlocks<float>&);
 template void view_site_blocks<double>(const CsrView<double>&, Index, DenseSiteBlocks<double>&);
+template void view_site_blocks<float>(const CsrView<float>&, Index, bool, DenseSiteBlocks<float>&);
+template void view_site_blocks<double>(const CsrView<double>&, Index, bool, DenseSiteBlocks<double>&);
 template void transpose_site_blocks<float>(DenseSiteBlocks<float>&);
 template void transpose_site_blocks<double>(DenseSiteBlocks<double>&);
 template bool rows_share_columns<float>(const CsrView<float>&, Index, Index);

@@ -90,6 +90,9 @@ bool full_site_blocks(const CsrView<T>& a, Index k);
 /// viewing a's values as dense_site_blocks does; compares the stored blocks on all threads.
 template <typename T>
 void view_site_blocks(const CsrView<T>& a, Index k, DenseSiteBlocks<T>& out);
+/// The same with the comparison's verdict already known (`shared`: every stored block equal).
+template <typename T>
+void view_site_blocks(const CsrView<T>& a, Index k, bool shared, DenseSiteBlocks<T>& out);
 
 /// Fills out.tval from out.val, k, kp, sites and shared (the rest of `out` already set): for
 /// blocks that do not come from a CSR matrix, such as the site solver's preconditioner.

@@ -136,6 +136,12 @@ public:
   /// The factors of worker `worker` (one per system of the prepared Hessian).
   std::vector<typename EnergyHessian<T>::Factor>& factors(std::size_t worker);
 
+  /// Per layer, what the last unique_fixed_point found comparing L's stored site blocks: 1 when
+  /// every site holds the same full k x k block, 0 when not, -1 where it did not compare them.
+  /// Valid until the weights change: the solve that called it reuses it instead of comparing
+  /// the blocks again (kernels::view_site_blocks).
+  std::vector<signed char> lateral_blocks_shared;
+
 private:
   std::uint64_t key_ = 0;
   std::optional<EnergyHessian<T>> hessian_;

@@ -303,7 +303,7 @@ private:
 
 template <typename T>
 bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, FixedPoints<T>& state,
-                         const SolverOptions& options) {
+                         const SolverOptions& options, const std::vector<signed char>* lateral_blocks_shared) {
   const auto P = static_cast<std::size_t>(network.num_layers());
   if (P > 1 && network.gamma() != 0.0) return false;  // feedback couples the sites across layers
   std::vector<SiteLayer<T>> layers(P);
@@ -311,7 +311,12 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
     const auto& layer = network.layer(static_cast<Index>(p));
     const Index k = layer.grid().channels;
     if (!layer.site_layout().lateral_full_blocks || k < 8) return false;
-    kernels::view_site_blocks(kernels::view_of(layer.L()), k, layers[p].l);
+    const signed char known = lateral_blocks_shared && p < lateral_blocks_shared->size() ? (*lateral_blocks_shared)[p] : -1;
+    if (known >= 0) {
+      kernels::view_site_blocks(kernels::view_of(layer.L()), k, known == 1, layers[p].l);
+    } else {
+      kernels::view_site_blocks(kernels::view_of(layer.L()), k, layers[p].l);
+    }
     layers[p].w = kernels::view_of(layer.W());
     layers[p].patch_rows = &layer.site_layout().patch_rows;
     layers[p].act = layer.activation();
@@ -432,8 +437,8 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
 }
 
 template bool solve_site_anderson<float>(const Network<float>&, ConstMatrixRef<float>, FixedPoints<float>&,
-                                         const SolverOptions&);
+                                         const SolverOptions&, const std::vector<signed char>*);
 template bool solve_site_anderson<double>(const Network<double>&, ConstMatrixRef<double>, FixedPoints<double>&,
-                                          const SolverOptions&);
+                                          const SolverOptions&, const std::vector<signed char>*);
 
 }  // namespace simmatch::detail

@@ -21,6 +21,8 @@
 
 #include "simmatch/dynamics.hpp"
 
+#include <vector>
+
 namespace simmatch::detail {
 
 /// Where the network qualifies (no feedback, and every layer's L stores full k x k site blocks, k =
@@ -29,9 +31,11 @@ namespace simmatch::detail {
 /// Anderson per site into `state`, already sized with u = the starting point, and returns true;
 /// otherwise returns false and leaves `state` alone. At most options.max_steps layer-input
 /// evaluations per sample, counted on from state.iterations (a phase resumed from an earlier
-/// solve); iterations = the most of any site and layer.
+/// solve); iterations = the most of any site and layer. `lateral_blocks_shared`, when given: per
+/// layer, whether every site's block of L holds the same values, as HessianWorkspace records it
+/// for the current weights (-1 or missing: compared here).
 template <typename T>
 bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, FixedPoints<T>& state,
-                         const SolverOptions& options);
+                         const SolverOptions& options, const std::vector<signed char>* lateral_blocks_shared = nullptr);
 
 }  // namespace simmatch::detail

@@ -89,7 +89,9 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
     // with its own history, in cache, and done when it has converged.
     SolverOptions first = options;
     first.max_steps = kAndersonBeforeNewton;
-    if (!solve_site_anderson(network, x, state, first)) solve_chunks(network, x, state, first, scheme);
+    if (!solve_site_anderson(network, x, state, first, &ws.lateral_blocks_shared)) {
+      solve_chunks(network, x, state, first, scheme);
+    }
     finish_with_newton(network, x, state, options, kAndersonBeforeNewton);
     return;
   }

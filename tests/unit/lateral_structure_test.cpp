@@ -77,12 +77,18 @@ TEST(LateralStructureTest, StoredValueComparisonKeepsEverySitesVerdict) {
     signed_zero.layer(0).L().coeffRef(s * k + 1, s * k) = zero;
   }
   EXPECT_TRUE(detail::unique_fixed_point(signed_zero));
+  // Not one block in bits: the solve that reuses the verdict must not read site 0's block for all.
+  detail::HessianWorkspace<float> workspace;
+  detail::unique_fixed_point(signed_zero, workspace);
+  ASSERT_EQ(workspace.lateral_blocks_shared.size(), 1U);
+  EXPECT_EQ(workspace.lateral_blocks_shared[0], 0);
   signed_zero.layer(0).L().coeffRef((sites - 1) * k + 1, (sites - 1) * k + 1) = -2.0F;
   EXPECT_FALSE(detail::unique_fixed_point(signed_zero));
 }
 
 // From kernels::kParallelBlockValues stored values on, both comparisons of the site blocks run on
-// all threads: a layer past it (28 x 28 sites of 9 neurons) keeps every site's verdict on 1 and 3.
+// all threads: a layer past it (28 x 28 sites of 9 neurons) keeps every site's verdict on 1 and 3,
+// and unique_fixed_point records the verdict view_site_blocks gives (HessianWorkspace).
 TEST(LateralStructureTest, ComparisonOnAllThreadsKeepsEverySitesVerdict) {
   const Conv2d conv{Grid{28, 28, 1}, 3, 1, Padding::same, 9, 0.0};
   const Network<float> net = test_support::conv_network<float>(conv.input, {conv}, 0.0, Activation::tanh(), 3);
@@ -93,16 +99,26 @@ TEST(LateralStructureTest, ComparisonOnAllThreadsKeepsEverySitesVerdict) {
     kernels::view_site_blocks(kernels::view_of(n.layer(0).L()), k, blocks);
     return blocks.shared;
   };
+  // unique_fixed_point records the same verdict for the solve that follows it to reuse.
+  auto recorded = [&](const Network<float>& n) {
+    detail::HessianWorkspace<float> workspace;
+    workspace.lateral_blocks_shared = {7};  // stale: must be replaced
+    detail::unique_fixed_point(n, workspace);
+    EXPECT_EQ(workspace.lateral_blocks_shared.size(), 1U);
+    return workspace.lateral_blocks_shared.empty() ? -1 : workspace.lateral_blocks_shared[0];
+  };
   const int threads = omp_get_max_threads();
   for (const int t : {1, 3}) {
     omp_set_num_threads(t);
     EXPECT_TRUE(shared(net));
+    EXPECT_EQ(recorded(net), 1);
     EXPECT_TRUE(detail::unique_fixed_point(net));
     for (const Index site : {Index{1}, sites / 2, sites - 1}) {
       // One neuron inhibiting itself: indefinite.
       Network<float> broken = net;
       broken.layer(0).L().coeffRef(site * k + k - 1, site * k + k - 1) = -2.0F;
       EXPECT_FALSE(shared(broken)) << t << " threads, site " << site;
+      EXPECT_EQ(recorded(broken), 0) << t << " threads, site " << site;
       EXPECT_FALSE(detail::unique_fixed_point(broken)) << t << " threads, site " << site;
       // One synapse's last bit: a different block, still definite.
       Network<float> nudged = net;
@@ -110,6 +126,7 @@ TEST(LateralStructureTest, ComparisonOnAllThreadsKeepsEverySitesVerdict) {
       v = std::nextafter(v, 10.0F);
       nudged.layer(0).L().coeffRef(site * k + 1, site * k) = v;
       EXPECT_FALSE(shared(nudged)) << t << " threads, site " << site;
+      EXPECT_EQ(recorded(nudged), 0) << t << " threads, site " << site;
       EXPECT_TRUE(detail::unique_fixed_point(nudged)) << t << " threads, site " << site;
     }
   }
