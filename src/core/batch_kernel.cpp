@@ -401,11 +401,7 @@ void one_sample_shared_column_rows(const CsrView<T>& a, Index i0, Index rows, co
     }
     for (Index r = 0; r < R; ++r) y[i + r] += alpha * s[r];
   }
-  for (; i < rows; ++i) {
-    T s = 0;
-    for (Index q = 0; q < n; ++q) s += v[i * n + q] * x[col[q]];
-    y[i] += alpha * s;
-  }
+  for (; i < rows; ++i) csr_row_accumulate(a, i0 + i, x, 1, alpha, y + i);
 }
 
 }  // namespace
