@@ -19,36 +19,57 @@ def local(stride, radius, per_site, lateral):
     return dict(type="local2d", stride=stride, radius=radius, neurons_per_site=per_site, lateral_radius=lateral)
 
 
-class FixedPointsMatchAnIndependentIntegration(TempDirTest):
-    """Each case: train briefly, save, then compare every layer of every sample."""
+def conv(kernel, per_site, lateral):
+    return dict(type="conv2d", kernel=kernel, stride=1, padding="same", neurons_per_site=per_site,
+                lateral_radius=lateral)
 
-    def compare(self, name, layers, **params):
-        X, _ = patterns(samples=96, side=8, clusters=3, noise=0.3, seed=7, dtype=np.float64)
-        X = X.reshape(len(X), -1)
-        X = X - X.mean(axis=1, keepdims=True)
-        settings = dict(input_shape=(8, 8), layers=layers, precision="float64", seed=5, cost_samples=0, eta=0.05,
-                        samples_per_epoch=96, batch_size=8)
-        settings.update(params)
-        net = simmatch.Network(**settings)
-        net.fit(X, epochs=8)
-        path = self.path(name + ".npz")
-        net.save(path)
-        sample = X[:12]
 
-        expected, _, converged = ref.euler_from_rest(ref.load(path), sample, tol=1e-10)
-        self.assertTrue(converged.all(), f"{name}: the reference integration did not converge")
+def train(test, name, layers, params):
+    """A float64 network trained briefly by simmatch on 96 centred 8x8 patterns and saved. Returns
+    the network, its model file and the patterns (96 x 64)."""
+    X, _ = patterns(samples=96, side=8, clusters=3, noise=0.3, seed=7, dtype=np.float64)
+    X = X.reshape(len(X), -1)
+    X = X - X.mean(axis=1, keepdims=True)
+    settings = dict(input_shape=(8, 8), layers=layers, precision="float64", seed=5, cost_samples=0, eta=0.05,
+                    samples_per_epoch=96, batch_size=8, epochs=8)
+    settings.update(params)
+    epochs = settings.pop("epochs")
+    net = simmatch.Network(**settings)
+    net.fit(X, epochs=epochs)
+    path = test.path(name + ".npz")
+    net.save(path)
+    return net, path, X
+
+
+def assert_matches_reference(test, name, net, path, batches):
+    """Every layer's fixed point for each batch in `batches`, transformed as one call, must be the
+    reference integration's (tolerance 1e-10) within 1e-6, and within 1e-4 at the default
+    tolerance."""
+    model = ref.load(path)
+    for sample in batches:
+        expected, _, converged = ref.euler_from_rest(model, sample, tol=1e-10)
+        test.assertTrue(converged.all(), f"{name}: the reference integration did not converge")
         net.set_params(**{"solver.tolerance": 1e-10, "solver.max_steps": 200000})
         got = net.transform(sample, layer="all")
-        self.assertEqual(len(got), len(expected))
+        test.assertEqual(len(got), len(expected))
         for p, (a, b) in enumerate(zip(got, expected)):
-            self.assertEqual(a.dtype, np.float64)
+            test.assertEqual(a.dtype, np.float64)
+            test.assertEqual(a.shape, b.shape)
             worst = ref.relative_distance(a, b).max()
-            self.assertLessEqual(worst, 1e-6, f"{name}: layer {p} differs from the reference by {worst:.3g}")
+            test.assertLessEqual(worst, 1e-6, f"{name}: layer {p} differs from the reference by {worst:.3g}")
         # At the default tolerance the returned activities are close as well.
         net.set_params(**{"solver.tolerance": 0.0, "solver.max_steps": 3000})
         loose = net.transform(sample, layer="all")
         for p, (a, b) in enumerate(zip(loose, expected)):
-            self.assertLessEqual(ref.relative_distance(a, b).max(), 1e-4, f"{name}: layer {p} at the default tolerance")
+            test.assertLessEqual(ref.relative_distance(a, b).max(), 1e-4, f"{name}: layer {p} at the default tolerance")
+
+
+class FixedPointsMatchAnIndependentIntegration(TempDirTest):
+    """Each case: train briefly, save, then compare every layer of every sample."""
+
+    def compare(self, name, layers, **params):
+        net, path, X = train(self, name, layers, params)
+        assert_matches_reference(self, name, net, path, [X[:12]])
 
     def test_two_layers_with_feedback_and_lateral_neighbourhoods(self):
         self.compare("deep_lateral", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.3)
@@ -83,6 +104,31 @@ class FixedPointsMatchAnIndependentIntegration(TempDirTest):
                      eta=0.02)
         self.compare("wide_clipped", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0,
                      activation="clipped_relu")
+
+
+class LoneSamplesMatchAnIndependentIntegration(TempDirTest):
+    """The paper's online rule: trained one sample at a time (batch_size = 1), then each sample
+    transformed on its own. One sample takes the solvers' one-column paths (per-site sums held in
+    registers, Anderson's systems of width one, the drive through shared patches eight rows at a
+    time), which batches never reach."""
+
+    def compare(self, name, layers, samples=6, **params):
+        params.update(batch_size=1, epochs=3)
+        net, path, X = train(self, name, layers, params)
+        assert_matches_reference(self, name, net, path, [X[i:i + 1] for i in range(samples)])
+
+    def test_two_layers_with_feedback(self):
+        self.compare("lone_deep", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.3)
+
+    def test_saturated_tanh_with_feedback(self):
+        self.compare("lone_saturated", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.2, gain=4.0)
+
+    def test_wide_sites(self):
+        self.compare("lone_wide", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], samples=4, gamma=0.0)
+
+    def test_convolution_wider_than_a_group_of_eight_rows(self):
+        # 36 filters: the one-sample drive runs four groups of eight rows and a tail of four.
+        self.compare("lone_conv", [conv(3, 36, 0.0)], samples=4, gamma=0.0)
 
 
 if __name__ == "__main__":
