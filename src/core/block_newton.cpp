@@ -481,14 +481,9 @@ void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
       }
     }
   };
-  // A lone chunk runs here, outside any parallel region, so that its sample's team (below) is the
-  // thread pool's first level: inside for_each_chunk's inactive region it would be a nested team,
-  // started on new threads for every sample (measured: half the speed of one thread).
-  if (split_into_chunks(batch, std::max(1, omp_get_max_threads())).count == 1) {
-    solve_chunk(0, batch);
-  } else {
-    for_each_chunk(batch, solve_chunk);
-  }
+  // A lone chunk runs outside any parallel region (for_each_chunk), so its sample's team (below)
+  // is the thread pool's first level, not a nested team on new threads (half one thread's speed).
+  for_each_chunk(batch, solve_chunk);
 }
 
 template bool lateral_block_diagonal<float>(const SparseWeights<float>&, Index, Index);
