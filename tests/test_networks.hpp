@@ -169,4 +169,18 @@ Network<T> conv_network(const Grid& input, const std::vector<Conv2d>& convs, dou
   return net;
 }
 
+/// The starting point of a solver's internal stage: u = r = 0, no steps taken.
+template <typename T>
+FixedPoints<T> at_rest(const Network<T>& net, Index batch) {
+  FixedPoints<T> s;
+  for (Index p = 0; p < net.num_layers(); ++p) {
+    s.u.push_back(Matrix<T>::Zero(net.layer(p).size(), batch));
+    s.r.push_back(Matrix<T>::Zero(net.layer(p).size(), batch));
+  }
+  s.iterations.assign(static_cast<std::size_t>(batch), 0);
+  s.converged.assign(static_cast<std::size_t>(batch), 0);
+  s.path.assign(static_cast<std::size_t>(batch), SolverPath::direct);
+  return s;
+}
+
 }  // namespace simmatch::test_support

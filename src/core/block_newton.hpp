@@ -47,8 +47,11 @@ Index largest_site(const Network<T>& network) {
 /// below) into `state`, already sized with u = starting point. Stopping rule and `iterations`
 /// as FastSolver (dynamics.hpp): a sample stops when, for every layer, ||f(g) - r|| <= tol ||r||
 /// (through gain ||g - u|| for tanh); iterations = the most layer-input evaluations of any layer.
+/// `lateral_blocks_shared`, when given: per layer, whether every site's block of L holds the same
+/// values, as HessianWorkspace records it for the current weights (-1 or missing: not known, each
+/// site's block is copied).
 template <typename T>
 void solve_block_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
-                        const SolverOptions& options);
+                        const SolverOptions& options, const std::vector<signed char>* lateral_blocks_shared = nullptr);
 
 }  // namespace simmatch::detail

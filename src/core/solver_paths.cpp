@@ -17,7 +17,7 @@ namespace {
 // Samples that Anderson left unconverged continue with per-site Newton from where they are.
 template <typename T>
 void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T>& state,
-                        const SolverOptions& options, int spent) {
+                        const SolverOptions& options, int spent, const std::vector<signed char>& lateral_blocks_shared) {
   std::vector<Index> open;
   for (Index b = 0; b < x.cols(); ++b) {
     if (!state.converged[static_cast<std::size_t>(b)]) open.push_back(b);
@@ -25,7 +25,7 @@ void finish_with_newton(const Network<T>& network, ConstMatrixRef<T> x, FixedPoi
   SolverOptions newton = options;
   newton.max_steps = std::max(1, options.max_steps - spent);
   solve_open_samples(x, state, open, [&](ConstMatrixRef<T> xs, FixedPoints<T>& rest) {
-    solve_block_newton(network, xs, rest, newton);  // counts its own iterations from 0
+    solve_block_newton(network, xs, rest, newton, &lateral_blocks_shared);  // counts its own iterations from 0
     for (int& it : rest.iterations) it += spent;
   });
 }
@@ -77,7 +77,7 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
   // per-site problems that Newton's method solves in a few iterations (block_newton.hpp).
   if (options.anderson_depth > 0 && newton_blocks_apply(network, options.newton_max_site)) {
     if (largest_site(network) <= kNewtonFirstSite || options.max_steps <= kAndersonBeforeNewton) {
-      solve_block_newton(network, x, state, options);
+      solve_block_newton(network, x, state, options, &ws.lateral_blocks_shared);
       return;
     }
     // Large sites: a Newton iteration costs k^3 / 3 per site, several times a whole Anderson solve
@@ -92,7 +92,7 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
     if (!solve_site_anderson(network, x, state, first, &ws.lateral_blocks_shared)) {
       solve_chunks(network, x, state, first, scheme);
     }
-    finish_with_newton(network, x, state, options, kAndersonBeforeNewton);
+    finish_with_newton(network, x, state, options, kAndersonBeforeNewton, ws.lateral_blocks_shared);
     return;
   }
   // Anderson stalls where the learnt L is nearly singular (a dense layer of 500 trained on MNIST:

@@ -19,6 +19,7 @@
 #include "test_networks.hpp"
 
 using namespace simmatch;
+using simmatch::test_support::at_rest;
 using simmatch::test_support::conv_network;
 using simmatch::test_support::random_inputs;
 using simmatch::test_support::tight_euler;
@@ -34,20 +35,6 @@ Network<T> two_wide_conv_layers(Activation act, std::uint64_t seed) {
   return conv_network<T>(Grid{8, 8, 1},
                          {Conv2d{Grid{}, 3, 1, Padding::same, 40, 0.0}, Conv2d{Grid{}, 3, 2, Padding::valid, 36, 0.0}},
                          0.0, act, seed, 0.8, 0.06);
-}
-
-// The starting point of a solve from rest: u = r = 0, no steps taken.
-template <typename T>
-FixedPoints<T> at_rest(const Network<T>& net, Index batch) {
-  FixedPoints<T> s;
-  for (Index p = 0; p < net.num_layers(); ++p) {
-    s.u.push_back(Matrix<T>::Zero(net.layer(p).size(), batch));
-    s.r.push_back(Matrix<T>::Zero(net.layer(p).size(), batch));
-  }
-  s.iterations.assign(static_cast<std::size_t>(batch), 0);
-  s.converged.assign(static_cast<std::size_t>(batch), 0);
-  s.path.assign(static_cast<std::size_t>(batch), SolverPath::direct);
-  return s;
 }
 
 // Largest ||a - b|| / ||b|| over layers and samples.

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "core/block_newton.hpp"
+#include "core/energy_hessian.hpp"
 #include "test_networks.hpp"
 #include "simmatch/dynamics.hpp"
 #include "simmatch/error.hpp"
@@ -326,6 +327,46 @@ TEST(FastSolver, PerSiteNewtonOfOneSampleGivesTheBitsOfOneThread) {
     expect_one_sample_bits_of_one_thread<float>(k);
     expect_one_sample_bits_of_one_thread<double>(k);
   }
+}
+
+// A conv2d layer's tied L stores one block for every site: per-site Newton then reads one copy
+// of it (HessianWorkspace's verdict) and must give the bits of a copy per site, for a lone sample
+// (the sites shared among the threads) and for a batch. The verdict is trusted, not checked: on a
+// layer whose blocks differ, a wrong one gives other activities (so the shared copy is read).
+TEST(FastSolver, PerSiteNewtonReadsATiedLOnceWithTheBitsOfACopyPerSite) {
+  const Conv2d conv{Grid{32, 32, 1}, 3, 1, Padding::same, 8, 0.0};
+  const Network<float> net = test_support::conv_network<float>(conv.input, {conv}, 0.0, Activation::tanh(), 11, 1.5, 0.05);
+  ASSERT_TRUE(detail::newton_blocks_apply(net));
+  ASSERT_TRUE(detail::unique_fixed_point(net));  // the fast solver goes straight to per-site Newton
+  const std::vector<signed char> shared{1}, unknown{-1};
+  const SolverOptions options{.method = SolverMethod::fast, .tolerance = 1e-5};
+  for (const Index batch : {Index{1}, Index{7}}) {
+    const Matrix<float> x = inputs(net.input_size(), batch, 5).cast<float>();
+    auto solve = [&](const std::vector<signed char>* verdict) {
+      FixedPoints<float> s = test_support::at_rest(net, batch);
+      detail::solve_block_newton<float>(net, x, s, options, verdict);
+      return s;
+    };
+    const FixedPoints<float> copies = solve(nullptr);
+    for (const auto* verdict : {&shared, &unknown}) {
+      const FixedPoints<float> got = solve(verdict);
+      EXPECT_TRUE(got.u[0] == copies.u[0]) << batch;
+      EXPECT_TRUE(got.r[0] == copies.r[0]) << batch;
+      EXPECT_EQ(got.iterations, copies.iterations);
+      EXPECT_EQ(got.converged, std::vector<unsigned char>(static_cast<std::size_t>(batch), 1));
+    }
+    FixedPoints<float> fast;
+    FastSolver<float>(options).solve(net, x, fast);
+    EXPECT_EQ(fast.path_count(SolverPath::direct), batch);
+    EXPECT_TRUE(fast.u[0] == copies.u[0]) << batch;
+  }
+  const Network<float> untied = make_network(Case{"tanh", 1, 0.0, Shape::blocks, 4}, 8).cast<float>();
+  const Matrix<float> x = inputs(untied.input_size(), 3, 4).cast<float>();
+  FixedPoints<float> copies = test_support::at_rest(untied, 3);
+  FixedPoints<float> wrong = test_support::at_rest(untied, 3);
+  detail::solve_block_newton<float>(untied, x, copies, options);
+  detail::solve_block_newton<float>(untied, x, wrong, options, &shared);
+  EXPECT_FALSE(wrong.r[0] == copies.r[0]);
 }
 
 TEST(FastSolver, WarmStartBatchOneAndChunksAgree) {
