@@ -38,7 +38,7 @@ void for_each_chunk(Index batch, ChunkFn&& solve_chunk) {
   const Index per = split.per;
   // Not an inactive region (`if (false)`) around a lone chunk: a parallel region inside one, the
   // chunk's own or Eigen's sparse products, is a nested team that libgomp starts on new threads
-  // every time (a thread created per product: 80 % of online training's time on a saturated layer).
+  // every time (online on a saturated layer: two threads took twice one thread's time).
   if (chunks == 1) {
     solve_chunk(Index{0}, batch);
     return;
