@@ -15,6 +15,7 @@
 #include "simmatch/communicator.hpp"
 #include "simmatch/dataset.hpp"
 #include "simmatch/dynamics.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/network.hpp"
 
 namespace simmatch {
@@ -82,9 +83,11 @@ Matrix<float> gather_columns(const Communicator& comm, const Matrix<float>& mine
 /// encode() with the samples split across ranks along batch boundaries, so each rank solves exactly
 /// the batches one process would: result[p] (N_p x T, float32) on rank 0, empty matrices elsewhere.
 /// `data` is every rank's view of the whole data set. Failures on one rank stop every rank.
+/// `report`, when given, counts every rank's solves (the same totals on every rank).
 template <typename T>
 std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const DynamicsSolver<T>& solver,
-                                              const Dataset& data, Index batch_size, const Communicator& comm);
+                                              const Dataset& data, Index batch_size, const Communicator& comm,
+                                              SolveReport* report = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -113,9 +116,10 @@ auto agree(const Communicator& comm, const std::string& what, F&& step) -> declt
 
 extern template std::vector<Matrix<float>> encode_distributed<float>(const Network<float>&,
                                                                      const DynamicsSolver<float>&, const Dataset&,
-                                                                     Index, const Communicator&);
+                                                                     Index, const Communicator&, SolveReport*);
 extern template std::vector<Matrix<float>> encode_distributed<double>(const Network<double>&,
                                                                       const DynamicsSolver<double>&,
-                                                                      const Dataset&, Index, const Communicator&);
+                                                                      const Dataset&, Index, const Communicator&,
+                                                                      SolveReport*);
 
 }  // namespace simmatch

@@ -2,6 +2,8 @@
 // and the correlations summed over them (for the cost of eq. 11). No learning, no ranks.
 #pragma once
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
 #include "simmatch/dataset.hpp"
@@ -25,24 +27,56 @@ constexpr Index batch_count(Index samples, Index batch_size) {
   return samples / batch_size + (samples % batch_size != 0 ? 1 : 0);
 }
 
+/// How the solves of eq. 15 for a set of samples ended. A sample is unconverged when the solver
+/// stopped at solver.max_steps layer-input evaluations before its residual met solver.tolerance
+/// (docs/theory.md, "Solving eq. 15"): its activities are the last state reached, not the fixed
+/// point, and callers must say so (the CLI on stderr, Python with simmatch.ConvergenceWarning).
+struct SolveReport {
+  Index samples = 0;
+  Index unconverged = 0;
+  int most_iterations = 0;  // the most layer-input evaluations any sample took
+
+  /// Counts the batch `fixed` just solved.
+  template <typename T>
+  void record(const FixedPoints<T>& fixed) {
+    samples += fixed.batch_size();
+    for (Index b = 0; b < fixed.batch_size(); ++b) {
+      const auto i = static_cast<std::size_t>(b);
+      if (!fixed.converged[i]) ++unconverged;
+      most_iterations = std::max(most_iterations, fixed.iterations[i]);
+    }
+  }
+  void merge(const SolveReport& other);
+};
+
+/// The warning a user should see when `report` counts unconverged samples ("3 of 40 samples did
+/// not reach their fixed point ..."; names solver.max_steps and solver.tolerance with the values of
+/// `options`, the solver's own: DynamicsSolver::options(), where a tolerance of 0 has become the
+/// method's default), or an empty string when every sample converged. `what` names the samples' use
+/// ("encoded", "transformed").
+std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what);
+
 /// Fixed points of every layer for every sample of `data`, in batches of `batch_size` (>= 1):
-/// result[p] is N_p x T. ShapeError when the samples do not fit the network.
+/// result[p] is N_p x T. ShapeError when the samples do not fit the network. `report`, when
+/// given, counts the solves (added to what it holds).
 template <typename T>
 std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
-                              Index batch_size = kDefaultEncodeBatch);
+                              Index batch_size = kDefaultEncodeBatch, SolveReport* report = nullptr);
 
 /// Fixed points of layer `layer` alone, pooled batch by batch (Pooling::apply; an identity pooling
 /// keeps them as they are): output(grid).size() x T. Only that layer's pooled values are kept, so a
 /// conv2d layer of 50,000 neurons pooled to 3,136 values a sample fits where encode() would not.
-/// ShapeError when the samples do not fit the network or `layer` does not exist.
+/// ShapeError when the samples do not fit the network or `layer` does not exist. `report` as encode().
 template <typename T>
 Matrix<T> encode_layer(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index layer,
-                       const Pooling& pooling, Index batch_size = kDefaultEncodeBatch);
+                       const Pooling& pooling, Index batch_size = kDefaultEncodeBatch, SolveReport* report = nullptr);
 
 /// Summed correlations of `data`'s first `max_samples` samples (0 = all) at their fixed points.
+/// `report` as encode().
 template <typename T>
 Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
-                                  Index max_samples = 0, Index batch_size = kDefaultEncodeBatch);
+                                  Index max_samples = 0, Index batch_size = kDefaultEncodeBatch,
+                                  SolveReport* report = nullptr);
 
 /// The columns `indices` of data.x as a K x B matrix in precision T (ShapeError for an index
 /// outside the data set).
@@ -50,17 +84,17 @@ template <typename T>
 Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices);
 
 extern template std::vector<Matrix<float>> encode<float>(const Network<float>&, const DynamicsSolver<float>&,
-                                                         const Dataset&, Index);
+                                                         const Dataset&, Index, SolveReport*);
 extern template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                           const Dataset&, Index);
+                                                           const Dataset&, Index, SolveReport*);
 extern template Matrix<float> encode_layer<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
-                                                  Index, const Pooling&, Index);
+                                                  Index, const Pooling&, Index, SolveReport*);
 extern template Matrix<double> encode_layer<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                    const Dataset&, Index, const Pooling&, Index);
+                                                    const Dataset&, Index, const Pooling&, Index, SolveReport*);
 extern template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&,
-                                                         const Dataset&, Index, Index);
+                                                         const Dataset&, Index, Index, SolveReport*);
 extern template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                          const Dataset&, Index, Index);
+                                                          const Dataset&, Index, Index, SolveReport*);
 extern template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
 extern template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
 

@@ -17,10 +17,11 @@ namespace simmatch {
 
 /// Class scores (classes x T) of `data` at the free fixed points, reached from rest by `solver`
 /// without any label input, in batches of `batch_size`. ConfigError for the unsupervised mode
-/// (no output of its own); ShapeError when the samples do not fit the network.
+/// (no output of its own); ShapeError when the samples do not fit the network. `report`, when
+/// given, counts the solves (encode.hpp).
 template <typename T>
 Matrix<T> own_output_scores(const Network<T>& network, const DynamicsSolver<T>& solver, TrainMode mode,
-                            const Dataset& data, Index batch_size = kDefaultEncodeBatch);
+                            const Dataset& data, Index batch_size = kDefaultEncodeBatch, SolveReport* report = nullptr);
 
 /// The share of `data`'s samples whose largest own-output score is their label (NaN for no
 /// samples). ShapeError unless data has one label per sample.
@@ -29,9 +30,9 @@ double own_output_accuracy(const Network<T>& network, const DynamicsSolver<T>& s
                            const Dataset& data, Index batch_size = kDefaultEncodeBatch);
 
 extern template Matrix<float> own_output_scores<float>(const Network<float>&, const DynamicsSolver<float>&, TrainMode,
-                                                       const Dataset&, Index);
+                                                       const Dataset&, Index, SolveReport*);
 extern template Matrix<double> own_output_scores<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                         TrainMode, const Dataset&, Index);
+                                                         TrainMode, const Dataset&, Index, SolveReport*);
 extern template double own_output_accuracy<float>(const Network<float>&, const DynamicsSolver<float>&, TrainMode,
                                                   const Dataset&, Index);
 extern template double own_output_accuracy<double>(const Network<double>&, const DynamicsSolver<double>&, TrainMode,

@@ -14,6 +14,7 @@ See docs/python.md; the mathematics is in docs/theory.md.
 from ._simmatch import (  # noqa: F401  (re-exported API)
     Activation,
     ConfigError,
+    ConvergenceWarning,
     Error,
     FormatError,
     InternalError,
@@ -36,6 +37,7 @@ __all__ = [
     "Activation",
     "ConfigError",
     "ContrastiveClassifier",
+    "ConvergenceWarning",
     "Error",
     "FormatError",
     "InternalError",

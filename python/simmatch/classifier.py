@@ -26,6 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from . import _simmatch
+from ._convergence import relay
 from .estimator import _D, _TABLE_KEYS, _NetworkInput, _store_parameters
 
 __all__ = ["ContrastiveClassifier", "SupervisedClassifier"]
@@ -57,7 +58,8 @@ class _LabelledNetwork(ClassifierMixin, _NetworkInput):
             raise ValueError(f"y: {self._MODE} training needs at least 2 classes, got 1 class ({self.classes_[0]!r})")
         self.input_shape_ = self._sample_shape(X.shape[1], image_shape)
         self.network_ = self._build_network(len(self.classes_))
-        self.network_.fit(X, y=encoded.astype(np.int64), epochs=self.epochs, callback=callback, verbose=self.verbose)
+        relay(self.network_.fit, X, y=encoded.astype(np.int64), epochs=self.epochs, callback=callback,
+              verbose=self.verbose)
         return self
 
     def decision_function(self, X):
@@ -66,7 +68,7 @@ class _LabelledNetwork(ClassifierMixin, _NetworkInput):
         > 0 means classes_[1])."""
         check_is_fitted(self, "network_")
         X, _ = self._check_X(X, reset=False)
-        scores = self._class_scores(self.network_.transform(X, layer=-1))
+        scores = self._class_scores(relay(self.network_.transform, X, layer=-1))
         if len(self.classes_) == 2:
             return scores[:, 1] - scores[:, 0]
         return scores

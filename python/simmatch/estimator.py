@@ -21,6 +21,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from . import _simmatch
+from ._convergence import relay
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -257,8 +258,8 @@ checkpoint_every, on_nan, on_nonconvergence
         X, image_shape = self._check_X(X, reset=True)
         self.input_shape_ = self._sample_shape(X.shape[1], image_shape)
         self.network_ = self._build_network()
-        self.network_.fit(X, epochs=self.epochs, callback=callback, verbose=self.verbose, checkpoint=checkpoint,
-                          resume=resume)
+        relay(self.network_.fit, X, epochs=self.epochs, callback=callback, verbose=self.verbose,
+              checkpoint=checkpoint, resume=resume)
         return self
 
     def partial_fit(self, X, y=None):
@@ -270,7 +271,7 @@ checkpoint_every, on_nan, on_nonconvergence
         if first:
             self.input_shape_ = self._sample_shape(X.shape[1], image_shape)
             self.network_ = self._build_network()
-        self.network_.partial_fit(X)
+        relay(self.network_.partial_fit, X)
         return self
 
     def transform(self, X):
@@ -278,13 +279,13 @@ checkpoint_every, on_nan, on_nonconvergence
         in the network's precision."""
         check_is_fitted(self, "network_")
         X, _ = self._check_X(X, reset=False)
-        return self.network_.transform(X, layer=self.output_layer, pool=self.pool)
+        return relay(self.network_.transform, X, layer=self.output_layer, pool=self.pool)
 
     def score(self, X, y=None):
         """Minus the structured deep cost of eq. 11 on X at its fixed points (higher is better)."""
         check_is_fitted(self, "network_")
         X, _ = self._check_X(X, reset=False)
-        return -self.network_.cost(X)
+        return -relay(self.network_.cost, X)
 
     def get_feature_names_out(self, input_features=None):
         """Names of ``transform``'s columns: "similaritymatching0", "similaritymatching1", ..."""

@@ -10,8 +10,11 @@
 //   simmatch::Interrupted  -> KeyboardInterrupt (or whatever the signal handler raised)
 //   other simmatch::Error  -> simmatch.Error       (subclass of RuntimeError)
 //   simmatch::InternalError -> simmatch.InternalError (subclass of RuntimeError: a bug in simmatch)
+// Samples left short of their fixed point (solver.max_steps reached) are not errors: their activities
+// are returned with a simmatch.ConvergenceWarning (subclass of UserWarning, as scikit-learn's).
 // Argument checks made by the bindings themselves raise plain TypeError / ValueError.
 #include "bindings.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/error.hpp"
 
 namespace simmatch::python {
@@ -49,6 +52,9 @@ void register_errors(py::module_& m) {
                 "NaN/Inf in activities or weights.");
   new_exception(m, "IoError", py::make_tuple(base), "A file cannot be opened, read or written.");
   new_exception(m, "InternalError", PyExc_RuntimeError, "A broken invariant inside simmatch: always a bug.");
+  new_exception(m, "ConvergenceWarning", PyExc_UserWarning,
+                "Some samples did not reach their fixed point within solver.max_steps: their activities are the "
+                "last state reached.");
 
   py::register_exception_translator([](std::exception_ptr p) {
     if (!p) return;
@@ -74,6 +80,13 @@ void register_errors(py::module_& m) {
       raise("InternalError", (std::string("internal error (a bug in simmatch, please report it): ") + e.what()).c_str());
     }
   });
+}
+
+void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what) {
+  const std::string text = unconverged_warning(report, options, what);
+  if (text.empty()) return;
+  const py::object category = py::module_::import("simmatch._simmatch").attr("ConvergenceWarning");
+  if (PyErr_WarnEx(category.ptr(), text.c_str(), 2) != 0) throw py::error_already_set();
 }
 
 }  // namespace simmatch::python

@@ -6,6 +6,7 @@
 
 #include "model.hpp"
 #include "simmatch/dynamics.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/learning.hpp"
 #include "simmatch/objective.hpp"
@@ -49,21 +50,22 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
   // Outputs written in place by the solver loop: T x N_p C-order = N_p x T column-major.
   std::vector<py::array_t<T>> outputs;
   std::vector<T*> out_ptr(static_cast<std::size_t>(net.num_layers()), nullptr);
+  SolveReport report;
+  const auto solver = make_solver<T>(m.config.solver);  // config is only touched with the GIL
   for (Index p : wanted) {
     outputs.emplace_back(std::vector<py::ssize_t>{in.samples, net.layer(p).size()});
     out_ptr[static_cast<std::size_t>(p)] = outputs.back().mutable_data();
   }
   {
-    const SolverOptions solver_options = m.config.solver;  // config is only touched with the GIL
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
-    const auto solver = make_solver<T>(solver_options);
     FixedPoints<T> fixed;
     for (Index begin = 0; begin < in.samples; begin += batch_size) {
       const Index count = std::min(batch_size, in.samples - begin);
       const Eigen::Map<const Matrix<T>> x(in.data + begin * in.features, in.features, count);
       fixed = FixedPoints<T>{};  // every sample starts from u = 0, as in training and encode()
       solver->solve(net, x, fixed);
+      report.record(fixed);
       for (Index p : wanted) {
         const Index n = net.layer(p).size();
         Eigen::Map<Matrix<T>>(out_ptr[static_cast<std::size_t>(p)] + begin * n, n, count) =
@@ -72,6 +74,7 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
       check_signals();
     }
   }
+  warn_unconverged(report, solver->options(), "transformed");
   if (!pooling.is_identity()) {
     for (std::size_t i = 0; i < wanted.size(); ++i) {
       const Grid& grid = net.layer(wanted[i]).grid();
@@ -95,11 +98,11 @@ template <typename T>
 py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_layer, Index batch_size) {
   const InputArray<T> in = input_array<T>(X, "X", m.input_size(), m.shape_hint());
   std::vector<double> terms;
+  SolveReport report;
+  const auto solver = make_solver<T>(m.config.solver);  // config is only touched with the GIL
   {
-    const SolverOptions solver_options = m.config.solver;  // config is only touched with the GIL
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
-    const auto solver = make_solver<T>(solver_options);
     Correlations sums = Correlations::zeros_like(net);
     FixedPoints<T> fixed;
     for (Index begin = 0; begin < in.samples; begin += batch_size) {
@@ -107,11 +110,13 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
       const Eigen::Map<const Matrix<T>> x(in.data + begin * in.features, in.features, count);
       fixed = FixedPoints<T>{};
       solver->solve(net, x, fixed);
+      report.record(fixed);
       accumulate_correlations(net, x, fixed, sums, true);
       check_signals();
     }
     terms = structured_cost_per_layer(net, sums);
   }
+  warn_unconverged(report, solver->options(), "scored");
   if (per_layer) return py::cast(terms);
   double total = 0;
   for (double t : terms) total += t;

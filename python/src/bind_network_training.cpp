@@ -12,6 +12,7 @@
 
 #include "model.hpp"
 #include "simmatch/dynamics.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/metrics_log.hpp"
 #include "simmatch/progress.hpp"
 #include "simmatch/run.hpp"
@@ -166,6 +167,17 @@ std::string history_jsonl(const py::list& history) {
   return out;
 }
 
+// The training samples of `epochs` that did not reach their fixed point (the learning used the last
+// state reached), from each epoch's metrics.
+SolveReport training_report(const std::vector<EpochMetrics>& epochs) {
+  SolveReport report;
+  for (const EpochMetrics& e : epochs) {
+    report.samples += e.samples;
+    report.unconverged += static_cast<Index>(std::llround((1.0 - e.converged_fraction) * static_cast<double>(e.samples)));
+  }
+  return report;
+}
+
 template <typename T>
 void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitRequest& request) {
   TrainOptions options = train_options(m.config);
@@ -215,6 +227,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
   // One run.train() per epoch: the same samples and learning rates as one call over all epochs
   // (both derive from the seed and the epoch), while the Python callback runs between epochs
   // without the lock, free to use the network.
+  std::vector<EpochMetrics> trained;
   for (int epoch = at.epoch; epoch < total; ++epoch) {
     const TrainPosition from = epoch == at.epoch ? at : TrainPosition{epoch, 0, {}};
     std::vector<EpochMetrics> done;
@@ -224,6 +237,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
       done = run.train(from, epoch + 1, hooks);
     }
     m.epochs_trained = epoch + 1;
+    trained.push_back(done.back());
     py::dict d = metrics_dict(done.back());
     m.history.append(d);
     progress.epoch(done.back());
@@ -232,6 +246,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
       if (py::isinstance<py::bool_>(stop) && stop.cast<bool>()) break;
     }
   }
+  warn_unconverged(training_report(trained), m.config.solver, "trained on");
 }
 
 py::object fit(py::object self, py::object X, std::optional<int> epochs, std::optional<Index> batch_size,
@@ -276,14 +291,18 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
   const SolverOptions solver_options = m.config.solver;
   TrainCallbacks callbacks;
   callbacks.should_stop = check_signals;
-  py::gil_scoped_release release;
-  std::unique_lock lock(m.mutex);
-  m.visit([&](auto& net) {
-    using T = ScalarOf<decltype(net)>;
-    const auto solver = make_solver<T>(solver_options);
-    Trainer<T> trainer(net, *solver, options);
-    trainer.fit(*data, callbacks);
-  });
+  std::vector<EpochMetrics> trained;
+  {
+    py::gil_scoped_release release;
+    std::unique_lock lock(m.mutex);
+    m.visit([&](auto& net) {
+      using T = ScalarOf<decltype(net)>;
+      const auto solver = make_solver<T>(solver_options);
+      Trainer<T> trainer(net, *solver, options);
+      trained = trainer.fit(*data, callbacks);
+    });
+  }
+  warn_unconverged(training_report(trained), solver_options, "trained on");
   return self;
 }
 

@@ -2,6 +2,7 @@
 #include "cli/eval_common.hpp"
 
 #include <filesystem>
+#include <iostream>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,11 @@
 #include "simmatch/npy.hpp"
 
 namespace simmatch::cli {
+
+void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what) {
+  const std::string text = unconverged_warning(report, options, what);
+  if (!text.empty()) std::cerr << "simmatch: warning: " << text << std::endl;
+}
 
 void add_data_options(CLI::App* cmd, DataArgs& args, const std::string& prefix, const std::string& what) {
   cmd->add_option("--" + prefix + "data", args.path, what + " data file or folder (default: the model's data.path)");

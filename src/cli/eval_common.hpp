@@ -9,6 +9,7 @@
 
 #include "simmatch/config.hpp"
 #include "simmatch/dataset.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/feature_matrix.hpp"
 #include "simmatch/precision.hpp"
 
@@ -52,6 +53,10 @@ LabelledFeatures load_mapped_features(const std::string& path, const std::string
 
 /// Writes an N x T matrix as a row-major T x N float32 NPY.
 void write_columns_npy(const std::string& path, const Eigen::MatrixXf& x);
+
+/// "simmatch: warning: ..." on stderr when `report` counts samples that did not reach their fixed
+/// point (unconverged_warning); nothing otherwise. The exit code stays 0: the output is written.
+void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what);
 
 /// Creates `dir` (and parents); IoError naming it on failure.
 void make_folder(const std::string& dir);

@@ -94,7 +94,9 @@ FeatureMatrix representation(const Network<T>& network, const Config& config, co
                                  network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
-  Matrix<T> kept = encode_layer(network, *solver, data, layer, pooling, batch_size);
+  SolveReport report;
+  Matrix<T> kept = encode_layer(network, *solver, data, layer, pooling, batch_size, &report);
+  warn_unconverged(report, solver->options(), "of the " + what + " set");
   if constexpr (std::is_same_v<T, float>) {
     return FeatureMatrix(std::move(kept));
   } else {

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/eval_common.hpp"
 #include "simmatch/contrastive.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/own_output.hpp"
@@ -28,8 +29,10 @@ OwnOutput own_output(const Network<T>& network, const Config& config, const Data
                                  network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
+  SolveReport report;
   const Matrix<T> scores =
-      own_output_scores(network, *solver, train_mode_from_name(config.train.mode), data, batch_size);
+      own_output_scores(network, *solver, train_mode_from_name(config.train.mode), data, batch_size, &report);
+  warn_unconverged(report, solver->options(), what == "input" ? "predicted" : "of the " + what + " set");
   OwnOutput out;
   out.scores = scores.template cast<float>();
   out.predicted = predicted_classes<T>(ConstMatrixRef<T>(scores));

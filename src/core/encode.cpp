@@ -28,13 +28,14 @@ void check_encoding(const Network<T>& network, const Dataset& data, Index batch_
 // solved, so a batch size near the largest Index cannot overflow it.
 template <typename T, typename Visit>
 void solve_in_batches(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index n,
-                      Index batch_size, Visit&& visit) {
+                      Index batch_size, SolveReport* report, Visit&& visit) {
   FixedPoints<T> fixed;
   for (Index begin = 0; begin < n;) {
     const Index count = std::min(batch_size, n - begin);
     const Matrix<T> x = data.x.middleCols(begin, count).template cast<T>();
     fixed = FixedPoints<T>{};
     solver.solve(network, x, fixed);
+    if (report) report->record(fixed);
     visit(begin, x, fixed);
     begin += count;
   }
@@ -42,13 +43,31 @@ void solve_in_batches(const Network<T>& network, const DynamicsSolver<T>& solver
 
 }  // namespace
 
+void SolveReport::merge(const SolveReport& other) {
+  samples += other.samples;
+  unconverged += other.unconverged;
+  most_iterations = std::max(most_iterations, other.most_iterations);
+}
+
+std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what) {
+  if (report.unconverged == 0) return {};
+  // The tolerance the solver used: 0 stands for the method's default (dynamics.hpp).
+  const double tolerance = options.tolerance > 0 ? options.tolerance
+                           : options.method == SolverMethod::euler ? kEulerTolerance
+                                                                   : kFastTolerance;
+  return fmt::format(
+      "{} of {} samples {} did not reach their fixed point within solver.max_steps = {} (residual above "
+      "solver.tolerance = {:g}): their activities are the last state reached; raise solver.max_steps",
+      report.unconverged, report.samples, what, options.max_steps, tolerance);
+}
+
 template <typename T>
 std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
-                              Index batch_size) {
+                              Index batch_size, SolveReport* report) {
   check_encoding(network, data, batch_size, "encode");
   std::vector<Matrix<T>> out;
   for (const auto& layer : network.layers()) out.emplace_back(layer.size(), data.size());
-  solve_in_batches(network, solver, data, data.size(), batch_size,
+  solve_in_batches(network, solver, data, data.size(), batch_size, report,
                    [&](Index begin, const Matrix<T>& x, const FixedPoints<T>& fixed) {
                      for (std::size_t p = 0; p < out.size(); ++p) out[p].middleCols(begin, x.cols()) = fixed.r[p];
                    });
@@ -57,14 +76,14 @@ std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>
 
 template <typename T>
 Matrix<T> encode_layer(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index layer,
-                       const Pooling& pooling, Index batch_size) {
+                       const Pooling& pooling, Index batch_size, SolveReport* report) {
   check_encoding(network, data, batch_size, "encode");
   if (layer < 0 || layer >= network.num_layers()) {
     throw ShapeError(fmt::format("encode: layer {} does not exist (the network has {} layers)", layer, network.num_layers()));
   }
   const Grid& grid = network.layer(layer).grid();
   Matrix<T> out(pooling.output(grid).size(), data.size());
-  solve_in_batches(network, solver, data, data.size(), batch_size,
+  solve_in_batches(network, solver, data, data.size(), batch_size, report,
                    [&](Index begin, const Matrix<T>& x, const FixedPoints<T>& fixed) {
                      out.middleCols(begin, x.cols()) = pooling.apply(fixed.r[static_cast<std::size_t>(layer)], grid);
                    });
@@ -73,11 +92,11 @@ Matrix<T> encode_layer(const Network<T>& network, const DynamicsSolver<T>& solve
 
 template <typename T>
 Correlations dataset_correlations(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data,
-                                  Index max_samples, Index batch_size) {
+                                  Index max_samples, Index batch_size, SolveReport* report) {
   check_encoding(network, data, batch_size, "cost");
   const Index n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
   Correlations sums = Correlations::zeros_like(network);
-  solve_in_batches(network, solver, data, n, batch_size, [&](Index, const Matrix<T>& x, const FixedPoints<T>& fixed) {
+  solve_in_batches(network, solver, data, n, batch_size, report, [&](Index, const Matrix<T>& x, const FixedPoints<T>& fixed) {
     accumulate_correlations(network, x, fixed, sums, true);
   });
   return sums;
@@ -95,17 +114,17 @@ Matrix<T> gather_batch(const Dataset& data, const std::vector<Index>& indices) {
 }
 
 template std::vector<Matrix<float>> encode<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
-                                                  Index);
+                                                  Index, SolveReport*);
 template std::vector<Matrix<double>> encode<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                    const Dataset&, Index);
+                                                    const Dataset&, Index, SolveReport*);
 template Matrix<float> encode_layer<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&, Index,
-                                           const Pooling&, Index);
+                                           const Pooling&, Index, SolveReport*);
 template Matrix<double> encode_layer<double>(const Network<double>&, const DynamicsSolver<double>&, const Dataset&,
-                                             Index, const Pooling&, Index);
+                                             Index, const Pooling&, Index, SolveReport*);
 template Correlations dataset_correlations<float>(const Network<float>&, const DynamicsSolver<float>&, const Dataset&,
-                                                  Index, Index);
+                                                  Index, Index, SolveReport*);
 template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
-                                                   const Dataset&, Index, Index);
+                                                   const Dataset&, Index, Index, SolveReport*);
 template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
 template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
 

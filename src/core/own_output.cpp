@@ -14,7 +14,7 @@ namespace simmatch {
 
 template <typename T>
 Matrix<T> own_output_scores(const Network<T>& network, const DynamicsSolver<T>& solver, TrainMode mode,
-                            const Dataset& data, Index batch_size) {
+                            const Dataset& data, Index batch_size, SolveReport* report) {
   if (mode == TrainMode::unsupervised) {
     throw ConfigError("own output: a network trained with train.mode = \"unsupervised\" has no output of its own");
   }
@@ -23,7 +23,7 @@ Matrix<T> own_output_scores(const Network<T>& network, const DynamicsSolver<T>& 
                                  network.input_size()));
   }
   const Index top = network.num_layers() - 1;
-  Matrix<T> r = encode_layer(network, solver, data, top, Pooling::from_text("none"), batch_size);
+  Matrix<T> r = encode_layer(network, solver, data, top, Pooling::from_text("none"), batch_size, report);
   if (mode == TrainMode::supervised) return label_scores(network, ConstMatrixRef<T>(r));
   return r;
 }
@@ -40,9 +40,9 @@ double own_output_accuracy(const Network<T>& network, const DynamicsSolver<T>& s
 }
 
 template Matrix<float> own_output_scores<float>(const Network<float>&, const DynamicsSolver<float>&, TrainMode,
-                                                const Dataset&, Index);
+                                                const Dataset&, Index, SolveReport*);
 template Matrix<double> own_output_scores<double>(const Network<double>&, const DynamicsSolver<double>&, TrainMode,
-                                                  const Dataset&, Index);
+                                                  const Dataset&, Index, SolveReport*);
 template double own_output_accuracy<float>(const Network<float>&, const DynamicsSolver<float>&, TrainMode,
                                            const Dataset&, Index);
 template double own_output_accuracy<double>(const Network<double>&, const DynamicsSolver<double>&, TrainMode,

@@ -1,6 +1,7 @@
 // Work split across ranks: the contiguous share of each rank, and encoding with whole batches per
 // rank, gathered bit for bit on rank 0.
 #include <algorithm>
+#include <array>
 #include <type_traits>
 #include <utility>
 #include <fmt/format.h>
@@ -53,12 +54,13 @@ Matrix<float> gather_columns(const Communicator& comm, const Matrix<float>& mine
 
 template <typename T>
 std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const DynamicsSolver<T>& solver,
-                                              const Dataset& data, Index batch_size, const Communicator& comm) {
+                                              const Dataset& data, Index batch_size, const Communicator& comm,
+                                              SolveReport* report) {
   if (batch_size < kMinBatchSize) {
     throw ConfigError(fmt::format("encode: batch size must be >= {}, got {}", kMinBatchSize, batch_size));
   }
   if (comm.size() == 1) {  // no copy of the data set for one process, nor of float fixed points
-    std::vector<Matrix<T>> encoded = encode(network, solver, data, batch_size);
+    std::vector<Matrix<T>> encoded = encode(network, solver, data, batch_size, report);
     std::vector<Matrix<float>> out;
     for (Matrix<T>& r : encoded) {
       if constexpr (std::is_same_v<T, float>) {
@@ -76,6 +78,7 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
   const auto [first_batch, end_batch] = rank_range(batches, comm.rank(), comm.size());
   const Index first = std::min(first_batch * batch_size, data.size());
   const Index end = std::min(end_batch * batch_size, data.size());
+  SolveReport own;
   std::vector<Matrix<float>> mine = agree(comm, "encoding", [&] {
     Dataset shard;
     shard.x = data.x.middleCols(first, end - first);
@@ -89,18 +92,32 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
       for (const auto& layer : network.layers()) out.emplace_back(layer.size(), 0);
       return out;
     }
-    for (auto& r : encode(network, solver, shard, batch_size)) out.push_back(r.template cast<float>());
+    for (auto& r : encode(network, solver, shard, batch_size, &own)) out.push_back(r.template cast<float>());
     return out;
   });
+  if (report) {
+    // Counts far below 2^53: exact in doubles, whatever order the sum takes.
+    std::array<double, 2> counts{static_cast<double>(own.samples), static_cast<double>(own.unconverged)};
+    comm.allreduce_sum(std::span<double>(counts));
+    std::vector<double> most(static_cast<std::size_t>(comm.size()), 0.0);
+    most[static_cast<std::size_t>(comm.rank())] = own.most_iterations;
+    comm.allreduce_sum(std::span<double>(most));
+    SolveReport all;
+    all.samples = static_cast<Index>(counts[0]);
+    all.unconverged = static_cast<Index>(counts[1]);
+    all.most_iterations = static_cast<int>(*std::max_element(most.begin(), most.end()));
+    report->merge(all);
+  }
   std::vector<Matrix<float>> result;
   for (const auto& r : mine) result.push_back(gather_columns(comm, r, first, data.size()));
   return result;
 }
 
 template std::vector<Matrix<float>> encode_distributed<float>(const Network<float>&, const DynamicsSolver<float>&,
-                                                              const Dataset&, Index, const Communicator&);
+                                                              const Dataset&, Index, const Communicator&,
+                                                              SolveReport*);
 template std::vector<Matrix<float>> encode_distributed<double>(const Network<double>&,
                                                                const DynamicsSolver<double>&, const Dataset&, Index,
-                                                               const Communicator&);
+                                                               const Communicator&, SolveReport*);
 
 }  // namespace simmatch

@@ -54,6 +54,17 @@ fi
 # encode: top layer, an explicit layer, every layer.
 "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/reps.npy" --split test --limit 30 2>"$TMP/encode.err" ||
   fail "encode exited $?: $(cat "$TMP/encode.err")"
+grep -q "warning" "$TMP/encode.err" && fail "encode warned although every sample converged: $(cat "$TMP/encode.err")"
+# Samples stopped by solver.max_steps short of their fixed point: written, exit 0, one warning line.
+if "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/short.npy" --split test --limit 30 solver.max_steps=1 \
+  2>"$TMP/short.err"; then
+  [ -s "$TMP/short.npy" ] && [ "$(grep -c . "$TMP/short.err")" = 1 ] &&
+    grep -q "^simmatch: warning: 30 of 30 samples encoded did not reach their fixed point within solver.max_steps = 1 " \
+      "$TMP/short.err" && pass "encode warns once about samples short of their fixed point" ||
+    fail "encode with solver.max_steps=1: $(cat "$TMP/short.err")"
+else
+  fail "encode with solver.max_steps=1 exited $?: $(cat "$TMP/short.err")"
+fi
 "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/all.npy" --all data.limit=12 2>"$TMP/encode.err" ||
   fail "encode --all exited $?: $(cat "$TMP/encode.err")"
 if have_python; then

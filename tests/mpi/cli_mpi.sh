@@ -119,6 +119,20 @@ for p in 0 1; do
   fi
 done
 
+# Samples short of their fixed point (solver.max_steps = 1) are counted over every rank and reported
+# once, by rank 0, in the words of one process.
+"$SIMMATCH" encode "$TMP/one/model.npz" "$TMP/data.npy" "$TMP/short1.npy" --batch-size 5 solver.max_steps=1 \
+  2>"$TMP/short1.err" || fail "encode solver.max_steps=1, one process: $(cat "$TMP/short1.err")"
+"${MPIRUN[@]}" 2 "$SIMMATCH" encode "$TMP/one/model.npz" "$TMP/data.npy" "$TMP/short2.npy" --batch-size 5 \
+  solver.max_steps=1 >"$TMP/short2.out" 2>"$TMP/short2.err" ||
+  fail "encode solver.max_steps=1, two ranks: $(cat "$TMP/short2.out" "$TMP/short2.err")"
+if grep -q "^simmatch: warning: .* samples encoded did not reach their fixed point" "$TMP/short1.err" &&
+  [ "$(grep -c "warning" "$TMP/short2.err")" = 1 ] && grep -qxF "$(grep warning "$TMP/short1.err")" "$TMP/short2.err"; then
+  pass "np=2 encoding warns once, with every rank's count"
+else
+  fail "unconverged warning: np=1 [$(cat "$TMP/short1.err")] np=2 [$(cat "$TMP/short2.err")]"
+fi
+
 # A bad shard: rank 1 reads a file with a NaN sample (MPMD launch), rank 0 a good one. Both stop
 # with a clear message and status 1, and no model is written.
 NP_FLAG=${MPIRUN[${#MPIRUN[@]}-1]}

@@ -8,6 +8,7 @@ import os
 import pickle
 import re
 import unittest
+import warnings
 
 import numpy as np
 
@@ -200,6 +201,33 @@ class EstimatorBehaviourTest(TempDirTest):
         est = fast(layers=LOCAL, cost_samples=60).fit(self.X)
         self.assertAlmostEqual(est.score(self.X), -est.network_.cost(self.X))
         self.assertAlmostEqual(est.history_[-1]["cost"], est.network_.cost(self.X), places=6)
+
+    def test_samples_short_of_their_fixed_point_raise_sklearns_convergence_warning(self):
+        from sklearn.exceptions import ConvergenceWarning
+
+        est = fast(layers=LOCAL, max_steps=1)
+        for call, what in ((lambda: est.fit(self.X), "trained on"), (lambda: est.transform(self.X), "transformed"),
+                           (lambda: est.score(self.X), "scored"), (lambda: est.partial_fit(self.X), "trained on")):
+            with self.subTest(what=what):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    call()
+                self.assertEqual(len(caught), 1, [str(w.message) for w in caught])
+                self.assertTrue(issubclass(caught[0].category, ConvergenceWarning))
+                self.assertTrue(issubclass(caught[0].category, simmatch.ConvergenceWarning))
+                self.assertIn(f"samples {what} did not reach their fixed point", str(caught[0].message))
+                self.assertEqual(caught[0].filename, __file__)
+        # Filtering scikit-learn's class silences it; other warnings still pass through.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.transform(self.X)
+        self.assertEqual(caught, [])
+        settled = fast(layers=LOCAL)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            settled.fit(self.X).transform(self.X)
+        self.assertEqual(caught, [])
 
     def test_a_failing_fit_keeps_the_weights_of_the_last_good_batch(self):
         # Samples in order, one per batch: the weights before the failing batch are those of a

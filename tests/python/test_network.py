@@ -9,6 +9,7 @@ import threading
 import time
 import tracemalloc
 import unittest
+import warnings
 
 import numpy as np
 
@@ -491,6 +492,52 @@ class PickleTest(unittest.TestCase):
             unpickle(tuple(state))
 
 
+class ConvergenceWarningTest(unittest.TestCase):
+    """Samples stopped by solver.max_steps short of their fixed point are returned with a
+    simmatch.ConvergenceWarning at the caller's line, as scikit-learn's iterative estimators warn."""
+
+    def setUp(self):
+        self.X, _ = patterns(60)
+
+    def warnings_of(self, call):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = call()
+        return result, [w for w in caught if issubclass(w.category, simmatch.ConvergenceWarning)]
+
+    def test_samples_short_of_their_fixed_point_warn_once_per_call(self):
+        net = small_network()
+        _, caught = self.warnings_of(lambda: net.fit(self.X, epochs=1))
+        self.assertEqual(caught, [])
+        settled, caught = self.warnings_of(lambda: net.transform(self.X))
+        self.assertEqual(caught, [])
+        net.set_params(**{"solver.max_steps": 1})
+        for call, what, samples in ((lambda: net.transform(self.X, batch_size=7), "transformed", 60),
+                                    (lambda: net.cost(self.X[:10]), "scored", 10),
+                                    (lambda: net.score(self.X[:10]), "scored", 10),
+                                    (lambda: net.fit(self.X, epochs=1), "trained on", 60),
+                                    (lambda: net.partial_fit(self.X[:5]), "trained on", 5)):
+            with self.subTest(what=what):
+                _, caught = self.warnings_of(call)
+                self.assertEqual(len(caught), 1)
+                self.assertTrue(str(caught[0].message).startswith(
+                    f"{samples} of {samples} samples {what} did not reach their fixed point within "
+                    "solver.max_steps = 1 (residual above solver.tolerance = 3e-07)"), str(caught[0].message))
+                self.assertEqual(caught[0].filename, __file__)  # the caller's line, not simmatch's
+        # The activities are still returned: the last state reached, not the fixed point.
+        short, _ = self.warnings_of(lambda: net.transform(self.X))
+        self.assertEqual(short.shape, settled.shape)
+        self.assertFalse(np.allclose(short, settled))
+
+    def test_a_warnings_filter_can_make_it_an_error(self):
+        net = small_network()
+        net.set_params(**{"solver.max_steps": 1})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", simmatch.ConvergenceWarning)
+            with self.assertRaisesRegex(simmatch.ConvergenceWarning, "did not reach their fixed point"):
+                net.transform(self.X)
+
+
 class ErrorHierarchyTest(unittest.TestCase):
     def test_classes(self):
         self.assertTrue(issubclass(simmatch.Error, RuntimeError))
@@ -499,6 +546,10 @@ class ErrorHierarchyTest(unittest.TestCase):
             self.assertTrue(issubclass(cls, ValueError))
         self.assertTrue(issubclass(simmatch.IoError, simmatch.Error))
         self.assertFalse(issubclass(simmatch.InternalError, simmatch.Error))
+        # A warning, not an error: the activities are returned (scikit-learn's ConvergenceWarning is
+        # a UserWarning as well).
+        self.assertTrue(issubclass(simmatch.ConvergenceWarning, UserWarning))
+        self.assertFalse(issubclass(simmatch.ConvergenceWarning, simmatch.Error))
 
 
 if __name__ == "__main__":

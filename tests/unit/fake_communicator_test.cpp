@@ -432,18 +432,32 @@ TEST(DistributedTest, GatheredColumnsKeepEveryBit) {
 TEST(DistributedTest, ShardedEncodingReproducesOneProcessBitForBit) {
   const Dataset data = random_dataset(5, 23, 9);
   const Network<float> net = test_support::random_network<float>({5, 4, 3}, 0.5, Activation::tanh(), 10);
-  EulerSolver<float> solver;
-  const auto serial = encode(net, solver, data, 4);
+  // Few enough steps that some samples stop short of their fixed point and others do not.
+  SolverOptions options;
+  options.max_steps = 70;
+  EulerSolver<float> solver(options);
+  SolveReport serial_report;
+  const auto serial = encode(net, solver, data, 4, &serial_report);
+  ASSERT_GT(serial_report.unconverged, 0);
+  ASSERT_LT(serial_report.unconverged, serial_report.samples);
   for (int size : {1, 2, 3, 8}) {
     SCOPED_TRACE(testing::Message() << size << " ranks");
     std::vector<Matrix<float>> gathered;
     std::mutex mutex;
+    std::vector<SolveReport> reports(static_cast<std::size_t>(size));
     expect_no_errors(run_ranks(size, [&](const Communicator& comm) {
-      EulerSolver<float> my_solver;
-      auto r = encode_distributed(net, my_solver, data, 4, comm);
+      EulerSolver<float> my_solver(options);
+      SolveReport report;
+      auto r = encode_distributed(net, my_solver, data, 4, comm, &report);
       std::lock_guard lock(mutex);
+      reports[static_cast<std::size_t>(comm.rank())] = report;
       if (comm.is_root()) gathered = std::move(r);
     }));
+    for (const SolveReport& report : reports) {  // every rank counts every rank's samples
+      EXPECT_EQ(report.samples, serial_report.samples);
+      EXPECT_EQ(report.unconverged, serial_report.unconverged);
+      EXPECT_EQ(report.most_iterations, serial_report.most_iterations);
+    }
     ASSERT_EQ(gathered.size(), serial.size());
     for (std::size_t p = 0; p < serial.size(); ++p) {
       ASSERT_EQ(gathered[p].rows(), serial[p].rows());

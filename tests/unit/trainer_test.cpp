@@ -260,6 +260,42 @@ TEST(TrainerTest, EncodeReturnsEveryLayerInDataOrder) {
   EXPECT_LT((one.r[1].col(0) - all[1].col(5)).norm(), 1e-12);
 }
 
+TEST(TrainerTest, EncodingCountsTheSamplesLeftShortOfTheirFixedPoint) {
+  const Network<double> net = test_support::random_network<double>({5, 4, 2}, 0.3, Activation::tanh(), 8);
+  const Dataset data = random_dataset(5, 7, 9);
+  SolverOptions enough;
+  EulerSolver<double> settles(enough);
+  SolveReport report;
+  encode(net, settles, data, 3, &report);
+  EXPECT_EQ(report.samples, 7);
+  EXPECT_EQ(report.unconverged, 0);
+  EXPECT_GT(report.most_iterations, 2);
+  EXPECT_EQ(unconverged_warning(report, settles.options(), "encoded"), "");
+
+  // Two steps from rest do not reach any sample's fixed point: every sample is counted, by each
+  // encoding entry point, and added to what the report already holds.
+  SolverOptions short_of = enough;
+  short_of.max_steps = 2;
+  EulerSolver<double> stops(short_of);
+  SolveReport shortfall;
+  encode(net, stops, data, 3, &shortfall);
+  EXPECT_EQ(shortfall.samples, 7);
+  EXPECT_EQ(shortfall.unconverged, 7);
+  EXPECT_EQ(shortfall.most_iterations, 2);
+  encode_layer(net, stops, data, 1, Pooling::from_text("none"), 4, &shortfall);
+  dataset_correlations(net, stops, data, 5, 2, &shortfall);
+  EXPECT_EQ(shortfall.samples, 7 + 7 + 5);
+  EXPECT_EQ(shortfall.unconverged, 7 + 7 + 5);
+  EXPECT_EQ(unconverged_warning(shortfall, stops.options(), "encoded"),
+            "19 of 19 samples encoded did not reach their fixed point within solver.max_steps = 2 (residual above "
+            "solver.tolerance = 0.0001): their activities are the last state reached; raise solver.max_steps");
+  const int settled_after = report.most_iterations;
+  report.merge(shortfall);
+  EXPECT_EQ(report.samples, 26);
+  EXPECT_EQ(report.unconverged, 19);
+  EXPECT_EQ(report.most_iterations, settled_after);  // the larger of the two
+}
+
 namespace {
 
 // Two ordinary batches, then weights near the top of the double range: the dynamics stay finite
