@@ -41,10 +41,10 @@ def train(test, name, layers, params):
     return net, path, X
 
 
-def assert_matches_reference(test, name, net, path, batches):
+def assert_matches_reference(test, name, net, path, batches, default_within=1e-4):
     """Every layer's fixed point for each batch in `batches`, transformed as one call, must be the
-    reference integration's (tolerance 1e-10) within 1e-6, and within 1e-4 at the default
-    tolerance."""
+    reference integration's (tolerance 1e-10) within 1e-6, and within `default_within` at the
+    default tolerance."""
     model = ref.load(path)
     for sample in batches:
         expected, _, converged = ref.euler_from_rest(model, sample, tol=1e-10)
@@ -61,15 +61,16 @@ def assert_matches_reference(test, name, net, path, batches):
         net.set_params(**{"solver.tolerance": 0.0, "solver.max_steps": 3000})
         loose = net.transform(sample, layer="all")
         for p, (a, b) in enumerate(zip(loose, expected)):
-            test.assertLessEqual(ref.relative_distance(a, b).max(), 1e-4, f"{name}: layer {p} at the default tolerance")
+            test.assertLessEqual(ref.relative_distance(a, b).max(), default_within,
+                                 f"{name}: layer {p} at the default tolerance")
 
 
 class FixedPointsMatchAnIndependentIntegration(TempDirTest):
     """Each case: train briefly, save, then compare every layer of every sample."""
 
-    def compare(self, name, layers, **params):
+    def compare(self, name, layers, default_within=1e-4, **params):
         net, path, X = train(self, name, layers, params)
-        assert_matches_reference(self, name, net, path, [X[:12]])
+        assert_matches_reference(self, name, net, path, [X[:12]], default_within)
 
     def test_two_layers_with_feedback_and_lateral_neighbourhoods(self):
         self.compare("deep_lateral", [local(2, 2.5, 3, 1.0), local(1, 1.5, 4, 1.0)], gamma=0.3)
@@ -96,7 +97,10 @@ class FixedPointsMatchAnIndependentIntegration(TempDirTest):
         # Gain 4 makes the fixed point not provably unique: the trajectory is followed, and with
         # independent sites every site must be settled before the implicit steps take over (a
         # faint site switched with its loud neighbours went to another fixed point: 10 %).
-        self.compare("wide_saturated", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], gamma=0.0, gain=4.0)
+        # At the default tolerance the trajectory solver's Newton steps after the residual test bring
+        # the first layer within 2e-7 (the residual test alone left it 2.4e-6 away).
+        self.compare("wide_saturated", [local(2, 2.5, 40, 0.0), local(1, 1.5, 36, 0.0)], default_within=1e-6,
+                     gamma=0.0, gain=4.0)
         self.compare("small_saturated", [local(2, 2.5, 4, 0.0), local(1, 1.5, 6, 0.0)], gamma=0.0, gain=4.0)
 
     def test_wide_rectified_sites(self):
