@@ -263,23 +263,24 @@ TEST(TrainerTest, EncodeReturnsEveryLayerInDataOrder) {
 TEST(TrainerTest, EncodingCountsTheSamplesLeftShortOfTheirFixedPoint) {
   const Network<double> net = test_support::random_network<double>({5, 4, 2}, 0.3, Activation::tanh(), 8);
   const Dataset data = random_dataset(5, 7, 9);
-  SolverOptions enough;
-  EulerSolver<double> settles(enough);
-  SolveReport report;
-  encode(net, settles, data, 3, &report);
-  EXPECT_EQ(report.samples, 7);
+  const auto encoded = [&](const DynamicsSolver<double>& solver) {
+    SolveReport report;
+    encode(net, solver, data, 3, &report);
+    EXPECT_EQ(report.samples, 7);
+    return report;
+  };
+  const EulerSolver<double> settles;
+  SolveReport report = encoded(settles);
   EXPECT_EQ(report.unconverged, 0);
   EXPECT_GT(report.most_iterations, 2);
   EXPECT_EQ(unconverged_warning(report, settles.options(), "encoded"), "");
 
   // Two steps from rest do not reach any sample's fixed point: every sample is counted, by each
   // encoding entry point, and added to what the report already holds.
-  SolverOptions short_of = enough;
+  SolverOptions short_of;
   short_of.max_steps = 2;
-  EulerSolver<double> stops(short_of);
-  SolveReport shortfall;
-  encode(net, stops, data, 3, &shortfall);
-  EXPECT_EQ(shortfall.samples, 7);
+  const EulerSolver<double> stops(short_of);
+  SolveReport shortfall = encoded(stops);
   EXPECT_EQ(shortfall.unconverged, 7);
   EXPECT_EQ(shortfall.most_iterations, 2);
   encode_layer(net, stops, data, 1, Pooling::from_text("none"), 4, &shortfall);
