@@ -57,7 +57,7 @@ class _LabelledNetwork(ClassifierMixin, _NetworkInput):
         if len(self.classes_) < 2:
             raise ValueError(f"y: {self._MODE} training needs at least 2 classes, got 1 class ({self.classes_[0]!r})")
         self.input_shape_ = self._sample_shape(X.shape[1], image_shape)
-        self.network_ = self._build_network(len(self.classes_))
+        self.network_ = relay(self._build_network, len(self.classes_))
         relay(self.network_.fit, X, y=encoded.astype(np.int64), epochs=self.epochs, callback=callback,
               verbose=self.verbose)
         return self

@@ -257,7 +257,7 @@ checkpoint_every, on_nan, on_nonconvergence
         """
         X, image_shape = self._check_X(X, reset=True)
         self.input_shape_ = self._sample_shape(X.shape[1], image_shape)
-        self.network_ = self._build_network()
+        self.network_ = relay(self._build_network)
         relay(self.network_.fit, X, epochs=self.epochs, callback=callback, verbose=self.verbose,
               checkpoint=checkpoint, resume=resume)
         return self
@@ -270,7 +270,7 @@ checkpoint_every, on_nan, on_nonconvergence
         X, image_shape = self._check_X(X, reset=first)
         if first:
             self.input_shape_ = self._sample_shape(X.shape[1], image_shape)
-            self.network_ = self._build_network()
+            self.network_ = relay(self._build_network)
         relay(self.network_.partial_fit, X)
         return self
 

@@ -229,6 +229,25 @@ class EstimatorBehaviourTest(TempDirTest):
             settled.fit(self.X).transform(self.X)
         self.assertEqual(caught, [])
 
+    def test_the_networks_setting_warnings_point_at_the_callers_line(self):
+        # Two relu layers joined by feedback: valid, with a RuntimeWarning that the loop is unbounded,
+        # raised where the estimator builds its network; the user's line, not simmatch's, gets it.
+        est = fast(layers=[dict(type="dense", neurons=4), dict(type="dense", neurons=3)], activation="relu",
+                   gamma=0.2, epochs=1)
+        for call in (lambda: est.fit(self.X), lambda: clone(est).partial_fit(self.X)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                call()
+            unbounded = [w for w in caught if "both unbounded" in str(w.message)]
+            self.assertEqual(len(unbounded), 1, [str(w.message) for w in caught])
+            self.assertIs(unbounded[0].category, RuntimeWarning)
+            self.assertEqual(unbounded[0].filename, __file__)
+        # Inside a Pipeline as well: scikit-learn's frames are skipped too.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make_pipeline(StandardScaler(), clone(est)).fit(self.X.reshape(len(self.X), -1))
+        self.assertEqual([w.filename for w in caught if "both unbounded" in str(w.message)], [__file__])
+
     def test_a_failing_fit_keeps_the_weights_of_the_last_good_batch(self):
         # Samples in order, one per batch: the weights before the failing batch are those of a
         # copy that learns the samples before it with partial_fit (the same online rule).
