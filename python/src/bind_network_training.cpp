@@ -246,7 +246,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
       if (py::isinstance<py::bool_>(stop) && stop.cast<bool>()) break;
     }
   }
-  warn_unconverged(training_report(trained), m.config.solver, "trained on");
+  warn_unconverged(training_report(trained), solver->options(), "trained on");
 }
 
 py::object fit(py::object self, py::object X, std::optional<int> epochs, std::optional<Index> batch_size,
@@ -288,7 +288,7 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
     check_batch_size(*batch_size);
     options.batch_size = *batch_size;
   }
-  const SolverOptions solver_options = m.config.solver;
+  SolverOptions solver_options = m.config.solver;
   TrainCallbacks callbacks;
   callbacks.should_stop = check_signals;
   std::vector<EpochMetrics> trained;
@@ -298,6 +298,7 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
     m.visit([&](auto& net) {
       using T = ScalarOf<decltype(net)>;
       const auto solver = make_solver<T>(solver_options);
+      solver_options = solver->options();  // the one the warning quotes: a tolerance of 0 made the default
       Trainer<T> trainer(net, *solver, options);
       trained = trainer.fit(*data, callbacks);
     });

@@ -223,11 +223,11 @@ private:
   // until the step, the distance to the fixed point to first order, is within the tolerance of
   // ||u|| in every layer, within `budget` evaluations. Where J is nearly singular the residual
   // bounds that distance only through J's inverse (a trained tanh layer of gain 4, 40 neurons per
-  // site: samples up to 4.8e-5 from their fixed point at residual 3e-7, 4.8e-7 after these steps;
-  // docs/performance.md#fidelity; per-site Newton polishes the same way). A step is taken only
-  // where the energy's Hessian is positive definite (a minimum, which the trajectory descends to,
-  // not a saddle) and kept only where the residual test still holds after it. Returns the
-  // evaluations used.
+  // site: samples up to 1.6e-5 from their fixed point at residual 3e-7, 1.4e-7 after these steps;
+  // docs/performance.md, "A nearly singular network"; per-site Newton polishes the same way). A
+  // step is taken only where the energy's Hessian is positive definite (a minimum, which the
+  // trajectory descends to, not a saddle) and kept only where the residual test still holds after
+  // it. Returns the evaluations used.
   int polish(const VectorXd& x, VectorXd& u, VectorXd& r, VectorXd& g, double tol, int budget) {
     constexpr double kNewton = std::numeric_limits<double>::infinity();
     int evals = 0;

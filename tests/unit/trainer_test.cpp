@@ -272,7 +272,6 @@ TEST(TrainerTest, EncodingCountsTheSamplesLeftShortOfTheirFixedPoint) {
   const EulerSolver<double> settles;
   SolveReport report = encoded(settles);
   EXPECT_EQ(report.unconverged, 0);
-  EXPECT_GT(report.most_iterations, 2);
   EXPECT_EQ(unconverged_warning(report, settles.options(), "encoded"), "");
 
   // Two steps from rest do not reach any sample's fixed point: every sample is counted, by each
@@ -282,7 +281,6 @@ TEST(TrainerTest, EncodingCountsTheSamplesLeftShortOfTheirFixedPoint) {
   const EulerSolver<double> stops(short_of);
   SolveReport shortfall = encoded(stops);
   EXPECT_EQ(shortfall.unconverged, 7);
-  EXPECT_EQ(shortfall.most_iterations, 2);
   encode_layer(net, stops, data, 1, Pooling::from_text("none"), 4, &shortfall);
   dataset_correlations(net, stops, data, 5, 2, &shortfall);
   EXPECT_EQ(shortfall.samples, 7 + 7 + 5);
@@ -290,11 +288,9 @@ TEST(TrainerTest, EncodingCountsTheSamplesLeftShortOfTheirFixedPoint) {
   EXPECT_EQ(unconverged_warning(shortfall, stops.options(), "encoded"),
             "19 of 19 samples encoded did not reach their fixed point within solver.max_steps = 2 (residual above "
             "solver.tolerance = 0.0001): their activities are the last state reached; raise solver.max_steps");
-  const int settled_after = report.most_iterations;
   report.merge(shortfall);
   EXPECT_EQ(report.samples, 26);
   EXPECT_EQ(report.unconverged, 19);
-  EXPECT_EQ(report.most_iterations, settled_after);  // the larger of the two
 }
 
 namespace {
