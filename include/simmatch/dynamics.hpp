@@ -94,6 +94,10 @@ struct FixedPoints {
   Index batch_size() const { return static_cast<Index>(iterations.size()); }
   double mean_iterations() const;
   double converged_fraction() const;
+  /// Whether sample b's state has overflowed: some layer's ||u||^2 is not finite in double (an
+  /// infinite or NaN activity, or values beyond ~1e154). Such a sample diverged; no fixed point
+  /// lies there, and solvers stop it as unconverged.
+  bool overflowed(Index b) const;
   /// Number of samples solved by `which`.
   Index path_count(SolverPath which) const;
 };

@@ -2,7 +2,6 @@
 // and the correlations summed over them (for the cost of eq. 11). No learning, no ranks.
 #pragma once
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -34,16 +33,16 @@ constexpr Index batch_count(Index samples, Index batch_size) {
 struct SolveReport {
   Index samples = 0;
   Index unconverged = 0;
-  int most_iterations = 0;  // the most layer-input evaluations any sample took
+  Index overflowed = 0;  // of the unconverged, those whose state overflowed (FixedPoints::overflowed)
 
   /// Counts the batch `fixed` just solved.
   template <typename T>
   void record(const FixedPoints<T>& fixed) {
     samples += fixed.batch_size();
     for (Index b = 0; b < fixed.batch_size(); ++b) {
-      const auto i = static_cast<std::size_t>(b);
-      if (!fixed.converged[i]) ++unconverged;
-      most_iterations = std::max(most_iterations, fixed.iterations[i]);
+      if (fixed.converged[static_cast<std::size_t>(b)]) continue;
+      ++unconverged;
+      if (fixed.overflowed(b)) ++overflowed;
     }
   }
   void merge(const SolveReport& other);
@@ -51,9 +50,10 @@ struct SolveReport {
 
 /// The warning a user should see when `report` counts unconverged samples ("3 of 40 samples did
 /// not reach their fixed point ..."; names solver.max_steps and solver.tolerance with the values of
-/// `options`, the solver's own: DynamicsSolver::options(), where a tolerance of 0 has become the
-/// method's default), or an empty string when every sample converged. `what` names the samples' use
-/// ("encoded", "transformed").
+/// `options`, which must be the solver's own, DynamicsSolver::options(), where a tolerance of 0
+/// has already become the method's default), or an empty string when every sample converged.
+/// Samples whose state overflowed get a sentence of their own ("... diverged ..."): more steps do
+/// not help them. `what` names the samples' use ("encoded", "transformed").
 std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what);
 
 /// Fixed points of every layer for every sample of `data`, in batches of `batch_size` (>= 1):

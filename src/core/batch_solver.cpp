@@ -19,6 +19,7 @@
 #include "core/anderson_coefficients.hpp"
 #include "core/batch_kernel.hpp"
 #include "core/batch_solver.hpp"
+#include "core/residual_test.hpp"
 #include "core/small_dense_solve.hpp"
 #include "simmatch/error.hpp"
 
@@ -274,7 +275,7 @@ public:
         const bool last = start_[static_cast<std::size_t>(c)] + n + 1 >= opt_.max_steps;
         const Index b = cols_[static_cast<std::size_t>(c)];
         state.iterations[static_cast<std::size_t>(b)] = start_[static_cast<std::size_t>(c)] + n + 1;
-        if (ok || last) {
+        if (ok || last || overflowed(c)) {
           state.converged[static_cast<std::size_t>(b)] = ok ? 1 : 0;
           store(state, c);
           finished_[static_cast<std::size_t>(c)] = 1;
@@ -390,7 +391,7 @@ private:
     double* suu = sres + bc_;
     const double tol2 = opt_.tolerance * opt_.tolerance;
     for (Index b = 0; b < bc_; ++b) {
-      if (!(sres[b] <= tol2 * suu[b])) sites_ok_[static_cast<std::size_t>(b)] = 0;
+      if (!residual_within(sres[b], suu[b], tol2)) sites_ok_[static_cast<std::size_t>(b)] = 0;
       sres[b] = 0;
       suu[b] = 0;
     }
@@ -402,9 +403,17 @@ private:
     for (std::size_t p = 0; p < m_.layers.size(); ++p) {
       const double* a = norms_.data() + 2 * static_cast<Index>(p) * bc_;
       const double* b = a + bc_;
-      if (!(a[c] <= tol2 * b[c])) return false;
+      if (!residual_within(a[c], b[c], tol2)) return false;
     }
     return true;
+  }
+
+  bool overflowed(Index c) const {
+    for (std::size_t p = 0; p < m_.layers.size(); ++p) {
+      const double* a = norms_.data() + 2 * static_cast<Index>(p) * bc_;
+      if (state_overflowed(a[c + bc_])) return true;
+    }
+    return false;
   }
 
   void store(FixedPoints<T>& state, Index c) const {

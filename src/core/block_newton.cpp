@@ -19,6 +19,7 @@
 
 #include "core/batch_kernel.hpp"
 #include "core/batch_solver.hpp"
+#include "core/residual_test.hpp"
 #include "core/small_dense_solve.hpp"
 
 namespace simmatch::detail {
@@ -265,7 +266,7 @@ struct SampleNewton {
       uu_all += suu[static_cast<std::size_t>(s)];
     }
     team.sync();  // every thread has read the terms before any overwrites them
-    return res_all <= tol2 * uu_all;
+    return residual_within(res_all, uu_all, tol2);
   }
 
   // Newton iterations for one sample: u_io (n values, in/out, the starting point) with drive d,
@@ -314,7 +315,7 @@ struct SampleNewton {
       for (Index s = team.first; s < team.last; ++s) {
         const Index o = s * k;
         const auto ss = static_cast<std::size_t>(s);
-        if (sres[ss] <= 0.25 * tol2 * suu[ss]) continue;
+        if (residual_within(sres[ss], suu[ss], 0.25 * tol2)) continue;
         double fn = 0;
         for (Index i = 0; i < k; ++i) fn += (u[o + i] - g[o + i]) * (u[o + i] - g[o + i]);
         const bool backtrack = has_old[ss] && !(fn < fold[ss]);
@@ -364,7 +365,7 @@ struct SampleNewton {
         for (Index i = s * k; i < (s + 1) * k; ++i) step2 += du[i] * du[i];
       }
       for (Index i = 0; i < b.n; ++i) uu += u[i] * u[i];
-      if (step2 <= tol2 * uu || it >= opt.max_steps) break;
+      if (residual_within(step2, uu, tol2) || it >= opt.max_steps) break;
       ++it;
       evaluate<K>(b, d, tol2, true, team);  // its first sync: every thread has summed the norms
     }

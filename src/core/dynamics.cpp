@@ -58,6 +58,16 @@ double FixedPoints<T>::converged_fraction() const {
   return sum / static_cast<double>(converged.size());
 }
 
+template <typename T>
+bool FixedPoints<T>::overflowed(Index b) const {
+  for (const Matrix<T>& layer : u) {
+    double uu = 0;
+    for (Index i = 0; i < layer.rows(); ++i) uu += static_cast<double>(layer(i, b)) * static_cast<double>(layer(i, b));
+    if (!std::isfinite(uu)) return true;
+  }
+  return false;
+}
+
 namespace {
 
 template <typename T>

@@ -46,19 +46,26 @@ void solve_in_batches(const Network<T>& network, const DynamicsSolver<T>& solver
 void SolveReport::merge(const SolveReport& other) {
   samples += other.samples;
   unconverged += other.unconverged;
-  most_iterations = std::max(most_iterations, other.most_iterations);
+  overflowed += other.overflowed;
 }
 
 std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what) {
-  if (report.unconverged == 0) return {};
-  // The tolerance the solver used: 0 stands for the method's default (dynamics.hpp).
-  const double tolerance = options.tolerance > 0 ? options.tolerance
-                           : options.method == SolverMethod::euler ? kEulerTolerance
-                                                                   : kFastTolerance;
-  return fmt::format(
-      "{} of {} samples {} did not reach their fixed point within solver.max_steps = {} (residual above "
-      "solver.tolerance = {:g}): their activities are the last state reached; raise solver.max_steps",
-      report.unconverged, report.samples, what, options.max_steps, tolerance);
+  std::string text;
+  if (report.unconverged > report.overflowed) {
+    text = fmt::format(
+        "{} of {} samples {} did not reach their fixed point within solver.max_steps = {} (residual above "
+        "solver.tolerance = {:g}): their activities are the last state reached; raise solver.max_steps",
+        report.unconverged - report.overflowed, report.samples, what, options.max_steps, options.tolerance);
+  }
+  if (report.overflowed > 0) {
+    if (!text.empty()) text += "; ";
+    text += fmt::format(
+        "{} of {} samples {} diverged: their activities overflowed, where no fixed point lies (the dynamics have "
+        "no bounded fixed point from rest there, or the steps solver.step_initial = {:g} to solver.step_min = {:g} "
+        "are beyond the Euler schedule's stability limit)",
+        report.overflowed, report.samples, what, options.step_initial, options.step_min);
+  }
+  return text;
 }
 
 template <typename T>

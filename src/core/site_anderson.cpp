@@ -19,6 +19,7 @@
 
 #include "core/anderson_coefficients.hpp"
 #include "core/batch_kernel.hpp"
+#include "core/residual_test.hpp"
 #include "core/site_preconditioner.hpp"
 
 namespace simmatch::detail {
@@ -109,8 +110,8 @@ public:
         if (done_[sc]) continue;
         const Index j = col_[sc];
         const int its = start[static_cast<std::size_t>(j)] + n + 1;
-        const bool ok = res_[sc] <= tol2 * uu_[sc];
-        if (!ok && its < opt_.max_steps) {
+        const bool ok = residual_within(res_[sc], uu_[sc], tol2);
+        if (!ok && its < opt_.max_steps && !state_overflowed(uu_[sc])) {
           keep_.push_back(c);
           continue;
         }
@@ -424,7 +425,7 @@ bool solve_site_anderson(const Network<T>& network, NonDeduced<ConstMatrixRef<T>
         every = every && tot.every_site[sb];
         iterations[sb] = std::max(iterations[sb], tot.iterations[sb]);
       }
-      if (!every && !(res <= tol2 * uu)) converged[sb] = 0;
+      if (!every && !residual_within(res, uu, tol2)) converged[sb] = 0;
     }
     if (p + 1 < P) {
       below.resize(static_cast<std::size_t>(layer.n * batch));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/batch_solver.hpp"
+#include "core/residual_test.hpp"
 #include "core/block_newton.hpp"
 
 namespace simmatch::detail {
@@ -254,7 +255,7 @@ private:
     for (Index p = 0; p < m_.layers(); ++p) {
       const auto sp = static_cast<std::size_t>(p);
       const double step = du.segment(m_.offset[sp], m_.size[sp]).squaredNorm();
-      if (!(step <= tol * tol * u.segment(m_.offset[sp], m_.size[sp]).squaredNorm())) return false;
+      if (!residual_within(step, u.segment(m_.offset[sp], m_.size[sp]).squaredNorm(), tol * tol)) return false;
     }
     return true;
   }
@@ -304,7 +305,7 @@ private:
       const auto sp = static_cast<std::size_t>(p);
       const double res = (g.segment(m_.offset[sp], m_.size[sp]) - u.segment(m_.offset[sp], m_.size[sp])).squaredNorm();
       const double uu = u.segment(m_.offset[sp], m_.size[sp]).squaredNorm();
-      if (!(res <= tol * tol * uu)) return false;
+      if (!residual_within(res, uu, tol * tol)) return false;
     }
     return true;
   }

@@ -97,15 +97,13 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
   });
   if (report) {
     // Counts far below 2^53: exact in doubles, whatever order the sum takes.
-    std::array<double, 2> counts{static_cast<double>(own.samples), static_cast<double>(own.unconverged)};
+    std::array<double, 3> counts{static_cast<double>(own.samples), static_cast<double>(own.unconverged),
+                                 static_cast<double>(own.overflowed)};
     comm.allreduce_sum(std::span<double>(counts));
-    std::vector<double> most(static_cast<std::size_t>(comm.size()), 0.0);
-    most[static_cast<std::size_t>(comm.rank())] = own.most_iterations;
-    comm.allreduce_sum(std::span<double>(most));
     SolveReport all;
     all.samples = static_cast<Index>(counts[0]);
     all.unconverged = static_cast<Index>(counts[1]);
-    all.most_iterations = static_cast<int>(*std::max_element(most.begin(), most.end()));
+    all.overflowed = static_cast<Index>(counts[2]);
     report->merge(all);
   }
   std::vector<Matrix<float>> result;

@@ -7,7 +7,7 @@ it reads a model NPZ (docs/formats.md) and integrates
 
 from rest (u = 0) with the reference Euler schedule h_n = max(0.2 / (1 + 0.005 n), 0.05), until
 every layer's residual ||du/ds|| / ||u|| is below `tol` (checked at the current state, before a
-step), sample by sample. It is the yardstick the tests hold simmatch's solvers to.
+step), sample by sample; a sample whose state overflows is stopped there, not converged. It is the yardstick the tests hold simmatch's solvers to.
 
 Usable as a script: reference_dynamics.py MODEL.npz INPUTS.npy OUT.npy [TOL] writes the top
 layer's activities (samples x N_P) for inputs of shape (samples, K).
@@ -132,12 +132,17 @@ def euler_from_rest(net, X, tol=1e-10, max_steps=200000):
         xa = x[:, active]
         v = velocity(net, xa, r, u)
         done = np.ones(active.size, dtype=bool)
-        for vp, up in zip(v, u):
-            num = np.sum(vp * vp, axis=0)
-            den = np.sum(up * up, axis=0)
-            done &= num <= tol * tol * den
+        blown = np.zeros(active.size, dtype=bool)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for vp, up in zip(v, u):
+                num = np.sum(vp * vp, axis=0)
+                den = np.sum(up * up, axis=0)
+                # inf <= tol^2 inf holds: a state that overflowed is stopped, not converged.
+                finite = np.isfinite(num) & np.isfinite(den)
+                done &= finite & (num <= tol * tol * den)
+                blown |= ~finite
         last = n >= max_steps
-        finish = done | last
+        finish = done | blown | last
         if finish.any():
             idx = active[finish]
             for p in range(len(u)):
