@@ -7,6 +7,7 @@ trained by simmatch itself, must give the fixed points of that integration (docs
 """
 
 import unittest
+import warnings
 
 import numpy as np
 
@@ -133,6 +134,41 @@ class LoneSamplesMatchAnIndependentIntegration(TempDirTest):
     def test_convolution_wider_than_a_group_of_eight_rows(self):
         # 36 filters: the one-sample drive runs four groups of eight rows and a tail of four.
         self.compare("lone_conv", [conv(3, 36, 0.0)], samples=4, gamma=0.0)
+
+
+class ClippedUnitsAtTheirKink(TempDirTest):
+    """A three-layer network of bench/random_fidelity_sweep.py (seed 7): clipped units settle a few
+    1e-4 from their kink, with feedback, so the fixed point is followed along the trajectory. ROS2's
+    two stages cancelled there (the first stage's state crossed the kink) and the integration stalled
+    at a residual of 3e-5, every evaluation to max_steps, 1e-4 from the fixed point that Euler from rest
+    reaches in ~30,000 steps; a stall now hands the sample to the Euler schedule."""
+
+    def test_a_stalled_integration_reaches_the_fixed_point_of_the_dynamics(self):
+        rng = np.random.default_rng(1007)
+        prototypes = rng.standard_normal((3, 8, 8))
+        X = prototypes[np.arange(96) % 3] + 0.3 * rng.standard_normal((96, 8, 8))
+        X = X.reshape(96, -1)
+        X = X - X.mean(axis=1, keepdims=True)
+        layers = [dict(type="conv2d", kernel=3, stride=1, padding="same", neurons_per_site=1, lateral_radius=0.0,
+                       activation="clipped_relu", eta_scale=0.01),
+                  dict(type="local2d", stride=2, radius=1.5, neurons_per_site=33, lateral_radius=0.0,
+                       activation="clipped_relu", eta_scale=0.1),
+                  dict(type="dense", neurons=3, activation="tanh", gain=2.0)]
+        net = simmatch.Network(input_shape=(8, 8), layers=layers, precision="float64", seed=7, cost_samples=0,
+                               samples_per_epoch=96, gamma=0.1, batch_size=1, eta=0.05)
+        net.fit(X, epochs=3)
+        path = self.path("kink.npz")
+        net.save(path)
+        sample = X[[1, 2, 4, 7]]  # the four samples that stalled
+        expected, steps, converged = ref.euler_from_rest(ref.load(path), sample, tol=1e-10)
+        self.assertTrue(converged.all())
+        self.assertGreater(steps.min(), 20000)  # slow: a default max_steps of 3,000 does not reach it
+        net.set_params(**{"solver.tolerance": 1e-10, "solver.max_steps": 200000})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", simmatch.ConvergenceWarning)
+            got = net.transform(sample, layer="all")
+        for p, (a, b) in enumerate(zip(got, expected)):
+            self.assertLessEqual(ref.relative_distance(a, b).max(), 1e-6, f"layer {p}")
 
 
 if __name__ == "__main__":
