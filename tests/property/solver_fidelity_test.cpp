@@ -180,24 +180,43 @@ INSTANTIATE_TEST_SUITE_P(IndefiniteNetworks, SolverFidelity, ::testing::ValuesIn
 // pieces only (energy_hessian.hpp). On a clipped-relu network with feedback whose fixed point is
 // not provably unique, with many neurons at 0 or at the clip, the implicit steps must still land
 // where Euler from rest does.
-TEST(SolverFidelityDense, ContinuationOnAllToAllClippedLayersReachesTheFixedPointOfTheDynamics) {
+// The clipped-relu all-to-all network of the tests below: feedback 0.5 and W tripled, so that its
+// fixed point is not provably unique.
+Network<double> clipped_dense_network() {
   Network<double> net = test_support::random_network<double>({30, 80, 10}, 0.5, Activation::clipped_relu(1.0), 71, 0.0);
   for (Index p = 0; p < net.num_layers(); ++p) net.layer(p).W() *= 3.0;
-  ASSERT_FALSE(detail::unique_fixed_point(net)) << "the case must take the continuation path";
-  const Matrix<double> x = test_support::random_inputs<double>(30, 24, 72);
+  return net;
+}
+
+SolverOptions tight_options() {
   SolverOptions tight;
   tight.tolerance = 1e-10;
   tight.max_steps = 1000000;
-  FixedPoints<double> yardstick;
-  EulerSolver<double>(tight).solve(net, x, yardstick);
-  ASSERT_EQ(yardstick.converged_fraction(), 1.0);
+  return tight;
+}
+
+// The fast solver at tolerance 1e-10: every sample converged along the trajectory
+// (SolverPath::continued), within 1e-6 of `yardstick`.
+FixedPoints<double> expect_fast_follows(const Network<double>& net, const Matrix<double>& x,
+                                        const FixedPoints<double>& yardstick) {
   FixedPoints<double> fast;
-  FastSolver<double>(tight).solve(net, x, fast);
+  FastSolver<double>(tight_options()).solve(net, x, fast);
   EXPECT_EQ(fast.converged_fraction(), 1.0);
   EXPECT_EQ(fast.path_count(SolverPath::continued), x.cols());
+  for (Index s = 0; s < x.cols(); ++s) EXPECT_LE(sample_distance(fast, yardstick, s), 1e-6) << "sample " << s;
+  return fast;
+}
+
+TEST(SolverFidelityDense, ContinuationOnAllToAllClippedLayersReachesTheFixedPointOfTheDynamics) {
+  const Network<double> net = clipped_dense_network();
+  ASSERT_FALSE(detail::unique_fixed_point(net)) << "the case must take the continuation path";
+  const Matrix<double> x = test_support::random_inputs<double>(30, 24, 72);
+  FixedPoints<double> yardstick;
+  EulerSolver<double>(tight_options()).solve(net, x, yardstick);
+  ASSERT_EQ(yardstick.converged_fraction(), 1.0);
+  const FixedPoints<double> fast = expect_fast_follows(net, x, yardstick);
   Index flat = 0, free = 0;
   for (Index s = 0; s < x.cols(); ++s) {
-    EXPECT_LE(sample_distance(fast, yardstick, s), 1e-6) << "sample " << s;
     for (const auto& r : fast.r) {
       for (Index i = 0; i < r.rows(); ++i) (r(i, s) <= 0.0 || r(i, s) >= 1.0 ? flat : free) += 1;
     }
@@ -205,6 +224,41 @@ TEST(SolverFidelityDense, ContinuationOnAllToAllClippedLayersReachesTheFixedPoin
   // Both kinds of neuron, so the factor really is a part of the system.
   EXPECT_GT(flat, 0);
   EXPECT_GT(free, 0);
+}
+
+// Euler steps beyond the dynamics' stability limit (docs/theory.md, "Euler's stability limit"):
+// every eighth neuron of the wide layer inhibits itself strongly (L_ii + 60), so while such a
+// neuron is active the Jacobian has an eigenvalue near 60 and every step of the reference schedule
+// (0.2 down to 0.05) overshoots it. For 3 of these 12 samples the schedule never settles (it
+// oscillates to max_steps, its residual below the switch tolerance); the fast solver's implicit
+// steps, taking over there, must reach the fixed point of the continuous dynamics, given by Euler
+// at a constant step of 0.01, inside the limit.
+TEST(SolverFidelityDense, WhereTheScheduleNeverSettlesTheFastSolverFollowsTheTrajectory) {
+  Network<double> net = clipped_dense_network();
+  auto& l = net.layer(1).L();
+  for (Index i = 0; i < l.outerSize(); ++i) {
+    for (SparseWeights<double>::InnerIterator it(l, i); it; ++it) {
+      if (it.col() == i && i % 8 == 0) it.valueRef() += 60.0;
+    }
+  }
+  ASSERT_FALSE(detail::unique_fixed_point(net)) << "the case must take the continuation path";
+  const Matrix<double> x = test_support::random_inputs<double>(30, 12, 72);
+  SolverOptions small_steps = tight_options();
+  small_steps.method = SolverMethod::euler;
+  small_steps.step_initial = 0.01;
+  small_steps.step_decay = 0;
+  small_steps.step_min = 0.01;
+  FixedPoints<double> yardstick;
+  EulerSolver<double>(small_steps).solve(net, x, yardstick);
+  ASSERT_EQ(yardstick.converged_fraction(), 1.0);
+  // The premise: the reference schedule does not settle for some samples.
+  SolverOptions schedule = tight_options();
+  schedule.method = SolverMethod::euler;
+  schedule.max_steps = 20000;
+  FixedPoints<double> scheduled;
+  EulerSolver<double>(schedule).solve(net, x, scheduled);
+  EXPECT_LT(scheduled.converged_fraction(), 1.0);
+  expect_fast_follows(net, x, yardstick);
 }
 }  // namespace
 }  // namespace simmatch

@@ -116,9 +116,12 @@ def velocity(net, x, r, u):
     return out
 
 
-def euler_from_rest(net, X, tol=1e-10, max_steps=200000):
+def euler_from_rest(net, X, tol=1e-10, max_steps=200000, schedule=(0.2, 0.005, 0.05)):
     """Fixed points reached from rest for the samples X (samples x K). Returns (r, steps, converged):
-    r a list of (samples x N_p) arrays, steps and converged per sample."""
+    r a list of (samples x N_p) arrays, steps and converged per sample. The step at iteration n is
+    max(initial / (1 + decay n), floor) for schedule = (initial, decay, floor): the reference
+    schedule by default; a small constant step (decay 0) follows the continuous dynamics."""
+    initial, decay, floor = schedule
     x = np.asarray(X, dtype=np.float64).T
     B = x.shape[1]
     u = [np.zeros((layer["W"].shape[0], B)) for layer in net["layers"]]
@@ -156,7 +159,7 @@ def euler_from_rest(net, X, tol=1e-10, max_steps=200000):
             v = [vp[:, keep] for vp in v]
         if active.size == 0:
             break
-        h = max(0.2 / (1.0 + 0.005 * n), 0.05)
+        h = max(initial / (1.0 + decay * n), floor)
         u = [up + h * vp for up, vp in zip(u, v)]
         r = [activate(layer, up) for layer, up in zip(net["layers"], u)]
         n += 1

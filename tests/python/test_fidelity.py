@@ -6,6 +6,8 @@ trained by simmatch itself, must give the fixed points of that integration (docs
 "Solving eq. 15").
 """
 
+import os
+import sys
 import unittest
 import warnings
 
@@ -14,6 +16,10 @@ import numpy as np
 import reference_dynamics as ref
 import simmatch
 from _helpers import TempDirTest, patterns
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import random_fidelity_sweep as sweep  # noqa: E402
+import schedule_stability  # noqa: E402
 
 
 def local(stride, radius, per_site, lateral):
@@ -169,6 +175,59 @@ class ClippedUnitsAtTheirKink(TempDirTest):
             got = net.transform(sample, layer="all")
         for p, (a, b) in enumerate(zip(got, expected)):
             self.assertLessEqual(ref.relative_distance(a, b).max(), 1e-6, f"layer {p}")
+
+
+class NetworksOfTheRandomSweep(TempDirTest):
+    """Cases of bench/random_fidelity_sweep.py, run by its own code (the draw from the seed, training,
+    the three comparisons), that mix layer types, activations and feedback as no hand-written case
+    above does; among the quickest of seeds 0-99 to integrate."""
+
+    def check(self, seed):
+        name, verdict, worst = sweep.run_case(seed, self.tmp)
+        self.assertEqual(verdict, "ok", f"seed {seed}: {name} {worst}")
+
+    def test_convolutions_of_clipped_and_saturated_units_with_feedback(self):
+        self.check(89)  # conv2d 1x1 (33 clipped), conv2d 3x3 (2 tanh of gain 4, lateral radius 1), dense
+
+    def test_three_locally_connected_clipped_layers_with_feedback(self):
+        self.check(82)
+
+    def test_a_linear_layer_under_a_clipped_one_trained_online(self):
+        self.check(92)
+
+
+class ScheduleStabilityBound(TempDirTest):
+    """bench/schedule_stability.py's lambda_max is the largest eigenvalue of eq. 15's Jacobian at rest for
+    tanh units (docs/theory.md, "Euler's stability limit"): here against finite differences of the
+    reference's velocity, on two tanh layers of gain 2 with feedback after some training."""
+
+    def test_the_bound_is_the_jacobians_largest_eigenvalue_at_rest(self):
+        X, _ = patterns(samples=48, side=4, clusters=3, noise=0.3, seed=2, dtype=np.float64)
+        X = X.reshape(len(X), -1)
+        net = simmatch.Network(input_shape=(16,), layers=[dict(type="dense", neurons=12), dict(type="dense", neurons=6)],
+                               gamma=0.4, gain=2.0, precision="float64", seed=3, cost_samples=0, eta=0.05,
+                               samples_per_epoch=48, batch_size=8)
+        net.fit(X, epochs=4)
+        path = self.path("net.npz")
+        net.save(path)
+        model = ref.load(path)
+        sizes = [layer["W"].shape[0] for layer in model["layers"]]
+        x = X[:1].T
+        def velocity(flat):
+            u = np.split(flat.reshape(-1, 1), np.cumsum(sizes)[:-1])
+            r = [ref.activate(layer, up) for layer, up in zip(model["layers"], u)]
+            return np.concatenate([v.ravel() for v in ref.velocity(model, x, r, u)])
+        n, eps = sum(sizes), 1e-6
+        jacobian = np.empty((n, n))
+        for j in range(n):
+            e = np.zeros(n)
+            e[j] = eps
+            jacobian[:, j] = (velocity(-e) - velocity(e)) / (2 * eps)  # J = -d(du/ds)/du
+        eigenvalues = np.linalg.eigvals(jacobian)
+        self.assertLess(np.abs(eigenvalues.imag).max(), 1e-6)  # real: J is similar to a symmetric matrix
+        bound = schedule_stability.stiffest_eigenvalue(model)
+        self.assertGreater(bound, 1.5)  # trained L: the case is not trivial
+        self.assertAlmostEqual(bound, max(eigenvalues.real.max(), 1.0), delta=1e-6 * bound)
 
 
 if __name__ == "__main__":
