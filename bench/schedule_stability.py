@@ -61,7 +61,7 @@ def schedule_amplification(lam, step_initial, step_decay, step_min, max_steps):
         return max_steps, math.inf
     unstable, growth = 0, 0.0
     for n in range(max_steps):
-        h = max(step_initial / (1.0 + step_decay * n), step_min)
+        h = ref.step_size(n, (step_initial, step_decay, step_min))
         if h * lam <= 2.0:
             break
         unstable += 1

@@ -176,10 +176,6 @@ INSTANTIATE_TEST_SUITE_P(IndefiniteNetworks, SolverFidelity, ::testing::ValuesIn
                          [](const ::testing::TestParamInfo<FidelityCase>& info) { return fidelity_name(info.param); });
 
 
-// All-to-all layers make one dense system, factorised on the neurons off the rectifiers' flat
-// pieces only (energy_hessian.hpp). On a clipped-relu network with feedback whose fixed point is
-// not provably unique, with many neurons at 0 or at the clip, the implicit steps must still land
-// where Euler from rest does.
 // The clipped-relu all-to-all network of the tests below: feedback 0.5 and W tripled, so that its
 // fixed point is not provably unique.
 Network<double> clipped_dense_network() {
@@ -207,6 +203,10 @@ FixedPoints<double> expect_fast_follows(const Network<double>& net, const Matrix
   return fast;
 }
 
+// All-to-all layers make one dense system, factorised on the neurons off the rectifiers' flat
+// pieces only (energy_hessian.hpp). On a clipped-relu network with feedback whose fixed point is
+// not provably unique, with many neurons at 0 or at the clip, the implicit steps must still land
+// where Euler from rest does.
 TEST(SolverFidelityDense, ContinuationOnAllToAllClippedLayersReachesTheFixedPointOfTheDynamics) {
   const Network<double> net = clipped_dense_network();
   ASSERT_FALSE(detail::unique_fixed_point(net)) << "the case must take the continuation path";

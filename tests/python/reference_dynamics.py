@@ -116,12 +116,20 @@ def velocity(net, x, r, u):
     return out
 
 
-def euler_from_rest(net, X, tol=1e-10, max_steps=200000, schedule=(0.2, 0.005, 0.05)):
+REFERENCE_SCHEDULE = (0.2, 0.005, 0.05)  # (initial, decay, floor) of the reference code's Euler steps
+
+
+def step_size(n, schedule=REFERENCE_SCHEDULE):
+    """The Euler step at iteration n: max(initial / (1 + decay n), floor)."""
+    initial, decay, floor = schedule
+    return max(initial / (1.0 + decay * n), floor)
+
+
+def euler_from_rest(net, X, tol=1e-10, max_steps=200000, schedule=REFERENCE_SCHEDULE):
     """Fixed points reached from rest for the samples X (samples x K). Returns (r, steps, converged):
     r a list of (samples x N_p) arrays, steps and converged per sample. The step at iteration n is
     max(initial / (1 + decay n), floor) for schedule = (initial, decay, floor): the reference
     schedule by default; a small constant step (decay 0) follows the continuous dynamics."""
-    initial, decay, floor = schedule
     x = np.asarray(X, dtype=np.float64).T
     B = x.shape[1]
     u = [np.zeros((layer["W"].shape[0], B)) for layer in net["layers"]]
@@ -159,7 +167,7 @@ def euler_from_rest(net, X, tol=1e-10, max_steps=200000, schedule=(0.2, 0.005, 0
             v = [vp[:, keep] for vp in v]
         if active.size == 0:
             break
-        h = max(initial / (1.0 + decay * n), floor)
+        h = step_size(n, schedule)
         u = [up + h * vp for up, vp in zip(u, v)]
         r = [activate(layer, up) for layer, up in zip(net["layers"], u)]
         n += 1
