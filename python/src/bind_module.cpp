@@ -14,8 +14,10 @@
 // are returned with a simmatch.ConvergenceWarning (subclass of UserWarning, as scikit-learn's).
 // Argument checks made by the bindings themselves raise plain TypeError / ValueError.
 #include "bindings.hpp"
+#include "model.hpp"
 #include "simmatch/encode.hpp"
 #include "simmatch/error.hpp"
+#include "simmatch/schedule_stability.hpp"
 
 namespace simmatch::python {
 
@@ -82,11 +84,28 @@ void register_errors(py::module_& m) {
   });
 }
 
-void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what) {
-  const std::string text = unconverged_warning(report, options, what);
+namespace {
+
+void warn_convergence(const std::string& text) {
   if (text.empty()) return;
   const py::object category = py::module_::import("simmatch._simmatch").attr("ConvergenceWarning");
   if (PyErr_WarnEx(category.ptr(), text.c_str(), 2) != 0) throw py::error_already_set();
+}
+
+}  // namespace
+
+void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what) {
+  warn_convergence(unconverged_warning(report, options, what));
+}
+
+void warn_schedule(const Model& m, const SolverOptions& options, const std::string& what) {
+  std::string text;
+  {
+    py::gil_scoped_release release;
+    std::shared_lock lock(m.mutex);
+    text = m.visit([&](const auto& net) { return schedule_warning(net, options, what); });
+  }
+  warn_convergence(text);
 }
 
 }  // namespace simmatch::python

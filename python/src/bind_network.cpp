@@ -11,6 +11,7 @@
 #include "simmatch/config.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/precision.hpp"
+#include "simmatch/schedule_stability.hpp"
 
 namespace simmatch::python {
 
@@ -363,6 +364,17 @@ The same keys in a TOML file give the same network through Network.from_config a
       })
       .def_property_readonly("n_synapses", [](const Model& mo) { return mo.visit([](const auto& net) { return net.num_synapses(); }); })
       .def_property_readonly("gamma", [](const Model& mo) { return mo.visit([](const auto& net) { return net.gamma(); }); })
+      .def(
+          "jacobian_eigenvalue_bound",
+          [](const Model& mo) {
+            py::gil_scoped_release release;
+            std::shared_lock lock(mo.mutex);
+            return mo.visit([](const auto& net) { return jacobian_eigenvalue_bound(net); });
+          },
+          "jacobian_eigenvalue_bound(self, /)\n--\n\n"
+          "lambda_max: a bound on the eigenvalues of the Jacobian of eq. 15's u -> u - g(u) at every state\n"
+          "(exact at rest for tanh and linear units; docs/theory.md, \"Euler's stability limit\"). Euler\n"
+          "steps (solver.step_min, solver.step_initial) above 2 / lambda_max can oscillate.")
       .def_property_readonly("precision", &Model::precision)
       .def_property_readonly("dtype", [](const Model& mo) {
         return mo.f64 ? py::dtype::of<double>() : py::dtype::of<float>();

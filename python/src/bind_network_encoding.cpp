@@ -52,6 +52,7 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
   std::vector<T*> out_ptr(static_cast<std::size_t>(net.num_layers()), nullptr);
   SolveReport report;
   const auto solver = make_solver<T>(m.config.solver);  // config is only touched with the GIL
+  warn_schedule(m, solver->options(), "this network");
   for (Index p : wanted) {
     outputs.emplace_back(std::vector<py::ssize_t>{in.samples, net.layer(p).size()});
     out_ptr[static_cast<std::size_t>(p)] = outputs.back().mutable_data();
@@ -100,6 +101,7 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
   std::vector<double> terms;
   SolveReport report;
   const auto solver = make_solver<T>(m.config.solver);  // config is only touched with the GIL
+  warn_schedule(m, solver->options(), "this network");
   {
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);

@@ -247,6 +247,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
     }
   }
   warn_unconverged(training_report(trained), solver->options(), "trained on");
+  warn_schedule(m, solver->options(), "the trained network");
 }
 
 py::object fit(py::object self, py::object X, std::optional<int> epochs, std::optional<Index> batch_size,
@@ -304,6 +305,7 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
     });
   }
   warn_unconverged(training_report(trained), solver_options, "trained on");
+  warn_schedule(m, solver_options, "the trained network");
   return self;
 }
 

@@ -88,6 +88,11 @@ bool check_signals();
 /// An epoch's metrics as the dict of history_ (the metrics log's keys; NaN where the log has null).
 py::dict metrics_dict(const EpochMetrics& metrics);
 
+/// simmatch.ConvergenceWarning (stacklevel 2) when the Euler schedule of `options` cannot settle
+/// onto the dynamics of the model's network (schedule_warning); nothing otherwise. Needs the GIL,
+/// which it releases while it takes the network's mutex and computes the bound.
+void warn_schedule(const Model& m, const SolverOptions& options, const std::string& what);
+
 /// Network's methods, by binding file.
 void define_network_state(py::module_& module, py::class_<Model>& cls);  // bind_network_state.cpp
 void define_network_training(py::class_<Model>& cls);  // bind_network_training.cpp

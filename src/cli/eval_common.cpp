@@ -9,6 +9,7 @@
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
+#include "simmatch/schedule_stability.hpp"
 
 namespace simmatch::cli {
 
@@ -16,6 +17,14 @@ void warn_unconverged(const SolveReport& report, const SolverOptions& options, c
   const std::string text = unconverged_warning(report, options, what);
   if (!text.empty()) std::cerr << "simmatch: warning: " << text << std::endl;
 }
+
+template <typename T>
+void warn_schedule(const Network<T>& network, const SolverOptions& options) {
+  const std::string text = schedule_warning(network, options, "this model");
+  if (!text.empty()) std::cerr << "simmatch: warning: " << text << std::endl;
+}
+template void warn_schedule<float>(const Network<float>&, const SolverOptions&);
+template void warn_schedule<double>(const Network<double>&, const SolverOptions&);
 
 void add_data_options(CLI::App* cmd, DataArgs& args, const std::string& prefix, const std::string& what) {
   cmd->add_option("--" + prefix + "data", args.path, what + " data file or folder (default: the model's data.path)");

@@ -11,6 +11,7 @@
 #include "simmatch/dataset.hpp"
 #include "simmatch/encode.hpp"
 #include "simmatch/feature_matrix.hpp"
+#include "simmatch/network.hpp"
 #include "simmatch/precision.hpp"
 
 namespace simmatch::cli {
@@ -57,6 +58,11 @@ void write_columns_npy(const std::string& path, const Eigen::MatrixXf& x);
 /// "simmatch: warning: ..." on stderr when `report` counts samples that did not reach their fixed
 /// point (unconverged_warning); nothing otherwise. The exit code stays 0: the output is written.
 void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what);
+
+/// "simmatch: warning: ..." on stderr when the Euler schedule of `options` cannot settle onto the
+/// dynamics of `network` (schedule_warning); nothing otherwise. Once per command, before solving.
+template <typename T>
+void warn_schedule(const Network<T>& network, const SolverOptions& options);
 
 /// Creates `dir` (and parents); IoError naming it on failure.
 void make_folder(const std::string& dir);

@@ -126,6 +126,7 @@ Features model_features(const EvaluateArgs& args) {
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("--pool: layer {}: {}", layer, e.what()));
   }
+  warn_schedule(model.network, base.solver);
   Features f;
   {
     const Dataset train = load_data_args(base, args.train);
@@ -172,6 +173,7 @@ void evaluate_own_output(const EvaluateArgs& args) {
   LoadedModel<T> model = load_model<T>(args.model_path);
   const Config base = base_config(args.model_path, model.config_json, args.overrides);
   require_own_output(base, args.model_path, "evaluate --readout output");
+  warn_schedule(model.network, base.solver);
   const Dataset train = load_data_args(base, args.train);
   require_labels(train, "training");
   const Dataset test = load_data_args(base, test_args(args, base));

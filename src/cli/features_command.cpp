@@ -91,6 +91,7 @@ void run_with(const FeaturesArgs& args) {
     throw ShapeError(fmt::format("the samples have {} values but the model expects {}", data.dim(), network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
+  warn_schedule(network, config.solver);
   SolveReport report;
   const std::vector<Matrix<T>> r = encode(network, *solver, data, args.batch_size, &report);
   warn_unconverged(report, solver->options(), "encoded");

@@ -96,6 +96,7 @@ void run_model(const RsmArgs& args) {
     throw ShapeError(fmt::format("the samples have {} values but the model expects {}", data.dim(), model.network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
+  warn_schedule(model.network, config.solver);
   SolveReport report;
   const std::vector<Matrix<T>> r = encode(model.network, *solver, data, args.batch_size, &report);
   warn_unconverged(report, solver->options(), "encoded");

@@ -22,6 +22,7 @@
 #include "simmatch/npy.hpp"
 #include "simmatch/own_output.hpp"
 #include "simmatch/sample_split.hpp"
+#include "simmatch/schedule_stability.hpp"
 #include "simmatch/progress.hpp"
 #include "simmatch/weights.hpp"
 
@@ -290,6 +291,8 @@ void train_config(const Config& config, const Dataset& data, const Communicator&
   run.finish();
   if (report) {
     hooks.log(fmt::format("wrote {} and {} ({} in all)", outputs.model, outputs.metrics, format_duration(seconds)));
+    const std::string unstable = schedule_warning(network, config.solver, "the trained network");
+    if (!unstable.empty()) hooks.log("warning: " + unstable);
   }
 }
 

@@ -65,6 +65,17 @@ if "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/short.npy" --split test -
 else
   fail "encode with solver.max_steps=1 exited $?: $(cat "$TMP/short.err")"
 fi
+# Euler steps beyond the dynamics' stability limit (2 / lambda_max <= 2): written, exit 0, a warning
+# naming the limit and solver.step_min.
+if "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/unstable.npy" --split test --limit 5 solver.method=euler \
+  solver.step_initial=2.5 solver.step_min=2.5 solver.max_steps=4 2>"$TMP/unstable.err"; then
+  grep -q "^simmatch: warning: this model: the Euler schedule's floor step solver.step_min = 2.5 is beyond the \
+dynamics' stability limit 2 / lambda_max = " "$TMP/unstable.err" && [ -s "$TMP/unstable.npy" ] &&
+    pass "encode warns about Euler steps beyond the stability limit" ||
+    fail "encode with solver.step_min=2.5: $(cat "$TMP/unstable.err")"
+else
+  fail "encode with solver.step_min=2.5 exited $?: $(cat "$TMP/unstable.err")"
+fi
 "$SIMMATCH" encode "$RUN/model.npz" "$DIGITS" "$TMP/all.npy" --all data.limit=12 2>"$TMP/encode.err" ||
   fail "encode --all exited $?: $(cat "$TMP/encode.err")"
 if have_python; then
@@ -104,6 +115,12 @@ fi
 "$SIMMATCH" train "$TMP/loop.toml" network.gamma=0.1 data.limit=10 train.epochs=1 train.samples_per_epoch=2 \
   train.cost_samples=0 output.dir="$TMP/quiet" 2>"$TMP/quiet.err"
 grep -q "warning" "$TMP/quiet.err" && fail "tanh layers warned: $(cat "$TMP/quiet.err")" || pass "tanh layers: no warning"
+"$SIMMATCH" train "$TMP/loop.toml" network.gamma=0.1 data.limit=10 train.epochs=1 train.samples_per_epoch=2 \
+  train.cost_samples=0 solver.step_initial=2.5 solver.step_min=2.5 solver.max_steps=4 output.dir="$TMP/steep" \
+  2>"$TMP/steep.err" || fail "train with solver.step_min=2.5 exited $?: $(cat "$TMP/steep.err")"
+grep -q "^simmatch: warning: the trained network: the Euler schedule's floor step solver.step_min = 2.5" \
+  "$TMP/steep.err" && pass "train warns about Euler steps beyond the stability limit" ||
+  fail "no warning for solver.step_min=2.5: $(cat "$TMP/steep.err")"
 
 # A conv2d layer trains from the command line; encode and evaluate pool its fixed points.
 CONV=$TMP/conv

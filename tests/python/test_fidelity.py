@@ -228,6 +228,45 @@ class ScheduleStabilityBound(TempDirTest):
         bound = schedule_stability.stiffest_eigenvalue(model)
         self.assertGreater(bound, 1.5)  # trained L: the case is not trivial
         self.assertAlmostEqual(bound, max(eigenvalues.real.max(), 1.0), delta=1e-6 * bound)
+        self.assertAlmostEqual(net.jacobian_eigenvalue_bound(), bound, delta=1e-8 * bound)
+
+    def test_the_networks_own_bound_is_the_re_derivations(self):
+        """Network.jacobian_eigenvalue_bound (C++, Lanczos on the energy Hessian) against the script's
+        dense / ARPACK eigenvalues of the matrix it assembles from the model file: deep, feedback,
+        convolutional, locally connected, rectified and saturating."""
+        cases = [
+            ("feedback", [conv(3, 4, 1), dict(type="dense", neurons=10)], dict(gamma=0.5, gain=3.0)),
+            ("cascade", [local(2, 2, 3, 1), local(1, 1, 2, 0)], dict(gamma=0.0, activation="relu")),
+            ("clipped", [dict(type="dense", neurons=30), dict(type="dense", neurons=6)],
+             dict(gamma=0.3, activation="clipped_relu")),
+        ]
+        for name, layers, params in cases:
+            with self.subTest(name), warnings.catch_warnings():
+                warnings.simplefilter("ignore", simmatch.ConvergenceWarning)  # "feedback" is beyond the limit
+                net, path, _ = train(self, name, layers, params)
+                expected = schedule_stability.stiffest_eigenvalue(ref.load(path))
+                self.assertGreater(expected, 1.2)
+                self.assertAlmostEqual(net.jacobian_eigenvalue_bound(), expected, delta=1e-8 * expected)
+
+
+class ScheduleWarning(unittest.TestCase):
+    """A schedule whose floor step is beyond 2 / lambda_max warns with simmatch.ConvergenceWarning,
+    naming the limit and solver.step_min (docs/theory.md, "Euler's stability limit")."""
+
+    def test_warns_on_transform_where_the_euler_floor_step_is_beyond_the_limit(self):
+        X, _ = patterns(samples=16, side=4, clusters=2, noise=0.3, seed=1, dtype=np.float64)
+        X = X.reshape(len(X), -1)
+        net = simmatch.Network(input_shape=(16,), layers=[dict(type="dense", neurons=8)], precision="float64",
+                               seed=1, method="euler")
+        limit = 2.0 / net.jacobian_eigenvalue_bound()
+        for step_min, warns in ((0.9 * limit, False), (1.1 * limit, True)):
+            net.set_params(**{"solver.step_min": step_min, "solver.step_initial": max(step_min, 0.2)})
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                net.transform(X)
+            texts = [str(w.message) for w in caught if issubclass(w.category, simmatch.ConvergenceWarning)]
+            schedule = [t for t in texts if "solver.step_min" in t and "stability limit" in t]
+            self.assertEqual(bool(schedule), warns, texts)
 
 
 if __name__ == "__main__":
