@@ -73,8 +73,8 @@ double largest_eigenvalue(Index n, Apply&& apply) {
 
 template <typename T>
 double jacobian_eigenvalue_bound(const Network<T>& network) {
-  // The Hessian's constant part is H = diag(w) (S + I) up to the symmetric scaling
-  // diag(w)^(1/2): G S G = D H D - diag(s) with D = diag(sqrt(s / w)) (docs/theory.md).
+  // The Hessian's constant part is H = diag(w)^(1/2) (S + I) diag(w)^(1/2), so
+  // G S G = D H D - diag(s) with D = diag(sqrt(s / w)) (docs/theory.md).
   const detail::EnergyHessian<T> hessian(network);
   const Index n = hessian.total();
   Eigen::VectorXd slope(n), scale(n);
