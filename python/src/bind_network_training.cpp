@@ -3,6 +3,7 @@
 // partial_fit (one pass at a constant rate: the online rule of eq. 17).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -178,6 +179,13 @@ SolveReport training_report(const std::vector<EpochMetrics>& epochs) {
   return report;
 }
 
+// Whether training solved some sample along the Euler schedule: only then can the schedule warning
+// apply, and the direct path (a provably unique fixed point) needs no bound.
+bool scheduled(const std::vector<EpochMetrics>& epochs) {
+  return std::any_of(epochs.begin(), epochs.end(),
+                     [](const EpochMetrics& e) { return e.continued_fraction + e.followed_fraction > 0; });
+}
+
 template <typename T>
 void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitRequest& request) {
   TrainOptions options = train_options(m.config);
@@ -247,7 +255,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
     }
   }
   warn_unconverged(training_report(trained), solver->options(), "trained on");
-  warn_schedule(m, solver->options(), "the trained network");
+  if (scheduled(trained)) warn_schedule(m, solver->options(), "the trained network");
 }
 
 py::object fit(py::object self, py::object X, std::optional<int> epochs, std::optional<Index> batch_size,
@@ -305,7 +313,7 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
     });
   }
   warn_unconverged(training_report(trained), solver_options, "trained on");
-  warn_schedule(m, solver_options, "the trained network");
+  if (scheduled(trained)) warn_schedule(m, solver_options, "the trained network");
   return self;
 }
 
