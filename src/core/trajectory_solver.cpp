@@ -111,10 +111,14 @@ constexpr double kRosenbrockGamma = 1.7071067811865475;
 // Newton steps taken after the residual test holds, at most (as per-site Newton's polish).
 constexpr int kPolishSteps = 4;
 // A stall: the residual ||g - u|| not halved within this many evaluations while the accepted steps
-// no longer move the state (below kStallStep ||u||). The sample then goes on by the Euler schedule
-// (the reference), which follows the same trajectory.
+// get the state nowhere: the last one no longer moves it (below kStallStep ||u||), or their net
+// displacement over those evaluations is at most kStallDrift of the distance they travelled (steps
+// back and forth around a cycle). The sample then goes on by the Euler schedule (the reference),
+// which follows the same trajectory. A trajectory that merely moves slowly (out of a saddle)
+// travels in one direction and is left to the integrator.
 constexpr int kStallEvaluations = 200;
 constexpr double kStallStep = 1e-10;
+constexpr double kStallDrift = 0.1;
 
 // f'(u) given r = f(u); 0 on the flat pieces of the rectifiers. For tanh it is kept above a
 // floor so that a unit saturated to r = +-1 in double still has a finite curvature F'' = 1/f' - 1.
@@ -170,13 +174,19 @@ public:
     // ROS2's steps can settle where F(u) is not 0: with a clipped unit near its kink, the first
     // stage's state crosses it and the two stages cancel (3 k1 + k2 = 0), accepted steps of
     // 1e-15 at a residual of 3e-5, every evaluation to max_steps, where Euler from rest converges
-    // (a random network of bench/random_fidelity_sweep.py, seed 7). Such a stall is handed back.
+    // (a random network of bench/random_fidelity_sweep.py, seed 7). They can also cycle there:
+    // accepted steps of 5.6e-4 (|u| = 37) back and forth, the residual between 3.5e-5 and 4e-5
+    // for 200,000 evaluations (the same network trained on a CPU without AVX-512). Such a stall
+    // is handed back.
     double stall_mark = fn;
     int stall_from = evals;
+    VectorXd window_start = u;  // the state where the current window of evaluations began
+    double travelled = 0;       // the accepted steps' lengths since then
     double h = first_step;
     double factored_h = 0;  // the step size of the kept factorisation; 0 = none
     bool stationary = false;  // the last accepted step left the state where it was
-    while (evals + 2 <= budget && !converged(u, g, tol) && !(stationary && evals - stall_from >= kStallEvaluations)) {
+    bool stalled = false;
+    while (evals + 2 <= budget && !converged(u, g, tol) && !stalled) {
       const double delta = kRosenbrockGamma * h;
       // The factorisation is kept while the step size is (ROS2 keeps its order with a Jacobian
       // from an earlier state) and the rectifiers' flat units are those it was made for.
@@ -218,10 +228,19 @@ public:
         continue;
       }
       fn = fn_t;
-      stationary = (trial - u).norm() <= kStallStep * u.norm();
+      const double moved = (trial - u).norm();
+      stationary = moved <= kStallStep * u.norm();
+      travelled += moved;
       if (fn <= 0.5 * stall_mark) {
         stall_mark = fn;
         stall_from = evals;
+        window_start = trial;
+        travelled = 0;
+      } else if (evals - stall_from >= kStallEvaluations) {
+        stalled = stationary || (trial - window_start).norm() <= kStallDrift * travelled;
+        stall_from = evals;  // a trajectory that got somewhere gets another window
+        window_start = trial;
+        travelled = 0;
       }
       u.swap(trial);
       r.swap(tr);
