@@ -34,11 +34,16 @@ struct SolveReport {
   Index samples = 0;
   Index unconverged = 0;
   Index overflowed = 0;  // of the unconverged, those whose state overflowed (FixedPoints::overflowed)
+  /// Samples solved along the Euler step schedule, at least in part (FixedPoints::path not direct:
+  /// every sample of the Euler method; the fast solver's where the fixed point is not provably
+  /// unique). Only these can meet schedule_warning's trouble.
+  Index scheduled = 0;
 
   /// Counts the batch `fixed` just solved.
   template <typename T>
   void record(const FixedPoints<T>& fixed) {
     samples += fixed.batch_size();
+    scheduled += fixed.batch_size() - fixed.path_count(SolverPath::direct);
     for (Index b = 0; b < fixed.batch_size(); ++b) {
       if (fixed.converged[static_cast<std::size_t>(b)]) continue;
       ++unconverged;
@@ -53,8 +58,11 @@ struct SolveReport {
 /// `options`, which must be the solver's own, DynamicsSolver::options(), where a tolerance of 0
 /// has already become the method's default), or an empty string when every sample converged.
 /// Samples whose state overflowed get a sentence of their own ("... diverged ..."): more steps do
-/// not help them. `what` names the samples' use ("encoded", "transformed").
-std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what);
+/// not help them. `what` names the samples' use ("encoded", "transformed"). `schedule_at_fault`:
+/// the step schedule is beyond the stability limit (schedule_warning is not empty), so the advice
+/// to raise solver.max_steps becomes a pointer to that warning.
+std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what,
+                                bool schedule_at_fault = false);
 
 /// Fixed points of every layer for every sample of `data`, in batches of `batch_size` (>= 1):
 /// result[p] is N_p x T. ShapeError when the samples do not fit the network. `report`, when

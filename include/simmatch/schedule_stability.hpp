@@ -3,8 +3,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "simmatch/dynamics.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/network.hpp"
 
 namespace simmatch {
@@ -21,12 +23,21 @@ template <typename T>
 double jacobian_eigenvalue_bound(const Network<T>& network);
 
 /// The warning a user should see when the Euler schedule cannot settle onto the continuous
-/// dynamics: its floor step solver.step_min is beyond 2 / jacobian_eigenvalue_bound(network), and
-/// the solver follows the schedule (the Euler method; the fast solver where the fixed point is
-/// not provably unique, which then follows the schedule down to solver.switch_tolerance). Empty
-/// otherwise. Names the limit and the settings to lower; `what` names the network ("this model",
-/// "the trained network") and starts the text.
+/// dynamics: `report` counts samples solved along the schedule (SolveReport::scheduled: the Euler
+/// method's, the fast solver's where the fixed point is not provably unique) and the schedule's
+/// floor step solver.step_min is beyond 2 / jacobian_eigenvalue_bound(network). Empty otherwise
+/// (the bound is only computed where some sample followed the schedule). Counts the samples and
+/// names the limit and the settings to lower; `what` names the samples' use ("encoded", "solved in
+/// training"), as in unconverged_warning.
 template <typename T>
-std::string schedule_warning(const Network<T>& network, const SolverOptions& options, const std::string& what);
+std::string schedule_warning(const Network<T>& network, const SolveReport& report, const SolverOptions& options,
+                             const std::string& what);
+
+/// Every warning the solves that `report` counts call for, in this order: schedule_warning, then
+/// unconverged_warning (which then points at the schedule instead of at solver.max_steps). The
+/// empty ones are left out.
+template <typename T>
+std::vector<std::string> solve_warnings(const Network<T>& network, const SolveReport& report,
+                                        const SolverOptions& options, const std::string& what);
 
 }  // namespace simmatch

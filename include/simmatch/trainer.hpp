@@ -129,6 +129,11 @@ struct EpochMetrics {
   double validation_accuracy = std::numeric_limits<double>::quiet_NaN();
 };
 
+/// The solves of `epochs` as a SolveReport, from each epoch's metrics: samples, those that did not
+/// reach their fixed point (the learning used the last state reached) and those solved along the
+/// Euler schedule (continued or followed), for unconverged_warning and schedule_warning.
+SolveReport training_report(const std::vector<EpochMetrics>& epochs);
+
 struct BatchProgress {
   int epoch = 0;  // 1-based
   Index samples_done = 0;

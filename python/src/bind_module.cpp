@@ -94,18 +94,14 @@ void warn_convergence(const std::string& text) {
 
 }  // namespace
 
-void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what) {
-  warn_convergence(unconverged_warning(report, options, what));
-}
-
-void warn_schedule(const Model& m, const SolverOptions& options, const std::string& what) {
-  std::string text;
+void warn_solves(const Model& m, const SolveReport& report, const SolverOptions& options, const std::string& what) {
+  std::vector<std::string> texts;
   {
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
-    text = m.visit([&](const auto& net) { return schedule_warning(net, options, what); });
+    texts = m.visit([&](const auto& net) { return solve_warnings(net, report, options, what); });
   }
-  warn_convergence(text);
+  for (const std::string& text : texts) warn_convergence(text);
 }
 
 }  // namespace simmatch::python

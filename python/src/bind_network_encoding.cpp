@@ -52,7 +52,6 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
   std::vector<T*> out_ptr(static_cast<std::size_t>(net.num_layers()), nullptr);
   SolveReport report;
   const auto solver = make_solver<T>(m.config.solver);  // config is only touched with the GIL
-  bool scheduled = false;  // some sample solved along the Euler schedule (schedule_warning's premise)
   for (Index p : wanted) {
     outputs.emplace_back(std::vector<py::ssize_t>{in.samples, net.layer(p).size()});
     out_ptr[static_cast<std::size_t>(p)] = outputs.back().mutable_data();
@@ -67,7 +66,6 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
       fixed = FixedPoints<T>{};  // every sample starts from u = 0, as in training and encode()
       solver->solve(net, x, fixed);
       report.record(fixed);
-      scheduled = scheduled || fixed.path_count(SolverPath::direct) < fixed.batch_size();
       for (Index p : wanted) {
         const Index n = net.layer(p).size();
         Eigen::Map<Matrix<T>>(out_ptr[static_cast<std::size_t>(p)] + begin * n, n, count) =
@@ -76,8 +74,7 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
       check_signals();
     }
   }
-  if (scheduled) warn_schedule(m, solver->options(), "this network");
-  warn_unconverged(report, solver->options(), "transformed");
+  warn_solves(m, report, solver->options(), "transformed");
   if (!pooling.is_identity()) {
     for (std::size_t i = 0; i < wanted.size(); ++i) {
       const Grid& grid = net.layer(wanted[i]).grid();
@@ -103,7 +100,6 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
   std::vector<double> terms;
   SolveReport report;
   const auto solver = make_solver<T>(m.config.solver);  // config is only touched with the GIL
-  bool scheduled = false;  // some sample solved along the Euler schedule (schedule_warning's premise)
   {
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
@@ -115,14 +111,12 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
       fixed = FixedPoints<T>{};
       solver->solve(net, x, fixed);
       report.record(fixed);
-      scheduled = scheduled || fixed.path_count(SolverPath::direct) < fixed.batch_size();
       accumulate_correlations(net, x, fixed, sums, true);
       check_signals();
     }
     terms = structured_cost_per_layer(net, sums);
   }
-  if (scheduled) warn_schedule(m, solver->options(), "this network");
-  warn_unconverged(report, solver->options(), "scored");
+  warn_solves(m, report, solver->options(), "scored");
   if (per_layer) return py::cast(terms);
   double total = 0;
   for (double t : terms) total += t;

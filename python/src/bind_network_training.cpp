@@ -168,24 +168,6 @@ std::string history_jsonl(const py::list& history) {
   return out;
 }
 
-// The training samples of `epochs` that did not reach their fixed point (the learning used the last
-// state reached), from each epoch's metrics.
-SolveReport training_report(const std::vector<EpochMetrics>& epochs) {
-  SolveReport report;
-  for (const EpochMetrics& e : epochs) {
-    report.samples += e.samples;
-    report.unconverged += static_cast<Index>(std::llround((1.0 - e.converged_fraction) * static_cast<double>(e.samples)));
-  }
-  return report;
-}
-
-// Whether training solved some sample along the Euler schedule: only then can the schedule warning
-// apply, and the direct path (a provably unique fixed point) needs no bound.
-bool scheduled(const std::vector<EpochMetrics>& epochs) {
-  return std::any_of(epochs.begin(), epochs.end(),
-                     [](const EpochMetrics& e) { return e.continued_fraction + e.followed_fraction > 0; });
-}
-
 template <typename T>
 void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitRequest& request) {
   TrainOptions options = train_options(m.config);
@@ -254,8 +236,7 @@ void fit_network(Model& m, Network<T>& net, const Dataset& data, const FitReques
       if (py::isinstance<py::bool_>(stop) && stop.cast<bool>()) break;
     }
   }
-  warn_unconverged(training_report(trained), solver->options(), "trained on");
-  if (scheduled(trained)) warn_schedule(m, solver->options(), "the trained network");
+  warn_solves(m, training_report(trained), solver->options(), "trained on");
 }
 
 py::object fit(py::object self, py::object X, std::optional<int> epochs, std::optional<Index> batch_size,
@@ -312,8 +293,7 @@ py::object partial_fit(py::object self, py::object X, std::optional<double> lear
       trained = trainer.fit(*data, callbacks);
     });
   }
-  warn_unconverged(training_report(trained), solver_options, "trained on");
-  if (scheduled(trained)) warn_schedule(m, solver_options, "the trained network");
+  warn_solves(m, training_report(trained), solver_options, "trained on");
   return self;
 }
 

@@ -24,8 +24,6 @@ namespace py = pybind11;
 
 namespace simmatch {
 struct Config;
-struct SolveReport;
-struct SolverOptions;
 }
 
 namespace simmatch::python {
@@ -37,11 +35,6 @@ void register_structure(py::module_& m);
 void register_config(py::module_& m);
 void register_network(py::module_& m);
 void register_readout(py::module_& m);
-
-/// simmatch.ConvergenceWarning (warnings.warn, stacklevel 2: the caller's line) when `report` counts
-/// samples that did not reach their fixed point; nothing otherwise. Needs the GIL; raises (through
-/// py::error_already_set) where a warnings filter turns the warning into an error.
-void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what);
 
 /// A NumPy array over memory owned by `base` (which the array keeps alive), optionally read-only.
 /// Used for zero-copy views of structures, weights and data sets.

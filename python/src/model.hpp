@@ -88,10 +88,12 @@ bool check_signals();
 /// An epoch's metrics as the dict of history_ (the metrics log's keys; NaN where the log has null).
 py::dict metrics_dict(const EpochMetrics& metrics);
 
-/// simmatch.ConvergenceWarning (stacklevel 2) when the Euler schedule of `options` cannot settle
-/// onto the dynamics of the model's network (schedule_warning); nothing otherwise. Needs the GIL,
-/// which it releases while it takes the network's mutex and computes the bound.
-void warn_schedule(const Model& m, const SolverOptions& options, const std::string& what);
+/// simmatch.ConvergenceWarning (warnings.warn, stacklevel 2: the caller's line), one each, for the
+/// solves of the model's network that `report` counts (solve_warnings: the step schedule beyond
+/// its stability limit, samples that did not reach their fixed point); nothing otherwise. Needs
+/// the GIL, which it releases while it takes the network's mutex and computes the bound; raises
+/// (through py::error_already_set) where a warnings filter turns a warning into an error.
+void warn_solves(const Model& m, const SolveReport& report, const SolverOptions& options, const std::string& what);
 
 /// Network's methods, by binding file.
 void define_network_state(py::module_& module, py::class_<Model>& cls);  // bind_network_state.cpp

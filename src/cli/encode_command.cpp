@@ -92,10 +92,9 @@ void encode_with(const EncodeArgs& args, const Communicator& comm) {
     throw ShapeError(fmt::format("{}: samples have {} values but the model '{}' expects {}", args.data_path,
                                  data.dim(), args.model_path, network.input_size()));
   const auto solver = make_solver<T>(config.solver);
-  if (comm.is_root()) warn_schedule(network, config.solver);
   SolveReport report;
   const std::vector<Matrix<float>> r = encode_distributed(network, *solver, data, args.batch_size, comm, &report);
-  if (comm.is_root()) warn_unconverged(report, solver->options(), "encoded");
+  if (comm.is_root()) warn_solves(network, report, solver->options(), "encoded");
 
   agree(comm, "writing the representations", [&] {
     if (!comm.is_root()) return;

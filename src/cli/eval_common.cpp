@@ -13,18 +13,16 @@
 
 namespace simmatch::cli {
 
-void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what) {
-  const std::string text = unconverged_warning(report, options, what);
-  if (!text.empty()) std::cerr << "simmatch: warning: " << text << std::endl;
-}
-
 template <typename T>
-void warn_schedule(const Network<T>& network, const SolverOptions& options) {
-  const std::string text = schedule_warning(network, options, "this model");
-  if (!text.empty()) std::cerr << "simmatch: warning: " << text << std::endl;
+void warn_solves(const Network<T>& network, const SolveReport& report, const SolverOptions& options,
+                 const std::string& what) {
+  for (const std::string& text : solve_warnings(network, report, options, what)) {
+    std::cerr << "simmatch: warning: " << text << std::endl;
+  }
 }
-template void warn_schedule<float>(const Network<float>&, const SolverOptions&);
-template void warn_schedule<double>(const Network<double>&, const SolverOptions&);
+template void warn_solves<float>(const Network<float>&, const SolveReport&, const SolverOptions&, const std::string&);
+template void warn_solves<double>(const Network<double>&, const SolveReport&, const SolverOptions&,
+                                  const std::string&);
 
 void add_data_options(CLI::App* cmd, DataArgs& args, const std::string& prefix, const std::string& what) {
   cmd->add_option("--" + prefix + "data", args.path, what + " data file or folder (default: the model's data.path)");

@@ -55,14 +55,12 @@ LabelledFeatures load_mapped_features(const std::string& path, const std::string
 /// Writes an N x T matrix as a row-major T x N float32 NPY.
 void write_columns_npy(const std::string& path, const Eigen::MatrixXf& x);
 
-/// "simmatch: warning: ..." on stderr when `report` counts samples that did not reach their fixed
-/// point (unconverged_warning); nothing otherwise. The exit code stays 0: the output is written.
-void warn_unconverged(const SolveReport& report, const SolverOptions& options, const std::string& what);
-
-/// "simmatch: warning: ..." on stderr when the Euler schedule of `options` cannot settle onto the
-/// dynamics of `network` (schedule_warning); nothing otherwise. Once per command, before solving.
+/// "simmatch: warning: ..." on stderr, one line each, for the solves of `network` that `report`
+/// counts (solve_warnings: the step schedule beyond its stability limit, samples that did not
+/// reach their fixed point); nothing otherwise. The exit code stays 0: the output is written.
 template <typename T>
-void warn_schedule(const Network<T>& network, const SolverOptions& options);
+void warn_solves(const Network<T>& network, const SolveReport& report, const SolverOptions& options,
+                 const std::string& what);
 
 /// Creates `dir` (and parents); IoError naming it on failure.
 void make_folder(const std::string& dir);

@@ -96,7 +96,7 @@ FeatureMatrix representation(const Network<T>& network, const Config& config, co
   const auto solver = make_solver<T>(config.solver);
   SolveReport report;
   Matrix<T> kept = encode_layer(network, *solver, data, layer, pooling, batch_size, &report);
-  warn_unconverged(report, solver->options(), "of the " + what + " set");
+  warn_solves(network, report, solver->options(), "of the " + what + " set");
   if constexpr (std::is_same_v<T, float>) {
     return FeatureMatrix(std::move(kept));
   } else {
@@ -126,7 +126,6 @@ Features model_features(const EvaluateArgs& args) {
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("--pool: layer {}: {}", layer, e.what()));
   }
-  warn_schedule(model.network, base.solver);
   Features f;
   {
     const Dataset train = load_data_args(base, args.train);
@@ -173,7 +172,6 @@ void evaluate_own_output(const EvaluateArgs& args) {
   LoadedModel<T> model = load_model<T>(args.model_path);
   const Config base = base_config(args.model_path, model.config_json, args.overrides);
   require_own_output(base, args.model_path, "evaluate --readout output");
-  warn_schedule(model.network, base.solver);
   const Dataset train = load_data_args(base, args.train);
   require_labels(train, "training");
   const Dataset test = load_data_args(base, test_args(args, base));

@@ -91,10 +91,9 @@ void run_with(const FeaturesArgs& args) {
     throw ShapeError(fmt::format("the samples have {} values but the model expects {}", data.dim(), network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
-  warn_schedule(network, config.solver);
   SolveReport report;
   const std::vector<Matrix<T>> r = encode(network, *solver, data, args.batch_size, &report);
-  warn_unconverged(report, solver->options(), "encoded");
+  warn_solves(network, report, solver->options(), "encoded");
   const std::vector<Structure> supports = input_supports(network);
   make_folder(args.out_dir);
   for (Index p = 0; p < network.num_layers(); ++p) {

@@ -32,7 +32,7 @@ OwnOutput own_output(const Network<T>& network, const Config& config, const Data
   SolveReport report;
   const Matrix<T> scores =
       own_output_scores(network, *solver, train_mode_from_name(config.train.mode), data, batch_size, &report);
-  warn_unconverged(report, solver->options(), what == "input" ? "predicted" : "of the " + what + " set");
+  warn_solves(network, report, solver->options(), what == "input" ? "predicted" : "of the " + what + " set");
   OwnOutput out;
   out.scores = scores.template cast<float>();
   out.predicted = predicted_classes<T>(ConstMatrixRef<T>(scores));

@@ -31,7 +31,6 @@ void predict_with(const PredictArgs& args) {
   LoadedModel<T> model = load_model<T>(args.model_path);
   const Config base = base_config(args.model_path, model.config_json, args.overrides);
   require_own_output(base, args.model_path, "predict");
-  warn_schedule(model.network, base.solver);
   const Dataset data = load_data_args(base, args.data);
   const OwnOutput out = own_output(model.network, base, data, args.batch_size, "input");
   std::vector<std::int64_t> classes(out.predicted.begin(), out.predicted.end());

@@ -96,10 +96,9 @@ void run_model(const RsmArgs& args) {
     throw ShapeError(fmt::format("the samples have {} values but the model expects {}", data.dim(), model.network.input_size()));
   }
   const auto solver = make_solver<T>(config.solver);
-  warn_schedule(model.network, config.solver);
   SolveReport report;
   const std::vector<Matrix<T>> r = encode(model.network, *solver, data, args.batch_size, &report);
-  warn_unconverged(report, solver->options(), "encoded");
+  warn_solves(model.network, report, solver->options(), "encoded");
   std::vector<Level> levels{{"input", data.x}};
   for (std::size_t p = 0; p < r.size(); ++p) levels.push_back({"layer" + std::to_string(p), r[p].template cast<float>()});
   write_levels(args, levels, data.labels);

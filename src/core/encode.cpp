@@ -47,15 +47,20 @@ void SolveReport::merge(const SolveReport& other) {
   samples += other.samples;
   unconverged += other.unconverged;
   overflowed += other.overflowed;
+  scheduled += other.scheduled;
 }
 
-std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what) {
+std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what,
+                                bool schedule_at_fault) {
   std::string text;
   if (report.unconverged > report.overflowed) {
     text = fmt::format(
         "{} of {} samples {} did not reach their fixed point within solver.max_steps = {} (residual above "
-        "solver.tolerance = {:g}): their activities are the last state reached; raise solver.max_steps",
-        report.unconverged - report.overflowed, report.samples, what, options.max_steps, options.tolerance);
+        "solver.tolerance = {:g}): their activities are the last state reached; {}",
+        report.unconverged - report.overflowed, report.samples, what, options.max_steps, options.tolerance,
+        schedule_at_fault ? "the step schedule is beyond its stability limit (the warning about solver.step_min), "
+                            "which more solver.max_steps does not mend"
+                          : "raise solver.max_steps");
   }
   if (report.overflowed > 0) {
     if (!text.empty()) text += "; ";

@@ -95,25 +95,44 @@ double jacobian_eigenvalue_bound(const Network<T>& network) {
 }
 
 template <typename T>
-std::string schedule_warning(const Network<T>& network, const SolverOptions& options, const std::string& what) {
-  // The uniqueness check first: it is what the fast solver runs before every batch anyway, and
-  // where it holds the bound is not needed.
-  if (options.method == SolverMethod::fast && detail::unique_fixed_point(network)) return {};
+std::string schedule_warning(const Network<T>& network, const SolveReport& report, const SolverOptions& options,
+                             const std::string& what) {
+  // The solver's own record decides: a provably unique fixed point (the direct path) never follows
+  // the schedule, and then the bound is not needed.
+  if (report.scheduled == 0) return {};
   const double lambda = jacobian_eigenvalue_bound(network);
   const double limit = 2.0 / lambda;
   if (options.step_min <= limit) return {};
   return fmt::format(
-      "{}: the Euler schedule's floor step solver.step_min = {:g} is beyond the dynamics' stability limit "
-      "2 / lambda_max = {:.3g} (lambda_max = {:.3g}, the stiffest rate of eq. 15), so the schedule can "
-      "oscillate instead of following the dynamics: samples may settle at another fixed point than the one the "
-      "dynamics reach from rest, or not at all (more solver.max_steps does not help); set solver.step_min and "
-      "solver.step_initial below {:.3g}",
-      what, options.step_min, limit, lambda, limit);
+      "{} of {} samples {} were solved along the Euler step schedule, whose floor step solver.step_min = {:g} is "
+      "beyond the dynamics' stability limit 2 / lambda_max = {:.3g} (lambda_max = {:.3g}, the stiffest rate of "
+      "eq. 15), so the schedule can oscillate instead of following the dynamics: they may have settled at another "
+      "fixed point than the one the dynamics reach from rest, or not at all (more solver.max_steps does not help); "
+      "set solver.step_min and solver.step_initial below {:.3g}",
+      report.scheduled, report.samples, what, options.step_min, limit, lambda, limit);
+}
+
+template <typename T>
+std::vector<std::string> solve_warnings(const Network<T>& network, const SolveReport& report,
+                                        const SolverOptions& options, const std::string& what) {
+  std::vector<std::string> out;
+  std::string schedule = schedule_warning(network, report, options, what);
+  std::string unconverged = unconverged_warning(report, options, what, !schedule.empty());
+  for (std::string* text : {&schedule, &unconverged}) {
+    if (!text->empty()) out.push_back(std::move(*text));
+  }
+  return out;
 }
 
 template double jacobian_eigenvalue_bound<float>(const Network<float>&);
 template double jacobian_eigenvalue_bound<double>(const Network<double>&);
-template std::string schedule_warning<float>(const Network<float>&, const SolverOptions&, const std::string&);
-template std::string schedule_warning<double>(const Network<double>&, const SolverOptions&, const std::string&);
+template std::string schedule_warning<float>(const Network<float>&, const SolveReport&, const SolverOptions&,
+                                             const std::string&);
+template std::string schedule_warning<double>(const Network<double>&, const SolveReport&, const SolverOptions&,
+                                              const std::string&);
+template std::vector<std::string> solve_warnings<float>(const Network<float>&, const SolveReport&,
+                                                        const SolverOptions&, const std::string&);
+template std::vector<std::string> solve_warnings<double>(const Network<double>&, const SolveReport&,
+                                                         const SolverOptions&, const std::string&);
 
 }  // namespace simmatch

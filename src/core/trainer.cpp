@@ -527,4 +527,15 @@ double Trainer<T>::epoch_cost(const Dataset& data) const {
 template class Trainer<float>;
 template class Trainer<double>;
 
+SolveReport training_report(const std::vector<EpochMetrics>& epochs) {
+  SolveReport report;
+  for (const EpochMetrics& e : epochs) {
+    const auto n = static_cast<double>(e.samples);
+    report.samples += e.samples;
+    report.unconverged += static_cast<Index>(std::llround((1.0 - e.converged_fraction) * n));
+    report.scheduled += static_cast<Index>(std::llround((e.continued_fraction + e.followed_fraction) * n));
+  }
+  return report;
+}
+
 }  // namespace simmatch

@@ -97,13 +97,14 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
   });
   if (report) {
     // Counts far below 2^53: exact in doubles, whatever order the sum takes.
-    std::array<double, 3> counts{static_cast<double>(own.samples), static_cast<double>(own.unconverged),
-                                 static_cast<double>(own.overflowed)};
+    std::array<double, 4> counts{static_cast<double>(own.samples), static_cast<double>(own.unconverged),
+                                 static_cast<double>(own.overflowed), static_cast<double>(own.scheduled)};
     comm.allreduce_sum(std::span<double>(counts));
     SolveReport all;
     all.samples = static_cast<Index>(counts[0]);
     all.unconverged = static_cast<Index>(counts[1]);
     all.overflowed = static_cast<Index>(counts[2]);
+    all.scheduled = static_cast<Index>(counts[3]);
     report->merge(all);
   }
   std::vector<Matrix<float>> result;

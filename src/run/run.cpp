@@ -286,12 +286,13 @@ void train_config(const Config& config, const Dataset& data, const Communicator&
     }
   }
   const auto began = std::chrono::steady_clock::now();
-  run.train(start, options.epochs, hooks);
+  const std::vector<EpochMetrics> trained = run.train(start, options.epochs, hooks);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
   run.finish();
   if (report) {
     hooks.log(fmt::format("wrote {} and {} ({} in all)", outputs.model, outputs.metrics, format_duration(seconds)));
-    const std::string unstable = schedule_warning(network, config.solver, "the trained network");
+    // The trained network's bound: the last epochs' solves saw weights closest to it.
+    const std::string unstable = schedule_warning(network, training_report(trained), config.solver, "trained on");
     if (!unstable.empty()) hooks.log("warning: " + unstable);
   }
 }

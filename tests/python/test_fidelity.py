@@ -267,6 +267,27 @@ class ScheduleWarning(unittest.TestCase):
             texts = [str(w.message) for w in caught if issubclass(w.category, simmatch.ConvergenceWarning)]
             schedule = [t for t in texts if "solver.step_min" in t and "stability limit" in t]
             self.assertEqual(bool(schedule), warns, texts)
+        self.assertTrue(schedule[0].startswith("16 of 16 samples transformed were solved along the Euler step schedule"),
+                        schedule)
+
+    def test_fit_counts_the_samples_it_solved_along_the_schedule(self):
+        X, _ = patterns(samples=16, side=4, clusters=2, noise=0.3, seed=1, dtype=np.float64)
+        X = X.reshape(len(X), -1)
+        net = simmatch.Network(input_shape=(16,), layers=[dict(type="dense", neurons=8)], precision="float64",
+                               seed=1, method="euler", **{"train.cost_samples": 0})
+        step = 1.5 * 2.0 / net.jacobian_eigenvalue_bound()
+        net.set_params(**{"solver.step_min": step, "solver.step_initial": step, "solver.max_steps": 5})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            net.fit(X, epochs=2)
+        texts = [str(w.message) for w in caught if issubclass(w.category, simmatch.ConvergenceWarning)]
+        self.assertTrue(texts[0].startswith("32 of 32 samples trained on were solved along the Euler step schedule"),
+                        texts)
+        # The samples left short of their fixed point are pointed at the schedule, not at more steps.
+        short = [t for t in texts if "did not reach their fixed point" in t]
+        self.assertTrue(short, texts)
+        self.assertNotIn("raise solver.max_steps", short[0])
+        self.assertIn("the step schedule is beyond its stability limit", short[0])
 
 
 if __name__ == "__main__":

@@ -456,6 +456,7 @@ TEST(DistributedTest, ShardedEncodingReproducesOneProcessBitForBit) {
     for (const SolveReport& report : reports) {  // every rank counts every rank's samples
       EXPECT_EQ(report.samples, serial_report.samples);
       EXPECT_EQ(report.unconverged, serial_report.unconverged);
+      EXPECT_EQ(report.scheduled, serial_report.samples);  // every Euler sample follows the schedule
     }
     ASSERT_EQ(gathered.size(), serial.size());
     for (std::size_t p = 0; p < serial.size(); ++p) {

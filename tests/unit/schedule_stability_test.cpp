@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "simmatch/dynamics.hpp"
 #include "simmatch/schedule_stability.hpp"
 #include "test_networks.hpp"
 
@@ -70,32 +71,76 @@ TEST(ScheduleStabilityTest, BoundIsOneWhereNoCouplingIsStifferThanTheLeak) {
   EXPECT_DOUBLE_EQ(jacobian_eigenvalue_bound(net), 1.0);
 }
 
-TEST(ScheduleStabilityTest, WarnsWhereTheFloorStepIsBeyondTheLimit) {
+TEST(ScheduleStabilityTest, WarnsWhereTheFloorStepIsBeyondTheLimitAndSamplesFollowedIt) {
   const Network<double> net = stiff_network({12, 20, 8, 5}, 0.4, Activation::tanh(2.0), 3.0);
   const double limit = 2.0 / jacobian_eigenvalue_bound(net);
   SolverOptions euler;
   euler.method = SolverMethod::euler;
   euler.step_initial = 4 * limit;  // the first steps alone beyond the limit: no warning
   euler.step_min = 0.9 * limit;
-  EXPECT_EQ(schedule_warning(net, euler, "this model"), "");
+  SolveReport report;
+  report.samples = 40;
+  report.scheduled = 12;
+  EXPECT_EQ(schedule_warning(net, report, euler, "encoded"), "");
   euler.step_min = 1.1 * limit;
-  const std::string text = schedule_warning(net, euler, "this model");
-  EXPECT_NE(text.find("this model"), std::string::npos) << text;
+  const std::string text = schedule_warning(net, report, euler, "encoded");
+  EXPECT_EQ(text.rfind("12 of 40 samples encoded were solved along the Euler step schedule", 0), 0u) << text;
   EXPECT_NE(text.find("solver.step_min"), std::string::npos) << text;
   EXPECT_NE(text.find(fmt::format("{:.3g}", limit)), std::string::npos) << text;
+  report.scheduled = 0;  // every sample on the direct path: the schedule played no part
+  EXPECT_EQ(schedule_warning(net, report, euler, "encoded"), "");
 }
 
-TEST(ScheduleStabilityTest, FastSolverWarnsOnlyWhereTheFixedPointIsNotProvablyUnique) {
+// The solver's own record decides whether the schedule played a part.
+SolveReport solved(const Network<double>& net, const SolverOptions& options) {
+  const auto solver = make_solver<double>(options);
+  const Matrix<double> x = Matrix<double>::Random(net.input_size(), 6);
+  FixedPoints<double> fixed;
+  solver->solve(net, x, fixed);
+  SolveReport report;
+  report.record(fixed);
+  return report;
+}
+
+TEST(ScheduleStabilityTest, FastSolverWarnsOnlyWhereItFollowedTheSchedule) {
   SolverOptions fast;
   fast.step_min = fast.step_initial = 3.0;  // beyond any limit: the bound is at least 1
+  fast.max_steps = 60;
   // Positive definite L + c I on every layer (random_network's L, stiffened): one fixed point, which
-  // the fast solver reaches whatever the schedule does.
+  // the fast solver reaches directly whatever the schedule would do.
   Network<double> net = stiff_network({12, 20, 8}, 0.0, Activation::relu(), 5.0);
-  EXPECT_EQ(schedule_warning(net, fast, "this model"), "");
+  const SolveReport direct = solved(net, fast);
+  EXPECT_EQ(direct.scheduled, 0);
+  EXPECT_EQ(schedule_warning(net, direct, fast, "encoded"), "");
   // One neuron exciting itself: L is indefinite, uniqueness unproven, and the fast solver follows
   // the schedule first.
   net.layer(1).L().coeffRef(0, 0) = -1.0;
-  EXPECT_NE(schedule_warning(net, fast, "this model"), "");
+  const SolveReport followed = solved(net, fast);
+  EXPECT_EQ(followed.scheduled, 6);
+  EXPECT_EQ(schedule_warning(net, followed, fast, "encoded").rfind("6 of 6 samples encoded", 0), 0u);
+}
+
+TEST(ScheduleStabilityTest, UnconvergedSamplesArePointedAtTheScheduleNotAtMoreSteps) {
+  const Network<double> net = stiff_network({12, 20, 8, 5}, 0.4, Activation::tanh(2.0), 3.0);
+  const double limit = 2.0 / jacobian_eigenvalue_bound(net);
+  SolverOptions euler;
+  euler.method = SolverMethod::euler;
+  euler.step_initial = euler.step_min = 0.5 * limit;
+  euler.max_steps = 2;  // too few to settle: every sample unconverged
+  const SolveReport stable = solved(net, euler);
+  ASSERT_EQ(stable.unconverged, 6);
+  std::vector<std::string> texts = solve_warnings(net, stable, euler, "encoded");
+  ASSERT_EQ(texts.size(), 1u);
+  EXPECT_NE(texts[0].find("raise solver.max_steps"), std::string::npos) << texts[0];
+
+  euler.step_initial = euler.step_min = 1.5 * limit;
+  const SolveReport unstable = solved(net, euler);
+  ASSERT_EQ(unstable.unconverged - unstable.overflowed, 6);
+  texts = solve_warnings(net, unstable, euler, "encoded");
+  ASSERT_EQ(texts.size(), 2u);
+  EXPECT_EQ(texts[0], schedule_warning(net, unstable, euler, "encoded"));
+  EXPECT_EQ(texts[1].find("raise solver.max_steps"), std::string::npos) << texts[1];
+  EXPECT_NE(texts[1].find("more solver.max_steps does not mend"), std::string::npos) << texts[1];
 }
 
 }  // namespace

@@ -272,6 +272,7 @@ TEST(TrainerTest, EncodingCountsTheSamplesLeftShortOfTheirFixedPoint) {
   const EulerSolver<double> settles;
   SolveReport report = encoded(settles);
   EXPECT_EQ(report.unconverged, 0);
+  EXPECT_EQ(report.scheduled, 7);  // the Euler method follows the schedule for every sample
   EXPECT_EQ(unconverged_warning(report, settles.options(), "encoded"), "");
 
   // Two steps from rest do not reach any sample's fixed point: every sample is counted, by each
@@ -291,6 +292,7 @@ TEST(TrainerTest, EncodingCountsTheSamplesLeftShortOfTheirFixedPoint) {
   report.merge(shortfall);
   EXPECT_EQ(report.samples, 26);
   EXPECT_EQ(report.unconverged, 19);
+  EXPECT_EQ(report.scheduled, 26);
 }
 
 namespace {
