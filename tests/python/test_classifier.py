@@ -28,11 +28,13 @@ def fast(**kwargs):
 @unittest.skipUnless(sklearn, "scikit-learn is not installed")
 class ClassifierChecksTest(unittest.TestCase):
     def test_check_estimator_passes(self):
-        # The classifier's default 20 epochs: check_classifiers_train wants a training accuracy
-        # above 0.83 on three blobs, which 10 or 15 epochs of 20 hidden units reach or miss by the
-        # solver's last bits (measured with the error-controlled trajectory solver: 0.83 / 0.77 in
-        # float32, 0.89 / 0.77 in float64; 20 epochs 0.89 / 0.85).
-        est = fast(epochs=20)
+        # check_classifiers_train wants a training accuracy above 0.83 on three blobs. 20 hidden
+        # units at a constant eta of 0.05 reached it by the solver's last bits: 0.89 / 0.85 on a CPU
+        # with AVX-512, 0.82 on one without (float32 X), and the accuracy swings from epoch to epoch
+        # (0.88, 0.77, 0.86, 0.76 after 10, 15, 20, 25 epochs). At eta 0.03 it is 0.89 here (0.76 to
+        # 0.89 over seeds 1-5: this checks the estimator contract, not the accuracy), and every
+        # seed still predicts all three classes of check_classifiers_classes, which eta 0.02 does not.
+        est = fast(epochs=20, eta=0.03)
         run_estimator_checks(self, est)
 
 
