@@ -27,8 +27,9 @@ double jacobian_eigenvalue_bound(const Network<T>& network);
 /// method's, the fast solver's where the fixed point is not provably unique) and the schedule's
 /// floor step solver.step_min is beyond 2 / jacobian_eigenvalue_bound(network). Empty otherwise
 /// (the bound is only computed where some sample followed the schedule). Counts the samples and
-/// names the limit and the settings to lower; `what` names the samples' use ("encoded", "solved in
-/// training"), as in unconverged_warning.
+/// names the limit and the settings to lower; `what` names the samples' use ("encoded", "trained
+/// on"), as in unconverged_warning. For training (training_report) the bound is the trained
+/// network's, whose weights the last epochs' solves saw most nearly.
 template <typename T>
 std::string schedule_warning(const Network<T>& network, const SolveReport& report, const SolverOptions& options,
                              const std::string& what);
