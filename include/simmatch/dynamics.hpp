@@ -29,7 +29,8 @@ struct SolverOptions {
   /// Stop a sample when the residual above is <= tolerance in every layer, or after max_steps
   /// layer-input evaluations. 0 = the method's default: kEulerTolerance for Euler (the
   /// reference code's rule), kFastTolerance for the fast solver. The fast solver's per-site
-  /// Newton path then also takes Newton steps until the step is within the tolerance of ||u||.
+  /// Newton and trajectory paths then also take Newton steps until the step is within the
+  /// tolerance of ||u||, and its whole-network Anderson path wherever the step exceeds 10 times it.
   double tolerance = 0;
   int max_steps = 3000;
   /// Fast solver, networks whose fixed point is not provably unique: the trajectory is followed

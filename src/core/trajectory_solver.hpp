@@ -19,4 +19,16 @@ template <typename T>
 void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, ConstMatrixRef<T> x,
                      FixedPoints<T>& state, const SolverOptions& options);
 
+/// Newton steps through the energy's Hessian on the samples of `state` that a direct path
+/// (Anderson) brought to the residual test, until the step, the distance to the fixed point to
+/// first order, is within 10 times SolverOptions::tolerance of ||u|| in every layer (at most four,
+/// each kept only where the residual test still holds after it; options.tolerance must be
+/// resolved, not 0). The residual bounds that distance only through the inverse Jacobian, which a
+/// unit of small L_ii on its active side makes large (docs/performance.md, "Anderson's direct path
+/// and a nearly dead unit"). Samples whose first step is already within that bound are left bit
+/// for bit as they were, and so are those not converged or not on SolverPath::direct.
+template <typename T>
+void polish_converged(const Network<T>& network, HessianWorkspace<T>& workspace, ConstMatrixRef<T> x,
+                      FixedPoints<T>& state, const SolverOptions& options);
+
 }  // namespace simmatch::detail
