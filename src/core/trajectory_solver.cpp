@@ -28,13 +28,19 @@ constexpr Index kLargestDenseMatrix = Index{1} << 22;
 // of the vector's non-zero entries, which skips the rectified units at rest; sparse otherwise.
 class DoubleMatrix {
 public:
+  // The dense copy is filled from m directly: through a sparse double copy it took 5 % of
+  // contrastive training's time on a 784-500-10 network (one copy per batch of 20).
   template <typename S>
-  explicit DoubleMatrix(const S& m) : sparse_(m.template cast<double>()) {
-    const Index entries = sparse_.rows() * sparse_.cols();
-    if (entries <= kLargestDenseMatrix && 4 * static_cast<Index>(sparse_.nonZeros()) >= entries) {
-      dense_ = Eigen::MatrixXd(sparse_);
-      sparse_ = DoubleWeights();
+  explicit DoubleMatrix(const S& m) {
+    const Index entries = m.rows() * m.cols();
+    if (entries <= kLargestDenseMatrix && 4 * static_cast<Index>(m.nonZeros()) >= entries) {
+      dense_ = Eigen::MatrixXd::Zero(m.rows(), m.cols());
+      for (Index i = 0; i < m.outerSize(); ++i) {
+        for (typename S::InnerIterator it(m, i); it; ++it) dense_(it.row(), it.col()) = static_cast<double>(it.value());
+      }
       is_dense_ = true;
+    } else {
+      sparse_ = m.template cast<double>();
     }
   }
   // out += alpha A v.
