@@ -197,7 +197,6 @@ public:
     double travelled = 0;       // the accepted steps' lengths since then
     double h = first_step;
     double factored_h = 0;  // the step size of the kept factorisation; 0 = none
-    bool stationary = false;  // the last accepted step left the state where it was
     bool stalled = false;
     while (evals + 2 <= budget && !converged(u, g, tol) && !stalled) {
       const double delta = kRosenbrockGamma * h;
@@ -242,16 +241,14 @@ public:
       }
       fn = fn_t;
       const double moved = (trial - u).norm();
-      stationary = moved <= kStallStep * u.norm();
       travelled += moved;
-      if (fn <= 0.5 * stall_mark) {
-        stall_mark = fn;
+      const bool progress = fn <= 0.5 * stall_mark;
+      if (progress) stall_mark = fn;
+      if (progress || evals - stall_from >= kStallEvaluations) {
+        // The window ends: a stall where the last step no longer moves the state or the steps
+        // went round in a cycle; a trajectory that got somewhere gets another window.
+        if (!progress) stalled = moved <= kStallStep * u.norm() || (trial - window_start).norm() <= kStallDrift * travelled;
         stall_from = evals;
-        window_start = trial;
-        travelled = 0;
-      } else if (evals - stall_from >= kStallEvaluations) {
-        stalled = stationary || (trial - window_start).norm() <= kStallDrift * travelled;
-        stall_from = evals;  // a trajectory that got somewhere gets another window
         window_start = trial;
         travelled = 0;
       }
