@@ -465,14 +465,41 @@ private:
   VectorXd drive_;  // W^(1) x of the sample being solved
 };
 
+// Runs integrate(integrator, xb, u, b) for each sample b of `go` on the worker threads, with xb
+// and u the sample's input and state in double; where it returns true, u and r = f(u) are written
+// back to `state` (in T).
+template <typename T, typename Integrate>
+void integrate_samples(const DoubleModel& model, const Network<T>& network, HessianWorkspace<T>& workspace,
+                       ConstMatrixRef<T> x, FixedPoints<T>& state, const std::vector<Index>& go, Integrate integrate) {
+  const std::size_t P = state.u.size();
+  const EnergyHessian<T>& hessian = workspace.prepare(network);
+  const auto workers = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
+  for (std::size_t t = 0; t < workers; ++t) workspace.factors(t);  // sized before the threads start
+  for_each_chunk(static_cast<Index>(go.size()), [&](Index first, Index count) {
+    TrajectoryIntegrator<T> integrator(model, hessian, workspace.factors(static_cast<std::size_t>(omp_get_thread_num())));
+    VectorXd xb, u, r;
+    for (Index j = first; j < first + count; ++j) {
+      const Index b = go[static_cast<std::size_t>(j)];
+      xb = x.col(b).template cast<double>();
+      u.resize(model.total);
+      for (std::size_t p = 0; p < P; ++p) u.segment(model.offset[p], model.size[p]) = state.u[p].col(b).template cast<double>();
+      if (!integrate(integrator, xb, u, b)) continue;
+      r.resize(model.total);
+      for (std::size_t p = 0; p < P; ++p) {
+        model.act[p].apply(u.data() + model.offset[p], r.data() + model.offset[p], model.size[p]);
+        state.u[p].col(b) = u.segment(model.offset[p], model.size[p]).template cast<T>();
+        state.r[p].col(b) = r.segment(model.offset[p], model.size[p]).template cast<T>();
+      }
+    }
+  });
+}
+
 }  // namespace
 
 template <typename T>
 void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, ConstMatrixRef<T> x,
                      FixedPoints<T>& state, const SolverOptions& options) {
   const Index batch = x.cols();
-  const std::size_t P = state.u.size();
-  const DoubleModel model(network);
   // Phase 1: the reference Euler schedule from the given state, to the switch tolerance. Where
   // the sites are independent systems (lateral structure within sites, no feedback) every site
   // must meet it: the implicit steps' size follows the whole residual, which the loud sites
@@ -489,33 +516,18 @@ void solve_continued(const Network<T>& network, HessianWorkspace<T>& workspace, 
     if (state.converged[static_cast<std::size_t>(b)]) go.push_back(b);
   }
   if (go.empty()) return;
-  const EnergyHessian<T>& hessian = workspace.prepare(network);
-  const auto workers = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
-  for (std::size_t t = 0; t < workers; ++t) workspace.factors(t);  // sized before the threads start
-  for_each_chunk(static_cast<Index>(go.size()), [&](Index first, Index count) {
-    TrajectoryIntegrator<T> integrator(model, hessian, workspace.factors(static_cast<std::size_t>(omp_get_thread_num())));
-    VectorXd xb, u, r;
-    for (Index j = first; j < first + count; ++j) {
-      const Index b = go[static_cast<std::size_t>(j)];
-      const auto sb = static_cast<std::size_t>(b);
-      xb = x.col(b).template cast<double>();
-      u.resize(model.total);
-      for (std::size_t p = 0; p < P; ++p) u.segment(model.offset[p], model.size[p]) = state.u[p].col(b).template cast<double>();
-      // The Euler phase's last evaluation took no step: its schedule stands at that many steps.
-      const int steps = state.iterations[sb] - 1;
-      const double h = std::max(options.step_initial / (1.0 + options.step_decay * steps), options.step_min);
-      bool ok = false;
-      const int budget = std::max(1, options.max_steps - state.iterations[sb]);
-      state.iterations[sb] += integrator.run(xb, u, options.tolerance, options.trajectory_tolerance, h, budget, ok);
-      r.resize(model.total);
-      for (std::size_t p = 0; p < P; ++p) {
-        model.act[p].apply(u.data() + model.offset[p], r.data() + model.offset[p], model.size[p]);
-        state.u[p].col(b) = u.segment(model.offset[p], model.size[p]).template cast<T>();
-        state.r[p].col(b) = r.segment(model.offset[p], model.size[p]).template cast<T>();
-      }
-      state.converged[sb] = ok ? 1 : 0;
-      state.path[sb] = SolverPath::continued;
-    }
+  const DoubleModel model(network);
+  integrate_samples(model, network, workspace, x, state, go, [&](TrajectoryIntegrator<T>& integrator, const VectorXd& xb, VectorXd& u, Index b) {
+    const auto sb = static_cast<std::size_t>(b);
+    // The Euler phase's last evaluation took no step: its schedule stands at that many steps.
+    const int steps = state.iterations[sb] - 1;
+    const double h = std::max(options.step_initial / (1.0 + options.step_decay * steps), options.step_min);
+    bool ok = false;
+    const int budget = std::max(1, options.max_steps - state.iterations[sb]);
+    state.iterations[sb] += integrator.run(xb, u, options.tolerance, options.trajectory_tolerance, h, budget, ok);
+    state.converged[sb] = ok ? 1 : 0;
+    state.path[sb] = SolverPath::continued;
+    return true;
   });
   // Where the integrator could not finish (its budget spent, or no definite step at all), the
   // Euler schedule goes on from the state it reached.
@@ -541,30 +553,13 @@ void polish_converged(const Network<T>& network, HessianWorkspace<T>& workspace,
     }
   }
   if (go.empty()) return;
-  const std::size_t P = state.u.size();
   const DoubleModel model(network);
-  const EnergyHessian<T>& hessian = workspace.prepare(network);
-  const auto workers = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
-  for (std::size_t t = 0; t < workers; ++t) workspace.factors(t);  // sized before the threads start
-  for_each_chunk(static_cast<Index>(go.size()), [&](Index first, Index count) {
-    TrajectoryIntegrator<T> integrator(model, hessian, workspace.factors(static_cast<std::size_t>(omp_get_thread_num())));
-    VectorXd xb, u, r;
-    for (Index j = first; j < first + count; ++j) {
-      const Index b = go[static_cast<std::size_t>(j)];
-      const auto sb = static_cast<std::size_t>(b);
-      xb = x.col(b).template cast<double>();
-      u.resize(model.total);
-      for (std::size_t p = 0; p < P; ++p) u.segment(model.offset[p], model.size[p]) = state.u[p].col(b).template cast<double>();
-      const int steps = integrator.polish_from(xb, u, options.tolerance, kDirectPolishStep * options.tolerance, options.max_steps - state.iterations[sb]);
-      if (steps == 0) continue;  // the state stands as the solver left it, bit for bit
-      state.iterations[sb] += steps;
-      r.resize(model.total);
-      for (std::size_t p = 0; p < P; ++p) {
-        model.act[p].apply(u.data() + model.offset[p], r.data() + model.offset[p], model.size[p]);
-        state.u[p].col(b) = u.segment(model.offset[p], model.size[p]).template cast<T>();
-        state.r[p].col(b) = r.segment(model.offset[p], model.size[p]).template cast<T>();
-      }
-    }
+  integrate_samples(model, network, workspace, x, state, go, [&](TrajectoryIntegrator<T>& integrator, const VectorXd& xb, VectorXd& u, Index b) {
+    const auto sb = static_cast<std::size_t>(b);
+    const int steps = integrator.polish_from(xb, u, options.tolerance, kDirectPolishStep * options.tolerance,
+                                             options.max_steps - state.iterations[sb]);
+    state.iterations[sb] += steps;
+    return steps > 0;  // otherwise the state stands as the solver left it, bit for bit
   });
 }
 
