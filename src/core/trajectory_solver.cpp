@@ -178,8 +178,7 @@ public:
     ok = false;
     int evals = 0;
     VectorXd r, g, u1, r1, g1, v, k1, trial, tr, tg;
-    drive_.setZero(m_.size[0]);
-    m_.w[0].add_product(1.0, x.head(m_.input), drive_);  // the first layer's input is fixed
+    set_drive(x);
     evaluate(x, u, r, g);
     ++evals;
     snap(u, g);
@@ -268,14 +267,19 @@ public:
   // polish() from a state that some other method brought to the residual test (Anderson's
   // direct jump), without touching u unless a step is taken. Returns the evaluations used by steps.
   int polish_from(const VectorXd& x, VectorXd& u, double tol, double step_tol, int budget) {
-    drive_.setZero(m_.size[0]);
-    m_.w[0].add_product(1.0, x.head(m_.input), drive_);
+    set_drive(x);
     VectorXd r, g;
     evaluate(x, u, r, g);
     return polish(x, u, r, g, tol, step_tol, budget);
   }
 
 private:
+  // W^(1) x: the first layer's input is fixed for the whole solve of a sample.
+  void set_drive(const VectorXd& x) {
+    drive_.setZero(m_.size[0]);
+    m_.w[0].add_product(1.0, x.head(m_.input), drive_);
+  }
+
   // Once the residual test holds, Newton steps (the implicit step of infinite size, J du = g - u)
   // until the step, the distance to the fixed point to first order, is within the tolerance of
   // ||u|| in every layer, within `budget` evaluations. Where J is nearly singular the residual
