@@ -177,6 +177,7 @@ const EnergyHessian<T>& HessianWorkspace<T>::prepare(const Network<T>& network) 
   } else {
     hessian_->refresh(network);
   }
+  fresh_ = in_solve_;
   return *hessian_;
 }
 

@@ -133,6 +133,27 @@ class HessianWorkspace {
 public:
   /// The Hessian of `network`, rebuilt when its pattern changed, refreshed otherwise.
   const EnergyHessian<T>& prepare(const Network<T>& network);
+  /// Inside a Solve scope, the Hessian prepared since the scope began (the solve's network and
+  /// weights, which do not change during it); otherwise, and before the first prepare, prepare().
+  const EnergyHessian<T>& current(const Network<T>& network) {
+    return in_solve_ && fresh_ ? *hessian_ : prepare(network);
+  }
+
+  /// One solve of one network: while it lives, current() reuses what prepare() built in it
+  /// (the check for a unique fixed point and the Newton polish both need the Hessian).
+  class Solve {
+  public:
+    explicit Solve(HessianWorkspace& workspace) : workspace_(workspace) {
+      workspace_.in_solve_ = true;
+      workspace_.fresh_ = false;
+    }
+    ~Solve() { workspace_.in_solve_ = workspace_.fresh_ = false; }
+    Solve(const Solve&) = delete;
+    Solve& operator=(const Solve&) = delete;
+
+  private:
+    HessianWorkspace& workspace_;
+  };
   /// The factors of worker `worker` (one per system of the prepared Hessian).
   std::vector<typename EnergyHessian<T>::Factor>& factors(std::size_t worker);
 
@@ -144,6 +165,8 @@ public:
 
 private:
   std::uint64_t key_ = 0;
+  bool in_solve_ = false;
+  bool fresh_ = false;
   std::optional<EnergyHessian<T>> hessian_;
   std::vector<std::vector<typename EnergyHessian<T>::Factor>> factors_;
 };

@@ -68,6 +68,7 @@ void solve_batched(const Network<T>& network, ConstMatrixRef<T> x, FixedPoints<T
   // trajectory from the given state decides which one the dynamics reach.
   HessianWorkspace<T> local;
   HessianWorkspace<T>& ws = workspace ? *workspace : local;
+  const typename HessianWorkspace<T>::Solve solve(ws);
   if (!unique_fixed_point(network, ws)) {
     solve_continued(network, ws, x, state, options);
     return;

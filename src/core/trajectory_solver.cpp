@@ -476,7 +476,7 @@ template <typename T, typename Integrate>
 void integrate_samples(const DoubleModel& model, const Network<T>& network, HessianWorkspace<T>& workspace,
                        ConstMatrixRef<T> x, FixedPoints<T>& state, const std::vector<Index>& go, Integrate integrate) {
   const std::size_t P = state.u.size();
-  const EnergyHessian<T>& hessian = workspace.prepare(network);
+  const EnergyHessian<T>& hessian = workspace.current(network);
   const auto workers = static_cast<std::size_t>(std::max(1, omp_get_max_threads()));
   for (std::size_t t = 0; t < workers; ++t) workspace.factors(t);  // sized before the threads start
   for_each_chunk(static_cast<Index>(go.size()), [&](Index first, Index count) {
