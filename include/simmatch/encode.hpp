@@ -2,6 +2,7 @@
 // and the correlations summed over them (for the cost of eq. 11). No learning, no ranks.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,27 @@ struct SolveReport {
 /// to raise solver.max_steps becomes a pointer to that warning.
 std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what,
                                 bool schedule_at_fault = false);
+
+/// Solves samples [0, n) in batches of at most `batch_size` (>= 1), each batch from rest (u = 0, as
+/// in training), and hands every batch to visit(first sample, inputs, fixed points) before the next
+/// is solved, so a caller keeps only what it reduces a batch to (pooled features, correlation sums).
+/// inputs(first, count) gives the batch's K x count inputs in precision T (a Matrix<T> or a map of
+/// the caller's memory). `report`, when given, counts the solves. The loop advances by the count
+/// solved, so a batch size near the largest Index cannot overflow it.
+template <typename T, typename Inputs, typename Visit>
+void solve_in_batches(const Network<T>& network, const DynamicsSolver<T>& solver, Index n, Index batch_size,
+                      SolveReport* report, Inputs&& inputs, Visit&& visit) {
+  FixedPoints<T> fixed;
+  for (Index begin = 0; begin < n;) {
+    const Index count = std::min(batch_size, n - begin);
+    const auto x = inputs(begin, count);
+    fixed = FixedPoints<T>{};
+    solver.solve(network, x, fixed);
+    if (report) report->record(fixed);
+    visit(begin, x, fixed);
+    begin += count;
+  }
+}
 
 /// Fixed points of every layer for every sample of `data`, in batches of `batch_size` (>= 1):
 /// result[p] is N_p x T. ShapeError when the samples do not fit the network. `report`, when

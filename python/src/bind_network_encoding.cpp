@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <mutex>
+#include <vector>
 
 #include "model.hpp"
 #include "simmatch/dynamics.hpp"
@@ -24,6 +25,14 @@ Index layer_index(const Model& m, py::handle layer, const std::string& arg) {
   return p < 0 ? p + n : p;
 }
 
+// The samples [begin, begin + count) of `in`, read in place.
+template <typename T>
+auto input_batches(const InputArray<T>& in) {
+  return [&in](Index begin, Index count) {
+    return Eigen::Map<const Matrix<T>>(in.data + begin * in.features, in.features, count);
+  };
+}
+
 template <typename T>
 py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::handle layer, Index batch_size,
                           const std::optional<std::string>& pool) {
@@ -40,52 +49,43 @@ py::object transform_impl(Model& m, const Network<T>& net, py::handle X, py::han
     wanted.push_back(layer_index(m, layer, "layer"));
   }
   const Pooling pooling = Pooling::from_text(pool.value_or("none"));  // ConfigError -> ValueError
+  // Each wanted layer's output, pooled batch by batch as it is solved, so that only the pooled
+  // values are ever held (a 64-channel conv2d layer on 60,000 images would be 12 GB unpooled).
+  // Written in place: T x N C-order = N x T column-major.
+  std::vector<Grid> grids;
+  std::vector<Index> rows;
+  std::vector<py::array_t<T>> outputs;
   for (Index p : wanted) {
+    grids.push_back(net.layer(p).grid());
     try {
-      pooling.output(net.layer(p).grid());  // refused before any solving
+      rows.push_back(pooling.output(grids.back()).size());  // refused before any solving
     } catch (const ConfigError& e) {
       throw py::value_error(fmt::format("pool: layer {}: {}", p, e.what()));
     }
+    outputs.emplace_back(std::vector<py::ssize_t>{in.samples, rows.back()});
   }
-  // Outputs written in place by the solver loop: T x N_p C-order = N_p x T column-major.
-  std::vector<py::array_t<T>> outputs;
-  std::vector<T*> out_ptr(static_cast<std::size_t>(net.num_layers()), nullptr);
+  std::vector<T*> out_ptr;
+  for (auto& a : outputs) out_ptr.push_back(a.mutable_data());
   SolveReport report;
   const auto solver = make_solver<T>(m.config.solver);  // config is only touched with the GIL
-  for (Index p : wanted) {
-    outputs.emplace_back(std::vector<py::ssize_t>{in.samples, net.layer(p).size()});
-    out_ptr[static_cast<std::size_t>(p)] = outputs.back().mutable_data();
-  }
   {
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
-    FixedPoints<T> fixed;
-    for (Index begin = 0; begin < in.samples; begin += batch_size) {
-      const Index count = std::min(batch_size, in.samples - begin);
-      const Eigen::Map<const Matrix<T>> x(in.data + begin * in.features, in.features, count);
-      fixed = FixedPoints<T>{};  // every sample starts from u = 0, as in training and encode()
-      solver->solve(net, x, fixed);
-      report.record(fixed);
-      for (Index p : wanted) {
-        const Index n = net.layer(p).size();
-        Eigen::Map<Matrix<T>>(out_ptr[static_cast<std::size_t>(p)] + begin * n, n, count) =
-            fixed.r[static_cast<std::size_t>(p)];
-      }
-      check_signals();
-    }
+    solve_in_batches(net, *solver, in.samples, batch_size, &report, input_batches(in),
+                     [&](Index begin, const auto& x, const FixedPoints<T>& fixed) {
+                       for (std::size_t i = 0; i < wanted.size(); ++i) {
+                         const Matrix<T>& r = fixed.r[static_cast<std::size_t>(wanted[i])];
+                         Eigen::Map<Matrix<T>> out(out_ptr[i] + begin * rows[i], rows[i], x.cols());
+                         if (pooling.is_identity()) {
+                           out = r;
+                         } else {
+                           out = pooling.apply(r, grids[i]);
+                         }
+                       }
+                       check_signals();
+                     });
   }
   warn_solves(m, report, solver->options(), "transformed");
-  if (!pooling.is_identity()) {
-    for (std::size_t i = 0; i < wanted.size(); ++i) {
-      const Grid& grid = net.layer(wanted[i]).grid();
-      // T x N C-order is N x T column-major: pool each sample's column.
-      const Matrix<T> pooled =
-          pooling.apply(Matrix<T>(Eigen::Map<const Matrix<T>>(outputs[i].data(), grid.size(), in.samples)), grid);
-      py::array_t<T> out(std::vector<py::ssize_t>{in.samples, pooled.rows()});
-      std::copy_n(pooled.data(), pooled.size(), out.mutable_data());
-      outputs[i] = std::move(out);
-    }
-  }
   if (all) {
     py::list out;
     for (auto& a : outputs) out.append(a);
@@ -104,16 +104,11 @@ py::object cost_impl(Model& m, const Network<T>& net, py::handle X, bool per_lay
     py::gil_scoped_release release;
     std::shared_lock lock(m.mutex);
     Correlations sums = Correlations::zeros_like(net);
-    FixedPoints<T> fixed;
-    for (Index begin = 0; begin < in.samples; begin += batch_size) {
-      const Index count = std::min(batch_size, in.samples - begin);
-      const Eigen::Map<const Matrix<T>> x(in.data + begin * in.features, in.features, count);
-      fixed = FixedPoints<T>{};
-      solver->solve(net, x, fixed);
-      report.record(fixed);
-      accumulate_correlations(net, x, fixed, sums, true);
-      check_signals();
-    }
+    solve_in_batches(net, *solver, in.samples, batch_size, &report, input_batches(in),
+                     [&](Index, const auto& x, const FixedPoints<T>& fixed) {
+                       accumulate_correlations(net, x, fixed, sums, true);
+                       check_signals();
+                     });
     terms = structured_cost_per_layer(net, sums);
   }
   warn_solves(m, report, solver->options(), "scored");

@@ -23,22 +23,10 @@ void check_encoding(const Network<T>& network, const Dataset& data, Index batch_
   }
 }
 
-// Solves samples [0, n) of `data` in batches of at most `batch_size`, each from rest, and hands
-// every batch to visit(first sample, inputs, fixed points). The loop advances by the count
-// solved, so a batch size near the largest Index cannot overflow it.
-template <typename T, typename Visit>
-void solve_in_batches(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index n,
-                      Index batch_size, SolveReport* report, Visit&& visit) {
-  FixedPoints<T> fixed;
-  for (Index begin = 0; begin < n;) {
-    const Index count = std::min(batch_size, n - begin);
-    const Matrix<T> x = data.x.middleCols(begin, count).template cast<T>();
-    fixed = FixedPoints<T>{};
-    solver.solve(network, x, fixed);
-    if (report) report->record(fixed);
-    visit(begin, x, fixed);
-    begin += count;
-  }
+// The inputs of samples [begin, begin + count) of `data` in precision T.
+template <typename T>
+auto dataset_batches(const Dataset& data) {
+  return [&data](Index begin, Index count) -> Matrix<T> { return data.x.middleCols(begin, count).template cast<T>(); };
 }
 
 }  // namespace
@@ -79,7 +67,7 @@ std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>
   check_encoding(network, data, batch_size, "encode");
   std::vector<Matrix<T>> out;
   for (const auto& layer : network.layers()) out.emplace_back(layer.size(), data.size());
-  solve_in_batches(network, solver, data, data.size(), batch_size, report,
+  solve_in_batches(network, solver, data.size(), batch_size, report, dataset_batches<T>(data),
                    [&](Index begin, const Matrix<T>& x, const FixedPoints<T>& fixed) {
                      for (std::size_t p = 0; p < out.size(); ++p) out[p].middleCols(begin, x.cols()) = fixed.r[p];
                    });
@@ -95,7 +83,7 @@ Matrix<T> encode_layer(const Network<T>& network, const DynamicsSolver<T>& solve
   }
   const Grid& grid = network.layer(layer).grid();
   Matrix<T> out(pooling.output(grid).size(), data.size());
-  solve_in_batches(network, solver, data, data.size(), batch_size, report,
+  solve_in_batches(network, solver, data.size(), batch_size, report, dataset_batches<T>(data),
                    [&](Index begin, const Matrix<T>& x, const FixedPoints<T>& fixed) {
                      out.middleCols(begin, x.cols()) = pooling.apply(fixed.r[static_cast<std::size_t>(layer)], grid);
                    });
@@ -108,9 +96,10 @@ Correlations dataset_correlations(const Network<T>& network, const DynamicsSolve
   check_encoding(network, data, batch_size, "cost");
   const Index n = max_samples > 0 ? std::min(max_samples, data.size()) : data.size();
   Correlations sums = Correlations::zeros_like(network);
-  solve_in_batches(network, solver, data, n, batch_size, report, [&](Index, const Matrix<T>& x, const FixedPoints<T>& fixed) {
-    accumulate_correlations(network, x, fixed, sums, true);
-  });
+  solve_in_batches(network, solver, n, batch_size, report, dataset_batches<T>(data),
+                   [&](Index, const Matrix<T>& x, const FixedPoints<T>& fixed) {
+                     accumulate_correlations(network, x, fixed, sums, true);
+                   });
   return sums;
 }
 
