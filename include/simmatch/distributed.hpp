@@ -17,6 +17,7 @@
 #include "simmatch/dynamics.hpp"
 #include "simmatch/encode.hpp"
 #include "simmatch/network.hpp"
+#include "simmatch/pooling.hpp"
 
 namespace simmatch {
 
@@ -80,13 +81,18 @@ void allreduce_sum_and_any(const Communicator& comm, std::vector<double>& values
 Matrix<float> gather_columns(const Communicator& comm, const Matrix<float>& mine, Index first_col, Index total_cols,
                              Index chunk_values = Index{1} << 24);
 
-/// encode() with the samples split across ranks along batch boundaries, so each rank solves exactly
-/// the batches one process would: result[p] (N_p x T, float32) on rank 0, empty matrices elsewhere.
-/// `data` is every rank's view of the whole data set. Failures on one rank stop every rank.
+/// encode_layer() for the layers `layers` (each in [0, network.num_layers())), with the samples
+/// split across ranks along batch boundaries, so each rank solves exactly the batches one process
+/// would: result[i] (output(grid).size() x T, float32) for layer layers[i] on rank 0, empty matrices
+/// elsewhere. Each batch's fixed points are converted to float32 and then pooled (`pooling`; an
+/// identity keeps them), as soon as the batch is solved: only the pooled values of the wanted
+/// layers are ever held. `data` is every rank's view of the whole data set. ShapeError when the
+/// samples do not fit the network or a layer does not exist; failures on one rank stop every rank.
 /// `report`, when given, counts every rank's solves (the same totals on every rank).
 template <typename T>
 std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const DynamicsSolver<T>& solver,
-                                              const Dataset& data, Index batch_size, const Communicator& comm,
+                                              const Dataset& data, const std::vector<Index>& layers,
+                                              const Pooling& pooling, Index batch_size, const Communicator& comm,
                                               SolveReport* report = nullptr);
 
 // ---------------------------------------------------------------------------------------------
@@ -116,10 +122,11 @@ auto agree(const Communicator& comm, const std::string& what, F&& step) -> declt
 
 extern template std::vector<Matrix<float>> encode_distributed<float>(const Network<float>&,
                                                                      const DynamicsSolver<float>&, const Dataset&,
-                                                                     Index, const Communicator&, SolveReport*);
+                                                                     const std::vector<Index>&, const Pooling&, Index,
+                                                                     const Communicator&, SolveReport*);
 extern template std::vector<Matrix<float>> encode_distributed<double>(const Network<double>&,
-                                                                      const DynamicsSolver<double>&,
-                                                                      const Dataset&, Index, const Communicator&,
-                                                                      SolveReport*);
+                                                                      const DynamicsSolver<double>&, const Dataset&,
+                                                                      const std::vector<Index>&, const Pooling&, Index,
+                                                                      const Communicator&, SolveReport*);
 
 }  // namespace simmatch

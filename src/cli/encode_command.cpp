@@ -2,6 +2,7 @@
 // a T x N_p float32 NPY (top layer, a chosen layer, or every layer), optionally pooled over sites.
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -76,13 +77,15 @@ void encode_with(const EncodeArgs& args, const Communicator& comm) {
                                   args.model_path, layers, layers - 1));
 
   const Pooling pooling = Pooling::from_text(args.pool);
+  std::vector<Index> wanted;
   for (Index p = 0; p < layers; ++p) {
-    if (args.all || p == (args.layer >= 0 ? args.layer : layers - 1)) {
-      try {
-        pooling.output(network.layer(p).grid());  // refused before any solving
-      } catch (const ConfigError& e) {
-        throw ConfigError(fmt::format("--pool: layer {}: {}", p, e.what()));
-      }
+    if (args.all || p == (args.layer >= 0 ? args.layer : layers - 1)) wanted.push_back(p);
+  }
+  for (Index p : wanted) {
+    try {
+      pooling.output(network.layer(p).grid());  // refused before any solving
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("--pool: layer {}: {}", p, e.what()));
     }
   }
 
@@ -93,23 +96,18 @@ void encode_with(const EncodeArgs& args, const Communicator& comm) {
                                  data.dim(), args.model_path, network.input_size()));
   const auto solver = make_solver<T>(config.solver);
   SolveReport report;
-  const std::vector<Matrix<float>> r = encode_distributed(network, *solver, data, args.batch_size, comm, &report);
+  // Only the wanted layers, pooled batch by batch: a 64-filter conv2d layer on 60,000 images is
+  // 12 GB unpooled, 0.75 GB pooled at max:4.
+  const std::vector<Matrix<float>> r =
+      encode_distributed(network, *solver, data, wanted, pooling, args.batch_size, comm, &report);
   if (comm.is_root()) warn_solves(network, report, solver->options(), "encoded");
 
   agree(comm, "writing the representations", [&] {
     if (!comm.is_root()) return;
-    const auto write = [&](const std::string& path, Index p) {
-      const Matrix<float>& rp = r[static_cast<std::size_t>(p)];
-      if (pooling.is_identity()) {
-        write_layer(path, rp);
-      } else {
-        write_layer(path, pooling.apply(rp, network.layer(p).grid()));
-      }
-    };
     if (args.all) {
-      for (Index p = 0; p < layers; ++p) write(layer_path(args.out_path, p), p);
+      for (std::size_t i = 0; i < wanted.size(); ++i) write_layer(layer_path(args.out_path, wanted[i]), r[i]);
     } else {
-      write(args.out_path, args.layer >= 0 ? args.layer : layers - 1);
+      write_layer(args.out_path, r.front());
     }
   });
 }

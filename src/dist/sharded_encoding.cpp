@@ -54,23 +54,23 @@ Matrix<float> gather_columns(const Communicator& comm, const Matrix<float>& mine
 
 template <typename T>
 std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const DynamicsSolver<T>& solver,
-                                              const Dataset& data, Index batch_size, const Communicator& comm,
+                                              const Dataset& data, const std::vector<Index>& layers,
+                                              const Pooling& pooling, Index batch_size, const Communicator& comm,
                                               SolveReport* report) {
   if (batch_size < kMinBatchSize) {
     throw ConfigError(fmt::format("encode: batch size must be >= {}, got {}", kMinBatchSize, batch_size));
   }
-  if (comm.size() == 1) {  // no copy of the data set for one process, nor of float fixed points
-    std::vector<Matrix<T>> encoded = encode(network, solver, data, batch_size, report);
-    std::vector<Matrix<float>> out;
-    for (Matrix<T>& r : encoded) {
-      if constexpr (std::is_same_v<T, float>) {
-        out.push_back(std::move(r));
-      } else {
-        out.push_back(r.template cast<float>());
-        r = Matrix<T>();  // each layer's doubles go as soon as they are converted
-      }
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("encode: samples have {} features but the network expects {}", data.dim(),
+                                 network.input_size()));
+  }
+  std::vector<Grid> grids;
+  for (Index p : layers) {
+    if (p < 0 || p >= network.num_layers()) {
+      throw ShapeError(
+          fmt::format("encode: layer {} does not exist (the network has {} layers)", p, network.num_layers()));
     }
-    return out;
+    grids.push_back(network.layer(p).grid());
   }
   // Whole batches per rank: each rank then solves exactly the batches a single process would, so
   // the output does not depend on the number of ranks.
@@ -80,21 +80,31 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
   const Index end = std::min(end_batch * batch_size, data.size());
   SolveReport own;
   std::vector<Matrix<float>> mine = agree(comm, "encoding", [&] {
-    Dataset shard;
-    shard.x = data.x.middleCols(first, end - first);
-    shard.shape = data.shape;
     std::vector<Matrix<float>> out;
-    if (shard.size() == 0) {
-      if (data.dim() != network.input_size()) {
-        throw ShapeError(fmt::format("encode: samples have {} features but the network expects {}", data.dim(),
-                                     network.input_size()));
-      }
-      for (const auto& layer : network.layers()) out.emplace_back(layer.size(), 0);
-      return out;
-    }
-    for (auto& r : encode(network, solver, shard, batch_size, &own)) out.push_back(r.template cast<float>());
+    for (const Grid& grid : grids) out.emplace_back(pooling.output(grid).size(), end - first);
+    const auto inputs = [&](Index begin, Index count) -> Matrix<T> {
+      return data.x.middleCols(first + begin, count).template cast<T>();
+    };
+    solve_in_batches(network, solver, end - first, batch_size, &own, inputs,
+                     [&](Index begin, const Matrix<T>& x, const FixedPoints<T>& fixed) {
+                       for (std::size_t i = 0; i < layers.size(); ++i) {
+                         const Matrix<T>& r = fixed.r[static_cast<std::size_t>(layers[i])];
+                         auto columns = out[i].middleCols(begin, x.cols());
+                         // float32 first, then pooled: the pooled values are those of the written
+                         // float32 activities, whatever the network's precision.
+                         if constexpr (std::is_same_v<T, float>) {
+                           columns = pooling.apply(r, grids[i]);
+                         } else {
+                           columns = pooling.apply(Matrix<float>(r.template cast<float>()), grids[i]);
+                         }
+                       }
+                     });
     return out;
   });
+  if (comm.size() == 1) {  // nothing to gather, and no copy of the result
+    if (report) report->merge(own);
+    return mine;
+  }
   if (report) {
     // Counts far below 2^53: exact in doubles, whatever order the sum takes.
     std::array<double, 4> counts{static_cast<double>(own.samples), static_cast<double>(own.unconverged),
@@ -113,10 +123,12 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
 }
 
 template std::vector<Matrix<float>> encode_distributed<float>(const Network<float>&, const DynamicsSolver<float>&,
-                                                              const Dataset&, Index, const Communicator&,
+                                                              const Dataset&, const std::vector<Index>&,
+                                                              const Pooling&, Index, const Communicator&,
                                                               SolveReport*);
 template std::vector<Matrix<float>> encode_distributed<double>(const Network<double>&,
-                                                               const DynamicsSolver<double>&, const Dataset&, Index,
+                                                               const DynamicsSolver<double>&, const Dataset&,
+                                                               const std::vector<Index>&, const Pooling&, Index,
                                                                const Communicator&, SolveReport*);
 
 }  // namespace simmatch

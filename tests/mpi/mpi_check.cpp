@@ -92,7 +92,7 @@ std::string check_encode(const Communicator& comm) {
   const Network<float> net = test_support::random_network<float>({5, 4, 3}, 0.5, Activation::tanh(), 4);
   EulerSolver<float> solver;
   const auto serial = encode(net, solver, data, 6);
-  const auto gathered = encode_distributed(net, solver, data, 6, comm);
+  const auto gathered = encode_distributed(net, solver, data, {0, 1}, Pooling{}, 6, comm);
   if (!comm.is_root()) return gathered.size() == serial.size() && gathered[0].size() == 0 ? "" : "non-root got data";
   for (std::size_t p = 0; p < serial.size(); ++p) {
     if (gathered[p].rows() != serial[p].rows() || gathered[p].cols() != serial[p].cols()) return "shape differs";

@@ -448,7 +448,7 @@ TEST(DistributedTest, ShardedEncodingReproducesOneProcessBitForBit) {
     expect_no_errors(run_ranks(size, [&](const Communicator& comm) {
       EulerSolver<float> my_solver(options);
       SolveReport report;
-      auto r = encode_distributed(net, my_solver, data, 4, comm, &report);
+      auto r = encode_distributed(net, my_solver, data, {0, 1}, Pooling{}, 4, comm, &report);
       std::lock_guard lock(mutex);
       reports[static_cast<std::size_t>(comm.rank())] = report;
       if (comm.is_root()) gathered = std::move(r);
@@ -465,5 +465,41 @@ TEST(DistributedTest, ShardedEncodingReproducesOneProcessBitForBit) {
       EXPECT_EQ(std::memcmp(gathered[p].data(), serial[p].data(), sizeof(float) * static_cast<std::size_t>(serial[p].size())),
                 0);
     }
+  }
+}
+
+// Pooled, one layer of two, a float64 network: rank 0 gets the float32 activities of that layer
+// pooled as one process pools them, for any number of ranks, and nothing of the other layer.
+TEST(DistributedTest, ShardedEncodingPoolsTheWantedLayerBatchByBatch) {
+  const Grid input{6, 5, 1};
+  const Network<double> net = test_support::conv_network<double>(
+      input, {Conv2d{Grid{}, 3, 1, Padding::same, 3, 1.0}, Conv2d{Grid{}, 3, 1, Padding::same, 2, 0.0}}, 0.5,
+      Activation::tanh(), 22, 2.0);
+  const Dataset data = random_dataset(input.size(), 11, 23);
+  const Pooling pooling = Pooling::from_text("avg:2:1");
+  const auto solver = make_solver<double>(SolverOptions{});
+  const Matrix<float> top = encode(net, *solver, data, 3)[1].cast<float>();
+  const Matrix<float> expected = pooling.apply(top, net.layer(1).grid());
+  ASSERT_EQ(expected.rows(), 5 * 4 * 2);
+  for (int size : {1, 2, 3, 5}) {
+    SCOPED_TRACE(testing::Message() << size << " ranks");
+    std::vector<Matrix<float>> gathered;
+    std::mutex mutex;
+    expect_no_errors(run_ranks(size, [&](const Communicator& comm) {
+      const auto my_solver = make_solver<double>(SolverOptions{});
+      auto r = encode_distributed(net, *my_solver, data, {1}, pooling, 3, comm);
+      std::lock_guard lock(mutex);
+      if (comm.is_root()) gathered = std::move(r);
+    }));
+    ASSERT_EQ(gathered.size(), 1u);
+    EXPECT_EQ(gathered[0], expected);
+  }
+  const auto errors = run_ranks(2, [&](const Communicator& comm) {
+    const auto my_solver = make_solver<double>(SolverOptions{});
+    encode_distributed(net, *my_solver, data, {2}, pooling, 3, comm);
+  });
+  for (const auto& error : errors) {
+    ASSERT_TRUE(error);
+    EXPECT_NE(message_of(error).find("layer 2 does not exist"), std::string::npos) << message_of(error);
   }
 }
