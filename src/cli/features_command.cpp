@@ -5,15 +5,18 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
 #include "cli/eval_common.hpp"
+#include "simmatch/encode.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/png.hpp"
+#include "simmatch/pooling.hpp"
 #include "simmatch/precision.hpp"
 #include "simmatch/receptive_fields.hpp"
 
@@ -92,14 +95,23 @@ void run_with(const FeaturesArgs& args) {
   }
   const auto solver = make_solver<T>(config.solver);
   SolveReport report;
-  const std::vector<Matrix<T>> r = encode(network, *solver, data, args.batch_size, &report);
+  // With --layer, that layer's fixed points alone are kept (a 64-filter conv2d layer is 200 KB a sample).
+  std::vector<Index> wanted;
+  std::vector<Matrix<T>> r;
+  if (args.layer >= 0) {
+    wanted.push_back(args.layer);
+    r.push_back(encode_layer(network, *solver, data, args.layer, Pooling{}, args.batch_size, &report));
+  } else {
+    for (Index p = 0; p < network.num_layers(); ++p) wanted.push_back(p);
+    r = encode(network, *solver, data, args.batch_size, &report);
+  }
   warn_solves(network, report, solver->options(), "encoded");
   const std::vector<Structure> supports = input_supports(network);
   make_folder(args.out_dir);
-  for (Index p = 0; p < network.num_layers(); ++p) {
-    if (args.layer >= 0 && p != args.layer) continue;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    const Index p = wanted[i];
     const Structure& support = supports[static_cast<std::size_t>(p)];
-    const Eigen::MatrixXd fields = reverse_correlation(data.x, r[static_cast<std::size_t>(p)], support, args.center);
+    const Eigen::MatrixXd fields = reverse_correlation(data.x, r[i], support, args.center);
     const std::vector<Index> chosen = spread_indices(fields.rows(), args.max_neurons);
     const FieldTiles tiles = tiles_of(args, fields, support, data.shape, chosen);
     MosaicOptions mo;

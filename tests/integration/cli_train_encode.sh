@@ -143,6 +143,33 @@ if "$SIMMATCH" train experiments/tiny.toml layers.0.type=conv2d layers.0.kernel=
 else
   fail "train a conv2d layer: $(cat "$TMP/conv.err")"
 fi
+# Two layers: encode keeps the written layer alone, pooled; features --layer gives that layer's
+# fields exactly as the run over every layer does.
+DEEP=$TMP/deep
+{ cat experiments/tiny.toml
+  printf '\n[[layers]]\ntype = "conv2d"\nkernel = 3\nstride = 1\nneurons_per_site = 2\n'; } >"$TMP/deep.toml"
+if "$SIMMATCH" train "$TMP/deep.toml" train.epochs=1 train.samples_per_epoch=20 train.cost_samples=0 \
+    output.dir="$DEEP" 2>"$TMP/deep.err"; then
+  if have_python; then
+    "$SIMMATCH" encode "$DEEP/model.npz" "$DIGITS" "$TMP/deep.npy" --limit 5 --pool avg:2 2>"$TMP/deep.err" &&
+      [ "$(npy_header "$TMP/deep.npy")" = "<f4 (5, 98) False" ] && pass "encode --pool avg:2 of the top layer: 5 x (7 x 7 x 2)" ||
+      fail "encode --pool of a second layer: $(npy_header "$TMP/deep.npy" 2>&1) $(cat "$TMP/deep.err")"
+  fi
+  if "$SIMMATCH" features "$DEEP/model.npz" --limit 20 --out "$TMP/fields_all" --npy >/dev/null 2>"$TMP/deep.err" &&
+      "$SIMMATCH" features "$DEEP/model.npz" --limit 20 --out "$TMP/fields_top" --npy --layer 1 >/dev/null \
+        2>"$TMP/deep.err"; then
+    [ "$(ls "$TMP/fields_top" | tr '\n' ' ')" = "features_layer1.npy features_layer1.png filters_layer1.png " ] &&
+      cmp -s "$TMP/fields_all/features_layer1.npy" "$TMP/fields_top/features_layer1.npy" &&
+      cmp -s "$TMP/fields_all/features_layer1.png" "$TMP/fields_top/features_layer1.png" &&
+      cmp -s "$TMP/fields_all/filters_layer1.png" "$TMP/fields_top/filters_layer1.png" &&
+      pass "features --layer 1: that layer's fields alone, the same bytes" ||
+      fail "features --layer 1: $(ls "$TMP/fields_top" | tr '\n' ' ')"
+  else
+    fail "features of a two-layer model exited $?: $(cat "$TMP/deep.err")"
+  fi
+else
+  fail "train two layers: $(cat "$TMP/deep.err")"
+fi
 expect_error "conv2d padding outside the choices" "layers.0.padding" \
   "$SIMMATCH" train experiments/tiny.toml layers.0.type=conv2d layers.0.padding=full output.dir="$TMP/never"
 expect_error "conv2d kernel larger than a valid input" "layers.0.kernel" \
