@@ -119,6 +119,15 @@ for p in 0 1; do
   fi
 done
 
+# One layer alone: the ranks keep only that layer, and it arrives with the bytes of --all's.
+"${MPIRUN[@]}" 2 "$SIMMATCH" encode "$TMP/one/model.npz" "$TMP/data.npy" "$TMP/bottom.npy" --layer 0 --batch-size 5 \
+  >"$TMP/enc3.out" 2>"$TMP/enc3.err" || fail "encode --layer 0, two ranks: $(cat "$TMP/enc3.out" "$TMP/enc3.err")"
+if cmp -s "$TMP/one.layer0.npy" "$TMP/bottom.npy"; then
+  pass "np=2 encoding of layer 0 alone is byte-identical"
+else
+  fail "np=2 encoding of layer 0 alone differs from np=1 --all"
+fi
+
 # Samples short of their fixed point (solver.max_steps = 1) are counted over every rank and reported
 # once, by rank 0, in the words of one process.
 "$SIMMATCH" encode "$TMP/one/model.npz" "$TMP/data.npy" "$TMP/short1.npy" --batch-size 5 solver.max_steps=1 \
