@@ -65,6 +65,13 @@ struct SolveReport {
 std::string unconverged_warning(const SolveReport& report, const SolverOptions& options, const std::string& what,
                                 bool schedule_at_fault = false);
 
+/// What every encoding of `data` checks before solving: ShapeError when its samples do not fit the
+/// network or one of `layers` does not exist, ConfigError when batch_size < kMinBatchSize. `what`
+/// opens the message ("encode", "cost").
+template <typename T>
+void check_encoding(const Network<T>& network, const Dataset& data, Index batch_size, const std::string& what,
+                    const std::vector<Index>& layers = {});
+
 /// Solves samples [0, n) in batches of at most `batch_size` (>= 1), each batch from rest (u = 0, as
 /// in training), and hands every batch to visit(first sample, inputs, fixed points) before the next
 /// is solved, so a caller keeps only what it reduces a batch to (pooled features, correlation sums).
@@ -125,6 +132,10 @@ extern template Correlations dataset_correlations<float>(const Network<float>&, 
                                                          const Dataset&, Index, Index, SolveReport*);
 extern template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
                                                           const Dataset&, Index, Index, SolveReport*);
+extern template void check_encoding<float>(const Network<float>&, const Dataset&, Index, const std::string&,
+                                           const std::vector<Index>&);
+extern template void check_encoding<double>(const Network<double>&, const Dataset&, Index, const std::string&,
+                                            const std::vector<Index>&);
 extern template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
 extern template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
 

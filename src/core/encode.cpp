@@ -11,18 +11,6 @@
 namespace simmatch {
 namespace {
 
-// `what` names the caller in messages ("encode", "cost").
-template <typename T>
-void check_encoding(const Network<T>& network, const Dataset& data, Index batch_size, const std::string& what) {
-  if (data.dim() != network.input_size()) {
-    throw ShapeError(fmt::format("{}: samples have {} features but the network expects {}", what, data.dim(),
-                                 network.input_size()));
-  }
-  if (batch_size < kMinBatchSize) {
-    throw ConfigError(fmt::format("{}: batch size must be >= {}, got {}", what, kMinBatchSize, batch_size));
-  }
-}
-
 // The inputs of samples [begin, begin + count) of `data` in precision T.
 template <typename T>
 auto dataset_batches(const Dataset& data) {
@@ -30,6 +18,24 @@ auto dataset_batches(const Dataset& data) {
 }
 
 }  // namespace
+
+template <typename T>
+void check_encoding(const Network<T>& network, const Dataset& data, Index batch_size, const std::string& what,
+                    const std::vector<Index>& layers) {
+  if (data.dim() != network.input_size()) {
+    throw ShapeError(fmt::format("{}: samples have {} features but the network expects {}", what, data.dim(),
+                                 network.input_size()));
+  }
+  if (batch_size < kMinBatchSize) {
+    throw ConfigError(fmt::format("{}: batch size must be >= {}, got {}", what, kMinBatchSize, batch_size));
+  }
+  for (Index layer : layers) {
+    if (layer < 0 || layer >= network.num_layers()) {
+      throw ShapeError(fmt::format("{}: layer {} does not exist (the network has {} layers)", what, layer,
+                                   network.num_layers()));
+    }
+  }
+}
 
 void SolveReport::merge(const SolveReport& other) {
   samples += other.samples;
@@ -77,10 +83,7 @@ std::vector<Matrix<T>> encode(const Network<T>& network, const DynamicsSolver<T>
 template <typename T>
 Matrix<T> encode_layer(const Network<T>& network, const DynamicsSolver<T>& solver, const Dataset& data, Index layer,
                        const Pooling& pooling, Index batch_size, SolveReport* report) {
-  check_encoding(network, data, batch_size, "encode");
-  if (layer < 0 || layer >= network.num_layers()) {
-    throw ShapeError(fmt::format("encode: layer {} does not exist (the network has {} layers)", layer, network.num_layers()));
-  }
+  check_encoding(network, data, batch_size, "encode", {layer});
   const Grid& grid = network.layer(layer).grid();
   Matrix<T> out(pooling.output(grid).size(), data.size());
   solve_in_batches(network, solver, data.size(), batch_size, report, dataset_batches<T>(data),
@@ -126,6 +129,10 @@ template Correlations dataset_correlations<float>(const Network<float>&, const D
                                                   Index, Index, SolveReport*);
 template Correlations dataset_correlations<double>(const Network<double>&, const DynamicsSolver<double>&,
                                                    const Dataset&, Index, Index, SolveReport*);
+template void check_encoding<float>(const Network<float>&, const Dataset&, Index, const std::string&,
+                                    const std::vector<Index>&);
+template void check_encoding<double>(const Network<double>&, const Dataset&, Index, const std::string&,
+                                     const std::vector<Index>&);
 template Matrix<float> gather_batch<float>(const Dataset&, const std::vector<Index>&);
 template Matrix<double> gather_batch<double>(const Dataset&, const std::vector<Index>&);
 

@@ -57,21 +57,9 @@ std::vector<Matrix<float>> encode_distributed(const Network<T>& network, const D
                                               const Dataset& data, const std::vector<Index>& layers,
                                               const Pooling& pooling, Index batch_size, const Communicator& comm,
                                               SolveReport* report) {
-  if (batch_size < kMinBatchSize) {
-    throw ConfigError(fmt::format("encode: batch size must be >= {}, got {}", kMinBatchSize, batch_size));
-  }
-  if (data.dim() != network.input_size()) {
-    throw ShapeError(fmt::format("encode: samples have {} features but the network expects {}", data.dim(),
-                                 network.input_size()));
-  }
+  check_encoding(network, data, batch_size, "encode", layers);
   std::vector<Grid> grids;
-  for (Index p : layers) {
-    if (p < 0 || p >= network.num_layers()) {
-      throw ShapeError(
-          fmt::format("encode: layer {} does not exist (the network has {} layers)", p, network.num_layers()));
-    }
-    grids.push_back(network.layer(p).grid());
-  }
+  for (Index p : layers) grids.push_back(network.layer(p).grid());
   // Whole batches per rank: each rank then solves exactly the batches a single process would, so
   // the output does not depend on the number of ranks.
   const Index batches = batch_count(data.size(), batch_size);
