@@ -175,10 +175,14 @@ void check_network_size(const Config& config, const Grid& input_shape, const Mem
       const auto count = [&](Index n) {
         return !plan.exact && n > synapse_limit ? fmt::format("more than {}", synapse_limit) : std::to_string(n);
       };
+      // Past int's range the synapses are not counted (the neurons alone exceed any budget).
+      const std::string synapses =
+          plan.neurons > std::numeric_limits<int>::max()
+              ? std::string("synapses not counted")
+              : fmt::format("{} synapses in C^W and {} in C^L", count(plan.w_synapses), count(plan.l_synapses));
       fail(config.source_of(plan.key), plan.key,
-           budget.refusal(total, fmt::format("layer {} ({}: {} neurons, {} synapses in C^W and {} in C^L){}", p + 1,
-                                             plan.shape, plan.neurons, count(plan.w_synapses), count(plan.l_synapses),
-                                             p > 0 ? " with the layers below it" : "")));
+           budget.refusal(total, fmt::format("layer {} ({}: {} neurons, {}){}", p + 1, plan.shape, plan.neurons,
+                                             synapses, p > 0 ? " with the layers below it" : "")));
     }
     if (plan.neurons == 0) return;  // a layer the builder refuses for its own reasons
     input = plan.grid;

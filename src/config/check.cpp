@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <limits>
 
+#include <fmt/format.h>
+
 #include "config/param_table.hpp"
 #include "simmatch/error.hpp"
 
@@ -23,6 +25,16 @@ std::string describe(const json& value) {
   if (value.is_array()) return "an array";
   if (value.is_object()) return "a table";
   return value.type_name();
+}
+
+// A float where an integer is expected: TOML's 4.0 and 1e5 are floats, and show() prints them as
+// 4 and 100000, which read as integers; say what the value is and, if whole, what to write.
+std::string describe_for_integer(const json& value) {
+  if (!value.is_number_float()) return describe(value);
+  const double x = value.get<double>();
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e15)
+    return fmt::format("the floating-point number {:.1f} (write {} for an integer)", x, static_cast<long long>(x));
+  return "the floating-point number " + show(value);
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -113,7 +125,7 @@ json coerce(const Param& param, const json& value, const std::string& what, cons
       } else if (value.is_number_integer()) {
         result = value.get<std::int64_t>();
       } else {
-        fail(what, key, "expected an integer, got " + describe(value));
+        fail(what, key, "expected an integer, got " + describe_for_integer(value));
       }
       number = static_cast<double>(result.get<std::int64_t>());
       break;

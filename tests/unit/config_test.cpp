@@ -17,6 +17,7 @@ namespace simmatch {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The message of the ConfigError thrown by `f`, or a failure.
 // Sets SIMMATCH_MEMORY_BUDGET for one scope.
@@ -143,7 +144,12 @@ TEST(Config, UnknownKeysNameFileAndKey) {
 
 TEST(Config, WrongTypes) {
   EXPECT_EQ(parse_error("[train]\nepochs = \"three\"\n"), "x.toml: key 'train.epochs': expected an integer, got string \"three\"");
-  EXPECT_THAT(parse_error("[train]\nepochs = 2.5\n"), HasSubstr("expected an integer, got 2.5"));
+  EXPECT_THAT(parse_error("[train]\nepochs = 2.5\n"), HasSubstr("expected an integer, got the floating-point number 2.5"));
+  // TOML's 4.0 and 1e5 are floats; the message used to print them as 4 and 100000.
+  EXPECT_EQ(parse_error("[train]\nepochs = 4.0\n"),
+            "x.toml: key 'train.epochs': expected an integer, got the floating-point number 4.0 (write 4 for an integer)");
+  EXPECT_THAT(parse_error("[train]\nsamples_per_epoch = 1e5\n"),
+              HasSubstr("got the floating-point number 100000.0 (write 100000 for an integer)"));
   EXPECT_THAT(parse_error("[train]\neta = true\n"), HasSubstr("key 'train.eta': expected a number"));
   EXPECT_THAT(parse_error("[train]\nshuffle = 1\n"), HasSubstr("expected a boolean"));
   EXPECT_THAT(parse_error("[data]\npath = 3\n"), HasSubstr("key 'data.path': expected a string"));
@@ -218,7 +224,8 @@ TEST(Config, BadOverrides) {
   EXPECT_THAT(error("=3"), HasSubstr("is not of the form key=value"));
   EXPECT_THAT(error("train.etta=1"), HasSubstr("unknown key (did you mean 'train.eta'?)"));
   EXPECT_THAT(error("train.epochs=abc"), HasSubstr("expected an integer, got string \"abc\""));
-  EXPECT_THAT(error("train.epochs=1.5"), HasSubstr("expected an integer, got 1.5"));
+  EXPECT_THAT(error("train.epochs=1.5"), HasSubstr("expected an integer, got the floating-point number 1.5"));
+  EXPECT_THAT(error("train.epochs=1e9"), HasSubstr("got the floating-point number 1000000000.0 (write 1000000000"));
   EXPECT_THAT(error("train.shuffle=yes"), HasSubstr("expected a boolean"));
   EXPECT_THAT(error("train.eta=fast"), HasSubstr("expected a number"));
   EXPECT_THAT(error("layers.5.stride=2"), HasSubstr("layer index 5 is out of range"));
@@ -534,6 +541,12 @@ TEST(BuildNetwork, LayersTooLargeForTheBudgetNameTheirKeyBeforeAllocating) {
     EXPECT_THAT(message, HasSubstr("key 'layers.0.neurons_per_site': layer 1 (local2d, 14 x 14 sites of")) << nps;
     EXPECT_THAT(message, HasSubstr("over the memory budget")) << nps;
   }
+  // Past int's range the synapses are not counted; the message said "0 synapses".
+  Config huge;
+  apply_overrides(huge, {"layers.0.neurons_per_site=100000000"});
+  message = config_error([&] { build_network<float>(huge, Grid{28, 28, 1}); });
+  EXPECT_THAT(message, HasSubstr("19600000000 neurons, synapses not counted) needs"));
+  EXPECT_THAT(message, Not(HasSubstr("0 synapses")));
   // A second layer is counted with the first.
   Config two;
   apply_overrides(two, {"layers.1.type=dense", "layers.1.neurons=60000"});
