@@ -152,8 +152,10 @@ void solve_nudged(const DynamicsSolver<T>& solver, const Network<T>& nudged, Con
                                  x.rows(), x.cols(), targets.rows(), targets.cols(), nudged.input_size(), classes));
   }
   Matrix<T> stacked(x.rows() + classes, x.cols());
-  stacked.topRows(x.rows()) = x;
-  stacked.bottomRows(classes) = static_cast<T>(beta) * targets;
+  if (stacked.size() > 0) {  // an empty batch (a rank without samples) has no data pointer to offset
+    stacked.topRows(x.rows()) = x;
+    stacked.bottomRows(classes) = static_cast<T>(beta) * targets;
+  }
   solver.solve(nudged, ConstMatrixRef<T>(stacked), state);
 }
 
