@@ -15,7 +15,9 @@ targets=("$@")
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 
 mkdir -p "$build"
-CXX=${FUZZ_CXX:-clang++} cmake -S fuzz -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/cmake.log" 2>&1 ||
+# -O1 with line tables only, as OSS-Fuzz builds (fuzz/CMakeLists.txt).
+CXX=${FUZZ_CXX:-clang++} cmake -S fuzz -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" >"$build/cmake.log" 2>&1 ||
   { cat "$build/cmake.log"; exit 1; }
 cmake --build "$build" -j"${FUZZ_JOBS:-2}" --target "${targets[@]/#/fuzz_}"
 
