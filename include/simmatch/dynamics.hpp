@@ -169,6 +169,13 @@ template <typename T>
 void layer_input(const Network<T>& network, NonDeduced<ConstMatrixRef<T>> x, const std::vector<Matrix<T>>& r,
                  Index p, Matrix<T>& out);
 
+/// The input of a solve on a network with a top-layer drive (Network::top_drive_rows): the
+/// network's inputs x (input_size x B) stacked over the drive of its top layer (top_drive_rows x
+/// B), [x; drive]. ShapeError when the two have different numbers of samples. A batch of 0
+/// samples gives a (rows x 0) matrix.
+template <typename T>
+Matrix<T> stack_top_drive(NonDeduced<ConstMatrixRef<T>> x, NonDeduced<ConstMatrixRef<T>> drive);
+
 /// Largest relative fixed-point residual over layers and samples:
 /// max_p,b ||r^(p)_b - f(layer_input)|| / max(||r^(p)_b||, tiny)   (docs/theory.md check 2).
 template <typename T>

@@ -151,12 +151,8 @@ void solve_nudged(const DynamicsSolver<T>& solver, const Network<T>& nudged, Con
     throw ShapeError(fmt::format("solve_nudged: inputs {}x{} and targets {}x{} do not fit a network of {} inputs and {} outputs",
                                  x.rows(), x.cols(), targets.rows(), targets.cols(), nudged.input_size(), classes));
   }
-  Matrix<T> stacked(x.rows() + classes, x.cols());
-  if (stacked.size() > 0) {  // an empty batch (a rank without samples) has no data pointer to offset
-    stacked.topRows(x.rows()) = x;
-    stacked.bottomRows(classes) = static_cast<T>(beta) * targets;
-  }
-  solver.solve(nudged, ConstMatrixRef<T>(stacked), state);
+  const Matrix<T> drive = static_cast<T>(beta) * targets;
+  solver.solve(nudged, ConstMatrixRef<T>(stack_top_drive<T>(x, drive)), state);
 }
 
 template <typename T>

@@ -234,6 +234,20 @@ void FastSolver<T>::solve(const Network<T>& network, ConstMatrixRef<T> x, FixedP
 }
 
 template <typename T>
+Matrix<T> stack_top_drive(NonDeduced<ConstMatrixRef<T>> x, NonDeduced<ConstMatrixRef<T>> drive) {
+  if (x.cols() != drive.cols()) {
+    throw ShapeError(fmt::format("top-layer drive: {} samples of input but {} of drive", x.cols(), drive.cols()));
+  }
+  Matrix<T> stacked(x.rows() + drive.rows(), x.cols());
+  // An empty batch (a rank without samples) has no data pointer to take row blocks of.
+  if (stacked.size() > 0) {
+    stacked.topRows(x.rows()) = x;
+    stacked.bottomRows(drive.rows()) = drive;
+  }
+  return stacked;
+}
+
+template <typename T>
 std::unique_ptr<DynamicsSolver<T>> make_solver(const SolverOptions& options) {
   switch (options.method) {
     case SolverMethod::euler: return std::make_unique<EulerSolver<T>>(options);
@@ -254,6 +268,8 @@ template void layer_input<float>(const Network<float>&, ConstMatrixRef<float>, c
                                  Index, Matrix<float>&);
 template void layer_input<double>(const Network<double>&, ConstMatrixRef<double>, const std::vector<Matrix<double>>&,
                                   Index, Matrix<double>&);
+template Matrix<float> stack_top_drive<float>(ConstMatrixRef<float>, ConstMatrixRef<float>);
+template Matrix<double> stack_top_drive<double>(ConstMatrixRef<double>, ConstMatrixRef<double>);
 template double dynamics_residual<float>(const Network<float>&, ConstMatrixRef<float>, const FixedPoints<float>&);
 template double dynamics_residual<double>(const Network<double>&, ConstMatrixRef<double>, const FixedPoints<double>&);
 template double fixed_point_residual<float>(const Network<float>&, ConstMatrixRef<float>,

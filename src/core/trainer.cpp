@@ -374,11 +374,8 @@ bool Trainer<T>::train_batch(const Dataset& data, const std::vector<Index>& glob
     if (supervised) {
       // The label input drives the top layer through V: the solver's inputs are [x; s V e_y].
       labels = labels_of(data, mine);
-      Matrix<T> stacked(x.rows() + network_.label_weights().rows(), x.cols());
-      if (stacked.size() > 0) {  // an empty batch (a rank without samples) has no data pointer to offset
-        stacked.topRows(x.rows()) = x;
-        stacked.bottomRows(network_.label_weights().rows()) = label_drive(network_, labels, options_.contrastive.label_scale);
-      }
+      const Matrix<T> stacked =
+          stack_top_drive<T>(x, label_drive(network_, labels, options_.contrastive.label_scale));
       const TopDriveScope<T> driven(network_);
       solver_.solve(network_, ConstMatrixRef<T>(stacked), fixed);
     } else {
