@@ -30,7 +30,8 @@ struct FidelityCase {
   double lateral_radius;
   bool gentle = false;  // small weights and steps: the relu cases, which must stay bounded
   // The case builds at least one network that is not provably convex (measured for these seeds;
-  // clipped relu with lateral radius 2 stays convex after this training, and is kept as well).
+  // clipped relu with lateral radius 2 stays convex after this training, and is kept as well, and
+  // so do two tanh cases in some builds, fidelity_cases()).
   bool non_convex = true;
 };
 
@@ -158,7 +159,11 @@ std::vector<FidelityCase> fidelity_cases() {
     for (int layers : {2, 3}) {
       for (double gamma : {0.1, 0.3, 0.5}) {
         for (double lateral : {1.0, 2.0}) {
-          const bool non_convex = std::string(act) == "tanh" || lateral == 1.0;
+          // Whether tanh with lateral radius 2 and feedback 0.1 trains to a network that is not
+          // provably convex depends on the build's rounding (so in GCC's builds, not in clang's
+          // sanitizer build), so those two cases are kept but not counted on.
+          const bool borderline = std::string(act) == "tanh" && lateral == 2.0 && gamma == 0.1;
+          const bool non_convex = (std::string(act) == "tanh" && !borderline) || lateral == 1.0;
           cases.push_back(FidelityCase{act, layers, gamma, lateral, false, non_convex});
         }
       }
