@@ -58,9 +58,7 @@ FastSolver<double> tight_fast() {
 // Fixed points of `net` with the label input s e_y driving its top layer through V.
 FixedPoints<double> labelled_fixed_points(const DynamicsSolver<double>& solver, Network<double> net,
                                           const Matrix<double>& x, const std::vector<int>& labels, double s) {
-  Matrix<double> stacked(x.rows() + net.label_weights().rows(), x.cols());
-  stacked.topRows(x.rows()) = x;
-  stacked.bottomRows(net.label_weights().rows()) = label_drive(net, labels, s);
+  const Matrix<double> stacked = stack_top_drive<double>(x, label_drive(net, labels, s));
   net.set_top_drive_rows(net.layer(net.num_layers() - 1).size());
   FixedPoints<double> fp;
   solver.solve(net, stacked, fp);
