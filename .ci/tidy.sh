@@ -17,16 +17,23 @@ if [[ ! -f "$build/compile_commands.json" ]]; then
   exit 1
 fi
 # The project's own translation units that the build compiles (the MPI communicator only when
-# the build has MPI); tests, benchmarks and bindings are not the library's names.
-mapfile -t files < <(python3 - "$build/compile_commands.json" "$root" <<'EOF'
-import json, os, sys
+# the build has MPI); tests, benchmarks and bindings are not the library's names. Their commands
+# are copied without the precompiled header (cmake/PrecompiledHeaders.cmake): clang cannot read
+# GCC's, and each source must compile on its own includes.
+commands=$(mktemp -d)
+trap 'rm -rf "$commands"' EXIT
+mapfile -t files < <(python3 - "$build/compile_commands.json" "$root" "$commands" <<'EOF'
+import json, os, re, sys
 root = os.path.realpath(sys.argv[2])
-seen = set()
+seen, kept = set(), []
 for entry in json.load(open(sys.argv[1])):
     path = os.path.realpath(os.path.join(entry["directory"], entry["file"]))
     if path.startswith(os.path.join(root, "src") + os.sep) and path not in seen:
         seen.add(path)
+        entry["command"] = re.sub(r" -Winvalid-pch| -include \S*cmake_pch\.hxx", "", entry["command"])
+        kept.append(entry)
         print(path)
+json.dump(kept, open(os.path.join(sys.argv[3], "compile_commands.json"), "w"))
 EOF
 )
 if [[ ${#files[@]} -eq 0 ]]; then
@@ -34,10 +41,9 @@ if [[ ${#files[@]} -eq 0 ]]; then
   exit 1
 fi
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+log="$commands/tidy.log"
 printf '%s\n' "${files[@]}" |
-  xargs -P "$jobs" -n 4 "$tidy" -p "$build" --quiet --checks='-*,readability-identifier-naming' \
+  xargs -P "$jobs" -n 4 "$tidy" -p "$commands" --quiet --checks='-*,readability-identifier-naming' \
     --warnings-as-errors='readability-identifier-naming' --header-filter="^$root/(include/simmatch|src)/" \
     >"$log" 2>&1 || true
 # A header included by several files reports once.
