@@ -295,7 +295,7 @@ TEST(Config, DocsTableIsUpToDate) {
 
 TEST(Config, ExperimentConfigsParse) {
   for (const char* name : {"mnist_local.toml", "tiny.toml"}) {
-    const Config c = load_config(std::string(SIMMATCH_SOURCE_DIR) + "/experiments/" + name);
+    const Config c = load_config((std::filesystem::path(SIMMATCH_SOURCE_DIR) / "experiments" / name).string());
     EXPECT_EQ(c.layers.size(), 1u) << name;
     EXPECT_EQ(c.data.format, "mnist-json") << name;
   }
