@@ -12,6 +12,7 @@
 #include "simmatch/model_io.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/weights.hpp"
+#include "test_files.hpp"
 #include "test_networks.hpp"
 
 using namespace simmatch;
@@ -146,7 +147,7 @@ TEST(Conv2dTest, ModelFileStoresEachBankOnceAndRoundTrips) {
   EXPECT_EQ(arrays.count("W1_data"), 0u);
   EXPECT_EQ(arrays.at("W1_bank").shape, (std::vector<Index>{3, 3, 3, 2}));
   EXPECT_EQ(arrays.at("L1_bank").shape, (std::vector<Index>{5, 3, 3}));  // offsets within 1: the site and 4 neighbours
-  const auto path = std::filesystem::temp_directory_path() / "simmatch_conv2d_model.npz";
+  const auto path = test_support::test_dir() / "model.npz";
   save_model(path.string(), net, "{}");
   const LoadedModel<double> loaded = load_model<double>(path.string());
   const Layer<double>& a = net.layer(0);
@@ -157,7 +158,6 @@ TEST(Conv2dTest, ModelFileStoresEachBankOnceAndRoundTrips) {
   EXPECT_EQ(b.cl(), a.cl());
   EXPECT_TRUE(std::equal(a.W().valuePtr(), a.W().valuePtr() + a.W().nonZeros(), b.W().valuePtr()));
   EXPECT_TRUE(std::equal(a.L().valuePtr(), a.L().valuePtr() + a.L().nonZeros(), b.L().valuePtr()));
-  std::filesystem::remove(path);
 }
 
 TEST(Conv2dTest, ModelFileWithAnAsymmetricLateralBankIsRefusedNamingTheArray) {
