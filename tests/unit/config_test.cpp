@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +11,7 @@
 #include "simmatch/config.hpp"
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
+#include "test_files.hpp"
 
 namespace simmatch {
 namespace {
@@ -266,8 +266,7 @@ TEST(Config, Precision) {
 }
 
 TEST(Config, LoadConfigFromFile) {
-  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_config_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = test_support::test_dir();
   const std::string path = (dir / "c.toml").string();
   std::ofstream(path) << "[train]\nepochs = 2\n";
   const Config c = load_config(path, {"train.epochs=5"});
@@ -277,7 +276,6 @@ TEST(Config, LoadConfigFromFile) {
   EXPECT_EQ(config_error([&] { load_config(path); }), path + ": key 'train.epochs': must be >= 0, got -2");
   EXPECT_THROW(load_config((dir / "missing.toml").string()), IoError);
   EXPECT_THROW(load_config(dir.string()), IoError);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, DocsTableIsUpToDate) {
@@ -418,8 +416,7 @@ TEST(ConfigWarnings, ALearningStepBeyondTheConstantsIsNamed) {
 }
 
 TEST(BuildNetwork, ConstantsFromFiles) {
-  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_build_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = test_support::test_dir();
   const std::string cw_path = (dir / "cw.npy").string();
   const std::string cl_path = (dir / "cl.npy").string();
   const double cw[3 * 4] = {1, 0, 2, 0, 0, 1, 0, 0, 0.5, 0.5, 0.5, 0.5};
@@ -441,14 +438,12 @@ TEST(BuildNetwork, ConstantsFromFiles) {
   EXPECT_THAT(config_error([&] { build_network<double>(c, Grid{1, 4, 1}); }), HasSubstr("key 'layers.0.cl_file'"));
   apply_override(c, "layers.0.cw_file=" + (dir / "missing.npy").string());
   EXPECT_THAT(config_error([&] { build_network<double>(c, Grid{1, 4, 1}); }), HasSubstr("key 'layers.0.cw_file'"));
-  std::filesystem::remove_all(dir);
 }
 
 // ---- load_data and train_options ----------------------------------------------------------
 
 TEST(LoadData, NpyWithScalingMeanAndLimit) {
-  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_data_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = test_support::test_dir();
   const std::string path = (dir / "x.npy").string();
   const float bytes[3 * 4] = {0, 255, 0, 255, 10, 20, 30, 40, 1, 2, 3, 4};
   write_npy(path, NpyArray::from_floats(bytes, {3, 4}));
@@ -468,7 +463,6 @@ TEST(LoadData, NpyWithScalingMeanAndLimit) {
   EXPECT_EQ(load_data(c).x(0, 0), 0.5f);
   apply_overrides(c, {"data.path="});
   EXPECT_THAT(config_error([&] { load_data(c); }), HasSubstr("key 'data.path'"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(TrainOptionsFromConfig, MapsEveryKey) {
@@ -510,14 +504,12 @@ TEST(Config, ConfigFilesOverTheirLimitAreRefusedWhileReading) {
   } catch (const IoError& e) {
     EXPECT_THAT(e.what(), HasSubstr("/dev/zero: larger than the 1.0 MiB limit of config files"));
   }
-  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_config_big_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = test_support::test_dir();
   const std::string path = (dir / "big.toml").string();
   std::ofstream(path) << "# " << std::string((1 << 20) - 3, 'x') << "\n";  // 1 MiB: still read
   EXPECT_NO_THROW(load_config(path));
   std::ofstream(path, std::ios::app) << "#\n";
   EXPECT_THROW(load_config(path), IoError);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, MemoryBudgetKey) {
@@ -580,8 +572,7 @@ TEST(BuildNetwork, MemoryBudgetKeyAndVariableSetTheLimit) {
 }
 
 TEST(LoadData, DataOverTheBudgetNamesTheFileAndTheBudget) {
-  const auto dir = std::filesystem::temp_directory_path() / ("simmatch_data_budget_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = test_support::test_dir();
   const std::string path = (dir / "x.npy").string();
   const std::vector<float> values(100000, 1.0f);
   write_npy(path, NpyArray::from_floats(values.data(), {1000, 100}));
@@ -597,7 +588,6 @@ TEST(LoadData, DataOverTheBudgetNamesTheFileAndTheBudget) {
   }
   apply_overrides(c, {"memory_budget_gib=0.002"});
   EXPECT_EQ(load_data(c).size(), 1000);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(TrainOptionsFromConfig, BatchCountsThatWouldOverflowAreRefused) {

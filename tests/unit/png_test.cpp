@@ -3,24 +3,18 @@
 
 #include <filesystem>
 
-#include <unistd.h>
 
 #include "simmatch/error.hpp"
 #include "simmatch/npy.hpp"
 #include "simmatch/image_folder.hpp"
 #include "simmatch/png.hpp"
+#include "test_files.hpp"
 
 namespace simmatch {
 namespace {
 
-std::filesystem::path temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("simmatch_png_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST(Png, GreyImageRoundTripsThroughTheReader) {
-  const auto dir = temp_dir("roundtrip");
+  const auto dir = test_support::test_dir();
   Image image(5, 3, 1);
   for (Index y = 0; y < 3; ++y)
     for (Index x = 0; x < 5; ++x) image.at(y, x) = static_cast<std::uint8_t>(y * 50 + x * 10);
@@ -30,7 +24,6 @@ TEST(Png, GreyImageRoundTripsThroughTheReader) {
   ASSERT_EQ(back.width(), 5);
   for (Index y = 0; y < 3; ++y)
     for (Index x = 0; x < 5; ++x) EXPECT_NEAR(back.pixels(y, x) * 255.0f, image.at(y, x), 1e-3);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Png, EmptyOrMisshapenImagesAreRefused) {
@@ -92,7 +85,7 @@ TEST(Mosaic, WrongTileSizeIsAShapeError) {
 }
 
 TEST(ImageFolder, ListsOnlyImagesSortedAndCutsSeededPatches) {
-  const auto dir = temp_dir("folder");
+  const auto dir = test_support::test_dir();
   Image a(20, 10, 1, 0), b(8, 8, 3, 255);
   for (Index y = 0; y < 10; ++y)
     for (Index x = 0; x < 20; ++x) a.at(y, x) = static_cast<std::uint8_t>(x * 10);
@@ -116,7 +109,6 @@ TEST(ImageFolder, ListsOnlyImagesSortedAndCutsSeededPatches) {
   EXPECT_EQ(patches.x, again.x);
   opt.height = 30;
   EXPECT_THROW(image_patches(files, opt), ConfigError);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ImageFolder, DownsamplingAveragesBoxes) {
@@ -133,7 +125,7 @@ TEST(ImageFolder, DownsamplingAveragesBoxes) {
 
 TEST(ImageFolder, MissingFolderAndNonImagesAreClearErrors) {
   EXPECT_THROW(list_images("/nonexistent/folder"), IoError);
-  const auto dir = temp_dir("bad");
+  const auto dir = test_support::test_dir();
   write_file_atomically((dir / "x.png").string(), "not a png");
   EXPECT_THROW(read_gray_image((dir / "x.png").string()), FormatError);
   write_png((dir / "y.png").string(), Image(4, 4, 1, 9));
@@ -146,7 +138,6 @@ TEST(ImageFolder, MissingFolderAndNonImagesAreClearErrors) {
   std::vector<std::string> skipped;
   EXPECT_EQ(image_patches(files, opt, &skipped).size(), 3);
   EXPECT_EQ(skipped, std::vector<std::string>{files[0]});
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
